@@ -1,0 +1,28 @@
+"""Entry point of `inr-gon` and `python -m inr_gon`: errors become one line and an exit code."""
+
+from __future__ import annotations
+
+import sys
+
+from inr_gon.cli import demo, render, train  # noqa: F401  (each registers its commands)
+from inr_gon.cli.common import app
+from inr_gon.errors import InputError
+
+
+def main(argv: list[str] | None = None) -> None:
+    """0 done; 2 bad usage or input (one `error:` line); 1 a bug or a stopped training.
+    Usage errors (unknown flag, missing argument) are the Typer app's own: exit 2."""
+    from inr_gon.train import TrainingError
+
+    try:
+        app(args=argv, prog_name="inr-gon")
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except TrainingError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""Data sources for inr-gon (import name `inr_gon.datasets`); images live here so far.
+
+See `images.py` for the channel and resize policies, `shapes2d.py` for the demo family.
+"""
+
+from .builtin import BUILTINS, register_builtin
+from .decode import MAX_PIXELS
+from .images import (
+    ARRAY_EXTS,
+    IMAGE_EXTS,
+    MESH_EXTS,
+    detect_modality,
+    find_files,
+    load_image_file,
+    load_images,
+)
+from .imageset import ImageSet
+from .resize import resize_image, to_channels
+
+__all__ = [
+    "ARRAY_EXTS",
+    "BUILTINS",
+    "IMAGE_EXTS",
+    "MAX_PIXELS",
+    "MESH_EXTS",
+    "ImageSet",
+    "detect_modality",
+    "find_files",
+    "load_image_file",
+    "load_images",
+    "register_builtin",
+    "resize_image",
+    "to_channels",
+]

@@ -1,0 +1,3 @@
+from inr_gon.cli.app import main
+
+main()

@@ -1,0 +1,33 @@
+"""Latent files: safetensors with `latents [B, D]` and the item names in the metadata."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from inr_gon.errors import InputError
+from inr_gon.io import load_tensors, save_tensors
+
+
+def save_latents(path: str | Path, names: list[str], z: torch.Tensor, run: str = "") -> None:
+    save_tensors(path, {"latents": z.float()}, {"names": json.dumps(names), "run": str(run)})
+
+
+def load_latents(path: str | Path, latent_dim: int) -> tuple[list[str], torch.Tensor]:
+    tensors, meta = load_tensors(path)
+    z = tensors.get("latents")
+    if z is None or z.dim() != 2:
+        raise InputError(f"{path}: no 'latents' tensor of shape [B, D]")
+    if z.shape[1] != latent_dim:
+        raise InputError(f"{path}: latents have dimension {z.shape[1]}, the run's is {latent_dim}")
+    if not torch.isfinite(z).all():
+        raise InputError(f"{path}: latents contain NaN or inf")
+    try:
+        names = json.loads(meta.get("names", "null"))
+    except json.JSONDecodeError:
+        names = None
+    if not isinstance(names, list) or len(names) != z.shape[0]:
+        names = [f"latent_{i:04d}" for i in range(z.shape[0])]
+    return [str(n) for n in names], z.float()

@@ -1,0 +1,43 @@
+"""Pictures a run writes: preview strips and the loss curve (no plotting library needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+from skimage.draw import line_aa
+
+from inr_gon.render import image_grid, upscale_nearest
+
+
+def preview_strip(truth: np.ndarray, recon: np.ndarray, superres: np.ndarray) -> np.ndarray:
+    """Rows of (truth | reconstruction | super-resolved render). [B, h, w, C] x2, [B, H, W, C]."""
+    f = superres.shape[1] // truth.shape[1]
+    cells = np.stack([upscale_nearest(truth, f), upscale_nearest(recon, f), superres], axis=1)
+    return image_grid(cells.reshape(-1, *superres.shape[1:]), cols=3)
+
+
+def curve_image(steps: list[int], series: dict[str, list[float]], log_y: bool = True,
+                size: tuple[int, int] = (360, 640)) -> np.ndarray:
+    """Line plot of each series against steps on a white canvas with a light grid: RGB [H, W, 3].
+    Colours in order: blue, orange, green, red."""
+    h, w = size
+    img = np.ones((h, w, 3), dtype=np.float32)
+    margin = 20
+    img[margin:h - margin:((h - 2 * margin) // 8) or 1, margin:w - margin] = 0.88
+    img[margin:h - margin, margin:w - margin:((w - 2 * margin) // 10) or 1] = 0.88
+    colours = np.array([[0.12, 0.47, 0.71], [1.0, 0.5, 0.05], [0.17, 0.63, 0.17], [0.84, 0.15, 0.16]])
+    ys_all = [np.asarray(v, dtype=np.float64) for v in series.values()]
+    ys_all = [np.log10(np.maximum(v, 1e-12)) if log_y else v for v in ys_all]
+    finite = np.concatenate([v[np.isfinite(v)] for v in ys_all] or [np.zeros(1)])
+    if len(steps) < 2 or finite.size == 0:
+        return img
+    lo, hi = float(finite.min()), float(finite.max())
+    hi = hi if hi > lo else lo + 1.0
+    x = margin + (np.asarray(steps) - steps[0]) / max(steps[-1] - steps[0], 1) * (w - 2 * margin - 1)
+    for colour, ys in zip(colours, ys_all):
+        y = h - margin - 1 - (np.nan_to_num(ys, nan=lo) - lo) / (hi - lo) * (h - 2 * margin - 1)
+        for x0, y0, x1, y1 in zip(x[:-1], y[:-1], x[1:], y[1:]):
+            rr, cc, val = line_aa(int(y0), int(x0), int(y1), int(x1))
+            keep = (rr >= 0) & (rr < h) & (cc >= 0) & (cc < w)
+            rr, cc, val = rr[keep], cc[keep], val[keep, None]
+            img[rr, cc] = img[rr, cc] * (1 - val) + colour * val
+    return img

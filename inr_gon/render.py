@@ -1,0 +1,72 @@
+"""Coordinate grids and chunked decoding: any resolution in bounded memory."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+DEFAULT_MAX_MEMORY = 512 * 2**20  # bytes of activations per decoder call
+
+
+def axis(n: int, device: torch.device | str = "cpu") -> Tensor:
+    """Pixel centres of n pixels mapped to [-1, 1]: (2i + 1)/n - 1."""
+    return (torch.arange(n, device=device, dtype=torch.float32) * 2 + 1) / n - 1
+
+
+def grid(height: int, width: int, device: torch.device | str = "cpu") -> Tensor:
+    """Pixel-centre coordinates, row-major, as (y, x): [H*W, 2]."""
+    ys, xs = torch.meshgrid(axis(height, device), axis(width, device), indexing="ij")
+    return torch.stack([ys, xs], dim=-1).reshape(-1, 2)
+
+
+def grid3d(resolution: int, device: torch.device | str = "cpu") -> Tensor:
+    """Cell-centre coordinates of an R^3 grid in [-1, 1]^3, index order (x, y, z): [R^3, 3]."""
+    a = axis(resolution, device)
+    return torch.stack(torch.meshgrid(a, a, a, indexing="ij"), dim=-1).reshape(-1, 3)
+
+
+def points_per_chunk(hidden: int, batch: int, max_memory: int = DEFAULT_MAX_MEMORY) -> int:
+    # About four live [batch, points, hidden] float32 tensors in a forward pass.
+    return max(1024, max_memory // (16 * hidden * max(batch, 1)))
+
+
+@torch.no_grad()
+def decode_chunked(decoder: torch.nn.Module, coords: Tensor, z: Tensor,
+                   max_memory: int = DEFAULT_MAX_MEMORY, out: Tensor | None = None) -> Tensor:
+    """F(coords, z) for coords [N, d] shared by latents z [B, D] -> [B, N, C] on the CPU,
+    evaluated a slice of points at a time so memory stays bounded whatever N is."""
+    b, n = z.shape[0], coords.shape[0]
+    step = points_per_chunk(decoder.out.in_features, b, max_memory)
+    if out is None:
+        out = torch.empty(b, n, decoder.out.out_features)
+    shift = decoder.shift(z)  # [B, 1, H]
+    for i in range(0, n, step):
+        c = coords[i:i + step].to(z.device)
+        out[:, i:i + step] = decoder.trunk(decoder.first(c) + shift).float().cpu()
+    return out
+
+
+def render_images(decoder: torch.nn.Module, z: Tensor, height: int, width: int,
+                  max_memory: int = DEFAULT_MAX_MEMORY) -> np.ndarray:
+    """Latents [B, D] -> images float32 [B, H, W, C] in [0, 1]."""
+    coords = grid(height, width)
+    values = decode_chunked(decoder, coords, z, max_memory)
+    return values.clamp_(0, 1).reshape(z.shape[0], height, width, -1).numpy()
+
+
+def image_grid(images: np.ndarray, cols: int | None = None, pad: int = 2) -> np.ndarray:
+    """[B, H, W, C] -> one [rows*H, cols*W, C] picture with white gutters."""
+    b, h, w, c = images.shape
+    cols = cols or int(np.ceil(np.sqrt(b)))
+    rows = int(np.ceil(b / cols))
+    canvas = np.ones((rows * (h + pad) + pad, cols * (w + pad) + pad, c), dtype=np.float32)
+    for i, img in enumerate(images):
+        r, k = divmod(i, cols)
+        canvas[pad + r * (h + pad):pad + r * (h + pad) + h, pad + k * (w + pad):pad + k * (w + pad) + w] = img
+    return canvas
+
+
+def upscale_nearest(images: np.ndarray, factor: int) -> np.ndarray:
+    """[B, H, W, C] -> [B, H*f, W*f, C], to show low-resolution pixels beside renders."""
+    return images.repeat(factor, axis=1).repeat(factor, axis=2)

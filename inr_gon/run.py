@@ -1,0 +1,166 @@
+"""The run folder and the Python API: `load_run(path)` -> Run with encode / fit / render."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from inr_gon import render as R
+from inr_gon.checkpoint import MODEL_FILE, load_model_weights
+from inr_gon.config import Config
+from inr_gon.errors import InputError, warn
+from inr_gon.io import read_json, write_json
+
+CONFIG_FILE = "config.json"
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """auto picks cuda, then mps, then cpu; an unavailable device is a usage error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise InputError(f"unknown device '{name}' (use auto, cpu, cuda[:i] or mps)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device '{name}' asked for, but CUDA is not available here")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise InputError(f"device '{name}' does not exist ({torch.cuda.device_count()} GPUs)")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise InputError("device 'mps' asked for, but MPS is not available here")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise InputError(f"unsupported device '{name}'")
+    return device
+
+
+def build_model(cfg: Config) -> nn.Module:
+    from inr_gon.gon import GON
+
+    if cfg.model == "gon":
+        return GON(cfg)
+    raise InputError(f"model '{cfg.model}' is not available in this version")
+
+
+def is_run(path: Path) -> bool:
+    return (path / CONFIG_FILE).is_file()
+
+
+def load_config(run_dir: str | Path) -> Config:
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise InputError(f"{run_dir}: no such run folder")
+    if not is_run(run_dir):
+        raise InputError(f"{run_dir}: not a run folder (no {CONFIG_FILE})")
+    return Config.from_dict(read_json(run_dir / CONFIG_FILE))
+
+
+def save_config(run_dir: Path, cfg: Config) -> None:
+    write_json(run_dir / CONFIG_FILE, cfg.to_dict())
+
+
+@dataclass
+class Run:
+    """A trained model and its config. Images are float [B, H, W, C] in [0, 1]."""
+
+    path: Path
+    cfg: Config
+    model: nn.Module
+    device: torch.device
+
+    @property
+    def decoder(self) -> nn.Module:
+        return self.model.decoder
+
+    def to_values(self, images: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Images at the training size [B, H, W, C] -> values [B, H*W, C] on the device."""
+        x = torch.as_tensor(np.asarray(images, dtype=np.float32), device=self.device)
+        if x.dim() == 3:
+            x = x.unsqueeze(-1) if self.cfg.channels == 1 else x.unsqueeze(0)
+        if tuple(x.shape[1:3]) != self.cfg.size or x.shape[-1] != self.cfg.channels:
+            raise InputError(f"images are {tuple(x.shape[1:])}, the run wants "
+                             f"{(*self.cfg.size, self.cfg.channels)}: resample them first "
+                             "(inr_gon.datasets.resize_image)")
+        return x.reshape(x.shape[0], -1, x.shape[-1])
+
+    @torch.no_grad()
+    def encode(self, images: np.ndarray | torch.Tensor, batch: int = 64) -> torch.Tensor:
+        """Gradient-origin latents [B, D] of images at the training size."""
+        values = self.to_values(images)
+        coords = R.grid(*self.cfg.size, self.device)
+        return torch.cat([self.model.encode(coords, values[i:i + batch])
+                          for i in range(0, values.shape[0], batch)])
+
+    def render(self, z: torch.Tensor, size: tuple[int, int] | None = None,
+               max_memory: int = R.DEFAULT_MAX_MEMORY) -> np.ndarray:
+        """Decode latents [B, D] on a (H, W) grid (default: the training size)."""
+        h, w = size or self.cfg.size
+        return R.render_images(self.decoder, z.to(self.device), h, w, max_memory)
+
+    def reconstruct(self, images: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
+        return self.render(self.encode(images), size)
+
+
+def load_run(path: str | Path, device: str = "cpu") -> Run:
+    """A run folder -> Run, weights from model.safetensors (never a pickle)."""
+    run_dir = Path(path)
+    cfg = load_config(run_dir)
+    model = build_model(cfg)
+    if not (run_dir / MODEL_FILE).is_file():
+        raise InputError(f"{run_dir}: run has no {MODEL_FILE} yet")
+    load_model_weights(run_dir, model)
+    dev = resolve_device(device)
+    return Run(run_dir, cfg, model.to(dev).eval(), dev)
+
+
+def load_inputs(paths: list[str], size: tuple[int, int], channels: int) -> tuple[list[str], np.ndarray]:
+    """Image files or folders -> (names, images [B, H, W, C] at the training size). Inputs of
+    another size are resampled (centre crop, area resize) with a warning."""
+    from inr_gon.datasets import load_image_file, load_images, resize_image, to_channels
+
+    names, images = [], []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            data = load_images(str(path), size)
+            warn(f"{path}: images resampled to {size[0]}x{size[1]}, the training size")
+            names += [Path(n).with_suffix("").as_posix().replace("/", "_") for n in data.names]
+            images += list(data.images)
+            continue
+        img = load_image_file(path)
+        if img.shape[:2] != tuple(size):
+            warn(f"{path}: {img.shape[0]}x{img.shape[1]} resampled to {size[0]}x{size[1]}, "
+                 "the training size")
+            img = resize_image(img, size)
+        names.append(path.stem)
+        images.append(img)
+    images = [to_channels(np.asarray(i, dtype=np.float32), channels) for i in images]
+    return unique_names(names), np.stack(images)
+
+
+def unique_names(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    result = []
+    for n in names:
+        k = seen.get(n, 0)
+        seen[n] = k + 1
+        result.append(n if k == 0 else f"{n}-{k}")
+    return result
+
+
+def training_items(cfg: Config, n: int) -> tuple[list[str], np.ndarray]:
+    """The first n training items of a run's data (regenerated or re-read, same split)."""
+    from inr_gon.datasets import load_images, to_channels
+    from inr_gon.tasks import split_indices
+
+    data = load_images(cfg.data, cfg.size)
+    train_idx, _ = split_indices(len(data.images), cfg.val_fraction, cfg.seed)
+    pick = train_idx[:n].tolist()
+    names = [Path(data.names[i]).with_suffix("").as_posix().replace("/", "_") for i in pick]
+    return unique_names(names), to_channels(data.images[pick], cfg.channels)

@@ -1,0 +1,215 @@
+"""The training loop: Adam on the GON loss; seeded, resumable exactly, previews and metrics.
+
+Everything random in a step (which items, which points, the VGON noise) is a function of
+(seed, step), so `--resume` from a checkpoint replays the same run bit for bit on the CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from inr_gon import __version__
+from inr_gon.checkpoint import load_checkpoint, save_checkpoint
+from inr_gon.config import Config
+from inr_gon.errors import InputError
+from inr_gon.io import atomic_write, write_png
+from inr_gon.plots import curve_image, preview_strip
+from inr_gon.render import grid, render_images
+from inr_gon.run import build_model, is_run, resolve_device, save_config
+from inr_gon.tasks import make_task
+
+
+class TrainingError(Exception):
+    """Training stopped on its own (non-finite loss); the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int
+    interrupted: bool
+    train_psnr: float
+    val_psnr: float | None
+    seconds: float
+
+
+def lr_at(cfg: Config, step: int) -> float:
+    """Cosine decay from lr to lr * lr_min_ratio over cfg.steps."""
+    t = min(step / max(cfg.steps, 1), 1.0)
+    return cfg.lr * (cfg.lr_min_ratio + (1 - cfg.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def step_generator(cfg: Config, step: int, salt: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed((cfg.seed * 1_000_003 + step) * 8 + salt)
+
+
+def psnr(mse: float) -> float:
+    return float(-10.0 * math.log10(max(mse, 1e-12)))
+
+
+def train(cfg: Config, out: str | Path, resume: bool = False, quiet: bool = False) -> TrainResult:
+    run_dir = Path(out)
+    if is_run(run_dir) and not resume:
+        raise InputError(f"{run_dir} already holds a run: pass --resume, or another --out")
+    if resume and not is_run(run_dir):
+        raise InputError(f"{run_dir}: nothing to resume (not a run folder)")
+    device = resolve_device(cfg.device)
+    task = make_task(cfg, device)  # may fill in modality, channels, data summary
+    cfg = task.cfg
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    start, info = 0, {"seconds": 0.0}
+    if resume:
+        start, info = load_checkpoint(run_dir, model, opt)
+    else:
+        cfg.extra.update(version=__version__, data=task.summary())
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(run_dir, cfg)
+    _rewrite_metrics(run_dir, start)
+    loop = _Loop(cfg, task, model, opt, run_dir, quiet, info.get("seconds", 0.0))
+    return loop.run(start)
+
+
+class _Loop:
+    def __init__(self, cfg, task, model, opt, run_dir: Path, quiet: bool, seconds: float) -> None:
+        self.cfg, self.task, self.model, self.opt, self.run_dir = cfg, task, model, opt, run_dir
+        self.quiet, self.seconds0 = quiet, seconds
+        self.stop_requested = False
+        self.val_psnr: float | None = None
+
+    def run(self, start: int) -> TrainResult:
+        cfg, t0 = self.cfg, time.perf_counter()
+        elapsed = lambda: self.seconds0 + time.perf_counter() - t0  # noqa: E731
+        step, last_saved = start, start
+        old = _catch_sigint(self)
+        try:
+            with _progress(self.quiet) as bar:
+                task_id = bar.add_task("train", total=cfg.steps, completed=start, loss=0.0,
+                                       psnr=0.0, rate=0.0)
+                rate_t, rate_step = time.perf_counter(), step
+                while step < cfg.steps and not self.stop_requested:
+                    out = self.train_step(step)
+                    loss = float(out["loss"])
+                    if not math.isfinite(loss):
+                        raise TrainingError(f"loss became {loss} at step {step + 1}; the last good "
+                                            f"checkpoint (step {last_saved}) is kept")
+                    step += 1
+                    if step % cfg.log_every == 0 or step == cfg.steps:
+                        now = time.perf_counter()
+                        rate = (step - rate_step) / max(now - rate_t, 1e-9)
+                        rate_t, rate_step = now, step
+                        p = psnr(float(out["mse"]))
+                        self.log({"step": step, "loss": loss, "psnr": p, "lr": lr_at(cfg, step - 1),
+                                  "seconds": round(elapsed(), 3)})
+                        bar.update(task_id, completed=step, loss=loss, psnr=p, rate=rate)
+                    if cfg.preview_every and step % cfg.preview_every == 0:
+                        self.preview(step)
+                    if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+                        self.save(step, elapsed())
+                        last_saved = step
+                bar.update(task_id, completed=step)
+        finally:
+            if old is not None:
+                signal.signal(signal.SIGINT, old)
+        if step != last_saved or step == start:
+            self.save(step, elapsed())
+        if not self.stop_requested:
+            self.preview(step)
+            self.write_curve()
+        train_psnr, self.val_psnr = self.task.evaluate(self.model)
+        self.log({"step": step, "eval": True, "train_psnr": train_psnr, "val_psnr": self.val_psnr,
+                  "seconds": round(elapsed(), 3)})
+        return TrainResult(self.run_dir, step, self.stop_requested, train_psnr, self.val_psnr,
+                           elapsed())
+
+    def train_step(self, step: int) -> dict:
+        cfg = self.cfg
+        for group in self.opt.param_groups:
+            group["lr"] = lr_at(cfg, step)
+        coords, values = self.task.batch(step)
+        with torch.autocast(self.task.device.type, dtype=torch.bfloat16,
+                            enabled=cfg.precision == "bf16"):
+            out = self.model(coords, values, generator=self.task.noise_generator(step))
+        self.opt.zero_grad(set_to_none=True)
+        out["loss"].backward()
+        self.opt.step()
+        return {k: v.detach() for k, v in out.items() if v.dim() == 0}
+
+    def log(self, record: dict) -> None:
+        with open(self.run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def save(self, step: int, seconds: float) -> None:
+        save_checkpoint(self.run_dir, self.model, self.opt, step,
+                        {"seconds": seconds, "steps": self.cfg.steps, "version": __version__})
+
+    def preview(self, step: int) -> None:
+        strip = self.task.preview(self.model)
+        if strip is not None:
+            write_png(self.run_dir / "previews" / f"step_{step:06d}.png", strip)
+
+    def write_curve(self) -> None:
+        rows = [r for r in read_metrics(self.run_dir) if "loss" in r]
+        if len(rows) >= 2:
+            img = curve_image([r["step"] for r in rows], {"loss": [r["loss"] for r in rows]})
+            write_png(self.run_dir / "loss.png", img)
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    path = run_dir / "metrics.jsonl"
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line cut by a crash
+    return rows
+
+
+def _rewrite_metrics(run_dir: Path, step: int) -> None:
+    """Keep only records up to the checkpoint being resumed, so the log reads as one run."""
+    rows = [r for r in read_metrics(run_dir) if r.get("step", 0) <= step and not r.get("eval")]
+    atomic_write(run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode())
+
+
+def _catch_sigint(loop: _Loop):
+    """Ctrl-C finishes the current step, saves, and returns (the CLI exits 130)."""
+    def handler(signum, frame):
+        loop.stop_requested = True
+    try:
+        return signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread: leave Ctrl-C alone
+        return None
+
+
+def _progress(quiet: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.4g}  psnr {task.fields[psnr]:.2f} dB"),
+        TextColumn("{task.fields[rate]:.1f} steps/s"), TimeRemainingColumn(),
+        console=Console(stderr=True), disable=quiet, transient=False,
+    )
+
+
+def preview_images(model, truth: np.ndarray, device: torch.device) -> np.ndarray:
+    """truth [B, h, w, C] -> (truth | reconstruction | super-resolved) strip."""
+    b, h, w, c = truth.shape
+    f = max(1, min(4, 256 // max(h, w)))
+    values = torch.as_tensor(truth, device=device).reshape(b, h * w, c)
+    with torch.no_grad():
+        z = model.encode(grid(h, w, device), values)
+    return preview_strip(truth, render_images(model.decoder, z, h, w),
+                         render_images(model.decoder, z, f * h, f * w))

@@ -1,0 +1,119 @@
+"""The command line: exit codes, one-line errors, and the train -> render path."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from inr_gon.cli.app import main
+
+TINY = ["--size", "8", "--steps", "4", "--batch-size", "4", "--hidden", "16", "--layers", "2",
+        "--latent-dim", "4", "--quiet"]
+
+
+def run_cli(capsys, *args):
+    with pytest.raises(SystemExit) as e:
+        main([str(a) for a in args])
+        raise SystemExit(0)
+    cap = capsys.readouterr()
+    return e.value.code, cap.out, cap.err
+
+
+def assert_input_error(code, err, *words):
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+    for w in words:
+        assert w in lines[0]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "run"
+    with pytest.raises(SystemExit) as e:
+        main(["train", "builtin:shapes", "--out", str(out), *TINY])
+        raise SystemExit(0)
+    assert e.value.code == 0
+    return out
+
+
+def test_render_training_items_at_any_size(tiny_run, capsys, tmp_path):
+    code, out, err = run_cli(capsys, "render", tiny_run, "--size", "13x21", "-n", "3",
+                             "--out", tmp_path / "r", "--quiet")
+    assert code == 0, err
+    pngs = sorted(p.name for p in (tmp_path / "r").glob("*.png"))
+    assert len(pngs) == 4 and "grid.png" in pngs
+    import imageio.v3 as iio
+
+    img = iio.imread(tmp_path / "r" / [p for p in pngs if p != "grid.png"][0])
+    assert img.shape == (13, 21, 3)
+
+
+def test_render_new_image_warns_about_resampling(tiny_run, capsys, tmp_path):
+    import imageio.v3 as iio
+
+    iio.imwrite(tmp_path / "new.png", (np.random.rand(20, 30, 3) * 255).astype(np.uint8))
+    code, out, err = run_cli(capsys, "render", tiny_run, tmp_path / "new.png", "--size", "16",
+                             "--out", tmp_path / "r", "--quiet")
+    assert code == 0, err
+    assert "resampled" in err and (tmp_path / "r" / "new.png").is_file()
+
+
+def test_missing_data_path(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "train", tmp_path / "nope", "--out", tmp_path / "o", *TINY)
+    assert_input_error(code, err)
+    assert not (tmp_path / "o").exists()
+
+
+def test_empty_folder(capsys, tmp_path):
+    (tmp_path / "empty").mkdir()
+    code, _, err = run_cli(capsys, "train", tmp_path / "empty", "--out", tmp_path / "o", *TINY)
+    assert_input_error(code, err)
+
+
+def test_folder_of_unreadable_files(capsys, tmp_path):
+    d = tmp_path / "bad"
+    d.mkdir()
+    for i in range(3):
+        (d / f"x{i}.png").write_bytes(b"not a png at all")
+    code, _, err = run_cli(capsys, "train", d, "--out", tmp_path / "o", *TINY)
+    assert code == 2 and err.strip().splitlines()[-1].startswith("error: ")
+    assert "Traceback" not in err
+
+
+def test_unknown_builtin_lists_known(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "train", "builtin:nope", "--out", tmp_path / "o", *TINY)
+    assert_input_error(code, err, "shapes")
+
+
+@pytest.mark.parametrize("size", ["0", "-3", "4x0", "big", "100000"])
+def test_bad_size(capsys, tmp_path, size):
+    args = ["train", "builtin:shapes", "--out", tmp_path / "o", *TINY, "--size", size]
+    code, _, err = run_cli(capsys, *args)
+    assert_input_error(code, err, "--size")
+
+
+def test_render_of_a_folder_that_is_not_a_run(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "render", tmp_path)
+    assert_input_error(code, err, "not a run")
+    code, _, err = run_cli(capsys, "render", tmp_path / "missing")
+    assert_input_error(code, err)
+
+
+def test_unavailable_device(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "train", "builtin:shapes", "--out", tmp_path / "o", *TINY,
+                           "--device", "cuda:99")
+    assert_input_error(code, err, "cuda")
+
+
+def test_python_m_entry_point(tmp_path):
+    env = {**os.environ, "PYTHONSAFEPATH": "1"}
+    p = subprocess.run([sys.executable, "-m", "inr_gon", "render", str(tmp_path)],
+                       capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert p.returncode == 2 and p.stderr.startswith("error: ") and "Traceback" not in p.stderr
+    p = subprocess.run([sys.executable, "-m", "inr_gon", "--help"], capture_output=True, text=True,
+                       env=env, cwd=tmp_path)
+    assert p.returncode == 0 and "train" in p.stdout and "render" in p.stdout

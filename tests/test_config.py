@@ -1,0 +1,36 @@
+import json
+
+import pytest
+
+from inr_gon.config import Config
+from inr_gon.errors import InputError
+
+
+def test_json_round_trip():
+    cfg = Config(height=20, width=30, variational=True, extra={"data": {"count": 3}})
+    assert Config.from_json(cfg.to_json()) == cfg
+
+
+@pytest.mark.parametrize("field,value", [
+    ("height", 0), ("width", -4), ("lr", 0.0), ("layers", 0), ("channels", 2),
+    ("val_fraction", 1.0), ("model", "mlp"), ("steps", -1), ("w0", -1.0),
+])
+def test_out_of_range_names_the_field(field, value):
+    with pytest.raises(InputError, match=field):
+        Config.from_dict({**Config().to_dict(), field: value})
+
+
+@pytest.mark.parametrize("raw,field", [
+    ({"height": "32"}, "height"), ({"variational": 1}, "variational"), ({"lr": True}, "lr"),
+    ({"bogus": 1}, "bogus"), ({"extra": []}, "extra"),
+])
+def test_wrong_type_or_unknown_key_names_the_field(raw, field):
+    with pytest.raises(InputError, match=field):
+        Config.from_dict(raw)
+
+
+def test_not_json():
+    with pytest.raises(InputError, match="JSON"):
+        Config.from_json("{nope")
+    with pytest.raises(InputError, match="object"):
+        Config.from_dict(json.loads("[1, 2]"))
