@@ -34,6 +34,7 @@ class Config:
     inner_steps: int = 1  # gradient-origin steps (1 = the paper)
     variational: bool = False
     kl_weight: float = 1e-4
+    detach_inner: bool = False  # ablation: no back-propagation through the gradient-origin step
     # training
     steps: int = 2000
     batch_size: int = 32
@@ -96,6 +97,18 @@ class Config:
         for name, ok in checks.items():
             if not ok:
                 raise InputError(f"config field '{name}' is out of range: {getattr(self, name)!r}")
+        return self._check_model()
+
+    def _check_model(self) -> Config:
+        """Combinations the baselines (baselines.py) cannot honour."""
+        if self.model != "gon" and self.modality != "image":
+            raise InputError(f"model '{self.model}' is for images; use --model gon for {self.modality}")
+        if self.model != "gon" and self.variational:
+            raise InputError("--variational is implemented for --model gon only")
+        if self.model == "ae" and self.detach_inner:
+            raise InputError("--detach-inner needs a gradient-origin model (gon or conv), not ae")
+        if self.model == "ae" and self.points_per_signal:
+            raise InputError("--model ae encodes whole images: leave --points-per-signal at 0")
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -41,11 +41,14 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def build_model(cfg: Config) -> nn.Module:
+    """gon: the implicit SIREN GON; conv: the paper's convolutional GON; ae: an autoencoder."""
+    from inr_gon.baselines import AutoEncoder, ConvGON
     from inr_gon.gon import GON
 
-    if cfg.model == "gon":
-        return GON(cfg)
-    raise InputError(f"model '{cfg.model}' is not available in this version")
+    models = {"gon": GON, "conv": ConvGON, "ae": AutoEncoder}
+    if cfg.model not in models:
+        raise InputError(f"model '{cfg.model}' is not available in this version")
+    return models[cfg.model](cfg)
 
 
 def is_run(path: Path) -> bool:
@@ -76,6 +79,10 @@ class Run:
 
     @property
     def decoder(self) -> nn.Module:
+        """The SIREN F(coords, z); the convolutional GON has none."""
+        if not hasattr(self.model, "decoder"):
+            raise InputError(f"{self.path}: a '{self.cfg.model}' run has no SIREN decoder "
+                             "(this needs a gon or ae run)")
         return self.model.decoder
 
     def to_values(self, images: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -101,7 +108,10 @@ class Run:
                max_memory: int = R.DEFAULT_MAX_MEMORY) -> np.ndarray:
         """Decode latents [B, D] on a (H, W) grid (default: the training size)."""
         h, w = size or self.cfg.size
-        return R.render_images(self.decoder, z.to(self.device), h, w, max_memory)
+        if self.cfg.model == "conv" and (h, w) != self.cfg.size:
+            warn(f"the convolutional GON decodes at {self.cfg.height}x{self.cfg.width} only: "
+                 f"{h}x{w} is a bilinear resample, not a super-resolved render")
+        return self.model.render(z.to(self.device), h, w, max_memory)
 
     def reconstruct(self, images: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
         return self.render(self.encode(images), size)

@@ -24,7 +24,7 @@ from inr_gon.config import Config
 from inr_gon.errors import InputError
 from inr_gon.io import atomic_write, write_png
 from inr_gon.plots import curve_image, preview_strip
-from inr_gon.render import grid, render_images
+from inr_gon.render import grid
 from inr_gon.run import build_model, is_run, resolve_device, save_config
 from inr_gon.tasks import make_task
 
@@ -211,5 +211,4 @@ def preview_images(model, truth: np.ndarray, device: torch.device) -> np.ndarray
     values = torch.as_tensor(truth, device=device).reshape(b, h * w, c)
     with torch.no_grad():
         z = model.encode(grid(h, w, device), values)
-    return preview_strip(truth, render_images(model.decoder, z, h, w),
-                         render_images(model.decoder, z, f * h, f * w))
+    return preview_strip(truth, model.render(z, h, w), model.render(z, f * h, f * w))
