@@ -14,7 +14,6 @@ the encoder (autoencoder), no refinement.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path

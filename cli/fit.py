@@ -44,7 +44,7 @@ def fit(
     if as_json:
         out.print_json(json.dumps(res.summary()))
     elif not quiet:
-        out.print(_table(res.summary()))
+        out.print(_table(res.summary(), r.cfg.model))
     if out_file is not None:
         note(f"{len(names)} latents saved to {out_file}", quiet)
 
@@ -64,11 +64,13 @@ def _onnx_encoder(r):
     return onnx_encoder(r)
 
 
-def _table(summary: dict) -> Table:
+def _table(summary: dict, model: str) -> Table:
     k = summary["refine_steps"]
-    cols = ["PSNR 1 step", "SSIM 1 step"] + ([f"PSNR +{k}", f"SSIM +{k}"] if k else [])
+    cols = ["PSNR", "SSIM"] + ([f"PSNR +{k}", f"SSIM +{k}"] if k else [])
     keys = ["psnr_0", "ssim_0"] + ([f"psnr_{k}", f"ssim_{k}"] if k else [])
-    table = Table("item", *cols)
+    first = "the encoder's latent" if model == "ae" else "one gradient step from z = 0"
+    caption = f"PSNR, SSIM: {first}" + (f"; +{k}: after {k} latent refine steps" if k else "")
+    table = Table("item", *cols, caption=caption)
     for row in summary["items"]:
         table.add_row(row["name"], *(_fmt(key, row[key]) for key in keys))
     table.add_row("mean", *(_fmt(key, summary["mean"][key]) for key in keys), style="bold")

@@ -14,6 +14,11 @@ Three ways to take the step, equal up to rounding (tests check it):
 - `latent_shared_grid`: at z0 = 0 neither F(c, 0) nor J = dF/dz(c, 0) depends on the signal,
   so z = (2/N) J^T (x - F(c, 0)) is affine in x; a batch sharing one grid pays for F(c, 0)
   and J once (C backward passes over N points, not B).
+
+Variational GON (`variational_step`), as the paper's Variational-GON.py: the step is taken on
+the ELBO through linear heads, (mu, logvar) = heads(z0), reparameterised, with the KL in the
+inner loss too; the resulting latent goes through the heads again for the outer ELBO.
+`detach_inner` (an ablation) stops back-propagation through the step.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ def count(model):
 
 
 @pytest.mark.parametrize("model", ["gon", "conv", "ae"])
-def test_each_model_trains_a_few_steps_and_renders(tiny_cfg, tmp_path, model):
+def test_each_model_trains_a_few_steps_and_renders(tiny_cfg, tmp_path, capsys, model):
     cfg = tiny_cfg.replace(model=model, steps=4, preview_every=2, checkpoint_every=2)
     res = train(cfg, tmp_path / model, quiet=True)
     assert res.step == 4 and res.val_psnr is not None and res.val_psnr > 0
@@ -26,6 +26,10 @@ def test_each_model_trains_a_few_steps_and_renders(tiny_cfg, tmp_path, model):
     assert out["pred"].shape == (3, 64, 3) and out["z"].shape == (3, cfg.latent_dim)
     assert run.render(torch.randn(2, cfg.latent_dim)).shape == (2, 8, 8, 3)
     assert (tmp_path / model / "previews" / "step_000004.png").is_file()
+    capsys.readouterr()
+    assert run.render(torch.randn(1, cfg.latent_dim), (16, 12)).shape == (1, 16, 12, 3)
+    warned = "bilinear resample" in capsys.readouterr().err
+    assert warned == (model == "conv")  # a fixed-resolution decoder says so
 
 
 def test_training_moves_every_model_downhill():
@@ -109,3 +113,15 @@ def test_detached_inner_gradient_treats_the_latent_as_a_constant():
 def test_impossible_model_combinations_are_refused(changes, words):
     with pytest.raises(InputError, match=words):
         Config(**changes).validate()
+
+
+def test_cli_model_flags_reach_the_config(capsys, tmp_path):
+    from test_cli import TINY, assert_input_error, run_cli
+
+    code, _, err = run_cli(capsys, "train", "builtin:shapes", "--out", tmp_path / "a", *TINY,
+                           "--model", "ae", "--detach-inner")
+    assert_input_error(code, err, "detach")
+    code, _, err = run_cli(capsys, "train", "builtin:shapes", "--out", tmp_path / "c", *TINY,
+                           "--model", "conv", "--variational")
+    assert_input_error(code, err, "variational")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "c").exists()
