@@ -76,6 +76,7 @@ class Run:
     cfg: Config
     model: nn.Module
     device: torch.device
+    warned_resample: bool = False
 
     @property
     def decoder(self) -> nn.Module:
@@ -108,7 +109,8 @@ class Run:
                max_memory: int = R.DEFAULT_MAX_MEMORY) -> np.ndarray:
         """Decode latents [B, D] on a (H, W) grid (default: the training size)."""
         h, w = size or self.cfg.size
-        if self.cfg.model == "conv" and (h, w) != self.cfg.size:
+        if self.cfg.model == "conv" and (h, w) != self.cfg.size and not self.warned_resample:
+            self.warned_resample = True  # once per run, not once per rendered item
             warn(f"the convolutional GON decodes at {self.cfg.height}x{self.cfg.width} only: "
                  f"{h}x{w} is a bilinear resample, not a super-resolved render")
         return self.model.render(z.to(self.device), h, w, max_memory)
