@@ -51,6 +51,7 @@ class DecoderGraph(nn.Module):
     def __init__(self, dec: Siren, fp16: bool = False) -> None:
         super().__init__()
         self.dtype = torch.float16 if fp16 else torch.float32
+        self.channels = dec.out.out_features  # a constant, so the output's last dim is static
 
         def const(t: Tensor, scale: float = 1.0, dtype: torch.dtype = torch.float32) -> nn.Parameter:
             return nn.Parameter((t.detach().float() * scale).to(dtype).contiguous(), requires_grad=False)
@@ -67,7 +68,7 @@ class DecoderGraph(nn.Module):
         h = torch.sin(pre.flatten(0, 1)).to(self.dtype)  # [B*N, H]
         for w, bias in zip(self.ws, self.bs):
             h = torch.sin(h @ w + bias)
-        return (h @ self.wo + self.bo).float().reshape(b, n, -1)
+        return (h @ self.wo + self.bo).float().reshape(b, n, self.channels)
 
 
 def trace(module: nn.Module, args: tuple[Tensor, ...], inputs: list[str], output: str,

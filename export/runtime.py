@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,12 +34,15 @@ def require_onnxruntime():
 
 @dataclass
 class Session:
-    """An InferenceSession and where its tensors live (the provider actually in use)."""
+    """An InferenceSession and where its tensors live (the provider actually in use).
+    workers > 1: calls on separate slices run side by side, each on one thread (see
+    `open_session`)."""
 
     sess: object
     provider: str
     device_type: str  # "cuda" or "cpu": where I/O binding puts inputs and outputs
     device_id: int
+    workers: int = 1
 
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         """One call with I/O binding: on CUDA the inputs are copied over once and the output
@@ -69,16 +73,21 @@ def provider_chain(device: torch.device, tensorrt: bool = False, exact: bool = F
 
 
 def open_session(path: str | Path, device: torch.device | str = "cpu", tensorrt: bool = False,
-                 exact: bool = False, quiet: bool = False) -> Session:
-    """A session on the best provider that really loads for `device`; says which in one line."""
+                 exact: bool = False, quiet: bool = False, parallel: bool = False) -> Session:
+    """A session on the best provider that really loads for `device`; says which in one line.
+
+    parallel (for chunked decoding on the CPU): one thread per call and as many concurrent
+    calls as torch has threads. onnxruntime's Sin kernel runs on one thread whatever
+    intra_op_num_threads says, and in a SIREN it costs about as much as the matrix products,
+    so one multi-threaded call at a time leaves cores idle for half of every layer."""
     ort = require_onnxruntime()
     device = torch.device(device)
     chain = provider_chain(device, tensorrt, exact)
-    wanted = [p[0] if isinstance(p, tuple) else p for p in chain]
-    missing = [p for p in wanted if p not in ort.get_available_providers()]
+    missing = [_name(p) for p in chain if _name(p) not in ort.get_available_providers()]
+    threads = torch.get_num_threads()  # as the torch path, so both use the same cores
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.intra_op_num_threads = torch.get_num_threads()  # as the torch path, so both share alike
+    opts.intra_op_num_threads = 1 if parallel else threads
     opts.log_severity_level = 3  # our one line below replaces its provider warnings
     try:
         sess = ort.InferenceSession(str(path), opts, providers=[p for p in chain if _name(p) not in missing])
@@ -94,21 +103,36 @@ def open_session(path: str | Path, device: torch.device | str = "cpu", tensorrt:
     on_gpu = used in ("CUDAExecutionProvider", "TensorrtExecutionProvider")
     if not quiet:
         print(f"onnxruntime {ort.__version__}: {Path(path).name} on {used}", file=sys.stderr, flush=True)
-    return Session(sess, used, "cuda" if on_gpu else "cpu", (device.index or 0) if on_gpu else 0)
+    workers = threads if parallel and not on_gpu else 1
+    return Session(sess, used, "cuda" if on_gpu else "cpu", (device.index or 0) if on_gpu else 0, workers)
 
 
 def _name(provider) -> str:
     return provider[0] if isinstance(provider, tuple) else provider
 
 
+CPU_CHUNK_ROWS = 4096  # rows (latents x points) per call on the CPU: activations stay in L2
+
+
 def decode_points(s: Session, coords: np.ndarray, z: np.ndarray, hidden: int,
                   max_memory: int = DEFAULT_MAX_MEMORY) -> np.ndarray:
     """coords [N, d] shared by latents z [B, D] -> values [B, N, C], a slice of points per call
-    so memory stays bounded (the same budget as the torch path, `inr_gon.render`)."""
+    so memory stays bounded (the budget of the torch path, `inr_gon.render`, shared by the
+    concurrent calls). On the CPU slices are small enough to stay in cache."""
     b, n = z.shape[0], coords.shape[0]
-    step = points_per_chunk(hidden, b, max_memory)
-    parts = [s.run({"coords": coords[None, i:i + step], "latent": z}) for i in range(0, n, step)]
-    return np.concatenate(parts, axis=1)
+    step = max(1, points_per_chunk(hidden, b, max_memory) // s.workers)
+    if s.device_type == "cpu":
+        step = min(step, max(64, CPU_CHUNK_ROWS // b))
+    first = s.run({"coords": coords[None, :step], "latent": z})
+    out = np.empty((b, n, first.shape[-1]), np.float32)
+    out[:, :step] = first
+
+    def part(i: int) -> None:
+        out[:, i:i + step] = s.run({"coords": coords[None, i:i + step], "latent": z})
+
+    with ThreadPoolExecutor(s.workers) as pool:
+        list(pool.map(part, range(step, n, step)))
+    return out
 
 
 def _decoder_session(run, path, tensorrt: bool, quiet: bool):
@@ -120,7 +144,7 @@ def _decoder_session(run, path, tensorrt: bool, quiet: bool):
     require_onnxruntime()
     info = read_info(path, ("decoder",))
     check_belongs(info, run.cfg, run.path)
-    return info, open_session(path, run.device, tensorrt, quiet=quiet)
+    return info, open_session(path, run.device, tensorrt, quiet=quiet, parallel=True)
 
 
 def onnx_decoder(run, path: str | Path | None = None, tensorrt: bool = False, quiet: bool = False

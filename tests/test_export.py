@@ -81,6 +81,8 @@ def test_export_writes_one_checked_file_with_metadata(make_run, capsys):
     assert [o.name for o in model.graph.output] == ["values"]
     dims = [d.dim_param or d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
     assert dims == ["coords_batch", "points", 2]
+    dims = [d.dim_param or d.dim_value for d in model.graph.output[0].type.tensor_type.shape.dim]
+    assert dims == ["batch", "points", 3]
 
 
 def test_export_with_encoder_and_fp16(make_run, capsys, tmp_path):

@@ -33,7 +33,9 @@ def exported(make_run):
     return run
 
 
-def test_renderer_matches_torch_at_any_size_and_chunking(exported, capsys):
+@pytest.mark.parametrize("threads", [1, 3])
+def test_renderer_matches_torch_at_any_size_and_chunking(exported, capsys, monkeypatch, threads):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: threads)  # 3: concurrent slices
     render = onnx_renderer(exported)
     assert "decoder.onnx on CPUExecutionProvider" in capsys.readouterr().err  # the one line
     z = torch.randn(3, 4) * 3
