@@ -33,16 +33,11 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def onnx_backend(decoder, fp16: bool, tmp: str, max_memory: int):
-    from inr_gon.export.onnx import DecoderGraph, save_onnx, trace
+    from inr_gon.export.onnx import decoder_proto, save_onnx
     from inr_gon.export.runtime import decode_points, open_session
 
-    d, dz = decoder.coord.in_features, decoder.latent.in_features
-    proto = trace(DecoderGraph(decoder, fp16), (torch.rand(2, 5, d), torch.randn(2, dz)),
-                  ["coords", "latent"], "values",
-                  {"coords": {0: "coords_batch", 1: "points"}, "latent": {0: "batch"},
-                   "values": {0: "batch", 1: "points"}})
     path = Path(tmp) / f"decoder{'16' if fp16 else '32'}.onnx"
-    save_onnx(proto, path)
+    save_onnx(decoder_proto(decoder, fp16), path)
     s = open_session(path, "cpu", quiet=True, parallel=True)  # as onnx_renderer
     hidden = decoder.out.in_features
 

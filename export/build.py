@@ -19,8 +19,8 @@ import torch
 
 from inr_gon.errors import InputError, warn
 from inr_gon.export.check import Check, ExportCheckError, Items, check_decoder, check_encoder, training_items
-from inr_gon.export.encoder import EncoderGraph, GridEncoder, grid_affine
-from inr_gon.export.onnx import DecoderGraph, add_metadata, save_onnx, trace, weights_digest
+from inr_gon.export.encoder import encoder_proto, grid_encoder_proto
+from inr_gon.export.onnx import add_metadata, decoder_proto, save_onnx, weights_digest
 from inr_gon.export.runtime import open_session, require_onnxruntime
 from inr_gon.render import grid
 
@@ -54,13 +54,16 @@ class Job:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+def require_gon(cfg) -> None:
+    if cfg.model != "gon":
+        raise InputError(f"only GON runs can be exported to ONNX (this run's model is '{cfg.model}')")
+
+
 def load_exportable(run_dir: str | Path, device: str = "auto"):
     """The run, once its config says it is a GON (the only model with an ONNX form)."""
     from inr_gon.run import load_config, load_run
 
-    cfg = load_config(run_dir)
-    if cfg.model != "gon":
-        raise InputError(f"only GON runs can be exported to ONNX (this run's model is '{cfg.model}')")
+    require_gon(load_config(run_dir))
     return load_run(run_dir, device)
 
 
@@ -69,20 +72,14 @@ def export_run(run, out: Path | None = None, fp16: bool = False, with_encoder: b
     """Write RUN/decoder.onnx (or `out`), and with_encoder the general and shared-grid encoders.
     Raises ExportCheckError when a graph disagrees with torch (that file is not written)."""
     cfg = run.cfg
-    if cfg.model != "gon":
-        raise InputError(f"only GON runs can be exported to ONNX (this run's model is '{cfg.model}')")
+    require_gon(cfg)
     require_onnxruntime()
     out = Path(out) if out is not None else run.path / "decoder.onnx"
     if out.suffix != ".onnx":
         raise InputError(f"--out must name a .onnx file, got '{out}'")
     model = copy.deepcopy(run.model).float().cpu().eval()  # the reference: float32 on the CPU
     items = training_items(cfg)
-    d, z = cfg.coord_dim, cfg.latent_dim
-    proto = trace(DecoderGraph(model.decoder, fp16), (torch.rand(2, 5, d), torch.randn(2, z)),
-                  ["coords", "latent"], "values",
-                  {"coords": {0: "coords_batch", 1: "points"}, "latent": {0: "batch"},
-                   "values": {0: "batch", 1: "points"}})
-    jobs = [Job(out, "decoder", "fp16" if fp16 else "fp32", proto,
+    jobs = [Job(out, "decoder", "fp16" if fp16 else "fp32", decoder_proto(model.decoder, fp16),
                 lambda run_s, name: check_decoder(run_s, model, cfg, fp16, items, name),
                 example_latents(model, items))]
     if with_encoder:
@@ -108,12 +105,7 @@ def example_latents(model, items: Items | None) -> dict[str, str]:
 
 def encoder_jobs(model, cfg, items: Items | None, out: Path) -> list[Job]:
     general, grid_path = encoder_paths(out)
-    d, c = cfg.coord_dim, cfg.out_dim
-    proto = trace(EncoderGraph(model), (torch.rand(2, 5, d), torch.rand(2, 5, c)),
-                  ["coords", "values"], "latent",
-                  {"coords": {0: "coords_batch", 1: "points"}, "values": {0: "batch", 1: "points"},
-                   "latent": {0: "batch"}})
-    jobs = [Job(general, "encoder", "fp32", proto,
+    jobs = [Job(general, "encoder", "fp32", encoder_proto(model),
                 lambda run_s, name: check_encoder(run_s, model, cfg, items, name))]
     if cfg.modality != "image" or cfg.inner_steps != 1:
         why = "an SDF run shares no grid" if cfg.modality != "image" else \
@@ -121,10 +113,7 @@ def encoder_jobs(model, cfg, items: Items | None, out: Path) -> list[Job]:
         warn(f"{grid_path.name} not written: {why}; {general.name} covers every case")
         return jobs
     coords = grid(*cfg.size)
-    a, b = grid_affine(model, coords)
-    proto = trace(GridEncoder(a, b), (torch.rand(2, coords.shape[0], c),), ["values"], "latent",
-                  {"values": {0: "batch"}, "latent": {0: "batch"}})
-    jobs.append(Job(grid_path, "encoder_grid", "fp32", proto,
+    jobs.append(Job(grid_path, "encoder_grid", "fp32", grid_encoder_proto(model, coords),
                     lambda run_s, name: check_encoder(run_s, model, cfg, items, name, grid=coords),
                     {"inr_gon.grid": f"{cfg.height}x{cfg.width}"}))
     return jobs

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import copy
 
+import onnx
 import torch
 from torch import Tensor, nn
 
+from inr_gon.export.onnx import trace
 from inr_gon.gon import GON
 
 
@@ -78,3 +80,18 @@ class GridEncoder(nn.Module):
 
     def forward(self, values: Tensor) -> Tensor:
         return values.flatten(1) @ self.a + self.b
+
+
+def encoder_proto(model: GON) -> onnx.ModelProto:
+    """coords [B or 1, N, d], values [B, N, C] -> latent [B, D]; B and N dynamic."""
+    d, c = model.cfg.coord_dim, model.cfg.out_dim
+    return trace(EncoderGraph(model), (torch.rand(2, 5, d), torch.rand(2, 5, c)), ["coords", "values"],
+                 "latent", {"coords": {0: "coords_batch", 1: "points"},
+                            "values": {0: "batch", 1: "points"}, "latent": {0: "batch"}})
+
+
+def grid_encoder_proto(model: GON, coords: Tensor) -> onnx.ModelProto:
+    """values [B, N, C] sampled at coords [N, d] -> latent [B, D]; B dynamic."""
+    a, b = grid_affine(model, coords)
+    return trace(GridEncoder(a, b), (torch.rand(2, coords.shape[0], model.cfg.out_dim),), ["values"],
+                 "latent", {"values": {0: "batch"}, "latent": {0: "batch"}})

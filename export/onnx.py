@@ -83,6 +83,15 @@ def trace(module: nn.Module, args: tuple[Tensor, ...], inputs: list[str], output
         return onnx.load(path)
 
 
+def decoder_proto(decoder: Siren, fp16: bool = False) -> onnx.ModelProto:
+    """coords [B or 1, N, d], latent [B, D] -> values [B, N, C]; B and N dynamic."""
+    d, dz = decoder.coord.in_features, decoder.latent.in_features
+    return trace(DecoderGraph(decoder, fp16), (torch.rand(2, 5, d), torch.randn(2, dz)),
+                 ["coords", "latent"], "values",
+                 {"coords": {0: "coords_batch", 1: "points"}, "latent": {0: "batch"},
+                  "values": {0: "batch", 1: "points"}})
+
+
 def add_metadata(model: onnx.ModelProto, kind: str, cfg: Config, precision: str,
                  extra: dict[str, str]) -> None:
     props = {"inr_gon.format": FORMAT, "inr_gon.kind": kind, "inr_gon.version": __version__,

@@ -49,10 +49,12 @@ class Session:
         stays on the GPU until it is read back; on the CPU the same path costs nothing extra."""
         ort = require_onnxruntime()
         io = self.sess.io_binding()
-        for name, x in feeds.items():
-            value = np.ascontiguousarray(x, dtype=np.float32)
-            io.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(value, self.device_type,
-                                                                          self.device_id))
+        # Held until the call returns: on the CPU an OrtValue borrows the array's memory.
+        values = {k: ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(x, dtype=np.float32),
+                                                      self.device_type, self.device_id)
+                  for k, x in feeds.items()}
+        for name, value in values.items():
+            io.bind_ortvalue_input(name, value)
         io.bind_output(self.sess.get_outputs()[0].name, self.device_type, self.device_id)
         self.sess.run_with_iobinding(io)
         return io.copy_outputs_to_cpu()[0]

@@ -14,13 +14,10 @@ from inr_gon import __version__
 from inr_gon.checkpoint import save_model
 from inr_gon.config import Config
 from inr_gon.errors import InputError
-from inr_gon.export.onnx import DecoderGraph, read_info, save_onnx, trace
+from inr_gon.export.onnx import decoder_proto, read_info, save_onnx, trace
 from inr_gon.gon import GON
 from inr_gon.render import grid
 from inr_gon.run import load_run
-
-AXES = {"coords": {0: "coords_batch", 1: "points"}, "latent": {0: "batch"},
-        "values": {0: "batch", 1: "points"}}
 
 
 def session(proto):
@@ -33,8 +30,7 @@ def test_decoder_graph_matches_torch_for_any_batch_and_points(modality, channels
     cfg = Config(modality=modality, channels=channels, hidden=32, layers=4, latent_dim=5)
     dec = GON(cfg).decoder.eval()
     d = cfg.coord_dim
-    s = session(trace(DecoderGraph(dec), (torch.rand(2, 5, d), torch.randn(2, 5)), ["coords", "latent"],
-                      "values", AXES))
+    s = session(decoder_proto(dec))
     for b, n in [(1, 1), (3, 77), (6, 400)]:
         coords, z = torch.rand(b, n, d) * 2 - 1, torch.randn(b, 5) * 3
         with torch.no_grad():
@@ -50,8 +46,7 @@ def test_decoder_graph_matches_torch_for_any_batch_and_points(modality, channels
 def test_fp16_graph_keeps_float32_io_and_stays_close():
     torch.manual_seed(0)
     dec = GON(Config(hidden=32, layers=3, latent_dim=4)).decoder.eval()
-    proto = trace(DecoderGraph(dec, fp16=True), (torch.rand(2, 5, 2), torch.randn(2, 4)),
-                  ["coords", "latent"], "values", AXES)
+    proto = decoder_proto(dec, fp16=True)
     io = [t.type.tensor_type.elem_type for t in [*proto.graph.input, *proto.graph.output]]
     assert io == [onnx.TensorProto.FLOAT] * 3
     halves = [t for t in proto.graph.initializer if t.data_type == onnx.TensorProto.FLOAT16]
@@ -152,8 +147,7 @@ def test_files_that_are_not_ours(tmp_path):
 def test_models_over_the_limit_keep_weights_beside(tmp_path):
     torch.manual_seed(0)
     dec = GON(Config(hidden=16, layers=2, latent_dim=4)).decoder.eval()
-    proto = trace(DecoderGraph(dec), (torch.rand(2, 5, 2), torch.randn(2, 4)), ["coords", "latent"],
-                  "values", AXES)
+    proto = decoder_proto(dec)
     files = save_onnx(proto, tmp_path / "big.onnx", limit=0)  # as if over 2 GB
     assert [f.name for f in files] == ["big.onnx", "big.onnx.data"]
     s = ort.InferenceSession(str(files[0]), providers=["CPUExecutionProvider"])
