@@ -20,7 +20,7 @@ import torch
 from inr_gon.errors import InputError, warn
 from inr_gon.export.check import Check, ExportCheckError, Items, check_decoder, check_encoder, training_items
 from inr_gon.export.encoder import encoder_proto, grid_encoder_proto
-from inr_gon.export.onnx import add_metadata, decoder_proto, save_onnx, weights_digest
+from inr_gon.export.onnx import DecoderGraph, add_metadata, decoder_proto, save_onnx, weights_digest
 from inr_gon.export.runtime import open_session, require_onnxruntime
 from inr_gon.render import grid
 
@@ -79,8 +79,9 @@ def export_run(run, out: Path | None = None, fp16: bool = False, with_encoder: b
         raise InputError(f"--out must name a .onnx file, got '{out}'")
     model = copy.deepcopy(run.model).float().cpu().eval()  # the reference: float32 on the CPU
     items = training_items(cfg)
+    half = DecoderGraph(model.decoder, fp16=True).eval() if fp16 else None
     jobs = [Job(out, "decoder", "fp16" if fp16 else "fp32", decoder_proto(model.decoder, fp16),
-                lambda run_s, name: check_decoder(run_s, model, cfg, fp16, items, name),
+                lambda run_s, name: check_decoder(run_s, model, cfg, half, items, name),
                 example_latents(model, items))]
     if with_encoder:
         jobs += encoder_jobs(model, cfg, items, out)

@@ -170,3 +170,15 @@ def test_stale_and_foreign_exports_on_load(make_run, capsys):
     assert "older weights" in capsys.readouterr().err
     with pytest.raises(InputError, match="another run"):
         onnx_renderer(load_run(run), other / "decoder.onnx")
+
+
+def test_fp16_that_overflows_is_refused(make_run, capsys):
+    run = make_run()
+    r = load_run(run)
+    with torch.no_grad():
+        r.model.decoder.out.bias.fill_(1e5)  # outputs beyond fp16's 65504; latents unchanged
+    save_model(run, r.model)
+    code, _, err = run_cli(capsys, "export", run, "--fp16", "--quiet")
+    assert code == 1 and "non-finite values" in err and "not written" in err
+    assert not (run / "decoder.onnx").exists()
+    assert run_cli(capsys, "export", run, "--quiet")[0] == 0  # float32 is fine with the same weights
