@@ -76,7 +76,8 @@ def main() -> None:
                 times[k].append(time.perf_counter() - t)
     base = statistics.median(times["torch (shared grid)"])
     print(f"{args.batch} images {args.size}x{args.size}x3, hidden {args.hidden}, {args.layers} sine layers, "
-          f"latent {args.latent_dim}, {torch.get_num_threads()} threads; "
+          f"latent {args.latent_dim} (max |z| {float(abs(ref).max()):.3g}), "
+          f"{torch.get_num_threads()} threads; "
           f"building encoder_grid.onnx (A and b) took {prep:.2f} s")
     print(f"{'backend':<22} {'signals/s':>10} {'vs torch':>9} {'max |dz|':>9}")
     rows = []

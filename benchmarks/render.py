@@ -1,6 +1,6 @@
 """Render throughput of one decoder: torch eager, torch.compile, onnxruntime fp32 and fp16.
 
-    python benchmarks/render.py [--size 512] [--batch 2] [--repeats 5] [--run RUN]
+    python benchmarks/render.py [--size 512] [--batch 1] [--repeats 3] [--run RUN]
 
 Each backend renders size x size images for a batch of latents through its product path
 (`inr_gon.render.render_images`; `inr_gon.export.runtime.decode_points` for onnxruntime), in
@@ -71,11 +71,11 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--run", help="a run folder (default: an untrained decoder of the shape below)")
     p.add_argument("--size", type=int, default=512)
-    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--batch", type=int, default=1)
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--layers", type=int, default=4)
     p.add_argument("--latent-dim", type=int, default=32)
-    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--max-memory", type=int, default=DEFAULT_MAX_MEMORY // 2**20, help="MiB per call")
     p.add_argument("--skip", default="", help="comma-separated backends to leave out")

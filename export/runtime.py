@@ -113,7 +113,10 @@ def _name(provider) -> str:
     return provider[0] if isinstance(provider, tuple) else provider
 
 
-CPU_CHUNK_ROWS = 4096  # rows (latents x points) per call on the CPU: activations stay in L2
+# Bytes of one [rows, hidden] activation per call on the CPU: about one core's L2, so the
+# Gemm, Sin and bias passes of a layer reuse cached data. Measured with hidden 256 (2-core
+# Xeon, 2 MiB L2 per core): 1024-2048 rows per call beat 4096-16384 by 5-20%.
+CPU_CHUNK_BYTES = 2 * 2**20
 
 
 def decode_points(s: Session, coords: np.ndarray, z: np.ndarray, hidden: int,
@@ -124,7 +127,7 @@ def decode_points(s: Session, coords: np.ndarray, z: np.ndarray, hidden: int,
     b, n = z.shape[0], coords.shape[0]
     step = max(1, points_per_chunk(hidden, b, max_memory) // s.workers)
     if s.device_type == "cpu":
-        step = min(step, max(64, CPU_CHUNK_ROWS // b))
+        step = min(step, max(64, CPU_CHUNK_BYTES // (4 * hidden * b)))
     first = s.run({"coords": coords[None, :step], "latent": z})
     out = np.empty((b, n, first.shape[-1]), np.float32)
     out[:, :step] = first
