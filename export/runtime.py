@@ -143,10 +143,10 @@ def decode_points(s: Session, coords: np.ndarray, z: np.ndarray, hidden: int,
 def _decoder_session(run, path, tensorrt: bool, quiet: bool):
     from inr_gon.export.onnx import check_belongs, read_info
 
+    require_onnxruntime()  # first: without it, exporting would not help either
     path = Path(path) if path is not None else run.path / DECODER_FILE
     if not path.is_file():
         raise InputError(f"{path}: no such file: run `inr-gon export {run.path}` first")
-    require_onnxruntime()
     info = read_info(path, ("decoder",))
     check_belongs(info, run.cfg, run.path)
     return info, open_session(path, run.device, tensorrt, quiet=quiet, parallel=True)
@@ -189,12 +189,12 @@ def onnx_encoder(run, path: str | Path | None = None, tensorrt: bool = False, qu
     Prefers RUN/encoder_grid.onnx (one MatMul + Add), else RUN/encoder.onnx."""
     from inr_gon.export.onnx import check_belongs, read_info
 
+    require_onnxruntime()
     names = [GRID_ENCODER_FILE, ENCODER_FILE]
     found = [Path(path)] if path is not None else [run.path / n for n in names if (run.path / n).is_file()]
     if not found:
         raise InputError(f"{run.path}: no exported encoder: run `inr-gon export {run.path} "
                          "--with-encoder` first")
-    require_onnxruntime()
     info = read_info(found[0], ("encoder", "encoder_grid"))
     check_belongs(info, run.cfg, run.path)
     s = open_session(info.path, run.device, tensorrt, quiet=quiet)

@@ -105,7 +105,7 @@ def test_render_backend_onnx_equals_torch(exported, capsys, tmp_path):
         assert np.abs(a - b).max() <= 1
 
 
-def test_render_backend_onnx_errors(make_run, capsys, tmp_path):
+def test_render_backend_onnx_errors(make_run, capsys, tmp_path, monkeypatch):
     run = make_run()
     code, _, err = run_cli(capsys, "render", run, "--backend", "onnx")
     assert_input_error(code, err, "inr-gon export")
@@ -114,6 +114,13 @@ def test_render_backend_onnx_errors(make_run, capsys, tmp_path):
     assert_input_error(code, err, "not an ONNX file")
     code, _, err = run_cli(capsys, "render", run, "--tensorrt")
     assert_input_error(code, err, "--backend onnx")
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # torch-only environment
+    code, _, err = run_cli(capsys, "render", run, "--backend", "onnx")
+    assert_input_error(code, err, "onnxruntime is not installed", "inr-gon[cpu]")
+    with pytest.raises(InputError, match="not installed"):
+        onnx_encoder(load_run(run))
+    code, _, err = run_cli(capsys, "render", run, "-n", "1", "--out", tmp_path / "t", "--quiet")
+    assert code == 0, err  # the torch path needs no onnxruntime
 
 
 def test_numpy_only_example(exported, tmp_path):
