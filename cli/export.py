@@ -41,4 +41,5 @@ def export(
                               f"{c.bound:g}", "ok")
         out.print(table)
     for e in done:
-        note(f"wrote {e.path} ({e.kind}, {e.precision}, {e.bytes / 2**20:.2f} MiB)", quiet)
+        note(f"wrote {e.path} ({e.kind}, {e.precision}, {e.bytes / 2**20:.2f} MiB; "
+             f"checked on {e.provider})", quiet)

@@ -32,6 +32,7 @@ class Exported:
     precision: str
     files: list[Path] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
+    provider: str = ""  # where onnxruntime ran the checks
 
     @property
     def bytes(self) -> int:
@@ -125,7 +126,7 @@ def stage_check_write(job: Job, device: torch.device) -> Exported:
     with tempfile.TemporaryDirectory(dir=job.path.parent, prefix=".export-") as tmp:
         staged = save_onnx(job.proto, Path(tmp) / job.path.name)
         s = open_session(staged[0], device, exact=True, quiet=True)
-        checks = job.check(s.run, job.path.name)
+        checks, provider = job.check(s.run, job.path.name), s.provider
         del s  # let go of the file before it moves
         failed = [c for c in checks if not c.ok]
         if failed:
@@ -135,4 +136,4 @@ def stage_check_write(job: Job, device: torch.device) -> Exported:
         files = [job.path.with_name(f.name) for f in reversed(staged)]  # weights before graph
         for src, dst in zip(reversed(staged), files):
             os.replace(src, dst)
-    return Exported(job.path, job.kind, job.precision, files[::-1], checks)
+    return Exported(job.path, job.kind, job.precision, files[::-1], checks, provider)
