@@ -106,6 +106,25 @@ def kl_normal(mu: Tensor, logvar: Tensor) -> Tensor:
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)
 
 
+def inner_kl_weight(cfg: Config) -> float:
+    """The KL weight of the inner ELBO: C x kl_weight, as inner_loss sums the C channels while
+    the outer loss averages them, so inner = C x outer per signal."""
+    return cfg.out_dim * cfg.kl_weight
+
+
+def heads_grad(to_mu: nn.Linear, to_logvar: nn.Linear, mu0: Tensor, logvar0: Tensor, g: Tensor,
+               eps: Tensor | None, kl_scale: float) -> Tensor:
+    """dL/dz0 of the inner ELBO through the linear heads (mu0, logvar0) = heads(z0), given
+    g = dL_rec/dz_in [B, D] at the decoder input z_in = mu0 + eps * sigma0 (mu0 if eps is None).
+    Linear in g: the exported grid encoder folds it into one affine map."""
+    std0 = torch.exp(0.5 * logvar0)
+    g_mu = g + kl_scale * mu0  # dL/dmu
+    g_logvar = kl_scale * 0.5 * (std0.pow(2) - 1.0)  # dL/dlogvar
+    if eps is not None:
+        g_logvar = g_logvar + 0.5 * g * eps * std0
+    return g_mu @ to_mu.weight + g_logvar @ to_logvar.weight
+
+
 def variational_step(decoder: Siren, to_mu: nn.Linear, to_logvar: nn.Linear, coords: Tensor,
                      values: Tensor, z0: Tensor | None, eps: Tensor | None,
                      kl_scale: float) -> Tensor:
@@ -119,17 +138,12 @@ def variational_step(decoder: Siren, to_mu: nn.Linear, to_logvar: nn.Linear, coo
     if origin:
         z0 = values.new_zeros(1, to_mu.in_features)
     mu0, logvar0 = to_mu(z0), to_logvar(z0)  # [1 or B, D]
-    std0 = torch.exp(0.5 * logvar0)
     if eps is None and origin and coords.dim() == 2:
         g = shared_grid_grad(decoder, coords, values, mu0[0])  # dL_rec/dz_in  [B, D]
     else:
-        z_in = mu0 if eps is None else mu0 + eps * std0
+        z_in = mu0 if eps is None else mu0 + eps * torch.exp(0.5 * logvar0)
         g = latent_grad(decoder, coords, values, z_in.expand(values.shape[0], -1))
-    g_mu = g + kl_scale * mu0  # dL/dmu
-    g_logvar = kl_scale * 0.5 * (std0.pow(2) - 1.0)  # dL/dlogvar
-    if eps is not None:
-        g_logvar = g_logvar + 0.5 * g * eps * std0
-    return z0 - (g_mu @ to_mu.weight + g_logvar @ to_logvar.weight)
+    return z0 - heads_grad(to_mu, to_logvar, mu0, logvar0, g, eps, kl_scale)
 
 
 class GON(nn.Module):
@@ -153,8 +167,7 @@ class GON(nn.Module):
             z = gradient_origin(self.decoder, coords, values, cfg.inner_steps)
             return (z.detach() if cfg.detach_inner else z), None
         eps = _normal(values.shape[0], cfg.latent_dim, values, generator) if sample else None
-        # The inner ELBO per signal is C times the outer one (inner_loss sums channels).
-        kl_scale, z = values.shape[-1] * cfg.kl_weight, None
+        kl_scale, z = inner_kl_weight(cfg), None
         for _ in range(cfg.inner_steps):
             z = variational_step(self.decoder, self.to_mu, self.to_logvar, coords, values, z, eps,
                                  kl_scale)

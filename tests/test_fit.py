@@ -129,3 +129,22 @@ def test_eval_split_needs_the_runs_own_data(run_dir, capsys, tmp_path):
     assert_input_error(code, err, "--split")
     code, out, err = run_cli(capsys, "eval", run_dir, tmp_path / "other.npy", "--json")
     assert code == 0 and json.loads(out)["items"] == 3
+
+
+@pytest.mark.parametrize("variational", [False, True])
+def test_fit_with_the_exported_encoder_matches_torch(make_run, capsys, tmp_path, variational):
+    run_path = make_run(variational=variational, kl_weight=0.3)
+    code, _, err = run_cli(capsys, "export", run_path, "--with-encoder", "--quiet")
+    assert code == 0, err
+    _, images = training_items(load_run(run_path).cfg, 3)
+    paths = []
+    for i, img in enumerate(images):
+        paths.append(tmp_path / f"in{i}.png")
+        iio.imwrite(paths[-1], (img * 255 + 0.5).astype(np.uint8))
+    z = {}
+    for backend in ("torch", "onnx"):
+        code, _, err = run_cli(capsys, "fit", run_path, *paths, "--backend", backend, "--out",
+                               tmp_path / f"{backend}.safetensors", "--quiet")
+        assert code == 0, err
+        z[backend] = load_latents(tmp_path / f"{backend}.safetensors", 4)[1]
+    assert torch.allclose(z["onnx"], z["torch"], atol=1e-4)
