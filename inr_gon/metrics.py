@@ -22,8 +22,8 @@ def psnr(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
 
 
 def ssim(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """Per-image SSIM (scikit-image, Gaussian-free 7x7 window of Wang et al.'s reference when
-    the image allows it): [B, H, W, C] x2 -> [B]. Images under 7 pixels a side use the largest
+    """Per-image SSIM by scikit-image with its defaults (uniform 7x7 window, data range 1,
+    channels averaged): [B, H, W, C] x2 -> [B]. Images under 7 pixels a side use the largest
     odd window that fits; under 3 pixels SSIM is undefined and reported as NaN."""
     from skimage.metrics import structural_similarity
 
