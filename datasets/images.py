@@ -126,15 +126,17 @@ def _stack(images: list[np.ndarray], names: list[str], source: str) -> np.ndarra
 def _load_folder(folder: Path, source: str, size, limit) -> ImageSet:
     errors: list[OSError] = []
     files = find_files(folder, IMAGE_EXTS, errors)
-    unlisted = [f"{e.filename} ({e.strerror})" for e in errors]
+    unlisted = [f"{os.path.relpath(e.filename, folder) if e.filename else '?'} ({e.strerror})"
+                for e in errors]
     if not files:
         if find_files(folder, MESH_EXTS):
             raise InputError(f"{source} holds meshes, not images")
         if unlisted:
-            raise InputError(f"cannot list {_list(unlisted)}")
+            raise InputError(f"no images found in {source}: cannot list {_list(unlisted)}")
         raise InputError(f"no images found in {source} (looked for {' '.join(IMAGE_EXTS)})")
     if unlisted:
-        warn(f"skipped {len(unlisted)} unreadable folder(s) in {source}: {_list(unlisted)}")
+        noun = "folder" if len(unlisted) == 1 else "folders"
+        warn(f"skipped {len(unlisted)} unreadable {noun} in {source}: {_list(unlisted)}")
     images, names, bad = [], [], []
     for file in files:
         if limit is not None and len(images) >= limit:

@@ -140,7 +140,7 @@ class Config:
     def from_json(cls, text: str) -> Config:
         try:
             raw = json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        except (ValueError, RecursionError) as e:  # bad JSON or UTF-8, huge numbers, deep nesting
             raise InputError(f"config is not valid JSON: {e}") from None
         return cls.from_dict(raw)
 
