@@ -166,8 +166,8 @@ def load_tensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
 
 def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
     """float [H, W, C] in [0, 1] (C = 1 or 3), or uint8, -> 8-bit PNG."""
-    if image.dtype != np.uint8:
-        image = (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    if image.dtype != np.uint8:  # NaN would cast to an arbitrary byte: write it as black
+        image = (np.clip(np.nan_to_num(image, nan=0.0), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]
     atomic_write(path, iio.imwrite("<bytes>", image, extension=".png"))

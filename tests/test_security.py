@@ -104,8 +104,10 @@ def test_planted_pickles_are_refused_or_ignored_never_run(run_dir, tmp_path, cap
     marker = tmp_path / "pwned"
     evil = pickle_files(tmp_path / "evil", marker)
     run = copy_run(run_dir, tmp_path)
-    for name in ("model.pt", "model.pth", "model.ckpt", "train_state.pt", "checkpoint.pt", "model.bin",
-                 "model.pkl"):  # beside the real files: ignored
+    beside = ("model.pt", "model.pth", "model.ckpt", "train_state.pt", "checkpoint.pt", "model.bin",
+              "model.pkl")
+    assert len(beside) == 7
+    for name in beside:  # beside the real files: ignored
         shutil.copy(evil["torch"], run / name)
     code, _, err = cli(capsys, "render", run, "--out", tmp_path / "r1", "--quiet")
     assert code == 0, err
@@ -135,7 +137,8 @@ def test_planted_pickles_are_refused_or_ignored_never_run(run_dir, tmp_path, cap
     with pytest.raises(InputError, match="safetensors"):
         load_run(api)
     assert not marker.exists()
-    record("pickle", planted=len(outcomes), executed=0, outcomes=outcomes)
+    record("pickle", planted=7 + len(cases) + 1, refused=len(cases) + 1, ignored=7, executed=0,
+           outcomes=outcomes)
 
 
 def test_no_unpickling_call_on_any_loading_path(run_dir, tmp_path, capsys, monkeypatch):
