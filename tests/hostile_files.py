@@ -187,3 +187,22 @@ def latents(z: torch.Tensor | None, names=None, key: str = "latents"):
         meta = {} if names is None else {"names": names if isinstance(names, str) else json.dumps(names)}
         save_file({} if z is None else {key: z}, path, meta)
     return write
+
+
+def onnx_config_edit(**changes):
+    """Export the run's decoder, then edit the config in its ONNX metadata by hand."""
+    def write(run: Path) -> None:
+        import onnx
+
+        from inr_gon.cli.app import main
+
+        try:
+            main(["export", str(run), "--quiet"])
+        except SystemExit as e:
+            assert e.code in (0, None), e.code
+        model = onnx.load(str(run / "decoder.onnx"))
+        for prop in model.metadata_props:
+            if prop.key == "inr_gon.config":
+                prop.value = json.dumps({**json.loads(prop.value), **changes})
+        onnx.save(model, str(run / "decoder.onnx"))
+    return write

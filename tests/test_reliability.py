@@ -29,7 +29,7 @@ from inr_gon.train import _Loop, train
 
 # ---- SIGKILL at random moments --------------------------------------------------------------
 
-KILL_STEPS = 80
+KILL_STEPS = 120  # more than 12 kills can use up, so every kill hits a live run
 KILL_CFG = Config(data="builtin:shapes:48", height=8, width=8, hidden=16, layers=2, latent_dim=4,
                   batch_size=4, steps=KILL_STEPS, checkpoint_every=2, log_every=1, preview_every=8,
                   lr=1e-3, seed=5, device="cpu")
