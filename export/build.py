@@ -22,6 +22,7 @@ from inr_gon.export.check import Check, ExportCheckError, Items, check_decoder, 
 from inr_gon.export.encoder import encoder_proto, grid_encoder_proto
 from inr_gon.export.onnx import DecoderGraph, add_metadata, decoder_proto, save_onnx, weights_digest
 from inr_gon.export.runtime import open_session, require_onnxruntime
+from inr_gon.io import write_error
 from inr_gon.render import grid
 
 
@@ -122,8 +123,12 @@ def encoder_jobs(model, cfg, items: Items | None, out: Path) -> list[Job]:
 
 
 def stage_check_write(job: Job, device: torch.device) -> Exported:
-    job.path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=job.path.parent, prefix=".export-") as tmp:
+    try:  # an --out under a file, in a read-only folder, ...: one error line, not a traceback
+        job.path.parent.mkdir(parents=True, exist_ok=True)
+        staging = tempfile.TemporaryDirectory(dir=job.path.parent, prefix=".export-")
+    except OSError as e:
+        raise write_error(job.path, e) from None
+    with staging as tmp:
         staged = save_onnx(job.proto, Path(tmp) / job.path.name)
         s = open_session(staged[0], device, exact=True, quiet=True)
         checks, provider = job.check(s.run, job.path.name), s.provider
@@ -134,6 +139,9 @@ def stage_check_write(job: Job, device: torch.device) -> Exported:
             raise ExportCheckError(f"{job.path.name} disagrees with torch on {f.inputs}: "
                                    f"{f.measure} {f.value:.3g} > {f.bound:g}; not written")
         files = [job.path.with_name(f.name) for f in reversed(staged)]  # weights before graph
-        for src, dst in zip(reversed(staged), files):
-            os.replace(src, dst)
+        try:
+            for src, dst in zip(reversed(staged), files):
+                os.replace(src, dst)
+        except OSError as e:
+            raise write_error(files[0], e) from None
     return Exported(job.path, job.kind, job.precision, files[::-1], checks, provider)

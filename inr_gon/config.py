@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -12,6 +13,12 @@ from inr_gon.errors import InputError
 MODALITIES = ("image", "sdf")
 MODELS = ("gon", "conv", "ae")
 PRECISIONS = ("fp32", "bf16")
+DEVICE_PATTERN = r"auto|cpu|mps|cuda(:\d{1,3})?"
+MAX_WEIGHTS = 2**28  # hidden^2 * layers: far above any SIREN GON, far below a typo's 17 GB
+# Fields that shape the model and its data: a run's config.json must state them all (a
+# missing one would silently fall back to a default the weights were not trained with).
+MODEL_FIELDS = ("data", "modality", "height", "width", "channels", "model", "latent_dim",
+                "hidden", "layers", "w0", "w0_hidden", "latent_init", "inner_steps", "variational")
 
 
 @dataclass
@@ -87,16 +94,23 @@ class Config:
             "lr": 0.0 < self.lr <= 1.0,
             "lr_min_ratio": 0.0 <= self.lr_min_ratio <= 1.0,
             "seed": 0 <= self.seed < 2**63,
-            "points_per_signal": self.points_per_signal >= 0,
-            "log_every": self.log_every >= 1,
-            "preview_every": self.preview_every >= 0,
-            "checkpoint_every": self.checkpoint_every >= 0,
-            "sdf_points": self.sdf_points >= 1,
-            "sdf_clamp": self.sdf_clamp > 0.0,
+            "points_per_signal": 0 <= self.points_per_signal <= 10**9,
+            "log_every": 1 <= self.log_every <= 10**9,
+            "preview_every": 0 <= self.preview_every <= 10**9,
+            "checkpoint_every": 0 <= self.checkpoint_every <= 10**9,
+            "sdf_points": 1 <= self.sdf_points <= 10**8,
+            "sdf_clamp": 0.0 < self.sdf_clamp <= 10.0,
+            "data": 0 < len(self.data) <= 4096 and "\x00" not in self.data,
+            "device": re.fullmatch(DEVICE_PATTERN, self.device) is not None,
         }
         for name, ok in checks.items():
             if not ok:
                 raise InputError(f"config field '{name}' is out of range: {getattr(self, name)!r}")
+        if self.hidden**2 * self.layers > MAX_WEIGHTS:
+            raise InputError(f"config fields 'hidden' and 'layers': {self.hidden} x {self.layers} "
+                             f"means {self.hidden**2 * self.layers:.3g} weights, above the "
+                             f"{MAX_WEIGHTS:.3g} limit")
+        _check_extra(self.extra)
         return self._check_model()
 
     def _check_model(self) -> Config:
@@ -118,14 +132,18 @@ class Config:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, raw: Any) -> Config:
-        """Strict: unknown keys, wrong types and out-of-range values name the field."""
+    def from_dict(cls, raw: Any, required: tuple[str, ...] = ()) -> Config:
+        """Strict: unknown keys, wrong types and out-of-range values name the field; so do
+        missing `required` ones (other missing fields take their defaults)."""
         if not isinstance(raw, dict):
             raise InputError("config must be a JSON object")
         known = {f.name: f for f in fields(cls)}
         unknown = sorted(set(raw) - set(known))
         if unknown:
             raise InputError(f"config field '{unknown[0]}' is unknown")
+        missing = [name for name in required if name not in raw]
+        if missing:
+            raise InputError(f"config field '{missing[0]}' is missing")
         values = {}
         for name, value in raw.items():
             values[name] = _check_type(name, known[name], value)
@@ -135,7 +153,7 @@ class Config:
     def from_json(cls, text: str) -> Config:
         try:
             raw = json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        except (ValueError, RecursionError) as e:  # bad JSON or UTF-8, huge numbers, deep nesting
             raise InputError(f"config is not valid JSON: {e}") from None
         return cls.from_dict(raw)
 
@@ -154,3 +172,16 @@ def _check_type(name: str, f: dataclasses.Field, value: Any) -> Any:
     if not ok:
         raise InputError(f"config field '{name}' has the wrong type: {value!r} (want {kind})")
     return float(value) if kind == "float" else value
+
+
+def _check_extra(extra: dict) -> None:
+    """`extra` is bookkeeping (package version, data summary): JSON only, of the known kinds."""
+    kinds = {"version": str, "data": dict}
+    for key, kind in kinds.items():
+        if key in extra and not isinstance(extra[key], kind):
+            raise InputError(f"config field 'extra.{key}' has the wrong type: {extra[key]!r:.60} "
+                             f"(want {kind.__name__})")
+    try:
+        json.dumps(extra, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as e:
+        raise InputError(f"config field 'extra' is not plain JSON ({e})") from None

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from inr_gon.config import Config
+from inr_gon.errors import InputError
 from inr_gon.render import grid
 
 
@@ -43,7 +44,7 @@ def make_task(cfg: Config, device: torch.device):
     modality = detect_modality(cfg.data)
     if modality == "image":
         return ImageTask(cfg.replace(modality="image"), device)
-    raise NotImplementedError(f"modality {modality}")
+    raise InputError(f"{cfg.data}: {modality} data (meshes) cannot be trained by this version")
 
 
 class ImageTask:

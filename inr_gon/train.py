@@ -22,7 +22,7 @@ from inr_gon import __version__
 from inr_gon.checkpoint import load_checkpoint, save_checkpoint
 from inr_gon.config import Config
 from inr_gon.errors import InputError
-from inr_gon.io import atomic_write, write_png
+from inr_gon.io import append_line, atomic_write, read_jsonl, remove_temp_files, write_png
 from inr_gon.plots import curve_image, preview_strip
 from inr_gon.render import grid
 from inr_gon.run import build_model, is_run, resolve_device, save_config
@@ -70,11 +70,15 @@ def train(cfg: Config, out: str | Path, resume: bool = False, quiet: bool = Fals
     model = build_model(cfg).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     start, info = 0, {"seconds": 0.0}
+    for folder in (run_dir, run_dir / "previews"):
+        remove_temp_files(folder)  # of writes a crash cut short
     if resume:
         start, info = load_checkpoint(run_dir, model, opt)
     else:
         cfg.extra.update(version=__version__, data=task.summary())
-        run_dir.mkdir(parents=True, exist_ok=True)
+        # Checkpoint first, config last: the folder is a run (config.json) only once it can
+        # be loaded and resumed; a crash before that leaves a folder `train` may reuse.
+        save_checkpoint(run_dir, model, opt, 0, {**info, "steps": cfg.steps, "version": __version__})
         save_config(run_dir, cfg)
     _rewrite_metrics(run_dir, start)
     loop = _Loop(cfg, task, model, opt, run_dir, quiet, info.get("seconds", 0.0))
@@ -147,10 +151,12 @@ class _Loop:
         return {k: v.detach() for k, v in out.items() if v.dim() == 0}
 
     def log(self, record: dict) -> None:
-        with open(self.run_dir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
+        append_line(self.run_dir / "metrics.jsonl", json.dumps(record))
 
     def save(self, step: int, seconds: float) -> None:
+        if not all(torch.isfinite(p).all() for p in self.model.parameters()):
+            raise TrainingError(f"weights became NaN or inf by step {step}; the last good "
+                                "checkpoint is kept")
         save_checkpoint(self.run_dir, self.model, self.opt, step,
                         {"seconds": seconds, "steps": self.cfg.steps, "version": __version__})
 
@@ -167,16 +173,11 @@ class _Loop:
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
-    path = run_dir / "metrics.jsonl"
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line cut by a crash
-    return rows
+    """Records with an integer step (and a numeric loss, if any); lines cut by a crash or
+    edited by hand are skipped."""
+    number = (int, float)
+    return [r for r in read_jsonl(run_dir / "metrics.jsonl")
+            if type(r.get("step")) is int and isinstance(r.get("loss", 0.0), number)]
 
 
 def _rewrite_metrics(run_dir: Path, step: int) -> None:
