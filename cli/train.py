@@ -59,9 +59,14 @@ def train(
 
 
 def report(result, quiet: bool) -> None:
-    val = "n/a" if result.val_psnr is None else f"{result.val_psnr:.2f} dB"
-    out.print(f"run {result.run_dir}: step {result.step}, train PSNR {result.train_psnr:.2f} dB, "
-              f"held-out PSNR {val}, {result.seconds:.0f} s", highlight=False)
+    if getattr(result, "metric", "psnr") == "psnr":
+        val = "n/a" if result.val_psnr is None else f"{result.val_psnr:.2f} dB"
+        figures = f"train PSNR {result.train_psnr:.2f} dB, held-out PSNR {val}"
+    else:  # shapes: mean clamped L1 of the SDF, normalised frame
+        val = "n/a" if result.val_psnr is None else f"{result.val_psnr:.4f}"
+        figures = f"train {result.metric} {result.train_psnr:.4f}, held-out {result.metric} {val}"
+    out.print(f"run {result.run_dir}: step {result.step}, {figures}, {result.seconds:.0f} s",
+              highlight=False)
     if result.interrupted:
         note(f"interrupted: checkpoint saved at step {result.step}; continue with "
              f"--resume --out {result.run_dir}")

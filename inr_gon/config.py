@@ -49,6 +49,9 @@ class Config:
     # sdf
     sdf_points: int = 4096  # points sampled per shape and step
     sdf_clamp: float = 0.1  # DeepSDF clamp on distances in the loss
+    sdf_samples: int = 100_000  # points sampled (and cached) per shape: the pool batches draw from
+    sdf_noise: str = "0.005,0.015,0.05"  # std of the offsets from the surface, normalised frame
+    sdf_uniform: float = 0.1  # fraction of the pool drawn uniformly in the cube [-1, 1]^3
     # bookkeeping filled in by train (data summary, package version)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -63,6 +66,11 @@ class Config:
     @property
     def out_dim(self) -> int:
         return self.channels if self.modality == "image" else 1
+
+    @property
+    def sdf_noise_scales(self) -> tuple[float, ...]:
+        """sdf_noise "a,b,c" -> (a, b, c): one near-surface sample group per scale."""
+        return tuple(float(x) for x in self.sdf_noise.split(","))
 
     def validate(self) -> Config:
         checks = {
@@ -92,6 +100,9 @@ class Config:
             "checkpoint_every": self.checkpoint_every >= 0,
             "sdf_points": self.sdf_points >= 1,
             "sdf_clamp": self.sdf_clamp > 0.0,
+            "sdf_samples": 16 <= self.sdf_samples <= 10**8,
+            "sdf_noise": _noise_ok(self.sdf_noise),
+            "sdf_uniform": 0.0 <= self.sdf_uniform < 1.0,
         }
         for name, ok in checks.items():
             if not ok:
@@ -128,6 +139,14 @@ class Config:
 
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
+
+
+def _noise_ok(text: str) -> bool:
+    try:
+        scales = [float(x) for x in text.split(",")]
+    except ValueError:
+        return False
+    return 1 <= len(scales) <= 8 and all(0.0 < x < 1.0 for x in scales)
 
 
 def _check_type(name: str, f: dataclasses.Field, value: Any) -> Any:
