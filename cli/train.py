@@ -40,6 +40,11 @@ def train(
     log_every: int = Opt(None, "--log-every"),
     preview_every: int = Opt(None, "--preview-every"),
     checkpoint_every: int = Opt(None, "--checkpoint-every"),
+    sdf_points: int = Opt(None, "--sdf-points", help="SDF: points per shape and step"),
+    sdf_samples: int = Opt(None, "--sdf-samples", help="SDF: points sampled (cached) per shape"),
+    sdf_noise: str = Opt(None, "--sdf-noise", help="SDF: near-surface noise scales, e.g. 0.005,0.05"),
+    sdf_uniform: float = Opt(None, "--sdf-uniform", help="SDF: share of points uniform in the cube"),
+    sdf_clamp: float = Opt(None, "--sdf-clamp", help="SDF: clamp of the L1 loss (DeepSDF)"),
     resume: bool = Opt(False, "--resume", help="Continue the run in --out from its checkpoint"),
     quiet: bool = Opt(False, "--quiet"),
 ) -> None:

@@ -50,8 +50,8 @@ class Config:
     sdf_points: int = 4096  # points sampled per shape and step
     sdf_clamp: float = 0.1  # DeepSDF clamp on distances in the loss
     sdf_samples: int = 100_000  # points sampled (and cached) per shape: the pool batches draw from
-    sdf_noise: str = "0.005,0.015,0.05"  # std of the offsets from the surface, normalised frame
-    sdf_uniform: float = 0.1  # fraction of the pool drawn uniformly in the cube [-1, 1]^3
+    sdf_noise: str = "0.01,0.05,0.15"  # std of the offsets from the surface, normalised frame
+    sdf_uniform: float = 0.8  # share of the pool uniform in [-1, 1]^3 (why so many: sampling.py)
     # bookkeeping filled in by train (data summary, package version)
     extra: dict[str, Any] = field(default_factory=dict)
 

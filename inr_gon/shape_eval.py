@@ -12,8 +12,10 @@ IOU_POINTS = 100_000
 KEYS = ("chamfer_l1", "chamfer_l2", "normal_consistency", "iou")
 
 
-def evaluate(run, data: str, quiet: bool = False, resolution: int = 128,
-             points: int = 30_000) -> dict:
+def evaluate(run, data: str, quiet: bool = False, resolution: int = 128, points: int = 30_000,
+             only: list[int] | None = None, each=None) -> dict:
+    """See inr_gon.mesh.evaluate_shapes. `only`: item indices to score (default all);
+    `each(i, name, mesh or None)` sees every reconstructed mesh (the demo saves them)."""
     from inr_gon.datasets import Sampling, load_shapes
     from inr_gon.datasets.shapeset import progress_bar
     from inr_gon.mesh import extract_mesh, network_sdf, sdf_volume
@@ -23,7 +25,8 @@ def evaluate(run, data: str, quiet: bool = False, resolution: int = 128,
     if run.cfg.modality != "sdf":
         raise InputError(f"{run.path} is an {run.cfg.modality} run, not an SDF run")
     shapes = load_shapes(data, Sampling.from_config(run.cfg), quiet)
-    z = encode_shapes(run.model, shapes.points, shapes.sdf, run.device)
+    pick = list(range(len(shapes.names))) if only is None else list(only)
+    z = encode_shapes(run.model, shapes.points[pick], shapes.sdf[pick], run.device)
     split = {}
     if _same_data(data, run.cfg.data):  # the run's own data: say which items it trained on
         tr, va = split_indices(len(shapes.names), run.cfg.val_fraction, run.cfg.seed)
@@ -31,15 +34,18 @@ def evaluate(run, data: str, quiet: bool = False, resolution: int = 128,
     cube = np.random.default_rng(0).uniform(-1, 1, (IOU_POINTS, 3)).astype(np.float32)
     items = []
     with progress_bar(quiet) as bar:
-        task = bar.add_task("evaluating", total=len(shapes.names), note="")
-        for i, name in enumerate(shapes.names):
-            f = network_sdf(run.decoder, z[i].to(run.device))
+        task = bar.add_task("evaluating", total=len(pick), note="")
+        for k, i in enumerate(pick):
+            name = shapes.names[i]
+            f = network_sdf(run.decoder, z[k].to(run.device))
             row = {"name": name, **({"split": split[i]} if i in split else {})}
             mesh = extract_mesh(sdf_volume(f, resolution))
             if mesh is None:
                 row.update({k: None for k in KEYS[:3]})
             else:
                 row.update(surface_metrics(mesh, shapes.surface(i), points))
+            if each is not None:
+                each(i, name, mesh)
             row["iou"] = iou(f(cube) < 0, shapes.true_sdf(i, cube) < 0)
             items.append(row)
             bar.advance(task)

@@ -35,8 +35,8 @@ def test_sampling_signs_and_distances_on_a_sphere(mesh_dir):
     assert (d >= r - RADIUS - 1e-5).all() and (d <= r - r_in + 1e-5).all()
     assert np.abs(p).max() <= 1.0
     n_uniform, per = SMALL.groups()
-    assert n_uniform == 300 and sum(per) == 2700
-    assert np.abs(d[:per[0]]).mean() < np.abs(d[per[0]:2700]).mean()  # noise scales grow
+    assert n_uniform == 2400 and sum(per) == 600
+    assert np.abs(d[:per[0]]).mean() < np.abs(d[per[0]:600]).mean()  # noise scales grow
 
 
 def test_box_signs_match_the_analytic_box(mesh_dir):
