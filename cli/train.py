@@ -42,6 +42,11 @@ def train(
     log_every: int = Opt(None, "--log-every"),
     preview_every: int = Opt(None, "--preview-every"),
     checkpoint_every: int = Opt(None, "--checkpoint-every"),
+    sdf_points: int = Opt(None, "--sdf-points", help="SDF: points per shape and step"),
+    sdf_samples: int = Opt(None, "--sdf-samples", help="SDF: points sampled (cached) per shape"),
+    sdf_noise: str = Opt(None, "--sdf-noise", help="SDF: near-surface noise scales, e.g. 0.005,0.05"),
+    sdf_uniform: float = Opt(None, "--sdf-uniform", help="SDF: share of points uniform in the cube"),
+    sdf_clamp: float = Opt(None, "--sdf-clamp", help="SDF: clamp of the L1 loss (DeepSDF)"),
     resume: bool = Opt(False, "--resume", help="Continue the run in --out from its checkpoint"),
     quiet: bool = Opt(False, "--quiet"),
 ) -> None:
@@ -61,9 +66,14 @@ def train(
 
 
 def report(result, quiet: bool) -> None:
-    val = "n/a" if result.val_psnr is None else f"{result.val_psnr:.2f} dB"
-    out.print(f"run {result.run_dir}: step {result.step}, train PSNR {result.train_psnr:.2f} dB, "
-              f"held-out PSNR {val}, {result.seconds:.0f} s", highlight=False)
+    if getattr(result, "metric", "psnr") == "psnr":
+        val = "n/a" if result.val_psnr is None else f"{result.val_psnr:.2f} dB"
+        figures = f"train PSNR {result.train_psnr:.2f} dB, held-out PSNR {val}"
+    else:  # shapes: mean clamped L1 of the SDF, normalised frame
+        val = "n/a" if result.val_psnr is None else f"{result.val_psnr:.4f}"
+        figures = f"train {result.metric} {result.train_psnr:.4f}, held-out {result.metric} {val}"
+    out.print(f"run {result.run_dir}: step {result.step}, {figures}, {result.seconds:.0f} s",
+              highlight=False)
     if result.interrupted:
         note(f"interrupted: checkpoint saved at step {result.step}; continue with "
              f"--resume --out {result.run_dir}")

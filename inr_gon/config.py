@@ -57,6 +57,9 @@ class Config:
     # sdf
     sdf_points: int = 4096  # points sampled per shape and step
     sdf_clamp: float = 0.1  # DeepSDF clamp on distances in the loss
+    sdf_samples: int = 100_000  # points sampled (and cached) per shape: the pool batches draw from
+    sdf_noise: str = "0.01,0.05,0.15"  # std of the offsets from the surface, normalised frame
+    sdf_uniform: float = 0.8  # share of the pool uniform in [-1, 1]^3 (why so many: sampling.py)
     # bookkeeping filled in by train (data summary, package version)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -71,6 +74,11 @@ class Config:
     @property
     def out_dim(self) -> int:
         return self.channels if self.modality == "image" else 1
+
+    @property
+    def sdf_noise_scales(self) -> tuple[float, ...]:
+        """sdf_noise "a,b,c" -> (a, b, c): one near-surface sample group per scale."""
+        return tuple(float(x) for x in self.sdf_noise.split(","))
 
     def validate(self) -> Config:
         checks = {
@@ -102,6 +110,9 @@ class Config:
             "sdf_clamp": 0.0 < self.sdf_clamp <= 10.0,
             "data": 0 < len(self.data) <= 4096 and "\x00" not in self.data,
             "device": re.fullmatch(DEVICE_PATTERN, self.device) is not None,
+            "sdf_samples": 16 <= self.sdf_samples <= 10**8,
+            "sdf_noise": _noise_ok(self.sdf_noise),
+            "sdf_uniform": 0.0 <= self.sdf_uniform < 1.0,
         }
         for name, ok in checks.items():
             if not ok:
@@ -159,6 +170,14 @@ class Config:
 
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
+
+
+def _noise_ok(text: str) -> bool:
+    try:
+        scales = [float(x) for x in text.split(",")]
+    except ValueError:
+        return False
+    return 1 <= len(scales) <= 8 and all(0.0 < x < 1.0 for x in scales)
 
 
 def _check_type(name: str, f: dataclasses.Field, value: Any) -> Any:

@@ -41,6 +41,7 @@ class TrainResult:
     train_psnr: float
     val_psnr: float | None
     seconds: float
+    metric: str = "psnr"  # what train_psnr/val_psnr hold: psnr (images) or sdf_l1 (shapes)
 
 
 def lr_at(cfg: Config, step: int) -> float:
@@ -64,7 +65,7 @@ def train(cfg: Config, out: str | Path, resume: bool = False, quiet: bool = Fals
     if resume and not is_run(run_dir):
         raise InputError(f"{run_dir}: nothing to resume (not a run folder)")
     device = resolve_device(cfg.device)
-    task = make_task(cfg, device)  # may fill in modality, channels, data summary
+    task = make_task(cfg, device, quiet=quiet)  # may fill in modality, channels, data summary
     cfg = task.cfg
     torch.manual_seed(cfg.seed)
     model = build_model(cfg).to(device)
@@ -100,7 +101,7 @@ class _Loop:
         try:
             with _progress(self.quiet) as bar:
                 task_id = bar.add_task("train", total=cfg.steps, completed=start, loss=0.0,
-                                       psnr=0.0, rate=0.0)
+                                       metric="", rate=0.0)
                 rate_t, rate_step = time.perf_counter(), step
                 while step < cfg.steps and not self.stop_requested:
                     out = self.train_step(step)
@@ -113,10 +114,11 @@ class _Loop:
                         now = time.perf_counter()
                         rate = (step - rate_step) / max(now - rate_t, 1e-9)
                         rate_t, rate_step = now, step
-                        p = psnr(float(out["mse"]))
-                        self.log({"step": step, "loss": loss, "psnr": p, "lr": lr_at(cfg, step - 1),
+                        name, p = _step_metric(self.task, out)
+                        self.log({"step": step, "loss": loss, name: p, "lr": lr_at(cfg, step - 1),
                                   "seconds": round(elapsed(), 3)})
-                        bar.update(task_id, completed=step, loss=loss, psnr=p, rate=rate)
+                        shown = f"psnr {p:.2f} dB" if name == "psnr" else f"{name} {p:.4g}"
+                        bar.update(task_id, completed=step, loss=loss, metric=shown, rate=rate)
                     if cfg.preview_every and step % cfg.preview_every == 0:
                         self.preview(step)
                     if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
@@ -132,10 +134,11 @@ class _Loop:
             self.preview(step)
             self.write_curve()
         train_psnr, self.val_psnr = self.task.evaluate(self.model)
-        self.log({"step": step, "eval": True, "train_psnr": train_psnr, "val_psnr": self.val_psnr,
-                  "seconds": round(elapsed(), 3)})
+        metric = getattr(self.task, "metric", "psnr")
+        self.log({"step": step, "eval": True, f"train_{metric}": train_psnr,
+                  f"val_{metric}": self.val_psnr, "seconds": round(elapsed(), 3)})
         return TrainResult(self.run_dir, step, self.stop_requested, train_psnr, self.val_psnr,
-                           elapsed())
+                           elapsed(), metric)
 
     def train_step(self, step: int) -> dict:
         cfg = self.cfg
@@ -186,6 +189,13 @@ def _rewrite_metrics(run_dir: Path, step: int) -> None:
     atomic_write(run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode())
 
 
+def _step_metric(task, out: dict) -> tuple[str, float]:
+    """What the log shows beside the loss: PSNR for images, the clamped L1 for shapes."""
+    if getattr(task, "metric", "psnr") == "psnr":
+        return "psnr", psnr(float(out["mse"]))
+    return "sdf_l1", float(out["rec"])
+
+
 def _catch_sigint(loop: _Loop):
     """Ctrl-C finishes the current step, saves, and returns (the CLI exits 130)."""
     def handler(signum, frame):
@@ -199,7 +209,7 @@ def _catch_sigint(loop: _Loop):
 def _progress(quiet: bool) -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.4g}  psnr {task.fields[psnr]:.2f} dB"),
+        TextColumn("loss {task.fields[loss]:.4g}  {task.fields[metric]}"),
         TextColumn("{task.fields[rate]:.1f} steps/s"), TimeRemainingColumn(),
         console=Console(stderr=True), disable=quiet, transient=False,
     )
