@@ -15,6 +15,7 @@ from .images import (
     load_images,
 )
 from .imageset import ImageSet
+from .lazy import LazyFolder
 from .resize import resize_image, to_channels
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "MAX_PIXELS",
     "MESH_EXTS",
     "ImageSet",
+    "LazyFolder",
     "detect_modality",
     "find_files",
     "load_image_file",

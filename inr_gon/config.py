@@ -11,7 +11,7 @@ from inr_gon.errors import InputError
 
 MODALITIES = ("image", "sdf")
 MODELS = ("gon", "conv", "ae")
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "tf32", "bf16")  # tf32: TF32 matmuls on CUDA; bf16: autocast
 
 
 @dataclass
@@ -41,7 +41,7 @@ class Config:
     lr_min_ratio: float = 0.1  # cosine decay to lr * ratio; 1.0 keeps lr constant
     seed: int = 0
     device: str = "auto"
-    precision: str = "fp32"  # bf16 autocast on CUDA
+    precision: str = "fp32"  # fp32 | tf32 (CUDA matmuls) | bf16 (autocast, CPU or CUDA)
     points_per_signal: int = 0  # 0 = every pixel/point each step; else a random subset
     log_every: int = 25
     preview_every: int = 250
@@ -49,6 +49,11 @@ class Config:
     # sdf
     sdf_points: int = 4096  # points sampled per shape and step
     sdf_clamp: float = 0.1  # DeepSDF clamp on distances in the loss
+    # speed and scale (see perf.py, step.py, distributed.py, datasets/lazy.py)
+    compile: bool = False  # torch.compile the step (minutes to compile on a CPU)
+    threads: int = 0  # intra-op CPU threads; 0 = torch's default
+    data_memory: int = 4096  # MiB of decoded images held in RAM; larger image folders stream
+    data_workers: int = 2  # DataLoader workers decoding a streamed folder; 0 = in the loop
     # bookkeeping filled in by train (data summary, package version)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -92,6 +97,9 @@ class Config:
             "checkpoint_every": self.checkpoint_every >= 0,
             "sdf_points": self.sdf_points >= 1,
             "sdf_clamp": self.sdf_clamp > 0.0,
+            "threads": 0 <= self.threads <= 1024,
+            "data_memory": self.data_memory >= 0,
+            "data_workers": 0 <= self.data_workers <= 64,
         }
         for name, ok in checks.items():
             if not ok:
