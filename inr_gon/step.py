@@ -38,10 +38,10 @@ class Stepper:
         return {k: v.detach().float() for k, v in out.items() if v.dim() == 0}
 
 
-def compiled(module: nn.Module) -> nn.Module:
+def compiled(module: nn.Module, backend: str = "inductor") -> nn.Module:
     """torch.compile of the forward; AOTAutograd compiles the backward with it. Shapes are
     static within a run (fixed batch and point count), so no dynamic-shape guards."""
-    return torch.compile(module, dynamic=False)
+    return torch.compile(module, backend=backend, dynamic=False)
 
 
 class FiniteGuard:
