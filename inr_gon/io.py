@@ -84,10 +84,20 @@ def load_tensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
     return tensors, meta
 
 
+def to_uint8(image: np.ndarray, rows: int = 256) -> np.ndarray:
+    """float in [0, 1] -> uint8 (rounded), a block of rows at a time: no full-size float
+    temporaries (a 4096 x 4096 RGB render is 200 MB per float copy)."""
+    if image.dtype == np.uint8:
+        return image
+    out = np.empty(image.shape, dtype=np.uint8)
+    for r in range(0, image.shape[0], rows):
+        out[r:r + rows] = np.clip(image[r:r + rows], 0.0, 1.0) * 255.0 + 0.5  # truncates
+    return out
+
+
 def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
     """float [H, W, C] in [0, 1] (C = 1 or 3), or uint8, -> 8-bit PNG."""
-    if image.dtype != np.uint8:
-        image = (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    image = to_uint8(image)
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]
     atomic_write(path, iio.imwrite("<bytes>", image, extension=".png"))
