@@ -22,14 +22,13 @@ which speeds the reference up too). --processes R adds R rounds of fresh process
 one variant as it would run on its own (A B C D, A B C D, ...): the reference under torch's
 defaults, as the original script runs; inr-gon under `inr-gon train`'s settings, eager and (with
 --compile) compiled; and inr-gon under the default allocator, which isolates that setting.
-JSON: results/train_step_<device>.json.
+JSON: results/train_step_<device>_<threads>threads.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import resource
 import subprocess
 import sys
@@ -93,7 +92,7 @@ def check_same(cfg: Config, x: torch.Tensor, coords: torch.Tensor, dtype) -> dic
     g_ref = ref.grads_as_ours(n)
     flat = lambda g: torch.cat([g[k].flatten() for k in sorted(g_ours)])  # noqa: E731
     return {"dtype": str(dtype).replace("torch.", ""), "batch": b,
-            "loss_rel": abs(float(theirs.detach() / n - ours.detach()) / float(ours)),
+            "loss_rel": abs(float(theirs.detach() / n - ours.detach()) / float(ours.detach())),
             "grad_rel": float((flat(g_ref) - flat(g_ours)).norm() / flat(g_ours).norm())}
 
 
@@ -103,13 +102,15 @@ def check_compiled(cfg: Config, x: torch.Tensor, coords: torch.Tensor) -> dict:
 
     torch.manual_seed(0)
     model = GON(cfg).to(x.device)
-    grads = []
+    grads, seconds = [], []
     for fn in (model, compiled(model)):
         model.zero_grad()
-        fn(coords, x)["loss"].backward()
+        seconds.append(timed(lambda: fn(coords, x)["loss"].backward(), x.device))  # noqa: B023
         grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]))
+    # the first compiled call compiles (inductor's on-disk cache may make a rerun quicker)
     return {"dtype": "float32 compiled vs eager", "batch": x.shape[0],
-            "grad_rel": float((grads[1] - grads[0]).norm() / grads[0].norm())}
+            "grad_rel": float((grads[1] - grads[0]).norm() / grads[0].norm()),
+            "first_compiled_call_seconds": round(seconds[1], 1)}
 
 
 def timed(fn, device) -> float:
@@ -129,11 +130,11 @@ def flops(fn) -> int:
 
 
 def variants(args, x, coords, device) -> dict:
-    """name -> one training step (its own model and Adam), plus compile seconds."""
+    """name -> one training step (its own model and Adam)."""
     cfg = make_cfg(args)
     b, n, _ = x.shape
     torch.manual_seed(0)
-    steps, info = {}, {}
+    steps = {}
     ref_model = GON(cfg).to(device)
     ref = ReferenceSiren(ref_model.decoder).to(device)
     ref_opt = torch.optim.Adam(ref.parameters(), lr=1e-4)
@@ -153,8 +154,7 @@ def variants(args, x, coords, device) -> dict:
         ours("inr-gon, w0 not folded", cfg, unfolded=True)
     if args.compile:
         ours("inr-gon compiled", make_cfg(args, compile=True))
-        info["compile_seconds"] = round(timed(steps["inr-gon compiled"], device), 1)
-    return steps, info
+    return steps
 
 
 def peak_probe(args, device):
@@ -191,13 +191,13 @@ def process_rounds(args) -> dict:
 def child(args) -> None:
     """One variant in this fresh process: median of 3 steps after a warm-up, as JSON."""
     variant, alloc = args.child.split(":")
-    if alloc == "keep":
-        perf.keep_freed_memory()
-    if args.threads:
-        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    if alloc == "keep":  # inr-gon's process settings
+        perf.configure(make_cfg(args), device)
+    elif args.threads:  # torch's defaults, but the same thread count
+        torch.set_num_threads(args.threads)
     x, _ = batch(args.batch, args.size, device)
-    steps, _ = variants(argparse.Namespace(**{**vars(args), "ablate": False,
+    steps = variants(argparse.Namespace(**{**vars(args), "ablate": False,
                                               "compile": variant == "inr-gon compiled"}),
                         x, grid(args.size, args.size, device), device)
     step = steps[variant]
@@ -233,11 +233,14 @@ def main() -> None:
     if args.compile:
         checks.append(check_compiled(make_cfg(args), x, coords))
     for c in checks:
-        print(f"same step ({c['dtype']}, batch {c['batch']}): loss rel. error "
-              f"{c.get('loss_rel', math.nan):.1e}, gradient rel. error {c['grad_rel']:.1e}")
+        loss = f"loss rel. error {c['loss_rel']:.1e}, " if "loss_rel" in c else ""
+        extra = (f" (first call, compiling: {c['first_compiled_call_seconds']} s)"
+                 if "first_compiled_call_seconds" in c else "")
+        print(f"same step ({c['dtype']}, batch {c['batch']}): {loss}gradient rel. error "
+              f"{c['grad_rel']:.1e}{extra}")
     if checks[0]["grad_rel"] > 1e-10 or any(c["grad_rel"] > 1e-4 for c in checks[1:]):
         raise SystemExit("the reference and inr-gon disagree: not timing")
-    steps, info = variants(args, x, coords, device)
+    steps = variants(args, x, coords, device)
     probe, probe_flops = peak_probe(args, device)
     counted = {k: flops(steps[k]) for k in ("reference", "inr-gon")}
     for fn in [*steps.values(), probe]:
@@ -251,11 +254,11 @@ def main() -> None:
             times[k].append(timed(fn, device))
             faults[k].append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
         times["matmul"].append(timed(probe, device))
-    report(args, source, applied, checks, info, steps, times, faults, counted, probe_flops, start_load,
+    report(args, source, applied, checks, steps, times, faults, counted, probe_flops, start_load,
            process_rounds(args) if args.processes else None, device)
 
 
-def report(args, source, applied, checks, info, steps, times, faults, counted, probe_flops,
+def report(args, source, applied, checks, steps, times, faults, counted, probe_flops,
            start_load, alloc, device) -> None:
     med = {k: median(v) for k, v in times.items()}
     peak = probe_flops / med["matmul"]
@@ -281,9 +284,9 @@ def report(args, source, applied, checks, info, steps, times, faults, counted, p
                  f"{v['minor_faults_per_step']:.0f}"] for m, v in alloc.items()]
         print(f"\n{args.processes} rounds of fresh processes, one variant each:")
         print(table(["variant", "median s/step", "ref/this", "faults/step"], rows))
-    path = write_result(f"train_step_{device.type}", {
+    path = write_result(f"train_step_{device.type}_{applied['threads']}threads", {
         "machine": {**machine(device), "load_avg_1m_at_start": start_load}, "args": vars(args),
-        "data": source, "perf": applied, "checks": checks, **info, "variants": out,
+        "data": source, "perf": applied, "checks": checks, "variants": out,
         "matmul": {"shape": [b * n, 256, 256], "seconds": times["matmul"], "gflops": peak / 1e9},
         "flops_per_step": counted, "images_per_s": b / med["inr-gon"],
         "coordinates_per_s": b * n / med["inr-gon"], "processes": alloc})

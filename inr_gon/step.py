@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from inr_gon.config import Config
+from inr_gon.errors import warn
 
 NEVER = 2**62  # "no bad step yet"
 
@@ -22,12 +23,27 @@ class Stepper:
     def __init__(self, module: nn.Module, opt: torch.optim.Optimizer, cfg: Config,
                  device: torch.device) -> None:
         # module: the model, or its DistributedDataParallel wrapper
-        self.opt, self.device = opt, device
+        self.opt, self.device, self.module = opt, device, module
         self.autocast = cfg.precision == "bf16"
         self.forward = compiled(module) if cfg.compile else module
+        self.first = cfg.compile  # compiling happens in the first step: it may fail there
 
     def __call__(self, coords: Tensor, values: Tensor, generator: torch.Generator | None,
                  lr: float) -> dict[str, Tensor]:
+        if not self.first:
+            return self.step(coords, values, generator, lr)
+        try:
+            out = self.step(coords, values, generator, lr)
+        except Exception as e:  # no C++ compiler, an unsupported op, ...: eager still works
+            reason = (str(e).strip().splitlines() or [""])[0][:200]
+            warn(f"torch.compile failed ({type(e).__name__}: {reason}); training without it")
+            self.forward = self.module
+            out = self.step(coords, values, generator, lr)
+        self.first = False
+        return out
+
+    def step(self, coords: Tensor, values: Tensor, generator: torch.Generator | None,
+             lr: float) -> dict[str, Tensor]:
         for group in self.opt.param_groups:
             group["lr"] = lr
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):

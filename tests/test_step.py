@@ -137,3 +137,22 @@ def test_non_finite_weights_are_never_saved(tiny_cfg, tmp_path):
                                             r"checkpoint \(step 2\) is kept"):
         loop.save(3, 1.0)
     assert (tmp_path / "run" / "train_state.safetensors").read_bytes() == before
+
+
+def test_a_failed_compile_falls_back_to_eager_with_a_warning(monkeypatch, capsys):
+    import inr_gon.step as step_module
+
+    def broken(module, backend="inductor"):
+        def fail(*args, **kwargs):
+            raise RuntimeError("no C++ compiler found\nmore detail")
+        return fail
+
+    monkeypatch.setattr(step_module, "compiled", broken)
+    cfg, model, coords, x = model_and_batch(compile=True)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    stepper = Stepper(model, opt, cfg, torch.device("cpu"))
+    out = stepper(coords, x, None, 1e-3)
+    assert torch.isfinite(out["loss"])
+    assert "torch.compile failed (RuntimeError: no C++ compiler found)" in capsys.readouterr().err
+    assert all(int(s["step"]) == 1 for s in opt.state.values())  # one Adam update, not two
+    assert stepper.forward is model
