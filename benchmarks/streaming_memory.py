@@ -4,8 +4,8 @@
 
 Writes (once, then reuses) a folder of `count` 32 x 32 RGB PNGs (the built-in shapes, repeated
 under distinct names), then runs `inr-gon train` on it twice in fresh processes, alternating:
-with the default `--data-memory` (4096 MiB: 100k x 32 x 32 x 3 float32 = 1.2 GB fits, so it
-is loaded) and with `--data-memory 256` (it streams: DataLoader workers decode each batch).
+with `--data-memory 4096` (100k x 32 x 32 x 3 float32 = 1.2 GB fits, so it is loaded) and with
+the default `--data-memory` of 1024 MiB (it streams: DataLoader workers decode each batch).
 Reports each run's peak resident memory (the largest process: trainer or a worker) and time.
 JSON: results/streaming_memory.json.
 """
@@ -48,7 +48,7 @@ def main() -> None:
     folder = Path(args.folder)
     make_folder(folder, args.count)
     cases = {"in RAM (--data-memory 4096)": ["--data-memory", "4096"],
-             "streamed (--data-memory 256, 2 workers)": ["--data-memory", "256", "--data-workers", "2"]}
+             "streamed (default --data-memory 1024, 2 workers)": []}
     res: dict[str, list[tuple[float, float]]] = {k: [] for k in cases}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.repeats):

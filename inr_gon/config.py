@@ -52,7 +52,7 @@ class Config:
     # speed and scale (see perf.py, step.py, distributed.py, datasets/lazy.py)
     compile: bool = False  # torch.compile the step (minutes to compile on a CPU)
     threads: int = 0  # intra-op CPU threads; 0 = torch's default
-    data_memory: int = 4096  # MiB of decoded images held in RAM; larger image folders stream
+    data_memory: int = 1024  # MiB of decoded images held in RAM; larger image folders stream
     data_workers: int = 2  # DataLoader workers decoding a streamed folder; 0 = in the loop
     # bookkeeping filled in by train (data summary, package version)
     extra: dict[str, Any] = field(default_factory=dict)
