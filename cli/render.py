@@ -23,7 +23,8 @@ def render(
     inputs: list[str] = typer.Argument(None, help="Images or folders (default: training items)"),
     size: str = Opt(None, "--size", help="Output resolution S or HxW (default: training size)"),
     out_dir: Path = Opt(None, "--out", help="Output folder (default RUN/renders)"),
-    backend: str = Opt("torch", "--backend", help="torch | onnx"),
+    backend: str = Opt("torch", "--backend", help="torch | onnx (RUN/decoder.onnx, from `inr-gon export`)"),
+    tensorrt: bool = Opt(False, "--tensorrt", help="With --backend onnx on CUDA: TensorRT first"),
     latents: Path = Opt(None, "--latents", help="Render saved latents (from `inr-gon fit`)"),
     n: int = Opt(8, "-n", "--count", help="How many training items when no INPUT is given"),
     device: str = Opt("auto", "--device"),
@@ -39,9 +40,9 @@ def render(
         raise InputError("-n and --max-memory must be positive")
     r = load_run(run, device)
     hw = parse_size(size) or r.cfg.size
+    decode = _decoder(r, backend, tensorrt, quiet)  # before encoding: a missing file fails fast
     names, z = item_latents(r, inputs or [], latents, n)
     out_dir = out_dir or run / "renders"
-    decode = _decoder(r, backend)
     tiles = []
     for name, zi in zip(names, z):
         img = decode(zi[None], hw, max_memory * 2**20)[0]
@@ -72,9 +73,11 @@ def item_latents(r, inputs: list[str], latents: Path | None, n: int):
     return names, r.encode(images)
 
 
-def _decoder(r, backend: str):
+def _decoder(r, backend: str, tensorrt: bool = False, quiet: bool = False):
     if backend == "torch":
+        if tensorrt:
+            raise InputError("--tensorrt needs --backend onnx")
         return lambda z, hw, mem: r.render(z, hw, mem)
     from inr_gon.export.runtime import onnx_renderer
 
-    return onnx_renderer(r)
+    return onnx_renderer(r, tensorrt=tensorrt, quiet=quiet)

@@ -29,6 +29,8 @@ def train(
     inner_steps: int = Opt(None, "--inner-steps"),
     variational: bool = Opt(None, "--variational/--no-variational"),
     kl_weight: float = Opt(None, "--kl-weight"),
+    detach_inner: bool = Opt(None, "--detach-inner/--no-detach-inner",
+                             help="Ablation: no back-propagation through the gradient step"),
     model: str = Opt(None, "--model", help="gon | conv | ae"),
     lr: float = Opt(None, "--lr"),
     lr_min_ratio: float = Opt(None, "--lr-min-ratio"),

@@ -8,34 +8,64 @@ guessed. C = 2 or 4 is taken as grey/RGB + alpha and composited over white.
 
 from __future__ import annotations
 
+import math
+import os
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
+from numpy.lib import format as npformat
 
 from inr_gon.errors import InputError
 
-from .decode import flatten_alpha
+from .decode import MAX_PIXELS, flatten_alpha
 
 _FLOAT_SLACK = 1e-3
 
 
+_READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError)
+
+
+def _header(fp, path: str, available: int) -> tuple[tuple[int, ...], np.dtype]:
+    """(shape, dtype) from a .npy header, checked before any pixel is read: a header may ask
+    for terabytes that the file cannot hold, or for objects that only pickle could load."""
+    version = npformat.read_magic(fp)
+    read = npformat.read_array_header_1_0 if version == (1, 0) else npformat.read_array_header_2_0
+    shape, _, dtype = read(fp)
+    if dtype.hasobject:
+        raise InputError(f"cannot read {path}: it holds Python objects, which only pickle could "
+                         "load (refused: inr-gon never unpickles input)")
+    need, have = math.prod(shape) * dtype.itemsize, available - fp.tell()
+    if need > have:
+        raise InputError(f"cannot read {path}: truncated or damaged (its header promises "
+                         f"{need} bytes of data, the file holds {have})")
+    if len(shape) in (3, 4) and shape[1] * shape[2] > MAX_PIXELS:
+        raise InputError(f"{path}: images of {shape[1]}x{shape[2]} are over the "
+                         f"{MAX_PIXELS / 1e6:g}-megapixel limit")
+    return shape, dtype
+
+
 def _pick_npz(path: Path) -> tuple[str, np.ndarray]:
+    """The 'images' array of a .npz, else its first [N,H,W(,C)] one, chosen by headers."""
     try:
         with np.load(path, allow_pickle=False) as npz:
             keys = list(npz.files)
             if not keys:
                 raise InputError(f"{path} holds no arrays")
-            if "images" in keys:
-                return "images", npz["images"]
+            shapes = {}
             for key in keys:
-                arr = npz[key]
-                if arr.ndim in (3, 4):
-                    return key, arr
+                info = npz.zip.getinfo(key if key in npz.zip.namelist() else f"{key}.npy")
+                with npz.zip.open(info) as fp:
+                    shapes[key] = _header(fp, f"{path}[{key}]", info.file_size)[0]
+            pick = "images" if "images" in keys else next(
+                (k for k in keys if len(shapes[k]) in (3, 4)), None)
+            if pick is not None:
+                return pick, npz[pick]
     except InputError:
         raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise InputError(f"cannot read {path}: {exc}") from exc
+    except _READ_ERRORS as exc:
+        raise InputError(f"cannot read {path}: {exc}") from None
     raise InputError(f"{path} has no [N,H,W] or [N,H,W,C] array (keys: {', '.join(keys)})")
 
 
@@ -43,10 +73,14 @@ def _read(path: Path) -> np.ndarray:
     if path.suffix.lower() == ".npz":
         return _pick_npz(path)[1]
     try:
+        with open(path, "rb") as fp:
+            _header(fp, str(path), os.fstat(fp.fileno()).st_size)
         return np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
+    except InputError:
+        raise
+    except _READ_ERRORS as exc:
         # allow_pickle=False turns object arrays into a ValueError: never unpickle input.
-        raise InputError(f"cannot read {path} as a numpy array: {exc}") from exc
+        raise InputError(f"cannot read {path} as a numpy array: {exc}") from None
 
 
 def _to_unit(arr: np.ndarray, path: Path) -> np.ndarray:

@@ -10,6 +10,7 @@ from the header before the pixels are decoded, against MAX_PIXELS.
 from __future__ import annotations
 
 import os
+import stat
 import warnings
 
 import numpy as np
@@ -134,6 +135,9 @@ def _decode_tiff(path: str) -> np.ndarray | None:
 
 
 def _decode_any(path: str) -> np.ndarray:
+    # A FIFO or a device named x.png would block or never end: regular files only.
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise UnreadableImage("not a regular file")
     with open(path, "rb") as f:
         head = f.read(33)
     header = png_header(head)

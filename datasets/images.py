@@ -46,10 +46,13 @@ def _list(items: list[str]) -> str:
     return ", ".join(items[:_SHOW]) + (f" and {more} more" if more > 0 else "")
 
 
-def find_files(folder: Path, exts: tuple[str, ...]) -> list[Path]:
-    """Files under folder with one of exts (any case), sorted by relative path."""
+def find_files(folder: Path, exts: tuple[str, ...], errors: list[OSError] | None = None
+               ) -> list[Path]:
+    """Files under folder with one of exts (any case), sorted by relative path. Folders
+    that cannot be listed are left out; pass a list as `errors` to learn which."""
     found = []
-    for root, dirs, files in os.walk(folder, followlinks=False):
+    on_error = None if errors is None else errors.append
+    for root, dirs, files in os.walk(folder, followlinks=False, onerror=on_error):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         found += [Path(root, f) for f in files
                   if not f.startswith(".") and f.lower().endswith(exts)]
@@ -60,6 +63,8 @@ def _existing(spec: str | os.PathLike) -> Path:
     path = Path(spec).expanduser()
     if not path.exists():
         raise InputError(f"no such file or folder: {spec}")
+    if not (path.is_file() or path.is_dir()):  # a FIFO or a device would block or never end
+        raise InputError(f"{spec} is not a regular file or folder")
     return path
 
 
@@ -119,11 +124,19 @@ def _stack(images: list[np.ndarray], names: list[str], source: str) -> np.ndarra
 
 
 def _load_folder(folder: Path, source: str, size, limit) -> ImageSet:
-    files = find_files(folder, IMAGE_EXTS)
+    errors: list[OSError] = []
+    files = find_files(folder, IMAGE_EXTS, errors)
+    unlisted = [f"{os.path.relpath(e.filename, folder) if e.filename else '?'} ({e.strerror})"
+                for e in errors]
     if not files:
         if find_files(folder, MESH_EXTS):
             raise InputError(f"{source} holds meshes, not images")
+        if unlisted:
+            raise InputError(f"no images found in {source}: cannot list {_list(unlisted)}")
         raise InputError(f"no images found in {source} (looked for {' '.join(IMAGE_EXTS)})")
+    if unlisted:
+        noun = "folder" if len(unlisted) == 1 else "folders"
+        warn(f"skipped {len(unlisted)} unreadable {noun} in {source}: {_list(unlisted)}")
     images, names, bad = [], [], []
     for file in files:
         if limit is not None and len(images) >= limit:
@@ -157,6 +170,14 @@ def load_images(spec: str | os.PathLike, size: tuple[int, int] | int | None = No
     for built-ins). limit keeps at most that many items (the first, in sorted order)."""
     size, limit = check_size(size), check_limit(limit)
     source = os.fspath(spec)
+    try:
+        return _load(source, size, limit)
+    except MemoryError as e:  # e.g. numpy's "Unable to allocate 412. GiB for an array ..."
+        raise InputError(f"{source}: not enough memory ({e}); try a smaller size or fewer "
+                         "items") from None
+
+
+def _load(source: str, size: tuple[int, int] | None, limit: int | None) -> ImageSet:
     if source.startswith(PREFIX):
         return load_builtin(source, size, limit)
     path = _existing(source)

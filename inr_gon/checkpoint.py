@@ -4,11 +4,16 @@
 step, in its metadata), so one atomic rename moves a run from one consistent state to the
 next: a crash at any moment leaves the previous checkpoint loadable. `model.safetensors` is
 the decoder for everyone else; `train_state.json` is a readable summary.
+
+Loading trusts nothing in the files: names, shapes, dtypes, finiteness and the optimizer's
+hyper-parameters are checked against the model the config builds, so a damaged or edited
+file is an InputError naming it, never a crash later in training.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +47,15 @@ def _load_strict(model: nn.Module, weights: dict[str, torch.Tensor], path: Path)
         if v.shape != expected[k].shape:
             raise InputError(f"{path}: tensor '{k}' has shape {tuple(v.shape)}, "
                              f"config wants {tuple(expected[k].shape)}")
+        _check_values(v, f"{path}: tensor '{k}'", expected[k].dtype.is_floating_point)
     model.load_state_dict(weights)
+
+
+def _check_values(v: torch.Tensor, what: str, floating: bool = True) -> None:
+    if floating and not v.dtype.is_floating_point:
+        raise InputError(f"{what} has dtype {v.dtype}, want a floating-point type")
+    if v.dtype.is_floating_point and not torch.isfinite(v).all():
+        raise InputError(f"{what} contains NaN or inf")
 
 
 def save_checkpoint(run_dir: Path, model: nn.Module, opt: torch.optim.Optimizer, step: int,
@@ -54,9 +67,15 @@ def save_checkpoint(run_dir: Path, model: nn.Module, opt: torch.optim.Optimizer,
             tensors[f"opt.{idx}.{name}"] = torch.as_tensor(value)
     groups = [{k: v for k, v in g.items()} for g in state["param_groups"]]
     meta = {"step": str(step), "param_groups": json.dumps(groups), "info": json.dumps(info)}
-    save_tensors(run_dir / STATE_FILE, tensors, meta)
-    save_model(run_dir, model)
-    write_json(run_dir / STATE_JSON, {"step": step, **info})
+    try:
+        save_tensors(run_dir / STATE_FILE, tensors, meta)
+        save_model(run_dir, model)
+        write_json(run_dir / STATE_JSON, {"step": step, **info})
+    except InputError as e:  # disk full, read-only, ...: every file keeps its last whole version
+        if step == 0:
+            raise
+        raise InputError(f"{e}; the checkpoint saved before is intact: once there is room, "
+                         "--resume continues from it") from None
 
 
 def load_checkpoint(run_dir: Path, model: nn.Module, opt: torch.optim.Optimizer) -> tuple[int, dict]:
@@ -67,16 +86,59 @@ def load_checkpoint(run_dir: Path, model: nn.Module, opt: torch.optim.Optimizer)
         step = int(meta["step"])
         groups = json.loads(meta["param_groups"])
         info = json.loads(meta.get("info", "{}"))
-    except (KeyError, ValueError) as e:
+    except (KeyError, ValueError, RecursionError) as e:
         raise InputError(f"{path}: checkpoint metadata is damaged ({e})") from None
+    seconds = info.get("seconds", 0.0) if isinstance(info, dict) else None
+    if step < 0 or not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
+        raise InputError(f"{path}: checkpoint metadata is damaged (step {step}, info {info!r:.60})")
     _load_strict(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, path)
-    slots: dict[int, dict[str, torch.Tensor]] = {}
-    for k, v in tensors.items():
-        if k.startswith("opt."):
-            _, idx, name = k.split(".", 2)
-            slots.setdefault(int(idx), {})[name] = v
+    _check_groups(groups, opt.state_dict()["param_groups"], path)
+    slots = _optimizer_slots(tensors, opt, path)
     try:
         opt.load_state_dict({"state": slots, "param_groups": groups})
-    except (ValueError, KeyError) as e:
+    except (ValueError, KeyError, TypeError) as e:
         raise InputError(f"{path}: optimizer state does not match the model ({e})") from None
     return step, info
+
+
+def _check_groups(groups: Any, current: list[dict], path: Path) -> None:
+    """Saved param groups must have the optimizer's keys, its parameter indices and values of
+    the same kind (a number for a number, a pair for betas)."""
+    def same_kind(a: Any, b: Any) -> bool:
+        if isinstance(b, bool) or b is None:  # flags such as foreach/fused: None or a bool
+            return a is None or isinstance(a, bool)
+        if isinstance(b, (int, float)):
+            return isinstance(a, (int, float)) and not isinstance(a, bool) and math.isfinite(a)
+        if isinstance(b, (list, tuple)):
+            return isinstance(a, list) and len(a) == len(b) and all(map(same_kind, a, b))
+        return type(a) is type(b)
+
+    ok = isinstance(groups, list) and len(groups) == len(current)
+    for g, c in zip(groups if ok else [], current):
+        ok = ok and isinstance(g, dict) and set(g) == set(c) and g["params"] == c["params"]
+        ok = ok and all(same_kind(g[k], v) for k, v in c.items() if k != "params")
+    if not ok:
+        raise InputError(f"{path}: optimizer settings are damaged or from another optimizer")
+
+
+def _optimizer_slots(tensors: dict[str, torch.Tensor], opt: torch.optim.Optimizer,
+                     path: Path) -> dict[int, dict[str, torch.Tensor]]:
+    """'opt.<param index>.<slot>' tensors -> {index: {slot: tensor}}, shapes checked; every
+    parameter with a state has the same slots (a missing moment would fail mid-training)."""
+    params = [p for g in opt.param_groups for p in g["params"]]  # state_dict's numbering
+    slots: dict[int, dict[str, torch.Tensor]] = {}
+    for k, v in tensors.items():
+        if not k.startswith("opt."):
+            continue
+        idx, _, name = k[4:].partition(".")
+        if not idx.isdigit() or int(idx) >= len(params) or not name:
+            raise InputError(f"{path}: unexpected optimizer tensor '{k}'")
+        want = () if name == "step" else params[int(idx)].shape
+        if v.shape != want:
+            raise InputError(f"{path}: optimizer tensor '{k}' has shape {tuple(v.shape)}, "
+                             f"want {tuple(want)}")
+        _check_values(v, f"{path}: optimizer tensor '{k}'")
+        slots.setdefault(int(idx), {})[name] = v
+    if len({frozenset(s) for s in slots.values()}) > 1:
+        raise InputError(f"{path}: optimizer state is incomplete (some tensors are missing)")
+    return slots

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -12,6 +13,12 @@ from inr_gon.errors import InputError
 MODALITIES = ("image", "sdf")
 MODELS = ("gon", "conv", "ae")
 PRECISIONS = ("fp32", "tf32", "bf16")  # tf32: TF32 matmuls on CUDA; bf16: autocast
+DEVICE_PATTERN = r"auto|cpu|mps|cuda(:\d{1,3})?"
+MAX_WEIGHTS = 2**28  # hidden^2 * layers: far above any SIREN GON, far below a typo's 17 GB
+# Fields that shape the model and its data: a run's config.json must state them all (a
+# missing one would silently fall back to a default the weights were not trained with).
+MODEL_FIELDS = ("data", "modality", "height", "width", "channels", "model", "latent_dim",
+                "hidden", "layers", "w0", "w0_hidden", "latent_init", "inner_steps", "variational")
 
 
 @dataclass
@@ -34,6 +41,7 @@ class Config:
     inner_steps: int = 1  # gradient-origin steps (1 = the paper)
     variational: bool = False
     kl_weight: float = 1e-4
+    detach_inner: bool = False  # ablation: no back-propagation through the gradient-origin step
     # training
     steps: int = 2000
     batch_size: int = 32
@@ -91,19 +99,38 @@ class Config:
             "lr": 0.0 < self.lr <= 1.0,
             "lr_min_ratio": 0.0 <= self.lr_min_ratio <= 1.0,
             "seed": 0 <= self.seed < 2**63,
-            "points_per_signal": self.points_per_signal >= 0,
-            "log_every": self.log_every >= 1,
-            "preview_every": self.preview_every >= 0,
-            "checkpoint_every": self.checkpoint_every >= 0,
-            "sdf_points": self.sdf_points >= 1,
-            "sdf_clamp": self.sdf_clamp > 0.0,
+            "points_per_signal": 0 <= self.points_per_signal <= 10**9,
+            "log_every": 1 <= self.log_every <= 10**9,
+            "preview_every": 0 <= self.preview_every <= 10**9,
+            "checkpoint_every": 0 <= self.checkpoint_every <= 10**9,
+            "sdf_points": 1 <= self.sdf_points <= 10**8,
+            "sdf_clamp": 0.0 < self.sdf_clamp <= 10.0,
+            "data": 0 < len(self.data) <= 4096 and "\x00" not in self.data,
+            "device": re.fullmatch(DEVICE_PATTERN, self.device) is not None,
             "threads": 0 <= self.threads <= 1024,
-            "data_memory": self.data_memory >= 0,
+            "data_memory": 0 <= self.data_memory <= 2**40,
             "data_workers": 0 <= self.data_workers <= 64,
         }
         for name, ok in checks.items():
             if not ok:
                 raise InputError(f"config field '{name}' is out of range: {getattr(self, name)!r}")
+        if self.hidden**2 * self.layers > MAX_WEIGHTS:
+            raise InputError(f"config fields 'hidden' and 'layers': {self.hidden} x {self.layers} "
+                             f"means {self.hidden**2 * self.layers:.3g} weights, above the "
+                             f"{MAX_WEIGHTS:.3g} limit")
+        _check_extra(self.extra)
+        return self._check_model()
+
+    def _check_model(self) -> Config:
+        """Combinations the baselines (baselines.py) cannot honour."""
+        if self.model != "gon" and self.modality != "image":
+            raise InputError(f"model '{self.model}' is for images; use --model gon for {self.modality}")
+        if self.model != "gon" and self.variational:
+            raise InputError("--variational is implemented for --model gon only")
+        if self.model == "ae" and self.detach_inner:
+            raise InputError("--detach-inner needs a gradient-origin model (gon or conv), not ae")
+        if self.model == "ae" and self.points_per_signal:
+            raise InputError("--model ae encodes whole images: leave --points-per-signal at 0")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -113,14 +140,18 @@ class Config:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, raw: Any) -> Config:
-        """Strict: unknown keys, wrong types and out-of-range values name the field."""
+    def from_dict(cls, raw: Any, required: tuple[str, ...] = ()) -> Config:
+        """Strict: unknown keys, wrong types and out-of-range values name the field; so do
+        missing `required` ones (other missing fields take their defaults)."""
         if not isinstance(raw, dict):
             raise InputError("config must be a JSON object")
         known = {f.name: f for f in fields(cls)}
         unknown = sorted(set(raw) - set(known))
         if unknown:
             raise InputError(f"config field '{unknown[0]}' is unknown")
+        missing = [name for name in required if name not in raw]
+        if missing:
+            raise InputError(f"config field '{missing[0]}' is missing")
         values = {}
         for name, value in raw.items():
             values[name] = _check_type(name, known[name], value)
@@ -130,7 +161,7 @@ class Config:
     def from_json(cls, text: str) -> Config:
         try:
             raw = json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        except (ValueError, RecursionError) as e:  # bad JSON or UTF-8, huge numbers, deep nesting
             raise InputError(f"config is not valid JSON: {e}") from None
         return cls.from_dict(raw)
 
@@ -149,3 +180,16 @@ def _check_type(name: str, f: dataclasses.Field, value: Any) -> Any:
     if not ok:
         raise InputError(f"config field '{name}' has the wrong type: {value!r} (want {kind})")
     return float(value) if kind == "float" else value
+
+
+def _check_extra(extra: dict) -> None:
+    """`extra` is bookkeeping (package version, data summary): JSON only, of the known kinds."""
+    kinds = {"version": str, "data": dict}
+    for key, kind in kinds.items():
+        if key in extra and not isinstance(extra[key], kind):
+            raise InputError(f"config field 'extra.{key}' has the wrong type: {extra[key]!r:.60} "
+                             f"(want {kind.__name__})")
+    try:
+        json.dumps(extra, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as e:
+        raise InputError(f"config field 'extra' is not plain JSON ({e})") from None

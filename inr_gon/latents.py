@@ -9,6 +9,7 @@ import torch
 
 from inr_gon.errors import InputError
 from inr_gon.io import load_tensors, save_tensors
+from inr_gon.run import unique_names
 
 
 def save_latents(path: str | Path, names: list[str], z: torch.Tensor, run: str = "") -> None:
@@ -18,16 +19,17 @@ def save_latents(path: str | Path, names: list[str], z: torch.Tensor, run: str =
 def load_latents(path: str | Path, latent_dim: int) -> tuple[list[str], torch.Tensor]:
     tensors, meta = load_tensors(path)
     z = tensors.get("latents")
-    if z is None or z.dim() != 2:
-        raise InputError(f"{path}: no 'latents' tensor of shape [B, D]")
+    if z is None or z.dim() != 2 or z.shape[0] == 0 or not z.dtype.is_floating_point:
+        raise InputError(f"{path}: no floating-point 'latents' tensor of shape [B, D], B >= 1")
     if z.shape[1] != latent_dim:
         raise InputError(f"{path}: latents have dimension {z.shape[1]}, the run's is {latent_dim}")
     if not torch.isfinite(z).all():
         raise InputError(f"{path}: latents contain NaN or inf")
     try:
         names = json.loads(meta.get("names", "null"))
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):
         names = None
     if not isinstance(names, list) or len(names) != z.shape[0]:
         names = [f"latent_{i:04d}" for i in range(z.shape[0])]
-    return [str(n) for n in names], z.float()
+    # Names from a file become output file names: unique_names makes them safe ones.
+    return unique_names([str(n) for n in names]), z.float()

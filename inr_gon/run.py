@@ -11,11 +11,12 @@ from torch import nn
 
 from inr_gon import render as R
 from inr_gon.checkpoint import MODEL_FILE, load_model_weights
-from inr_gon.config import Config
+from inr_gon.config import MODEL_FIELDS, Config
 from inr_gon.errors import InputError, warn
-from inr_gon.io import read_json, write_json
+from inr_gon.io import read_json, safe_name, write_json
 
 CONFIG_FILE = "config.json"
+MAX_RENDER_SIDE = 16384  # as --size: bounds keep a typo from asking for terabytes
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -41,11 +42,14 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def build_model(cfg: Config) -> nn.Module:
+    """gon: the implicit SIREN GON; conv: the paper's convolutional GON; ae: an autoencoder."""
+    from inr_gon.baselines import AutoEncoder, ConvGON
     from inr_gon.gon import GON
 
-    if cfg.model == "gon":
-        return GON(cfg)
-    raise InputError(f"model '{cfg.model}' is not available in this version")
+    models = {"gon": GON, "conv": ConvGON, "ae": AutoEncoder}
+    if cfg.model not in models:
+        raise InputError(f"model '{cfg.model}' is not available in this version")
+    return models[cfg.model](cfg)
 
 
 def is_run(path: Path) -> bool:
@@ -58,7 +62,11 @@ def load_config(run_dir: str | Path) -> Config:
         raise InputError(f"{run_dir}: no such run folder")
     if not is_run(run_dir):
         raise InputError(f"{run_dir}: not a run folder (no {CONFIG_FILE})")
-    return Config.from_dict(read_json(run_dir / CONFIG_FILE))
+    raw = read_json(run_dir / CONFIG_FILE)
+    try:
+        return Config.from_dict(raw, required=MODEL_FIELDS)
+    except InputError as e:
+        raise InputError(f"{run_dir / CONFIG_FILE}: {e}") from None
 
 
 def save_config(run_dir: Path, cfg: Config) -> None:
@@ -73,20 +81,30 @@ class Run:
     cfg: Config
     model: nn.Module
     device: torch.device
+    warned_resample: bool = False
 
     @property
     def decoder(self) -> nn.Module:
+        """The SIREN F(coords, z); the convolutional GON has none."""
+        if not hasattr(self.model, "decoder"):
+            raise InputError(f"{self.path}: a '{self.cfg.model}' run has no SIREN decoder "
+                             "(this needs a gon or ae run)")
         return self.model.decoder
 
     def to_values(self, images: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Images at the training size [B, H, W, C] -> values [B, H*W, C] on the device."""
-        x = torch.as_tensor(np.asarray(images, dtype=np.float32), device=self.device)
+        try:
+            x = torch.as_tensor(np.asarray(images, dtype=np.float32), device=self.device)
+        except (TypeError, ValueError) as e:
+            raise InputError(f"images must be a float array [B, H, W, C] ({e})") from None
         if x.dim() == 3:
             x = x.unsqueeze(-1) if self.cfg.channels == 1 else x.unsqueeze(0)
-        if tuple(x.shape[1:3]) != self.cfg.size or x.shape[-1] != self.cfg.channels:
+        if x.dim() != 4 or tuple(x.shape[1:3]) != self.cfg.size or x.shape[-1] != self.cfg.channels:
             raise InputError(f"images are {tuple(x.shape[1:])}, the run wants "
                              f"{(*self.cfg.size, self.cfg.channels)}: resample them first "
                              "(inr_gon.datasets.resize_image)")
+        if not torch.isfinite(x).all():
+            raise InputError("images contain NaN or inf")
         return x.reshape(x.shape[0], -1, x.shape[-1])
 
     @torch.no_grad()
@@ -101,7 +119,17 @@ class Run:
                max_memory: int = R.DEFAULT_MAX_MEMORY) -> np.ndarray:
         """Decode latents [B, D] on a (H, W) grid (default: the training size)."""
         h, w = size or self.cfg.size
-        return R.render_images(self.decoder, z.to(self.device), h, w, max_memory)
+        z = torch.as_tensor(z)
+        if z.dim() != 2 or z.shape[1] != self.cfg.latent_dim or not torch.isfinite(z).all():
+            raise InputError(f"latents must be finite [B, {self.cfg.latent_dim}], "
+                             f"got {tuple(z.shape)}")
+        if not (0 < h <= MAX_RENDER_SIDE and 0 < w <= MAX_RENDER_SIDE):
+            raise InputError(f"render size must be 1 to {MAX_RENDER_SIDE} per side, got {h}x{w}")
+        if self.cfg.model == "conv" and (h, w) != self.cfg.size and not self.warned_resample:
+            self.warned_resample = True  # once per run, not once per rendered item
+            warn(f"the convolutional GON decodes at {self.cfg.height}x{self.cfg.width} only: "
+                 f"{h}x{w} is a bilinear resample, not a super-resolved render")
+        return self.model.render(z.to(self.device), h, w, max_memory)
 
     def reconstruct(self, images: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
         return self.render(self.encode(images), size)
@@ -147,7 +175,7 @@ def load_inputs(paths: list[str], size: tuple[int, int], channels: int) -> tuple
 def unique_names(names: list[str]) -> list[str]:
     seen: dict[str, int] = {}
     result = []
-    for n in names:
+    for n in map(safe_name, names):  # names become file names: nothing may leave --out
         k = seen.get(n, 0)
         seen[n] = k + 1
         result.append(n if k == 0 else f"{n}-{k}")

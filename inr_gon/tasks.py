@@ -17,6 +17,7 @@ from torch import Tensor
 
 from inr_gon import distributed
 from inr_gon.config import Config
+from inr_gon.errors import InputError
 from inr_gon.render import grid
 
 
@@ -48,7 +49,7 @@ def make_task(cfg: Config, device: torch.device):
         from inr_gon.streaming import image_task
 
         return image_task(cfg.replace(modality="image"), device)
-    raise NotImplementedError(f"modality {modality}")
+    raise InputError(f"{cfg.data}: {modality} data (meshes) cannot be trained by this version")
 
 
 class ImageTask:

@@ -25,9 +25,9 @@ from inr_gon import __version__, distributed, perf
 from inr_gon.checkpoint import load_checkpoint, save_checkpoint
 from inr_gon.config import Config
 from inr_gon.errors import InputError
-from inr_gon.io import atomic_write, write_png
+from inr_gon.io import append_line, atomic_write, read_jsonl, remove_temp_files, write_png
 from inr_gon.plots import curve_image, preview_strip
-from inr_gon.render import grid, render_images
+from inr_gon.render import grid
 from inr_gon.run import build_model, is_run, resolve_device, save_config
 from inr_gon.step import FiniteGuard, Stepper, weights_finite
 from inr_gon.tasks import make_task
@@ -89,13 +89,17 @@ def _train(cfg: Config, run_dir: Path, device: torch.device, world: distributed.
     model = build_model(cfg).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     start, info = 0, {"seconds": 0.0}
+    for folder in (run_dir, run_dir / "previews") if world.is_main else ():
+        remove_temp_files(folder)  # of writes a crash cut short
     if resume:
         start, info = load_checkpoint(run_dir, model, opt)
     distributed.barrier()  # every rank has checked the folder and read its checkpoint
     if world.is_main:
         if not resume:
             cfg.extra.update(version=__version__, data=task.summary())
-            run_dir.mkdir(parents=True, exist_ok=True)
+            # Checkpoint first, config last: the folder is a run (config.json) only once it can
+            # be loaded and resumed; a crash before that leaves a folder `train` may reuse.
+            save_checkpoint(run_dir, model, opt, 0, {**info, "steps": cfg.steps, "version": __version__})
             save_config(run_dir, cfg)
         _rewrite_metrics(run_dir, start)
     loop = _Loop(cfg, task, model, opt, run_dir, quiet or not world.is_main, info.get("seconds", 0.0))
@@ -187,14 +191,13 @@ class _Loop:
     def log(self, record: dict) -> None:
         if not self.world.is_main:
             return
-        with open(self.run_dir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
+        append_line(self.run_dir / "metrics.jsonl", json.dumps(record))
 
     def save(self, step: int, seconds: float) -> None:
         """Never from non-finite weights (the last good checkpoint stays); under torchrun,
         only when every rank holds the same weights."""
         if not weights_finite(self.model):
-            raise TrainingError(f"weights became non-finite by step {step}; the last good "
+            raise TrainingError(f"weights became NaN or inf by step {step}; the last good "
                                 f"checkpoint (step {self.last_saved}) is kept")
         if not distributed.ranks_identical(self.model):
             raise TrainingError(f"ranks hold different weights at step {step}; the last good "
@@ -223,16 +226,11 @@ class _Loop:
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
-    path = run_dir / "metrics.jsonl"
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line cut by a crash
-    return rows
+    """Records with an integer step (and a numeric loss, if any); lines cut by a crash or
+    edited by hand are skipped."""
+    number = (int, float)
+    return [r for r in read_jsonl(run_dir / "metrics.jsonl")
+            if type(r.get("step")) is int and isinstance(r.get("loss", 0.0), number)]
 
 
 def _rewrite_metrics(run_dir: Path, step: int) -> None:
@@ -267,5 +265,4 @@ def preview_images(model, truth: np.ndarray, device: torch.device) -> np.ndarray
     values = torch.as_tensor(truth, device=device).reshape(b, h * w, c)
     with torch.no_grad():
         z = model.encode(grid(h, w, device), values)
-    return preview_strip(truth, render_images(model.decoder, z, h, w),
-                         render_images(model.decoder, z, f * h, f * w))
+    return preview_strip(truth, model.render(z, h, w), model.render(z, f * h, f * w))

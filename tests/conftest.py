@@ -15,3 +15,23 @@ def tiny_cfg():
     return Config(data="builtin:shapes", height=8, width=8, hidden=16, layers=2, latent_dim=4,
                   steps=6, batch_size=4, lr=1e-3, log_every=2, preview_every=3,
                   checkpoint_every=3, val_fraction=0.25)
+
+
+@pytest.fixture
+def make_run(tmp_path):
+    """A run folder with untrained weights, no training: (name, **config fields) -> path."""
+    from inr_gon.checkpoint import save_model
+    from inr_gon.config import Config
+    from inr_gon.run import build_model, save_config
+
+    def make(name="run", seed=0, **fields):
+        base = dict(data="builtin:shapes", height=8, width=8, hidden=16, layers=3, latent_dim=4)
+        cfg = Config(**{**base, **fields}).validate()
+        torch.manual_seed(seed)
+        path = tmp_path / name
+        path.mkdir()
+        save_config(path, cfg)
+        save_model(path, build_model(cfg))
+        return path
+
+    return make

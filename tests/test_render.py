@@ -55,4 +55,6 @@ def test_png_quantisation_in_blocks_equals_the_whole_image():
     from inr_gon.io import to_uint8
 
     x = np.random.default_rng(0).random((517, 300, 3)).astype(np.float32) * 1.2 - 0.1
-    assert np.array_equal(to_uint8(x, rows=64), (np.clip(x, 0, 1) * 255.0 + 0.5).astype(np.uint8))
+    x[5, 7, 1] = np.nan  # written as black
+    whole = (np.clip(np.nan_to_num(x, nan=0.0), 0, 1) * 255.0 + 0.5).astype(np.uint8)
+    assert np.array_equal(to_uint8(x, rows=64), whole) and to_uint8(x)[5, 7, 1] == 0

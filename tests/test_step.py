@@ -133,7 +133,7 @@ def test_non_finite_weights_are_never_saved(tiny_cfg, tmp_path):
     loop.last_saved = 2
     with torch.no_grad():
         run.model.decoder.coord.bias[0] = math.inf
-    with pytest.raises(TrainingError, match=r"weights became non-finite by step 3; the last good "
+    with pytest.raises(TrainingError, match=r"weights became NaN or inf by step 3; the last good "
                                             r"checkpoint \(step 2\) is kept"):
         loop.save(3, 1.0)
     assert (tmp_path / "run" / "train_state.safetensors").read_bytes() == before

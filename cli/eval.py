@@ -1,0 +1,42 @@
+"""`inr-gon eval`: mean figures of a run over a dataset."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from inr_gon.cli.common import app, out
+from inr_gon.cli.fit import check_refine
+from inr_gon.fit import REFINE_LR
+
+Opt = typer.Option
+
+
+@app.command("eval")
+def evaluate(
+    run: Path = typer.Argument(..., help="Run folder"),
+    data: str = typer.Argument(..., help="Images (folder, .npy/.npz, builtin:NAME) or meshes"),
+    split: str = Opt("all", "--split", help="all | train | val (val/train: the run's own data)"),
+    limit: int = Opt(None, "--limit", help="At most this many items"),
+    refine_steps: int = Opt(0, "--refine-steps", help="Also score after K latent refine steps"),
+    refine_lr: float = Opt(REFINE_LR, "--refine-lr"),
+    as_json: bool = Opt(False, "--json", help="Print the figures as JSON"),
+    device: str = Opt("auto", "--device"),
+    quiet: bool = Opt(False, "--quiet"),
+) -> None:
+    """Mean PSNR/SSIM (images) or Chamfer/IoU (shapes) of the run over DATA."""
+    from inr_gon.evaluate import evaluate as run_eval
+    from inr_gon.run import load_run
+
+    check_refine(refine_steps, refine_lr, "torch")
+    figures = run_eval(load_run(run, device), data, refine_steps, refine_lr, split, limit, quiet)
+    if as_json:
+        out.print_json(json.dumps(figures))
+        return
+    table = Table("figure", "value")
+    for key, value in figures.items():
+        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+    out.print(table)

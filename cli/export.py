@@ -1,0 +1,45 @@
+"""`inr-gon export`: ONNX decoder (and gradient-origin encoders), checked against torch."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from inr_gon.cli.common import app, note, out
+
+Opt = typer.Option
+
+
+@app.command()
+def export(
+    run: Path = typer.Argument(..., help="Run folder"),
+    out_file: Path = Opt(None, "--out", help="Decoder file (default RUN/decoder.onnx)"),
+    fp16: bool = Opt(False, "--fp16", help="Half-precision decoder (held to a 0.5 dB PSNR-drop bound)"),
+    with_encoder: bool = Opt(False, "--with-encoder",
+                             help="Also the gradient-origin encoder (general, and for the training grid)"),
+    device: str = Opt("auto", "--device", help="Provider the checks run on: auto | cpu | cuda[:i]"),
+    quiet: bool = Opt(False, "--quiet"),
+) -> None:
+    """Export the decoder to ONNX; each file is run in onnxruntime against torch before it is written."""
+    from inr_gon.export.build import export_run, load_exportable
+    from inr_gon.export.check import ExportCheckError
+
+    r = load_exportable(run, device)
+    try:
+        done = export_run(r, out_file, fp16=fp16, with_encoder=with_encoder)
+    except ExportCheckError as e:
+        print(f"error: {e}", file=sys.stderr)  # one line, unwrapped, as cli/app.py prints
+        raise typer.Exit(1) from None
+    if not quiet:
+        table = Table("file", "precision", "checked on", "against torch", "value", "bound", "")
+        for e in done:
+            for c in e.checks:
+                table.add_row(e.path.name, e.precision, c.inputs, c.measure, f"{c.value:.3g}",
+                              f"{c.bound:g}", "ok")
+        out.print(table)
+    for e in done:
+        note(f"wrote {e.path} ({e.kind}, {e.precision}, {e.bytes / 2**20:.2f} MiB; "
+             f"checked on {e.provider})", quiet)

@@ -1,0 +1,81 @@
+"""`inr-gon fit`: latents of new signals by the gradient-origin step, scored per input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from inr_gon.cli.common import app, note, out
+from inr_gon.errors import InputError
+from inr_gon.fit import REFINE_LR
+
+Opt = typer.Option
+
+
+@app.command()
+def fit(
+    run: Path = typer.Argument(..., help="Run folder"),
+    inputs: list[str] = typer.Argument(..., help="Images or folders of images"),
+    refine_steps: int = Opt(0, "--refine-steps", help="Latent optimisation steps after the first"),
+    refine_lr: float = Opt(REFINE_LR, "--refine-lr", help="Adam step size of the refine steps"),
+    out_file: Path = Opt(None, "--out", help="Save the latents (.safetensors) for `render --latents`"),
+    backend: str = Opt("torch", "--backend", help="torch | onnx (the exported encoder)"),
+    as_json: bool = Opt(False, "--json", help="Print the figures as JSON"),
+    device: str = Opt("auto", "--device"),
+    quiet: bool = Opt(False, "--quiet"),
+) -> None:
+    """Fit new signals: one gradient step from zero, then optionally K more; PSNR/SSIM of each."""
+    from inr_gon.fit import fit_images
+    from inr_gon.latents import save_latents
+    from inr_gon.run import load_inputs, load_run
+
+    check_refine(refine_steps, refine_lr, backend)
+    r = load_run(run, device)
+    if r.cfg.modality != "image":
+        raise InputError(f"fit takes images; this is a {r.cfg.modality} run")
+    names, images = load_inputs(inputs, r.cfg.size, r.cfg.channels)
+    encoder = _onnx_encoder(r) if backend == "onnx" else None
+    res = fit_images(r, images, names, refine_steps, refine_lr, encoder)
+    if out_file is not None:
+        save_latents(out_file, res.names, res.z, run=str(run))
+    if as_json:
+        out.print_json(json.dumps(res.summary()))
+    elif not quiet:
+        out.print(_table(res.summary(), r.cfg.model))
+    if out_file is not None:
+        note(f"{len(names)} latents saved to {out_file}", quiet)
+
+
+def check_refine(refine_steps: int, refine_lr: float, backend: str) -> None:
+    if refine_steps < 0:
+        raise InputError(f"--refine-steps must be 0 or more, got {refine_steps}")
+    if not refine_lr > 0:
+        raise InputError(f"--refine-lr must be positive, got {refine_lr}")
+    if backend not in ("torch", "onnx"):
+        raise InputError(f"--backend must be torch or onnx, got '{backend}'")
+
+
+def _onnx_encoder(r):
+    from inr_gon.export.runtime import onnx_encoder  # the exported gradient-origin encoder
+
+    return onnx_encoder(r)
+
+
+def _table(summary: dict, model: str) -> Table:
+    k = summary["refine_steps"]
+    cols = ["PSNR", "SSIM"] + ([f"PSNR +{k}", f"SSIM +{k}"] if k else [])
+    keys = ["psnr_0", "ssim_0"] + ([f"psnr_{k}", f"ssim_{k}"] if k else [])
+    first = "the encoder's latent" if model == "ae" else "one gradient step from z = 0"
+    caption = f"PSNR, SSIM: {first}" + (f"; +{k}: after {k} latent refine steps" if k else "")
+    table = Table("item", *cols, caption=caption)
+    for row in summary["items"]:
+        table.add_row(row["name"], *(_fmt(key, row[key]) for key in keys))
+    table.add_row("mean", *(_fmt(key, summary["mean"][key]) for key in keys), style="bold")
+    return table
+
+
+def _fmt(key: str, value: float) -> str:
+    return f"{value:.2f} dB" if key.startswith("psnr") else f"{value:.4f}"

@@ -1,0 +1,49 @@
+"""`inr-gon interpolate`: a walk through the latent space between two inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import typer
+
+from inr_gon.cli.common import app, note, parse_size
+from inr_gon.errors import InputError
+
+Opt = typer.Option
+MAX_FRAME_PIXELS = 256 * 2**20  # pixels over all frames, held in memory at once
+
+
+@app.command()
+def interpolate(
+    run: Path = typer.Argument(..., help="Run folder"),
+    a: str = typer.Argument(..., help="First image"),
+    b: str = typer.Argument(..., help="Second image"),
+    out_file: Path = Opt(..., "--out", help="Animation file: .gif, or .mp4 with imageio-ffmpeg"),
+    frames: int = Opt(24, "--frames", help="Frames from A to B, both included"),
+    size: str = Opt(None, "--size", help="Output resolution S or HxW (default: training size)"),
+    fps: float = Opt(12.0, "--fps"),
+    device: str = Opt("auto", "--device"),
+    quiet: bool = Opt(False, "--quiet"),
+) -> None:
+    """Walk the latent space from A to B (slerp) and write the frames as an animation."""
+    from inr_gon.run import load_inputs, load_run
+    from inr_gon.sample import check_animation_path, check_image_run, slerp, write_animation
+
+    if not 2 <= frames <= 1000:
+        raise InputError(f"--frames must lie in 2..1000, got {frames}")
+    if not 0 < fps <= 120:
+        raise InputError(f"--fps must lie in (0, 120], got {fps}")
+    check_animation_path(out_file)
+    r = load_run(run, device)
+    check_image_run(r, "interpolate")
+    hw = parse_size(size) or r.cfg.size
+    if frames * hw[0] * hw[1] > MAX_FRAME_PIXELS:
+        raise InputError(f"{frames} frames of {hw[0]}x{hw[1]} is too much for one animation: "
+                         "fewer --frames or a smaller --size")
+    _, images = load_inputs([a, b], r.cfg.size, r.cfg.channels)
+    z = r.encode(images).cpu()
+    walk = slerp(z[0], z[1], torch.linspace(0, 1, frames))
+    write_animation(out_file, np.asarray(r.render(walk, hw)), fps)
+    note(f"{frames} frames at {hw[0]}x{hw[1]} from {a} to {b} in {out_file}", quiet)

@@ -1,0 +1,46 @@
+"""`inr-gon sample`: new signals drawn from a run's prior."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from inr_gon.cli.common import app, note, parse_size
+from inr_gon.errors import InputError
+from inr_gon.io import write_png
+from inr_gon.render import image_grid
+
+Opt = typer.Option
+
+
+@app.command()
+def sample(
+    run: Path = typer.Argument(..., help="Run folder"),
+    n: int = Opt(16, "-n", "--count", help="How many samples"),
+    size: str = Opt(None, "--size", help="Output resolution S or HxW (default: training size)"),
+    prior: str = Opt("auto", "--prior", help="model (variational runs) | fitted | auto"),
+    seed: int = Opt(0, "--seed"),
+    out_dir: Path = Opt(None, "--out", help="Output folder (default RUN/samples)"),
+    device: str = Opt("auto", "--device"),
+    quiet: bool = Opt(False, "--quiet"),
+) -> None:
+    """Draw new signals from the prior; a PNG each, grid.png, and their latents."""
+    from inr_gon.latents import save_latents
+    from inr_gon.run import load_run
+    from inr_gon.sample import check_image_run, sample_latents
+
+    if n > 4096:
+        raise InputError(f"-n {n} is above the limit of 4096 samples")
+    r = load_run(run, device)
+    check_image_run(r, "sample")
+    hw = parse_size(size) or r.cfg.size
+    used, z = sample_latents(r, n, prior, seed)
+    out_dir = out_dir or run / "samples"
+    names = [f"sample_{i:04d}" for i in range(n)]
+    images = r.render(z, hw)
+    for name, img in zip(names, images):
+        write_png(out_dir / f"{name}.png", img)
+    write_png(out_dir / "grid.png", image_grid(images))
+    save_latents(out_dir / "latents.safetensors", names, z, run=str(run))
+    note(f"{n} samples from the {used} prior at {hw[0]}x{hw[1]} in {out_dir}", quiet)

@@ -1,0 +1,147 @@
+"""`export_run`: build each graph of a run, check it in onnxruntime against torch, then write it.
+
+A graph is staged in a temporary folder beside its destination and only moved into place once
+its checks pass, so a failed check leaves any earlier export untouched.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import onnx
+import torch
+
+from inr_gon.errors import InputError, warn
+from inr_gon.export.check import Check, ExportCheckError, Items, check_decoder, check_encoder, training_items
+from inr_gon.export.encoder import encoder_proto, grid_encoder_proto
+from inr_gon.export.onnx import DecoderGraph, add_metadata, decoder_proto, save_onnx, weights_digest
+from inr_gon.export.runtime import open_session, require_onnxruntime
+from inr_gon.io import write_error
+from inr_gon.render import grid
+
+
+@dataclass
+class Exported:
+    path: Path
+    kind: str
+    precision: str
+    files: list[Path] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+    provider: str = ""  # where onnxruntime ran the checks
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.stat().st_size for f in self.files)
+
+
+def encoder_paths(out: Path) -> tuple[Path, Path]:
+    """decoder.onnx -> encoder.onnx, encoder_grid.onnx; NAME.onnx -> NAME_encoder(_grid).onnx."""
+    stem = "encoder" if out.stem == "decoder" else f"{out.stem}_encoder"
+    return out.with_name(f"{stem}.onnx"), out.with_name(f"{stem}_grid.onnx")
+
+
+@dataclass
+class Job:
+    path: Path
+    kind: str
+    precision: str
+    proto: onnx.ModelProto
+    check: Callable  # (run_session, file name) -> list[Check]
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def require_gon(cfg) -> None:
+    if cfg.model != "gon":
+        raise InputError(f"only GON runs can be exported to ONNX (this run's model is '{cfg.model}')")
+
+
+def load_exportable(run_dir: str | Path, device: str = "auto"):
+    """The run, once its config says it is a GON (the only model with an ONNX form)."""
+    from inr_gon.run import load_config, load_run
+
+    require_gon(load_config(run_dir))
+    return load_run(run_dir, device)
+
+
+def export_run(run, out: Path | None = None, fp16: bool = False, with_encoder: bool = False
+               ) -> list[Exported]:
+    """Write RUN/decoder.onnx (or `out`), and with_encoder the general and shared-grid encoders.
+    Raises ExportCheckError when a graph disagrees with torch (that file is not written)."""
+    cfg = run.cfg
+    require_gon(cfg)
+    require_onnxruntime()
+    out = Path(out) if out is not None else run.path / "decoder.onnx"
+    if out.suffix != ".onnx":
+        raise InputError(f"--out must name a .onnx file, got '{out}'")
+    model = copy.deepcopy(run.model).float().cpu().eval()  # the reference: float32 on the CPU
+    items = training_items(cfg)
+    half = DecoderGraph(model.decoder, fp16=True).eval() if fp16 else None
+    jobs = [Job(out, "decoder", "fp16" if fp16 else "fp32", decoder_proto(model.decoder, fp16),
+                lambda run_s, name: check_decoder(run_s, model, cfg, half, items, name),
+                example_latents(model, items))]
+    if with_encoder:
+        jobs += encoder_jobs(model, cfg, items, out)
+    digest = weights_digest(run.path)
+    done = []
+    for job in jobs:
+        add_metadata(job.proto, job.kind, cfg, job.precision,
+                     {"inr_gon.weights_sha256": digest, **job.extra})
+        onnx.checker.check_model(job.proto)
+        done.append(stage_check_write(job, run.device))
+    return done
+
+
+@torch.no_grad()
+def example_latents(model, items: Items | None) -> dict[str, str]:
+    """The latents of the checked training items, so a torch-free script can render real ones."""
+    if items is None:
+        return {}
+    z = model.encode(items.coords, items.values)
+    return {"inr_gon.example_latents": json.dumps(z.tolist())}
+
+
+def encoder_jobs(model, cfg, items: Items | None, out: Path) -> list[Job]:
+    general, grid_path = encoder_paths(out)
+    jobs = [Job(general, "encoder", "fp32", encoder_proto(model),
+                lambda run_s, name: check_encoder(run_s, model, cfg, items, name))]
+    if cfg.modality != "image" or cfg.inner_steps != 1:
+        why = "an SDF run shares no grid" if cfg.modality != "image" else \
+            f"with {cfg.inner_steps} inner steps the latent is not affine in the values"
+        warn(f"{grid_path.name} not written: {why}; {general.name} covers every case")
+        return jobs
+    coords = grid(*cfg.size)
+    jobs.append(Job(grid_path, "encoder_grid", "fp32", grid_encoder_proto(model, coords),
+                    lambda run_s, name: check_encoder(run_s, model, cfg, items, name, grid=coords),
+                    {"inr_gon.grid": f"{cfg.height}x{cfg.width}"}))
+    return jobs
+
+
+def stage_check_write(job: Job, device: torch.device) -> Exported:
+    try:  # an --out under a file, in a read-only folder, ...: one error line, not a traceback
+        job.path.parent.mkdir(parents=True, exist_ok=True)
+        staging = tempfile.TemporaryDirectory(dir=job.path.parent, prefix=".export-")
+    except OSError as e:
+        raise write_error(job.path, e) from None
+    with staging as tmp:
+        staged = save_onnx(job.proto, Path(tmp) / job.path.name)
+        s = open_session(staged[0], device, exact=True, quiet=True)
+        checks, provider = job.check(s.run, job.path.name), s.provider
+        del s  # let go of the file before it moves
+        failed = [c for c in checks if not c.ok]
+        if failed:
+            f = failed[0]
+            raise ExportCheckError(f"{job.path.name} disagrees with torch on {f.inputs}: "
+                                   f"{f.measure} {f.value:.3g} > {f.bound:g}; not written")
+        files = [job.path.with_name(f.name) for f in reversed(staged)]  # weights before graph
+        try:
+            for src, dst in zip(reversed(staged), files):
+                os.replace(src, dst)
+        except OSError as e:
+            raise write_error(files[0], e) from None
+    return Exported(job.path, job.kind, job.precision, files[::-1], checks, provider)

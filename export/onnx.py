@@ -1,0 +1,175 @@
+"""ONNX graphs of a run: the decoder, tracing, metadata, and single-file saving.
+
+The exporter is torch's TorchScript-based one (`dynamo=False`): it ships with torch and needs no
+onnxscript, and these graphs are straight chains of MatMul, Add, Sin and Cos that tracing
+captures exactly. Every file carries the run's config, modality, coordinate convention and the
+package version in its metadata; `read_info` refuses files without them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnx
+import torch
+from torch import Tensor, nn
+
+from inr_gon import __version__
+from inr_gon.config import Config
+from inr_gon.errors import InputError
+from inr_gon.io import atomic_write
+from inr_gon.siren import Siren
+
+OPSET = 17
+FORMAT = "inr-gon/1"
+KINDS = ("decoder", "encoder", "encoder_grid")
+MAX_PROTO = 2**31 - 2**24  # protobuf's 2 GB limit, with room for the graph itself
+COORDINATES = {
+    "image": "pixel centres (2i + 1)/n - 1 in [-1, 1], [..., 2] as (y, x), row-major",
+    "sdf": "points in [-1, 1]^3, [..., 3] as (x, y, z), meshes scaled into the unit sphere",
+}
+# The config fields that decide the graph: a file whose fields differ belongs to another run.
+ARCH_FIELDS = ("model", "modality", "channels", "latent_dim", "hidden", "layers", "w0", "w0_hidden",
+               "inner_steps", "variational")
+
+
+class DecoderGraph(nn.Module):
+    """F(coords, latent) as the exported graph: coords [B or 1, N, d], latent [B, D] -> [B, N, C].
+
+    w0 is folded into the weights, so each layer is one MatMul + Add + Sin, and the points are
+    flattened to [B*N, H] so onnxruntime fuses each MatMul + Add into one Gemm. fp16 keeps the
+    first layer and its sine in float32: its phases reach tens of radians, where fp16 steps are
+    ~1e-2 rad, and the coordinates of a 2048-pixel grid are closer than fp16 resolves near 1.
+    Inputs and output stay float32 either way.
+    """
+
+    def __init__(self, dec: Siren, fp16: bool = False) -> None:
+        super().__init__()
+        self.dtype = torch.float16 if fp16 else torch.float32
+        self.channels = dec.out.out_features  # a constant, so the output's last dim is static
+
+        def const(t: Tensor, scale: float = 1.0, dtype: torch.dtype = torch.float32) -> nn.Parameter:
+            return nn.Parameter((t.detach().float() * scale).to(dtype).contiguous(), requires_grad=False)
+
+        self.wc, self.bc = const(dec.coord.weight.T, dec.w0), const(dec.coord.bias, dec.w0)
+        self.wz = const(dec.latent.weight.T, dec.w0)
+        self.ws = nn.ParameterList(const(m.weight.T, dec.w0_hidden, self.dtype) for m in dec.hidden)
+        self.bs = nn.ParameterList(const(m.bias, dec.w0_hidden, self.dtype) for m in dec.hidden)
+        self.wo, self.bo = const(dec.out.weight.T, 1.0, self.dtype), const(dec.out.bias, 1.0, self.dtype)
+
+    def forward(self, coords: Tensor, latent: Tensor) -> Tensor:
+        pre = coords @ self.wc + self.bc + (latent @ self.wz).unsqueeze(1)  # [B, N, H]
+        b, n = pre.shape[0], pre.shape[1]
+        h = torch.sin(pre.flatten(0, 1)).to(self.dtype)  # [B*N, H]
+        for w, bias in zip(self.ws, self.bs):
+            h = torch.sin(h @ w + bias)
+        return (h @ self.wo + self.bo).float().reshape(b, n, self.channels)
+
+
+def trace(module: nn.Module, args: tuple[Tensor, ...], inputs: list[str], output: str,
+          axes: dict[str, dict[int, str]]) -> onnx.ModelProto:
+    """A module -> ModelProto with dynamic axes; weights over 2 GB come back loaded in memory."""
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        path = os.path.join(tmp, "graph.onnx")
+        torch.onnx.export(module.eval(), args, path, dynamo=False, opset_version=OPSET,
+                          input_names=inputs, output_names=[output], dynamic_axes=axes,
+                          do_constant_folding=True)
+        return onnx.load(path)
+
+
+def decoder_proto(decoder: Siren, fp16: bool = False) -> onnx.ModelProto:
+    """coords [B or 1, N, d], latent [B, D] -> values [B, N, C]; B and N dynamic."""
+    d, dz = decoder.coord.in_features, decoder.latent.in_features
+    return trace(DecoderGraph(decoder, fp16), (torch.rand(2, 5, d), torch.randn(2, dz)),
+                 ["coords", "latent"], "values",
+                 {"coords": {0: "coords_batch", 1: "points"}, "latent": {0: "batch"},
+                  "values": {0: "batch", 1: "points"}})
+
+
+def add_metadata(model: onnx.ModelProto, kind: str, cfg: Config, precision: str,
+                 extra: dict[str, str]) -> None:
+    props = {"inr_gon.format": FORMAT, "inr_gon.kind": kind, "inr_gon.version": __version__,
+             "inr_gon.config": cfg.to_json(), "inr_gon.modality": cfg.modality,
+             "inr_gon.coordinates": COORDINATES[cfg.modality], "inr_gon.precision": precision,
+             **extra}
+    onnx.helper.set_model_props(model, props)
+    model.producer_name, model.producer_version = "inr-gon", __version__
+    model.doc_string = f"inr-gon {kind} of a {cfg.modality} GON run ({precision})"
+
+
+def save_onnx(model: onnx.ModelProto, path: Path, limit: int = MAX_PROTO) -> list[Path]:
+    """One self-contained file, written atomically; a model over `limit` bytes (protobuf's 2 GB
+    ceiling) keeps its weights in a `.data` sidecar beside it. Returns the files written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if model.ByteSize() < limit:
+        atomic_write(path, model.SerializeToString())
+        return [path]
+    data = path.with_name(path.name + ".data")
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+        staged = Path(tmp) / path.name
+        onnx.save_model(model, str(staged), save_as_external_data=True, all_tensors_to_one_file=True,
+                        location=data.name, size_threshold=1024)
+        os.replace(Path(tmp) / data.name, data)  # weights first: the graph never names a missing file
+        os.replace(staged, path)
+    return [path, data]
+
+
+@dataclass
+class OnnxInfo:
+    path: Path
+    kind: str
+    cfg: Config
+    meta: dict[str, str]
+
+    @property
+    def precision(self) -> str:
+        return self.meta.get("inr_gon.precision", "fp32")
+
+
+def read_info(path: str | Path, kinds: tuple[str, ...] = KINDS) -> OnnxInfo:
+    """The inr-gon metadata of an ONNX file; InputError for anything that is not ours."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such ONNX file")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as e:  # protobuf raises DecodeError, RuntimeWarning or OSError variants
+        raise InputError(f"{path}: not an ONNX file ({type(e).__name__})") from None
+    meta = {p.key: p.value for p in model.metadata_props}
+    kind = meta.get("inr_gon.kind")
+    if meta.get("inr_gon.format") != FORMAT or kind not in KINDS:
+        raise InputError(f"{path}: not an inr-gon ONNX file (no inr-gon metadata)")
+    if kind not in kinds:
+        raise InputError(f"{path}: an inr-gon {kind}, wanted {' or '.join(kinds)}")
+    try:
+        cfg = Config.from_json(meta.get("inr_gon.config", ""))
+    except InputError as e:
+        raise InputError(f"{path}: damaged inr-gon metadata ({e})") from None
+    return OnnxInfo(path, kind, cfg, meta)
+
+
+def weights_digest(run_dir: Path) -> str:
+    """sha256 of the run's model.safetensors: tells a stale export from a current one."""
+    from inr_gon.checkpoint import MODEL_FILE
+
+    return hashlib.sha256((run_dir / MODEL_FILE).read_bytes()).hexdigest()
+
+
+def check_belongs(info: OnnxInfo, cfg: Config, run_dir: Path) -> None:
+    """InputError if the file was exported from another architecture; a warning if from other
+    weights of this one (the run trained on after the export)."""
+    from inr_gon.errors import warn
+
+    for name in ARCH_FIELDS:
+        if getattr(info.cfg, name) != getattr(cfg, name):
+            raise InputError(f"{info.path}: exported from another run ({name} is "
+                             f"{getattr(info.cfg, name)!r} there, {getattr(cfg, name)!r} here)")
+    if info.meta.get("inr_gon.weights_sha256") not in (None, weights_digest(run_dir)):
+        warn(f"{info.path} was exported from older weights than {run_dir}: "
+             f"run `inr-gon export {run_dir}` again")

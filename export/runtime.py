@@ -1,0 +1,223 @@
+"""onnxruntime sessions for exported files: explicit providers, I/O binding, chunked decoding.
+
+onnxruntime and onnxruntime-gpu install the same `onnxruntime` folder, so neither is a base
+dependency: the extras `[cpu]` and `[gpu]` pick one. onnxruntime-gpu lists the CUDA provider
+even where CUDA cannot load and then quietly runs on the CPU, so the provider in use is read
+back from the session, never assumed, and said in one line.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from inr_gon.errors import InputError, warn
+from inr_gon.render import DEFAULT_MAX_MEMORY, grid, points_per_chunk
+
+INSTALL = "pip install 'inr-gon[cpu]' (or 'inr-gon[gpu]' for CUDA; never both)"
+DECODER_FILE, ENCODER_FILE, GRID_ENCODER_FILE = "decoder.onnx", "encoder.onnx", "encoder_grid.onnx"
+
+
+def require_onnxruntime():
+    try:
+        import onnxruntime
+    except ImportError:
+        raise InputError(f"onnxruntime is not installed: {INSTALL}") from None
+    return onnxruntime
+
+
+@dataclass
+class Session:
+    """An InferenceSession and where its tensors live (the provider actually in use).
+    workers > 1: calls on separate slices run side by side, each on one thread (see
+    `open_session`)."""
+
+    sess: object
+    provider: str
+    device_type: str  # "cuda" or "cpu": where I/O binding puts inputs and outputs
+    device_id: int
+    workers: int = 1
+
+    def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        """One call with I/O binding: on CUDA the inputs are copied over once and the output
+        stays on the GPU until it is read back; on the CPU the same path costs nothing extra."""
+        ort = require_onnxruntime()
+        io = self.sess.io_binding()
+        # Held until the call returns: on the CPU an OrtValue borrows the array's memory.
+        values = {k: ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(x, dtype=np.float32),
+                                                      self.device_type, self.device_id)
+                  for k, x in feeds.items()}
+        for name, value in values.items():
+            io.bind_ortvalue_input(name, value)
+        io.bind_output(self.sess.get_outputs()[0].name, self.device_type, self.device_id)
+        self.sess.run_with_iobinding(io)
+        return io.copy_outputs_to_cpu()[0]
+
+
+def provider_chain(device: torch.device, tensorrt: bool = False, exact: bool = False) -> list:
+    """CUDA (TensorRT first only if asked) when the device is CUDA, CPU always last.
+    exact: no TF32 on CUDA, for checks against float32 torch."""
+    if device.type != "cuda":
+        return ["CPUExecutionProvider"]
+    cuda = {"device_id": device.index or 0}
+    if exact:
+        cuda["use_tf32"] = 0
+    chain = [("CUDAExecutionProvider", cuda), "CPUExecutionProvider"]
+    if tensorrt:
+        chain.insert(0, ("TensorrtExecutionProvider", {"device_id": device.index or 0}))
+    return chain
+
+
+def open_session(path: str | Path, device: torch.device | str = "cpu", tensorrt: bool = False,
+                 exact: bool = False, quiet: bool = False, parallel: bool = False) -> Session:
+    """A session on the best provider that really loads for `device`; says which in one line.
+
+    parallel (for chunked decoding on the CPU): one thread per call and as many concurrent
+    calls as torch has threads. onnxruntime's Sin kernel runs on one thread whatever
+    intra_op_num_threads says, and in a SIREN it costs about as much as the matrix products,
+    so one multi-threaded call at a time leaves cores idle for half of every layer."""
+    ort = require_onnxruntime()
+    device = torch.device(device)
+    chain = provider_chain(device, tensorrt, exact)
+    missing = [_name(p) for p in chain if _name(p) not in ort.get_available_providers()]
+    threads = torch.get_num_threads()  # as the torch path, so both use the same cores
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.intra_op_num_threads = 1 if parallel else threads
+    opts.log_severity_level = 3  # our one line below replaces its provider warnings
+    try:
+        sess = ort.InferenceSession(str(path), opts, providers=[p for p in chain if _name(p) not in missing])
+    except Exception as e:  # onnxruntime's errors are plain Exception subclasses
+        raise InputError(f"{path}: onnxruntime cannot load it ({str(e).splitlines()[0][:200]})") from None
+    used = sess.get_providers()[0]
+    if device.type == "cuda" and used == "CPUExecutionProvider":
+        why = (f"this onnxruntime has no CUDA provider ({INSTALL})" if "CUDAExecutionProvider" in missing
+               else "the CUDA provider failed to load (CUDA or cuDNN libraries missing?)")
+        warn(f"{why}: running on the CPU")
+    elif tensorrt and used != "TensorrtExecutionProvider":
+        warn("TensorRT was asked for but did not load: running on CUDA")
+    on_gpu = used in ("CUDAExecutionProvider", "TensorrtExecutionProvider")
+    if not quiet:
+        print(f"onnxruntime {ort.__version__}: {Path(path).name} on {used}", file=sys.stderr, flush=True)
+    workers = threads if parallel and not on_gpu else 1
+    return Session(sess, used, "cuda" if on_gpu else "cpu", (device.index or 0) if on_gpu else 0, workers)
+
+
+def _name(provider) -> str:
+    return provider[0] if isinstance(provider, tuple) else provider
+
+
+# Bytes of one [rows, hidden] activation per call on the CPU: about one core's L2, so the
+# Gemm, Sin and bias passes of a layer reuse cached data. Measured with hidden 256 (2-core
+# Xeon, 2 MiB L2 per core): 1024-2048 rows per call beat 4096-16384 by 5-20%.
+CPU_CHUNK_BYTES = 2 * 2**20
+
+
+def decode_points(s: Session, coords: np.ndarray, z: np.ndarray, hidden: int,
+                  max_memory: int = DEFAULT_MAX_MEMORY) -> np.ndarray:
+    """coords [N, d] shared by latents z [B, D] -> values [B, N, C], a slice of points per call
+    so memory stays bounded (the budget of the torch path, `inr_gon.render`, shared by the
+    concurrent calls). On the CPU slices are small enough to stay in cache."""
+    b, n = z.shape[0], coords.shape[0]
+    step = max(1, points_per_chunk(hidden, b, max_memory) // s.workers)
+    if s.device_type == "cpu":
+        step = min(step, max(64, CPU_CHUNK_BYTES // (4 * hidden * b)))
+    first = s.run({"coords": coords[None, :step], "latent": z})
+    out = np.empty((b, n, first.shape[-1]), np.float32)
+    out[:, :step] = first
+
+    def part(i: int) -> None:
+        out[:, i:i + step] = s.run({"coords": coords[None, i:i + step], "latent": z})
+
+    with ThreadPoolExecutor(s.workers) as pool:
+        list(pool.map(part, range(step, n, step)))
+    return out
+
+
+def _decoder_session(run, path, tensorrt: bool, quiet: bool):
+    from inr_gon.export.onnx import check_belongs, read_info
+
+    require_onnxruntime()  # first: without it, exporting would not help either
+    path = Path(path) if path is not None else run.path / DECODER_FILE
+    if not path.is_file():
+        raise InputError(f"{path}: no such file: run `inr-gon export {run.path}` first")
+    info = read_info(path, ("decoder",))
+    check_belongs(info, run.cfg, run.path)
+    return info, open_session(path, run.device, tensorrt, quiet=quiet, parallel=True)
+
+
+def onnx_decoder(run, path: str | Path | None = None, tensorrt: bool = False, quiet: bool = False
+                 ) -> Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]:
+    """RUN/decoder.onnx (or `path`) as `inr_gon.render.decode_chunked`: (coords [N, d] shared by
+    z [B, D], max_memory bytes) -> values [B, N, C] float32 on the CPU. For images and SDFs."""
+    info, s = _decoder_session(run, path, tensorrt, quiet)
+
+    def decode(coords: torch.Tensor, z: torch.Tensor, max_memory: int = DEFAULT_MAX_MEMORY) -> torch.Tensor:
+        zn = z.detach().float().cpu().numpy()
+        cn = coords.detach().float().cpu().numpy()
+        return torch.from_numpy(decode_points(s, cn, zn, info.cfg.hidden, max_memory))
+
+    return decode
+
+
+def onnx_renderer(run, path: str | Path | None = None, tensorrt: bool = False,
+                  quiet: bool = False) -> Callable[[torch.Tensor, tuple[int, int], int], np.ndarray]:
+    """RUN/decoder.onnx (or `path`) as a renderer: (z [B, D], (H, W), max_memory bytes)
+    -> images float32 [B, H, W, C] in [0, 1], chunked like `inr_gon.render.render_images`."""
+    if run.cfg.modality != "image":
+        raise InputError(f"{run.path}: an {run.cfg.modality} run renders no images (use `inr-gon mesh`)")
+    decode = onnx_decoder(run, path, tensorrt, quiet)
+
+    def render(z: torch.Tensor, hw: tuple[int, int], max_memory: int = DEFAULT_MAX_MEMORY) -> np.ndarray:
+        h, w = hw
+        values = decode(grid(h, w), z, max_memory)
+        return values.clamp_(0, 1).reshape(z.shape[0], h, w, -1).numpy()
+
+    return render
+
+
+def onnx_encoder(run, path: str | Path | None = None, tensorrt: bool = False, quiet: bool = False
+                 ) -> Callable[..., torch.Tensor]:
+    """The exported encoder as a callable: (values [B, N, C] on the run's own training grid, or
+    [B, H, W, C]; coords [N, d] for other points, general encoder only) -> latents [B, D].
+    Prefers RUN/encoder_grid.onnx (one MatMul + Add), else RUN/encoder.onnx."""
+    from inr_gon.export.onnx import check_belongs, read_info
+
+    require_onnxruntime()
+    names = [GRID_ENCODER_FILE, ENCODER_FILE]
+    found = [Path(path)] if path is not None else [run.path / n for n in names if (run.path / n).is_file()]
+    if not found:
+        raise InputError(f"{run.path}: no exported encoder: run `inr-gon export {run.path} "
+                         "--with-encoder` first")
+    info = read_info(found[0], ("encoder", "encoder_grid"))
+    check_belongs(info, run.cfg, run.path)
+    s = open_session(info.path, run.device, tensorrt, quiet=quiet)
+    cfg = info.cfg
+
+    def encode(values: np.ndarray, coords: np.ndarray | torch.Tensor | None = None) -> torch.Tensor:
+        x = np.asarray(values, dtype=np.float32)
+        x = x.reshape(x.shape[0], -1, x.shape[-1]) if x.ndim == 4 else x
+        if coords is None and cfg.modality == "image":
+            coords = grid(*cfg.size)
+        if x.ndim != 3 or x.shape[-1] != cfg.out_dim or coords is None or len(coords) != x.shape[1]:
+            want = f"[B, {cfg.height * cfg.width}, {cfg.out_dim}]" if cfg.modality == "image" else \
+                "[B, N, 1] with coords [N, 3]"
+            raise InputError(f"values are {list(x.shape)}, the encoder wants {want}")
+        if info.kind == "encoder_grid":
+            if not torch.equal(torch.as_tensor(coords).float().cpu(), grid(*cfg.size)):
+                raise InputError(f"{info.path} encodes the training grid only: use {ENCODER_FILE}")
+            feeds = lambda v: {"values": v}  # noqa: E731
+        else:
+            c = np.asarray(torch.as_tensor(coords).float().cpu())[None]
+            feeds = lambda v: {"coords": c, "values": v}  # noqa: E731
+        step = max(1, DEFAULT_MAX_MEMORY // (8 * 4 * cfg.hidden * cfg.layers * x.shape[1]))
+        parts = [s.run(feeds(x[i:i + step])) for i in range(0, x.shape[0], step)]
+        return torch.from_numpy(np.concatenate(parts))
+
+    return encode
