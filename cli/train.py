@@ -36,7 +36,12 @@ def train(
     lr_min_ratio: float = Opt(None, "--lr-min-ratio"),
     seed: int = Opt(None, "--seed"),
     device: str = Opt(None, "--device", help="auto | cpu | cuda[:i] | mps"),
-    precision: str = Opt(None, "--precision", help="fp32 | bf16"),
+    precision: str = Opt(None, "--precision", help="fp32 | tf32 (CUDA matmuls) | bf16 (autocast)"),
+    compile: bool = Opt(None, "--compile/--no-compile", help="torch.compile the training step"),
+    threads: int = Opt(None, "--threads", help="CPU threads (0 = torch's default)"),
+    data_memory: int = Opt(None, "--data-memory",
+                           help="MiB of decoded images held in RAM; larger image folders stream"),
+    data_workers: int = Opt(None, "--data-workers", help="Worker processes decoding a streamed folder"),
     points_per_signal: int = Opt(None, "--points-per-signal"),
     val_fraction: float = Opt(None, "--val-fraction"),
     log_every: int = Opt(None, "--log-every"),
@@ -59,13 +64,18 @@ def train(
     out_dir = out_dir or Path("runs") / _data_name(data)
     base = load_config(out_dir) if resume else Config(data=data)
     if resume:  # a resumed run keeps its config; only --steps may extend it
-        flags = {"steps": flags["steps"], "device": flags["device"]}
+        # (and where and how fast it runs: settings that leave the arithmetic alone)
+        flags = {k: flags[k] for k in ("steps", "device", "compile", "threads", "data_workers")}
     cfg = config_from_flags(base, **flags)
     result = run_training(cfg, out_dir, resume=resume, quiet=quiet)
     report(result, quiet)
 
 
 def report(result, quiet: bool) -> None:
+    if result.rank != 0:  # under torchrun, rank 0 speaks for the run
+        if result.interrupted:
+            raise typer.Exit(130)
+        return
     if getattr(result, "metric", "psnr") == "psnr":
         val = "n/a" if result.val_psnr is None else f"{result.val_psnr:.2f} dB"
         figures = f"train PSNR {result.train_psnr:.2f} dB, held-out PSNR {val}"

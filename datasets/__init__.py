@@ -16,6 +16,7 @@ from .images import (
     load_images,
 )
 from .imageset import ImageSet
+from .lazy import LazyFolder
 from .resize import resize_image, to_channels
 from .sampling import Sampling
 from .shapeset import ShapeSet, load_shapes
@@ -27,6 +28,7 @@ __all__ = [
     "MAX_PIXELS",
     "MESH_EXTS",
     "ImageSet",
+    "LazyFolder",
     "Sampling",
     "ShapeSet",
     "detect_modality",

@@ -12,7 +12,7 @@ from inr_gon.errors import InputError
 
 MODALITIES = ("image", "sdf")
 MODELS = ("gon", "conv", "ae")
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "tf32", "bf16")  # tf32: TF32 matmuls on CUDA; bf16: autocast
 DEVICE_PATTERN = r"auto|cpu|mps|cuda(:\d{1,3})?"
 MAX_WEIGHTS = 2**28  # hidden^2 * layers: far above any SIREN GON, far below a typo's 17 GB
 # Fields that shape the model and its data: a run's config.json must state them all (a
@@ -49,7 +49,7 @@ class Config:
     lr_min_ratio: float = 0.1  # cosine decay to lr * ratio; 1.0 keeps lr constant
     seed: int = 0
     device: str = "auto"
-    precision: str = "fp32"  # bf16 autocast on CUDA
+    precision: str = "fp32"  # fp32 | tf32 (CUDA matmuls) | bf16 (autocast, CPU or CUDA)
     points_per_signal: int = 0  # 0 = every pixel/point each step; else a random subset
     log_every: int = 25
     preview_every: int = 250
@@ -60,6 +60,11 @@ class Config:
     sdf_samples: int = 100_000  # points sampled (and cached) per shape: the pool batches draw from
     sdf_noise: str = "0.01,0.05,0.15"  # std of the offsets from the surface, normalised frame
     sdf_uniform: float = 0.8  # share of the pool uniform in [-1, 1]^3 (why so many: sampling.py)
+    # speed and scale (see perf.py, step.py, distributed.py, datasets/lazy.py)
+    compile: bool = False  # torch.compile the step (minutes to compile on a CPU)
+    threads: int = 0  # intra-op CPU threads; 0 = torch's default
+    data_memory: int = 1024  # MiB of decoded images held in RAM; larger image folders stream
+    data_workers: int = 2  # DataLoader workers decoding a streamed folder; 0 = in the loop
     # bookkeeping filled in by train (data summary, package version)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -113,6 +118,9 @@ class Config:
             "sdf_samples": 16 <= self.sdf_samples <= 10**8,
             "sdf_noise": _noise_ok(self.sdf_noise),
             "sdf_uniform": 0.0 <= self.sdf_uniform < 1.0,
+            "threads": 0 <= self.threads <= 1024,
+            "data_memory": 0 <= self.data_memory <= 2**40,
+            "data_workers": 0 <= self.data_workers <= 64,
         }
         for name, ok in checks.items():
             if not ok:

@@ -164,10 +164,22 @@ def load_tensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
     return tensors, meta
 
 
+def to_uint8(image: np.ndarray, rows: int = 256) -> np.ndarray:
+    """float in [0, 1] -> uint8 (rounded; NaN, which would cast to an arbitrary byte, as
+    black), a block of rows at a time: no full-size float temporaries (a 4096 x 4096 RGB
+    render is 200 MB per float copy)."""
+    if image.dtype == np.uint8:
+        return image
+    out = np.empty(image.shape, dtype=np.uint8)
+    for r in range(0, image.shape[0], rows):
+        block = np.nan_to_num(image[r:r + rows], nan=0.0)
+        out[r:r + rows] = np.clip(block, 0.0, 1.0) * 255.0 + 0.5  # truncates
+    return out
+
+
 def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
     """float [H, W, C] in [0, 1] (C = 1 or 3), or uint8, -> 8-bit PNG."""
-    if image.dtype != np.uint8:  # NaN would cast to an arbitrary byte: write it as black
-        image = (np.clip(np.nan_to_num(image, nan=0.0), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    image = to_uint8(image)
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]
     atomic_write(path, iio.imwrite("<bytes>", image, extension=".png"))

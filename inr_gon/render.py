@@ -20,6 +20,23 @@ def grid(height: int, width: int, device: torch.device | str = "cpu") -> Tensor:
     return torch.stack([ys, xs], dim=-1).reshape(-1, 2)
 
 
+class LazyGrid:
+    """grid(height, width) made a slice at a time: `coords[i:j]` and `coords.shape` as for the
+    tensor, without holding all [H*W, 2] (134 MB at 4096 x 4096) while rendering."""
+
+    def __init__(self, height: int, width: int) -> None:
+        self.height, self.width = height, width
+        self.shape = (height * width, 2)
+
+    def __getitem__(self, rows: slice) -> Tensor:
+        start, stop, _ = rows.indices(self.shape[0])
+        i = torch.arange(start, max(start, stop))
+        # the same float32 arithmetic as axis(): (2k + 1) / n - 1
+        ys = (i // self.width * 2 + 1).float() / self.height - 1
+        xs = (i % self.width * 2 + 1).float() / self.width - 1
+        return torch.stack([ys, xs], dim=-1)
+
+
 def grid3d(resolution: int, device: torch.device | str = "cpu") -> Tensor:
     """Cell-centre coordinates of an R^3 grid in [-1, 1]^3, index order (x, y, z): [R^3, 3]."""
     a = axis(resolution, device)
@@ -50,7 +67,7 @@ def decode_chunked(decoder: torch.nn.Module, coords: Tensor, z: Tensor,
 def render_images(decoder: torch.nn.Module, z: Tensor, height: int, width: int,
                   max_memory: int = DEFAULT_MAX_MEMORY) -> np.ndarray:
     """Latents [B, D] -> images float32 [B, H, W, C] in [0, 1]."""
-    coords = grid(height, width)
+    coords = LazyGrid(height, width)
     values = decode_chunked(decoder, coords, z, max_memory)
     return values.clamp_(0, 1).reshape(z.shape[0], height, width, -1).numpy()
 

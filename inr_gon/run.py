@@ -187,8 +187,17 @@ def training_items(cfg: Config, n: int) -> tuple[list[str], np.ndarray]:
     from inr_gon.datasets import load_images, to_channels
     from inr_gon.tasks import split_indices
 
-    data = load_images(cfg.data, cfg.size)
-    train_idx, _ = split_indices(len(data.images), cfg.val_fraction, cfg.seed)
-    pick = train_idx[:n].tolist()
+    if cfg.extra.get("data", {}).get("lazy"):  # a streamed folder: decode only the n items
+        from inr_gon.datasets import LazyFolder
+
+        data = LazyFolder(cfg.data, cfg.size, cfg.channels)
+        train_idx, _ = split_indices(len(data), cfg.val_fraction, cfg.seed)
+        pick = train_idx[:n].tolist()
+        images = data.items(pick)
+    else:
+        data = load_images(cfg.data, cfg.size)
+        train_idx, _ = split_indices(len(data.images), cfg.val_fraction, cfg.seed)
+        pick = train_idx[:n].tolist()
+        images = data.images[pick]
     names = [Path(data.names[i]).with_suffix("").as_posix().replace("/", "_") for i in pick]
-    return unique_names(names), to_channels(data.images[pick], cfg.channels)
+    return unique_names(names), to_channels(images, cfg.channels)

@@ -1,7 +1,9 @@
 """What a run trains on: the signals, their split, batches, evaluation and previews.
 
 A task turns DATA into (coords, values) batches. ImageTask keeps every image on one shared
-pixel grid, so the gradient-origin step takes its shared-grid form.
+pixel grid, so the gradient-origin step takes its shared-grid form. Under torchrun a batch is
+this rank's share of the global one (distributed.shard). Image folders too large for
+`data_memory` stream from disk instead (streaming.py).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from inr_gon import distributed
 from inr_gon.config import Config
 from inr_gon.errors import InputError
 from inr_gon.render import grid
@@ -43,7 +46,9 @@ def make_task(cfg: Config, device: torch.device, quiet: bool = False):
 
     modality = detect_modality(cfg.data)
     if modality == "image":
-        return ImageTask(cfg.replace(modality="image"), device)
+        from inr_gon.streaming import image_task
+
+        return image_task(cfg.replace(modality="image"), device)
     if modality == "sdf":
         from inr_gon.sdf import SdfTask
 
@@ -66,21 +71,35 @@ class ImageTask:
         self.train_values = values[self.train_idx].to(device)  # [n, H*W, C]
         self.val_values = values[self.val_idx].to(device)
         self.coords = grid(h, w, device)  # [H*W, 2]
+        self.world = distributed.current()
 
     def summary(self) -> dict:
         return {**self.data.summary(), "train": len(self.train_idx), "val": len(self.val_idx)}
 
     def batch(self, step: int) -> tuple[Tensor, Tensor]:
-        """(coords [N, 2] shared by the batch, values [B, N, C])."""
+        """(coords [N, 2] shared by the batch, values [B, N, C]); B is this rank's share."""
+        return self.points(step, self.coords, self.train_values[self.to_device(self.items(step))])
+
+    def items(self, step: int) -> Tensor:
+        """Positions in the train split of this rank's share of step's global batch."""
         cfg = self.cfg
-        idx = batch_indices(step, cfg.batch_size, len(self.train_idx), cfg.seed).to(self.device)
-        values, coords = self.train_values[idx], self.coords
-        if 0 < cfg.points_per_signal < coords.shape[0]:
-            # One random subset per step, shared by the batch: the shared-grid step still applies.
+        idx = batch_indices(step, cfg.batch_size, len(self.train_idx), cfg.seed)
+        return distributed.shard(idx, self.world)
+
+    def points(self, step: int, coords: Tensor, values: Tensor) -> tuple[Tensor, Tensor]:
+        if 0 < self.cfg.points_per_signal < coords.shape[0]:
+            # One random subset per step, shared by the batch (and by the ranks): the
+            # shared-grid step still applies.
             keep = torch.randperm(coords.shape[0], generator=self.noise_generator(step, salt=1))
-            keep = keep[:cfg.points_per_signal].to(self.device)
+            keep = self.to_device(keep[:self.cfg.points_per_signal])
             values, coords = values[:, keep], coords[keep]
         return coords, values
+
+    def to_device(self, x: Tensor) -> Tensor:
+        """Host tensor -> device without a host sync (pinned, non-blocking) on CUDA."""
+        if self.device.type != "cuda":
+            return x.to(self.device)
+        return x.pin_memory().to(self.device, non_blocking=True)
 
     def noise_generator(self, step: int, salt: int = 0) -> torch.Generator | None:
         from inr_gon.train import step_generator

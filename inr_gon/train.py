@@ -2,6 +2,9 @@
 
 Everything random in a step (which items, which points, the VGON noise) is a function of
 (seed, step), so `--resume` from a checkpoint replays the same run bit for bit on the CPU.
+Under torchrun each rank trains on its share of the same global batch (distributed.py); rank 0
+alone writes. The loop reads values back from the device only at log, preview and checkpoint
+steps (every step on the CPU, where that is free), so a CUDA step queues work without waiting.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from inr_gon import __version__
+from inr_gon import __version__, distributed, perf
 from inr_gon.checkpoint import load_checkpoint, save_checkpoint
 from inr_gon.config import Config
 from inr_gon.errors import InputError
@@ -26,6 +29,7 @@ from inr_gon.io import append_line, atomic_write, read_jsonl, remove_temp_files,
 from inr_gon.plots import curve_image, preview_strip
 from inr_gon.render import grid
 from inr_gon.run import build_model, is_run, resolve_device, save_config
+from inr_gon.step import FiniteGuard, Stepper, weights_finite
 from inr_gon.tasks import make_task
 
 
@@ -42,6 +46,7 @@ class TrainResult:
     val_psnr: float | None
     seconds: float
     metric: str = "psnr"  # what train_psnr/val_psnr hold: psnr (images) or sdf_l1 (shapes)
+    rank: int = 0  # under torchrun: only rank 0 evaluates and reports
 
 
 def lr_at(cfg: Config, step: int) -> float:
@@ -59,30 +64,46 @@ def psnr(mse: float) -> float:
 
 
 def train(cfg: Config, out: str | Path, resume: bool = False, quiet: bool = False) -> TrainResult:
-    run_dir = Path(out)
+    joined = distributed.launched() and not distributed.current().active
+    world, device = distributed.setup(resolve_device(cfg.device))
+    try:
+        result = _train(cfg, Path(out), device, world, resume, quiet)
+        if joined:
+            distributed.barrier()  # rank 0 evaluates last: nobody leaves the group before it
+        return result
+    finally:
+        if joined:
+            distributed.teardown()
+
+
+def _train(cfg: Config, run_dir: Path, device: torch.device, world: distributed.World,
+           resume: bool, quiet: bool) -> TrainResult:
     if is_run(run_dir) and not resume:
         raise InputError(f"{run_dir} already holds a run: pass --resume, or another --out")
     if resume and not is_run(run_dir):
         raise InputError(f"{run_dir}: nothing to resume (not a run folder)")
-    device = resolve_device(cfg.device)
+    distributed.check_batch(cfg.batch_size, world)
     task = make_task(cfg, device, quiet=quiet)  # may fill in modality, channels, data summary
     cfg = task.cfg
+    perf.configure(cfg, device)
     torch.manual_seed(cfg.seed)
     model = build_model(cfg).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     start, info = 0, {"seconds": 0.0}
-    for folder in (run_dir, run_dir / "previews"):
+    for folder in (run_dir, run_dir / "previews") if world.is_main else ():
         remove_temp_files(folder)  # of writes a crash cut short
     if resume:
         start, info = load_checkpoint(run_dir, model, opt)
-    else:
-        cfg.extra.update(version=__version__, data=task.summary())
-        # Checkpoint first, config last: the folder is a run (config.json) only once it can
-        # be loaded and resumed; a crash before that leaves a folder `train` may reuse.
-        save_checkpoint(run_dir, model, opt, 0, {**info, "steps": cfg.steps, "version": __version__})
-        save_config(run_dir, cfg)
-    _rewrite_metrics(run_dir, start)
-    loop = _Loop(cfg, task, model, opt, run_dir, quiet, info.get("seconds", 0.0))
+    distributed.barrier()  # every rank has checked the folder and read its checkpoint
+    if world.is_main:
+        if not resume:
+            cfg.extra.update(version=__version__, data=task.summary())
+            # Checkpoint first, config last: the folder is a run (config.json) only once it can
+            # be loaded and resumed; a crash before that leaves a folder `train` may reuse.
+            save_checkpoint(run_dir, model, opt, 0, {**info, "steps": cfg.steps, "version": __version__})
+            save_config(run_dir, cfg)
+        _rewrite_metrics(run_dir, start)
+    loop = _Loop(cfg, task, model, opt, run_dir, quiet or not world.is_main, info.get("seconds", 0.0))
     return loop.run(start)
 
 
@@ -90,85 +111,119 @@ class _Loop:
     def __init__(self, cfg, task, model, opt, run_dir: Path, quiet: bool, seconds: float) -> None:
         self.cfg, self.task, self.model, self.opt, self.run_dir = cfg, task, model, opt, run_dir
         self.quiet, self.seconds0 = quiet, seconds
-        self.stop_requested = False
+        self.world = distributed.current()
+        self.stepper = Stepper(distributed.wrap(model, task.device), opt, cfg, task.device)
+        self.guard = FiniteGuard(task.device)
+        self.sync_every_step = task.device.type == "cpu"  # reading a CPU scalar is free
+        self.stop_requested = False  # set by Ctrl-C
+        self.stop_agreed = False  # under torchrun: some rank was asked to stop (read at syncs)
+        self.last_saved = 0
         self.val_psnr: float | None = None
 
     def run(self, start: int) -> TrainResult:
         cfg, t0 = self.cfg, time.perf_counter()
         elapsed = lambda: self.seconds0 + time.perf_counter() - t0  # noqa: E731
-        step, last_saved = start, start
+        step = self.last_saved = start
         old = _catch_sigint(self)
         try:
             with _progress(self.quiet) as bar:
                 task_id = bar.add_task("train", total=cfg.steps, completed=start, loss=0.0,
                                        metric="", rate=0.0)
                 rate_t, rate_step = time.perf_counter(), step
-                while step < cfg.steps and not self.stop_requested:
+                while step < cfg.steps and not self.stopping():
                     out = self.train_step(step)
-                    loss = float(out["loss"])
-                    if not math.isfinite(loss):
-                        raise TrainingError(f"loss became {loss} at step {step + 1}; the last good "
-                                            f"checkpoint (step {last_saved}) is kept")
                     step += 1
-                    if step % cfg.log_every == 0 or step == cfg.steps:
+                    self.guard.update(out["loss"], step)
+                    log_now = step % cfg.log_every == 0 or step == cfg.steps
+                    preview_now = bool(cfg.preview_every) and step % cfg.preview_every == 0
+                    save_now = bool(cfg.checkpoint_every) and step % cfg.checkpoint_every == 0
+                    if self.sync_every_step or log_now or preview_now or save_now:
+                        self.sync()
+                    if log_now:
                         now = time.perf_counter()
                         rate = (step - rate_step) / max(now - rate_t, 1e-9)
                         rate_t, rate_step = now, step
+                        loss = float(out["loss"])
                         name, p = _step_metric(self.task, out)
                         self.log({"step": step, "loss": loss, name: p, "lr": lr_at(cfg, step - 1),
                                   "seconds": round(elapsed(), 3)})
                         shown = f"psnr {p:.2f} dB" if name == "psnr" else f"{name} {p:.4g}"
                         bar.update(task_id, completed=step, loss=loss, metric=shown, rate=rate)
-                    if cfg.preview_every and step % cfg.preview_every == 0:
+                    if preview_now:
                         self.preview(step)
-                    if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+                    if save_now:
                         self.save(step, elapsed())
-                        last_saved = step
                 bar.update(task_id, completed=step)
+            self.sync()  # the steps since the last sync
         finally:
             if old is not None:
                 signal.signal(signal.SIGINT, old)
-        if step != last_saved or step == start:
+        if step != self.last_saved or step == start:
             self.save(step, elapsed())
-        if not self.stop_requested:
+        stopped = self.stopping()
+        if not stopped:
             self.preview(step)
             self.write_curve()
+        if not self.world.is_main:
+            return TrainResult(self.run_dir, step, stopped, math.nan, None, elapsed(),
+                               rank=self.world.rank)
         train_psnr, self.val_psnr = self.task.evaluate(self.model)
         metric = getattr(self.task, "metric", "psnr")
         self.log({"step": step, "eval": True, f"train_{metric}": train_psnr,
                   f"val_{metric}": self.val_psnr, "seconds": round(elapsed(), 3)})
-        return TrainResult(self.run_dir, step, self.stop_requested, train_psnr, self.val_psnr,
-                           elapsed(), metric)
+        return TrainResult(self.run_dir, step, stopped, train_psnr, self.val_psnr, elapsed(), metric)
 
     def train_step(self, step: int) -> dict:
-        cfg = self.cfg
-        for group in self.opt.param_groups:
-            group["lr"] = lr_at(cfg, step)
-        coords, values = self.task.batch(step)
-        with torch.autocast(self.task.device.type, dtype=torch.bfloat16,
-                            enabled=cfg.precision == "bf16"):
-            out = self.model(coords, values, generator=self.task.noise_generator(step))
-        self.opt.zero_grad(set_to_none=True)
-        out["loss"].backward()
-        self.opt.step()
-        return {k: v.detach() for k, v in out.items() if v.dim() == 0}
+        coords, values = self.task.batch(step)  # this rank's share of the global batch
+        gen = distributed.rank_generator(self.task.noise_generator(step), self.world.rank)
+        return self.stepper(coords, values, gen, lr_at(self.cfg, step))
+
+    def stopping(self) -> bool:
+        """Ctrl-C: at once for one process; under torchrun all ranks stop at the same sync."""
+        return self.stop_agreed if self.world.active else self.stop_requested
+
+    def sync(self) -> None:
+        """Wait for the device: stop on a non-finite loss (any rank's), agree on Ctrl-C."""
+        reduce = distributed.all_min if self.world.active else None
+        bad = self.guard.first_bad(reduce)
+        if bad is not None:
+            raise TrainingError(f"loss became {bad[1]} at step {bad[0]}; the last good "
+                                f"checkpoint (step {self.last_saved}) is kept")
+        if self.world.active:
+            flag = torch.tensor(int(self.stop_requested), device=self.task.device)
+            self.stop_agreed = bool(distributed.all_max(flag))
 
     def log(self, record: dict) -> None:
+        if not self.world.is_main:
+            return
         append_line(self.run_dir / "metrics.jsonl", json.dumps(record))
 
     def save(self, step: int, seconds: float) -> None:
-        if not all(torch.isfinite(p).all() for p in self.model.parameters()):
+        """Never from non-finite weights (the last good checkpoint stays); under torchrun,
+        only when every rank holds the same weights."""
+        if not weights_finite(self.model):
             raise TrainingError(f"weights became NaN or inf by step {step}; the last good "
-                                "checkpoint is kept")
-        save_checkpoint(self.run_dir, self.model, self.opt, step,
-                        {"seconds": seconds, "steps": self.cfg.steps, "version": __version__})
+                                f"checkpoint (step {self.last_saved}) is kept")
+        if not distributed.ranks_identical(self.model):
+            raise TrainingError(f"ranks hold different weights at step {step}; the last good "
+                                f"checkpoint (step {self.last_saved}) is kept")
+        if self.world.is_main:
+            info = {"seconds": seconds, "steps": self.cfg.steps, "version": __version__}
+            if self.world.active:
+                info.update(world_size=self.world.size, ranks_identical=True)
+            save_checkpoint(self.run_dir, self.model, self.opt, step, info)
+        self.last_saved = step
 
     def preview(self, step: int) -> None:
+        if not self.world.is_main:
+            return
         strip = self.task.preview(self.model)
         if strip is not None:
             write_png(self.run_dir / "previews" / f"step_{step:06d}.png", strip)
 
     def write_curve(self) -> None:
+        if not self.world.is_main:
+            return
         rows = [r for r in read_metrics(self.run_dir) if "loss" in r]
         if len(rows) >= 2:
             img = curve_image([r["step"] for r in rows], {"loss": [r["loss"] for r in rows]})

@@ -39,3 +39,22 @@ def test_image_grid_layout():
     imgs = np.zeros((5, 4, 6, 3), np.float32)
     g = image_grid(imgs, cols=3, pad=1)
     assert g.shape == (2 * 5 + 1, 3 * 7 + 1, 3)
+
+
+@pytest.mark.parametrize("h,w", [(1, 1), (3, 5), (64, 48), (1000, 777)])
+def test_lazy_grid_slices_equal_the_full_grid(h, w):
+    from inr_gon.render import LazyGrid
+
+    full, lazy = grid(h, w), LazyGrid(h, w)
+    assert lazy.shape == tuple(full.shape)
+    assert torch.equal(lazy[0:h * w], full)
+    assert torch.equal(lazy[3:h * w - 2], full[3:h * w - 2])  # bit for bit, any slice
+
+
+def test_png_quantisation_in_blocks_equals_the_whole_image():
+    from inr_gon.io import to_uint8
+
+    x = np.random.default_rng(0).random((517, 300, 3)).astype(np.float32) * 1.2 - 0.1
+    x[5, 7, 1] = np.nan  # written as black
+    whole = (np.clip(np.nan_to_num(x, nan=0.0), 0, 1) * 255.0 + 0.5).astype(np.uint8)
+    assert np.array_equal(to_uint8(x, rows=64), whole) and to_uint8(x)[5, 7, 1] == 0

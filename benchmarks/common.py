@@ -1,0 +1,61 @@
+"""What every benchmark here records: the machine, the load on it, medians, JSON results."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import statistics
+from pathlib import Path
+
+import torch
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def machine(device: torch.device | str = "cpu") -> dict:
+    """Name the machine: CPU model and cores, GPU, torch, threads, load average."""
+    device = torch.device(device)
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {"host": platform.node(), "cpu": cpu, "cpu_count": os.cpu_count(),
+            "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "python": platform.python_version(), "load_avg_1m": _load()}
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def _load() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def write_result(name: str, record: dict) -> Path:
+    record = {"benchmark": name, "date": datetime.datetime.now().isoformat(timespec="seconds"),
+              **record}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    return path
+
+
+def table(header: list[str], rows: list[list]) -> str:
+    cells = [header] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

@@ -1,0 +1,130 @@
+"""Data-parallel training under torchrun: `torchrun --nproc-per-node N -m inr_gon train ...`.
+
+torchrun (or any launcher that sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT; multi-node
+through torchrun's own rendezvous) starts one process per device. Each rank takes an equal
+share of the global batch `batch_indices(step, ...)`, which is a pure function of (seed, step),
+so the global batch is the one a single process would draw; DistributedDataParallel averages
+the gradients, which equals the single-process gradient of the batch-mean loss. Rank 0 alone
+logs, previews and checkpoints. Backends: NCCL on CUDA, gloo on the CPU.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+from inr_gon.errors import InputError
+
+
+@dataclass(frozen=True)
+class World:
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.size > 1
+
+
+def current() -> World:
+    """The world of this process: torch.distributed's if initialised, else one process."""
+    if dist.is_available() and dist.is_initialized():
+        return World(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
+    return World()
+
+
+def launched() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def setup(device: torch.device) -> tuple[World, torch.device]:
+    """Join the process group torchrun describes (no-op for one process). A CUDA run takes the
+    GPU of its LOCAL_RANK. Returns (world, device)."""
+    if not launched() or dist.is_initialized():
+        return current(), device
+    local = int(os.environ.get("LOCAL_RANK", 0))
+    if device.type == "cuda":
+        if local >= torch.cuda.device_count():
+            raise InputError(f"LOCAL_RANK {local} but only {torch.cuda.device_count()} GPUs here")
+        device = torch.device("cuda", local)
+        torch.cuda.set_device(device)
+    elif device.type != "cpu":
+        raise InputError(f"distributed training runs on cuda or cpu, not {device.type}")
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    dist.init_process_group(backend, device_id=device if device.type == "cuda" else None)
+    return current(), device
+
+
+def teardown() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def barrier() -> None:
+    if current().active:
+        dist.barrier()
+
+
+def check_batch(batch_size: int, world: World) -> None:
+    if batch_size % world.size:
+        raise InputError(f"--batch-size {batch_size} must be a multiple of the number of "
+                         f"processes ({world.size}), so every rank takes an equal share")
+
+
+def shard(idx: Tensor, world: World | None = None) -> Tensor:
+    """This rank's contiguous share of a global batch of item indices."""
+    w = world or current()
+    if not w.active:
+        return idx
+    per = len(idx) // w.size
+    return idx[w.rank * per:(w.rank + 1) * per]
+
+
+def wrap(model: nn.Module, device: torch.device) -> nn.Module:
+    """DistributedDataParallel around the model when launched with several processes."""
+    if not current().active:
+        return model
+    ids = [device.index] if device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+
+def all_min(value: Tensor) -> Tensor:
+    """Elementwise minimum over ranks (in place on a copy); the value itself for one process."""
+    if not current().active:
+        return value
+    out = value.clone()
+    dist.all_reduce(out, op=dist.ReduceOp.MIN)
+    return out
+
+
+def all_max(value: Tensor) -> Tensor:
+    if not current().active:
+        return value
+    out = value.clone()
+    dist.all_reduce(out, op=dist.ReduceOp.MAX)
+    return out
+
+
+def ranks_identical(model: nn.Module) -> bool:
+    """True when every rank holds bit-identical weights (max over ranks == min over ranks)."""
+    if not current().active:
+        return True
+    flat = torch.cat([p.detach().flatten().float() for p in model.parameters()])
+    return bool(torch.equal(all_max(flat), all_min(flat)))
+
+
+def rank_generator(gen: torch.Generator | None, rank: int) -> torch.Generator | None:
+    """Each rank's own noise stream (VGON sampling noise), a function of (seed, step, rank);
+    rank 0 keeps the single-process stream."""
+    if gen is None or rank == 0:
+        return gen
+    return torch.Generator().manual_seed((gen.initial_seed() + rank * 0x9E3779B97F4A7C15) % 2**64)
