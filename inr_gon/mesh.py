@@ -105,11 +105,10 @@ def shape_inputs(cfg, inputs: list[str], quiet: bool = False):
     """Mesh files, folders or builtin specs -> (names, points [S, P, 3], sdf [S, P],
     centers [S, 3], scales [S]), sampled as the run's training data was."""
     from inr_gon.datasets import Sampling, load_shapes
-    from inr_gon.run import unique_names
 
     sets = [load_shapes(spec, Sampling.from_config(cfg), quiet) for spec in inputs]
     names = [n for s in sets for n in s.names]
-    return (unique_names(names), np.concatenate([s.points for s in sets]),
+    return (names, np.concatenate([s.points for s in sets]),
             np.concatenate([s.sdf for s in sets]), np.concatenate([s.centers for s in sets]),
             np.concatenate([s.scales for s in sets]))
 
@@ -122,6 +121,7 @@ def mesh_run(run, inputs: list[str], out_dir: Path, resolution: int = 256, fmt: 
     from inr_gon.errors import warn
     from inr_gon.io import write_png
     from inr_gon.render import image_grid
+    from inr_gon.run import unique_names
     from inr_gon.sdf import encode_shapes, training_shapes
     from inr_gon.splat import render_mesh
 
@@ -134,8 +134,7 @@ def mesh_run(run, inputs: list[str], out_dir: Path, resolution: int = 256, fmt: 
                                            else training_shapes(run.cfg, n, quiet))
     z = encode_shapes(run.model, points, sdf, run.device)
     rows, previews = [], []
-    for i, name in enumerate(names):
-        name = name.replace("/", "_")
+    for i, name in enumerate(unique_names([n.replace("/", "_") for n in names])):
         mesh = extract_mesh(sdf_volume(network_sdf(run.decoder, z[i].to(run.device), max_memory),
                                        resolution, dense))
         if mesh is None:
