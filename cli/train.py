@@ -8,6 +8,7 @@ import typer
 
 from inr_gon.cli.common import app, config_from_flags, note, out
 from inr_gon.config import Config
+from inr_gon.errors import warn
 from inr_gon.run import load_config
 
 Opt = typer.Option
@@ -54,6 +55,10 @@ def train(
     out_dir = out_dir or Path("runs") / _data_name(data)
     base = load_config(out_dir) if resume else Config(data=data)
     if resume:  # a resumed run keeps its config; only --steps may extend it
+        ignored = [f"--{k.replace('_', '-')}" for k, v in flags.items()
+                   if v is not None and k not in ("steps", "device")]
+        if ignored:
+            warn(f"{out_dir}: --resume keeps the run's config; ignored {' '.join(ignored)}")
         flags = {"steps": flags["steps"], "device": flags["device"]}
     cfg = config_from_flags(base, **flags)
     result = run_training(cfg, out_dir, resume=resume, quiet=quiet)

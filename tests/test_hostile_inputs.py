@@ -16,12 +16,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+import hostile_commands
 import hostile_files as hf
 import numpy as np
 import pytest
 import torch
 from figures import record
-from hostile_cases import CASES, TRAIN, Case
+from hostile_cases import CASES, RUN_FLAGS, TRAIN, Case
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -56,15 +57,31 @@ def deadline(seconds: int = TIMEOUT):
         signal.signal(signal.SIGALRM, old)
 
 
+ALL_CASES = CASES + hostile_commands.CASES
+assert len({c.id for c in ALL_CASES}) == len(ALL_CASES), "case ids must be unique"
+
+
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    out = tmp_path_factory.mktemp("hostile") / "run"
-    flags = [a.replace("{out}", str(out)) for a in TRAIN]
-    with pytest.raises(SystemExit) as e:
-        main(["train", "builtin:shapes:8", *flags])
-        raise SystemExit(0)
-    assert e.value.code == 0
-    return out
+def runs(tmp_path_factory):
+    """kind -> a tiny run trained on first use (gon, conv, ae, vgon: RUN_FLAGS)."""
+    root, made = tmp_path_factory.mktemp("hostile"), {}
+
+    def get(kind: str) -> Path:
+        if kind not in made:
+            out = root / kind
+            flags = [a.replace("{out}", str(out)) for a in TRAIN]
+            with pytest.raises(SystemExit) as e:
+                main(["train", "builtin:shapes:8", *flags, *RUN_FLAGS[kind]])
+                raise SystemExit(0)
+            assert e.value.code == 0
+            made[kind] = out
+        return made[kind]
+    return get
+
+
+@pytest.fixture(scope="module")
+def trained(runs):
+    return runs("gon")
 
 
 def run_cli(capsys, argv: list[str]) -> tuple[int, str]:
@@ -116,12 +133,12 @@ def check_outcome(case: Case, d: Path, code: int, err: str, out_existed: bool) -
     return expect
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_hostile_input(case: Case, tmp_path, capsys, trained):
+@pytest.mark.parametrize("case", ALL_CASES, ids=[c.id for c in ALL_CASES])
+def test_hostile_input(case: Case, tmp_path, capsys, runs):
     d = tmp_path / "case"
     d.mkdir()
     if any("{run}" in a for a in case.argv):
-        shutil.copytree(trained, d / "run")
+        shutil.copytree(runs(case.run), d / "run")
     if case.files:
         case.files(d)
     argv = [a.format(d=d, run=d / "run", out=d / "out") for a in case.argv]
