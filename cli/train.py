@@ -8,6 +8,7 @@ import typer
 
 from inr_gon.cli.common import app, config_from_flags, note, out
 from inr_gon.config import Config
+from inr_gon.errors import warn
 from inr_gon.run import load_config
 
 Opt = typer.Option
@@ -65,7 +66,11 @@ def train(
     base = load_config(out_dir) if resume else Config(data=data)
     if resume:  # a resumed run keeps its config; only --steps may extend it
         # (and where and how fast it runs: settings that leave the arithmetic alone)
-        flags = {k: flags[k] for k in ("steps", "device", "compile", "threads", "data_workers")}
+        kept = ("steps", "device", "compile", "threads", "data_workers")
+        ignored = [f"--{k.replace('_', '-')}" for k, v in flags.items() if v is not None and k not in kept]
+        if ignored:
+            warn(f"{out_dir}: --resume keeps the run's config; ignored {' '.join(ignored)}")
+        flags = {k: flags[k] for k in kept}
     cfg = config_from_flags(base, **flags)
     result = run_training(cfg, out_dir, resume=resume, quiet=quiet)
     report(result, quiet)

@@ -140,9 +140,22 @@ class Config:
             raise InputError("--variational is implemented for --model gon only")
         if self.model == "ae" and self.detach_inner:
             raise InputError("--detach-inner needs a gradient-origin model (gon or conv), not ae")
+        if self.model == "conv":
+            self._check_conv()
         if self.model == "ae" and self.points_per_signal:
             raise InputError("--model ae encodes whole images: leave --points-per-signal at 0")
         return self
+
+    def _check_conv(self) -> None:
+        """The conv decoder doubles a base grid (layers - 1) times: doublings past one pixel
+        only grow an output that is cropped away (2^39 pixels a side at --layers 40)."""
+        most = max((max(self.height, self.width) - 1).bit_length(), 1) + 1
+        if self.layers > most:
+            raise InputError(f"--model conv doubles its grid layers - 1 times: at {self.height}x"
+                             f"{self.width} use at most --layers {most}, got {self.layers}")
+        if self.hidden < 2 and 2 ** max(self.layers - 1, 1) >= max(self.height, self.width):
+            raise InputError(f"--model conv at --layers {self.layers} starts from a 1x1 grid, which "
+                             "needs --hidden 2 or more (one value normalises to a constant)")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
