@@ -58,8 +58,9 @@ def main() -> None:
         "heldout_psnr": round(res.val_psnr, 2),
         "wall_with_data_and_eval_s": round(wall, 1), "config": "SIREN 4x256 w0=30 latent 32 batch 64 28x28",
     }
-    table = Table(*row.keys(), title="GON reference config on Fashion-MNIST (900 real images)")
-    table.add_row(*[str(v) for v in row.values()])
+    table = Table("measure", "value", title="GON reference config on Fashion-MNIST (900 real images)")
+    for k, v in row.items():
+        table.add_row(k, str(v))
     Console().print(table)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(row, indent=2) + "\n")
