@@ -46,9 +46,12 @@ def collect(folder: Path, suites: dict) -> dict:
         "disk_full": read(folder, "disk_full"),
         "pickle": read(folder, "pickle")[-1:] or None,
         "paths": read(folder, "paths")[-1:] or None,
+        "atomic": read(folder, "atomic")[-1:] or None,
         "hostile": {"cli_cases": sum(r["via"] == "cli" for r in hostile),
                     "api_cases": sum(r["via"] == "api" for r in hostile),
                     "outcomes": dict(outcomes),
+                    "cli_commands": dict(collections.Counter(r.get("command") for r in hostile
+                                                             if r["via"] == "cli")),
                     "fuzz_examples": sum(r["examples"] for r in read(folder, "fuzz"))},
         "python": sys.version.split()[0], "cpus": os.cpu_count(),
     }
@@ -58,6 +61,7 @@ def markdown(f: dict) -> str:
     k, h = f["sigkill"] or {}, f["hostile"]
     pk = (f["pickle"] or [{}])[0]
     pa = (f["paths"] or [{}])[0]
+    at = (f["atomic"] or [{}])[0]
     disk = ", ".join(f"{d['hit']}: exit {d['exit_code']}, checkpoint of step {d['checkpoint_kept']} kept"
                      for d in f["disk_full"])
     rows = [
@@ -72,9 +76,13 @@ def markdown(f: dict) -> str:
         ("pickle payloads planted (refused + ignored) / executed",
          f"{pk.get('planted', 0)} ({pk.get('refused', 0)} + {pk.get('ignored', 0)}) / "
          f"{pk.get('executed', 'n/a')}"),
-        ("hostile item names / files written outside --out",
-         f"{pa.get('hostile_names', 0)} / {pa.get('written_outside_out', 'n/a')}"),
+        ("commands watched / hostile item names / files written outside --out",
+         f"{pa.get('commands', 0)} / {pa.get('hostile_names', 0)} / {pa.get('written_outside_out', 'n/a')}"),
+        ("outputs of fit, sample, interpolate / written in place (not by atomic rename)",
+         f"{at.get('outputs', 0)} / {at.get('written_in_place', 'n/a')}"),
         ("hostile inputs through the CLI (table rows)", h["cli_cases"]),
+        ("  rows per command", ", ".join(f"{k} {v}" for k, v in sorted(h["cli_commands"].items(),
+                                                                       key=lambda kv: -kv[1]))),
         ("hostile inputs through the Python API", h["api_cases"]),
         ("random inputs (hypothesis examples)", h["fuzz_examples"]),
         ("outcomes of the hostile rows", ", ".join(f"{v} {k}" for k, v in sorted(h["outcomes"].items()))),

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import sys
 
-from inr_gon.cli import demo, eval, export, fit, interpolate, render, sample, train  # noqa: F401  (each registers its commands)
+from inr_gon.cli import (  # noqa: F401  (each registers its commands)
+    demo,
+    eval,
+    export,
+    fit,
+    interpolate,
+    mesh,
+    render,
+    sample,
+    train,
+)
 from inr_gon.cli.common import app
 from inr_gon.errors import InputError
 

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from inr_gon.cli.common import app, note, out
 from inr_gon.errors import InputError
-from inr_gon.fit import REFINE_LR
+from inr_gon.fit import MAX_REFINE_LR, MAX_REFINE_STEPS, REFINE_LR
 
 Opt = typer.Option
 
@@ -29,10 +29,12 @@ def fit(
 ) -> None:
     """Fit new signals: one gradient step from zero, then optionally K more; PSNR/SSIM of each."""
     from inr_gon.fit import fit_images
-    from inr_gon.latents import save_latents
+    from inr_gon.latents import check_latents_path, save_latents
     from inr_gon.run import load_inputs, load_run
 
     check_refine(refine_steps, refine_lr, backend)
+    if out_file is not None:
+        check_latents_path(out_file)
     r = load_run(run, device)
     if r.cfg.modality != "image":
         raise InputError(f"fit takes images; this is a {r.cfg.modality} run")
@@ -50,10 +52,10 @@ def fit(
 
 
 def check_refine(refine_steps: int, refine_lr: float, backend: str) -> None:
-    if refine_steps < 0:
-        raise InputError(f"--refine-steps must be 0 or more, got {refine_steps}")
-    if not refine_lr > 0:
-        raise InputError(f"--refine-lr must be positive, got {refine_lr}")
+    if not 0 <= refine_steps <= MAX_REFINE_STEPS:
+        raise InputError(f"--refine-steps must lie in 0..{MAX_REFINE_STEPS}, got {refine_steps}")
+    if not 0 < refine_lr <= MAX_REFINE_LR:
+        raise InputError(f"--refine-lr must lie in (0, {MAX_REFINE_LR:g}], got {refine_lr}")
     if backend not in ("torch", "onnx"):
         raise InputError(f"--backend must be torch or onnx, got '{backend}'")
 

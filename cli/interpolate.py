@@ -28,8 +28,8 @@ def interpolate(
     quiet: bool = Opt(False, "--quiet"),
 ) -> None:
     """Walk the latent space from A to B (slerp) and write the frames as an animation."""
-    from inr_gon.run import load_inputs, load_run
-    from inr_gon.sample import check_animation_path, check_image_run, slerp, write_animation
+    from inr_gon.run import load_run
+    from inr_gon.sample import check_animation_path, check_image_run, endpoint_latents, slerp, write_animation
 
     if not 2 <= frames <= 1000:
         raise InputError(f"--frames must lie in 2..1000, got {frames}")
@@ -42,8 +42,7 @@ def interpolate(
     if frames * hw[0] * hw[1] > MAX_FRAME_PIXELS:
         raise InputError(f"{frames} frames of {hw[0]}x{hw[1]} is too much for one animation: "
                          "fewer --frames or a smaller --size")
-    _, images = load_inputs([a, b], r.cfg.size, r.cfg.channels)
-    z = r.encode(images).cpu()
+    z = endpoint_latents(r, a, b)
     walk = slerp(z[0], z[1], torch.linspace(0, 1, frames))
     write_animation(out_file, np.asarray(r.render(walk, hw)), fps)
     note(f"{frames} frames at {hw[0]}x{hw[1]} from {a} to {b} in {out_file}", quiet)

@@ -8,6 +8,7 @@ import typer
 
 from inr_gon.cli.common import app, config_from_flags, note, out
 from inr_gon.config import Config
+from inr_gon.errors import warn
 from inr_gon.run import load_config
 
 Opt = typer.Option
@@ -47,6 +48,11 @@ def train(
     log_every: int = Opt(None, "--log-every"),
     preview_every: int = Opt(None, "--preview-every"),
     checkpoint_every: int = Opt(None, "--checkpoint-every"),
+    sdf_points: int = Opt(None, "--sdf-points", help="SDF: points per shape and step"),
+    sdf_samples: int = Opt(None, "--sdf-samples", help="SDF: points sampled (cached) per shape"),
+    sdf_noise: str = Opt(None, "--sdf-noise", help="SDF: near-surface noise scales, e.g. 0.005,0.05"),
+    sdf_uniform: float = Opt(None, "--sdf-uniform", help="SDF: share of points uniform in the cube"),
+    sdf_clamp: float = Opt(None, "--sdf-clamp", help="SDF: clamp of the L1 loss (DeepSDF)"),
     resume: bool = Opt(False, "--resume", help="Continue the run in --out from its checkpoint"),
     quiet: bool = Opt(False, "--quiet"),
 ) -> None:
@@ -60,7 +66,11 @@ def train(
     base = load_config(out_dir) if resume else Config(data=data)
     if resume:  # a resumed run keeps its config; only --steps may extend it
         # (and where and how fast it runs: settings that leave the arithmetic alone)
-        flags = {k: flags[k] for k in ("steps", "device", "compile", "threads", "data_workers")}
+        kept = ("steps", "device", "compile", "threads", "data_workers")
+        ignored = [f"--{k.replace('_', '-')}" for k, v in flags.items() if v is not None and k not in kept]
+        if ignored:
+            warn(f"{out_dir}: --resume keeps the run's config; ignored {' '.join(ignored)}")
+        flags = {k: flags[k] for k in kept}
     cfg = config_from_flags(base, **flags)
     result = run_training(cfg, out_dir, resume=resume, quiet=quiet)
     report(result, quiet)
@@ -71,9 +81,14 @@ def report(result, quiet: bool) -> None:
         if result.interrupted:
             raise typer.Exit(130)
         return
-    val = "n/a" if result.val_psnr is None else f"{result.val_psnr:.2f} dB"
-    out.print(f"run {result.run_dir}: step {result.step}, train PSNR {result.train_psnr:.2f} dB, "
-              f"held-out PSNR {val}, {result.seconds:.0f} s", highlight=False)
+    if getattr(result, "metric", "psnr") == "psnr":
+        val = "n/a" if result.val_psnr is None else f"{result.val_psnr:.2f} dB"
+        figures = f"train PSNR {result.train_psnr:.2f} dB, held-out PSNR {val}"
+    else:  # shapes: mean clamped L1 of the SDF, normalised frame
+        val = "n/a" if result.val_psnr is None else f"{result.val_psnr:.4f}"
+        figures = f"train {result.metric} {result.train_psnr:.4f}, held-out {result.metric} {val}"
+    out.print(f"run {result.run_dir}: step {result.step}, {figures}, {result.seconds:.0f} s",
+              highlight=False)
     if result.interrupted:
         note(f"interrupted: checkpoint saved at step {result.step}; continue with "
              f"--resume --out {result.run_dir}")

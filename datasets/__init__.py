@@ -3,6 +3,7 @@
 See `images.py` for the channel and resize policies, `shapes2d.py` for the demo family.
 """
 
+from . import shapes3d  # noqa: F401  (registers builtin:shapes3d, modality sdf)
 from .builtin import BUILTINS, register_builtin
 from .decode import MAX_PIXELS
 from .images import (
@@ -17,6 +18,8 @@ from .images import (
 from .imageset import ImageSet
 from .lazy import LazyFolder
 from .resize import resize_image, to_channels
+from .sampling import Sampling
+from .shapeset import ShapeSet, load_shapes
 
 __all__ = [
     "ARRAY_EXTS",
@@ -26,10 +29,13 @@ __all__ = [
     "MESH_EXTS",
     "ImageSet",
     "LazyFolder",
+    "Sampling",
+    "ShapeSet",
     "detect_modality",
     "find_files",
     "load_image_file",
     "load_images",
+    "load_shapes",
     "register_builtin",
     "resize_image",
     "to_channels",

@@ -32,8 +32,13 @@ from inr_gon.render import DEFAULT_MAX_MEMORY, grid, render_images
 from inr_gon.siren import Siren
 
 
-def _groups(channels: int) -> int:
-    return math.gcd(channels, 8)
+def _groups(channels: int, pixels: int) -> int:
+    """Up to 8 groups, but never one value per group: GroupNorm of a single value is always 0
+    (it would erase the latent), and torch refuses it in training (a 1x1 base grid)."""
+    g = math.gcd(channels, 8)
+    while g > 1 and channels // g * pixels < 2:
+        g //= 2
+    return g
 
 
 class ConvDecoder(nn.Module):
@@ -48,7 +53,8 @@ class ConvDecoder(nn.Module):
         widths = [max(cfg.hidden // 2**i, 1) for i in range(k)]
         mods: list[nn.Module] = [nn.ConvTranspose2d(cfg.latent_dim, widths[0], base)]
         for i in range(k):
-            mods += [nn.GroupNorm(_groups(widths[i]), widths[i]), nn.ReLU()]
+            pixels = base[0] * base[1] * 4**i
+            mods += [nn.GroupNorm(_groups(widths[i], pixels), widths[i]), nn.ReLU()]
             out = widths[i + 1] if i + 1 < k else cfg.channels
             mods.append(nn.ConvTranspose2d(widths[i], out, 4, 2, 1))
         self.net = nn.Sequential(*mods, nn.Sigmoid())

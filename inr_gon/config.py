@@ -57,6 +57,9 @@ class Config:
     # sdf
     sdf_points: int = 4096  # points sampled per shape and step
     sdf_clamp: float = 0.1  # DeepSDF clamp on distances in the loss
+    sdf_samples: int = 100_000  # points sampled (and cached) per shape: the pool batches draw from
+    sdf_noise: str = "0.01,0.05,0.15"  # std of the offsets from the surface, normalised frame
+    sdf_uniform: float = 0.8  # share of the pool uniform in [-1, 1]^3 (why so many: sampling.py)
     # speed and scale (see perf.py, step.py, distributed.py, datasets/lazy.py)
     compile: bool = False  # torch.compile the step (minutes to compile on a CPU)
     threads: int = 0  # intra-op CPU threads; 0 = torch's default
@@ -76,6 +79,11 @@ class Config:
     @property
     def out_dim(self) -> int:
         return self.channels if self.modality == "image" else 1
+
+    @property
+    def sdf_noise_scales(self) -> tuple[float, ...]:
+        """sdf_noise "a,b,c" -> (a, b, c): one near-surface sample group per scale."""
+        return tuple(float(x) for x in self.sdf_noise.split(","))
 
     def validate(self) -> Config:
         checks = {
@@ -107,6 +115,9 @@ class Config:
             "sdf_clamp": 0.0 < self.sdf_clamp <= 10.0,
             "data": 0 < len(self.data) <= 4096 and "\x00" not in self.data,
             "device": re.fullmatch(DEVICE_PATTERN, self.device) is not None,
+            "sdf_samples": 16 <= self.sdf_samples <= 10**8,
+            "sdf_noise": _noise_ok(self.sdf_noise),
+            "sdf_uniform": 0.0 <= self.sdf_uniform < 1.0,
             "threads": 0 <= self.threads <= 1024,
             "data_memory": 0 <= self.data_memory <= 2**40,
             "data_workers": 0 <= self.data_workers <= 64,
@@ -129,9 +140,22 @@ class Config:
             raise InputError("--variational is implemented for --model gon only")
         if self.model == "ae" and self.detach_inner:
             raise InputError("--detach-inner needs a gradient-origin model (gon or conv), not ae")
+        if self.model == "conv":
+            self._check_conv()
         if self.model == "ae" and self.points_per_signal:
             raise InputError("--model ae encodes whole images: leave --points-per-signal at 0")
         return self
+
+    def _check_conv(self) -> None:
+        """The conv decoder doubles a base grid (layers - 1) times: doublings past one pixel
+        only grow an output that is cropped away (2^39 pixels a side at --layers 40)."""
+        most = max((max(self.height, self.width) - 1).bit_length(), 1) + 1
+        if self.layers > most:
+            raise InputError(f"--model conv doubles its grid layers - 1 times: at {self.height}x"
+                             f"{self.width} use at most --layers {most}, got {self.layers}")
+        if self.hidden < 2 and 2 ** max(self.layers - 1, 1) >= max(self.height, self.width):
+            raise InputError(f"--model conv at --layers {self.layers} starts from a 1x1 grid, which "
+                             "needs --hidden 2 or more (one value normalises to a constant)")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -167,6 +191,14 @@ class Config:
 
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
+
+
+def _noise_ok(text: str) -> bool:
+    try:
+        scales = [float(x) for x in text.split(",")]
+    except ValueError:
+        return False
+    return 1 <= len(scales) <= 8 and all(0.0 < x < 1.0 for x in scales)
 
 
 def _check_type(name: str, f: dataclasses.Field, value: Any) -> Any:

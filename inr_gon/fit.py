@@ -20,6 +20,8 @@ from inr_gon.metrics import image_scores
 from inr_gon.render import grid
 
 REFINE_LR = 1e-2
+MAX_REFINE_STEPS = 100_000  # a typo's guard (10^20 steps would never end), far above any use
+MAX_REFINE_LR = 1e3  # Adam's float32 update overflows (an error, not NaN) for lr near 1e38
 
 
 @dataclass

@@ -16,6 +16,18 @@ def save_latents(path: str | Path, names: list[str], z: torch.Tensor, run: str =
     save_tensors(path, {"latents": z.float()}, {"names": json.dumps(names), "run": str(run)})
 
 
+def check_latents_path(path: str | Path) -> None:
+    """Before any work: latents go to a .safetensors file that is not a run's own weights."""
+    from inr_gon.checkpoint import MODEL_FILE, STATE_FILE
+    from inr_gon.run import is_run
+
+    path = Path(path)
+    if path.suffix.lower() != ".safetensors":
+        raise InputError(f"{path}: latents are saved as a .safetensors file")
+    if path.name in (MODEL_FILE, STATE_FILE) and is_run(path.parent):
+        raise InputError(f"{path}: that is the run's own {path.name}: choose another --out")
+
+
 def load_latents(path: str | Path, latent_dim: int) -> tuple[list[str], torch.Tensor]:
     tensors, meta = load_tensors(path)
     z = tensors.get("latents")

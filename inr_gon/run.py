@@ -173,12 +173,20 @@ def load_inputs(paths: list[str], size: tuple[int, int], channels: int) -> tuple
 
 
 def unique_names(names: list[str]) -> list[str]:
-    seen: dict[str, int] = {}
+    """Item names as file names: safe (nothing may leave --out), distinct even on a
+    case-insensitive file system, and never `grid` (render and sample write grid.png beside
+    the items): 'a', 'A', 'a-1' -> 'a', 'A-1', 'a-1-1'."""
+    taken, tries = {"grid"}, {}
     result = []
-    for n in map(safe_name, names):  # names become file names: nothing may leave --out
-        k = seen.get(n, 0)
-        seen[n] = k + 1
-        result.append(n if k == 0 else f"{n}-{k}")
+    for n in map(safe_name, names):
+        k = tries.get(n.casefold(), 0)
+        name = n if k == 0 else f"{n}-{k}"
+        while name.casefold() in taken:
+            k += 1
+            name = f"{n}-{k}"
+        tries[n.casefold()] = k + 1
+        taken.add(name.casefold())
+        result.append(name)
     return result
 
 

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from inr_gon.errors import InputError
-from inr_gon.io import atomic_write
+from inr_gon.io import atomic_write, write_error
 
 PRIORS = ("auto", "model", "fitted")
 FIT_ITEMS = 1024  # training items a fitted prior is estimated from
@@ -50,6 +50,8 @@ def sample_latents(run, n: int, prior: str = "auto", seed: int = 0) -> tuple[str
         raise InputError(f"--prior must be one of {', '.join(PRIORS)}, got '{prior}'")
     if n < 1:
         raise InputError(f"-n must be positive, got {n}")
+    if not 0 <= seed < 2**63:  # torch.Generator takes 64 bits; training's --seed range
+        raise InputError(f"--seed must lie in 0..2^63-1, got {seed}")
     if prior == "auto":
         prior = "model" if run.cfg.variational else "fitted"
     if prior == "model" and not run.cfg.variational:
@@ -65,6 +67,18 @@ def sample_latents(run, n: int, prior: str = "auto", seed: int = 0) -> tuple[str
     jitter = 1e-6 * float(cov.diagonal().mean().clamp_min(1e-12))
     chol = torch.linalg.cholesky(cov + jitter * torch.eye(d, dtype=cov.dtype))
     return prior, (mean + eps @ chol.T).float()
+
+
+def endpoint_latents(run, a: str, b: str) -> Tensor:
+    """Latents [2, D] of the two image files a walk starts and ends at (resampled to the
+    training size with a warning). A folder would silently put its first two images there."""
+    from inr_gon.run import load_inputs
+
+    for p in (a, b):
+        if Path(p).is_dir():
+            raise InputError(f"{p}: a folder; interpolate walks between two image files")
+    _, images = load_inputs([a, b], run.cfg.size, run.cfg.channels)
+    return run.encode(images).cpu()
 
 
 def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
@@ -113,11 +127,16 @@ def _write_mp4(path: Path, frames: np.ndarray, fps: float) -> None:
     # H.264 in yuv420p wants even sides: pad by edge repetition rather than resample.
     h, w = frames.shape[1:3]
     frames = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".mp4", dir=path.parent)
-    os.close(fd)
+    try:  # ffmpeg writes to a file: a temporary one beside the target, then atomic_write
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".mp4", dir=path.parent)
+        os.close(fd)
+    except OSError as e:
+        raise write_error(path, e) from None
     try:
         iio.imwrite(tmp, frames, extension=".mp4", plugin="FFMPEG", fps=fps)
         atomic_write(path, Path(tmp).read_bytes())
+    except OSError as e:
+        raise write_error(path, e) from None
     finally:
         Path(tmp).unlink(missing_ok=True)

@@ -41,7 +41,7 @@ def split_indices(n: int, val_fraction: float, seed: int) -> tuple[Tensor, Tenso
     return perm[n_val:].sort().values, perm[:n_val].sort().values
 
 
-def make_task(cfg: Config, device: torch.device):
+def make_task(cfg: Config, device: torch.device, quiet: bool = False):
     from inr_gon.datasets import detect_modality
 
     modality = detect_modality(cfg.data)
@@ -49,7 +49,11 @@ def make_task(cfg: Config, device: torch.device):
         from inr_gon.streaming import image_task
 
         return image_task(cfg.replace(modality="image"), device)
-    raise InputError(f"{cfg.data}: {modality} data (meshes) cannot be trained by this version")
+    if modality == "sdf":
+        from inr_gon.sdf import SdfTask
+
+        return SdfTask(cfg.replace(modality="sdf"), device, quiet)
+    raise InputError(f"{cfg.data}: {modality} data cannot be trained by this version")
 
 
 class ImageTask:

@@ -45,6 +45,7 @@ class TrainResult:
     train_psnr: float
     val_psnr: float | None
     seconds: float
+    metric: str = "psnr"  # what train_psnr/val_psnr hold: psnr (images) or sdf_l1 (shapes)
     rank: int = 0  # under torchrun: only rank 0 evaluates and reports
 
 
@@ -82,7 +83,7 @@ def _train(cfg: Config, run_dir: Path, device: torch.device, world: distributed.
     if resume and not is_run(run_dir):
         raise InputError(f"{run_dir}: nothing to resume (not a run folder)")
     distributed.check_batch(cfg.batch_size, world)
-    task = make_task(cfg, device)  # may fill in modality, channels, data summary
+    task = make_task(cfg, device, quiet=quiet)  # may fill in modality, channels, data summary
     cfg = task.cfg
     perf.configure(cfg, device)
     torch.manual_seed(cfg.seed)
@@ -127,7 +128,7 @@ class _Loop:
         try:
             with _progress(self.quiet) as bar:
                 task_id = bar.add_task("train", total=cfg.steps, completed=start, loss=0.0,
-                                       psnr=0.0, rate=0.0)
+                                       metric="", rate=0.0)
                 rate_t, rate_step = time.perf_counter(), step
                 while step < cfg.steps and not self.stopping():
                     out = self.train_step(step)
@@ -142,10 +143,12 @@ class _Loop:
                         now = time.perf_counter()
                         rate = (step - rate_step) / max(now - rate_t, 1e-9)
                         rate_t, rate_step = now, step
-                        loss, p = float(out["loss"]), psnr(float(out["mse"]))
-                        self.log({"step": step, "loss": loss, "psnr": p, "lr": lr_at(cfg, step - 1),
+                        loss = float(out["loss"])
+                        name, p = _step_metric(self.task, out)
+                        self.log({"step": step, "loss": loss, name: p, "lr": lr_at(cfg, step - 1),
                                   "seconds": round(elapsed(), 3)})
-                        bar.update(task_id, completed=step, loss=loss, psnr=p, rate=rate)
+                        shown = f"psnr {p:.2f} dB" if name == "psnr" else f"{name} {p:.4g}"
+                        bar.update(task_id, completed=step, loss=loss, metric=shown, rate=rate)
                     if preview_now:
                         self.preview(step)
                     if save_now:
@@ -162,11 +165,13 @@ class _Loop:
             self.preview(step)
             self.write_curve()
         if not self.world.is_main:
-            return TrainResult(self.run_dir, step, stopped, math.nan, None, elapsed(), self.world.rank)
+            return TrainResult(self.run_dir, step, stopped, math.nan, None, elapsed(),
+                               rank=self.world.rank)
         train_psnr, self.val_psnr = self.task.evaluate(self.model)
-        self.log({"step": step, "eval": True, "train_psnr": train_psnr, "val_psnr": self.val_psnr,
-                  "seconds": round(elapsed(), 3)})
-        return TrainResult(self.run_dir, step, stopped, train_psnr, self.val_psnr, elapsed())
+        metric = getattr(self.task, "metric", "psnr")
+        self.log({"step": step, "eval": True, f"train_{metric}": train_psnr,
+                  f"val_{metric}": self.val_psnr, "seconds": round(elapsed(), 3)})
+        return TrainResult(self.run_dir, step, stopped, train_psnr, self.val_psnr, elapsed(), metric)
 
     def train_step(self, step: int) -> dict:
         coords, values = self.task.batch(step)  # this rank's share of the global batch
@@ -239,6 +244,13 @@ def _rewrite_metrics(run_dir: Path, step: int) -> None:
     atomic_write(run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode())
 
 
+def _step_metric(task, out: dict) -> tuple[str, float]:
+    """What the log shows beside the loss: PSNR for images, the clamped L1 for shapes."""
+    if getattr(task, "metric", "psnr") == "psnr":
+        return "psnr", psnr(float(out["mse"]))
+    return "sdf_l1", float(out["rec"])
+
+
 def _catch_sigint(loop: _Loop):
     """Ctrl-C finishes the current step, saves, and returns (the CLI exits 130)."""
     def handler(signum, frame):
@@ -252,7 +264,7 @@ def _catch_sigint(loop: _Loop):
 def _progress(quiet: bool) -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.4g}  psnr {task.fields[psnr]:.2f} dB"),
+        TextColumn("loss {task.fields[loss]:.4g}  {task.fields[metric]}"),
         TextColumn("{task.fields[rate]:.1f} steps/s"), TimeRemainingColumn(),
         console=Console(stderr=True), disable=quiet, transient=False,
     )

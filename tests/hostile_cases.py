@@ -8,8 +8,9 @@ A row is a command line with placeholders, the files to create first, and the ou
   usage  exit 2 from the argument parser itself (Typer's own message, which names the option)
   perm   a chmod-000 file or folder `data/<words[0]>`: used where the test can still read it
          (root can), else skipped with a warning naming it
-Placeholders: {d} the case folder, {run} a copy of a trained tiny run at {d}/run, {out} a fresh
-output path. To extend the suite, append rows; `files` builds the inputs inside the case folder.
+Placeholders: {d} the case folder, {run} a copy of a trained tiny run at {d}/run (of the kind
+`run` names), {out} a fresh output path. To extend the suite, append rows (here, or in
+hostile_commands.py for fit/eval/sample/interpolate); `files` builds the inputs in the case folder.
 """
 
 from __future__ import annotations
@@ -34,8 +35,10 @@ class Case:
     files: Callable[[Path], None] | None = None
     count: int | None = None  # items a successful `train` row trained on
     check: Callable[[Path], None] | None = None  # further assertions on the case folder
+    run: str = "gon"  # the trained run copied to {run}: gon, conv, ae or vgon (RUN_FLAGS)
 
 
+RUN_FLAGS = {"gon": [], "conv": ["--model", "conv"], "ae": ["--model", "ae"], "vgon": ["--variational"]}
 TRAIN = ["--out", "{out}", "--size", "8", "--steps", "2", "--batch-size", "2", "--hidden", "8",
          "--layers", "2", "--latent-dim", "4", "--preview-every", "0", "--device", "cpu", "--quiet"]
 

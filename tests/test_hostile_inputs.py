@@ -16,12 +16,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+import hostile_commands
 import hostile_files as hf
 import numpy as np
 import pytest
 import torch
 from figures import record
-from hostile_cases import CASES, TRAIN, Case
+from hostile_cases import CASES, RUN_FLAGS, TRAIN, Case
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -30,9 +31,12 @@ from inr_gon.cli.common import parse_size
 from inr_gon.config import Config
 from inr_gon.datasets import load_image_file, load_images
 from inr_gon.errors import InputError
+from inr_gon.evaluate import evaluate
+from inr_gon.fit import fit_images
 from inr_gon.io import load_tensors
-from inr_gon.latents import load_latents
+from inr_gon.latents import check_latents_path, load_latents
 from inr_gon.run import load_run
+from inr_gon.sample import check_animation_path, endpoint_latents, sample_latents
 
 TIMEOUT = 60  # seconds: an input that hangs a loader fails its row instead of the suite
 
@@ -56,15 +60,31 @@ def deadline(seconds: int = TIMEOUT):
         signal.signal(signal.SIGALRM, old)
 
 
+ALL_CASES = CASES + hostile_commands.CASES
+assert len({c.id for c in ALL_CASES}) == len(ALL_CASES), "case ids must be unique"
+
+
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    out = tmp_path_factory.mktemp("hostile") / "run"
-    flags = [a.replace("{out}", str(out)) for a in TRAIN]
-    with pytest.raises(SystemExit) as e:
-        main(["train", "builtin:shapes:8", *flags])
-        raise SystemExit(0)
-    assert e.value.code == 0
-    return out
+def runs(tmp_path_factory):
+    """kind -> a tiny run trained on first use (gon, conv, ae, vgon: RUN_FLAGS)."""
+    root, made = tmp_path_factory.mktemp("hostile"), {}
+
+    def get(kind: str) -> Path:
+        if kind not in made:
+            out = root / kind
+            flags = [a.replace("{out}", str(out)) for a in TRAIN]
+            with pytest.raises(SystemExit) as e:
+                main(["train", "builtin:shapes:8", *flags, *RUN_FLAGS[kind]])
+                raise SystemExit(0)
+            assert e.value.code == 0
+            made[kind] = out
+        return made[kind]
+    return get
+
+
+@pytest.fixture(scope="module")
+def trained(runs):
+    return runs("gon")
 
 
 def run_cli(capsys, argv: list[str]) -> tuple[int, str]:
@@ -116,12 +136,12 @@ def check_outcome(case: Case, d: Path, code: int, err: str, out_existed: bool) -
     return expect
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_hostile_input(case: Case, tmp_path, capsys, trained):
+@pytest.mark.parametrize("case", ALL_CASES, ids=[c.id for c in ALL_CASES])
+def test_hostile_input(case: Case, tmp_path, capsys, runs):
     d = tmp_path / "case"
     d.mkdir()
     if any("{run}" in a for a in case.argv):
-        shutil.copytree(trained, d / "run")
+        shutil.copytree(runs(case.run), d / "run")
     if case.files:
         case.files(d)
     argv = [a.format(d=d, run=d / "run", out=d / "out") for a in case.argv]
@@ -135,7 +155,8 @@ def test_hostile_input(case: Case, tmp_path, capsys, trained):
     outcome = check_outcome(case, d, code, err, out_existed)
     if case.check:
         case.check(d)
-    record("hostile", id=case.id, via="cli", expect=case.expect, outcome=outcome, exit=code)
+    record("hostile", id=case.id, via="cli", command=case.argv[0], expect=case.expect, outcome=outcome,
+           exit=code)
 
 
 # ---- the Python API --------------------------------------------------------------------------
@@ -148,6 +169,7 @@ def api_cases(run: Path, d: Path) -> dict:
     hf.garbage(d / "z.safetensors")
     hf.npy(np.full((2, 4, 4), np.nan, np.float32))(d / "nan.npy")
     hf.npz()(d / "empty.npz")
+    hf.npy(np.zeros((2, 5, 5), np.uint8))(d / "big.npy")
     (d / "mixed").mkdir()
     hf.good_png(d / "mixed" / "a.png")
     hf.garbage(d / "mixed" / "b.png")
@@ -174,6 +196,19 @@ def api_cases(run: Path, d: Path) -> dict:
         "load_latents(garbage)": (lambda: load_latents(d / "z.safetensors", 4), "error", "safetensors"),
         "Config.from_dict(list)": (lambda: Config.from_dict([1]), "error", "object"),
         "Config.from_json(nested)": (lambda: Config.from_json("[" * 10**5), "error", "config"),
+        "fit_images(wrong size)": (lambda: fit_images(r, np.zeros((1, 5, 5, 3)), ["a"]), "error", "resample"),
+        "fit_images(NaN)": (lambda: fit_images(r, np.full((1, 8, 8, 3), np.nan), ["a"]), "error", "NaN"),
+        "evaluate(unknown builtin)": (lambda: evaluate(r, "builtin:nope"), "error", "builtin:shapes"),
+        "evaluate(limit 0)": (lambda: evaluate(r, "builtin:shapes:4", limit=0), "error", "--limit"),
+        "evaluate(other size)": (lambda: evaluate(r, str(d / "big.npy")), "warn", "big.npy"),
+        "sample_latents(n 0)": (lambda: sample_latents(r, 0), "error", "-n"),
+        "sample_latents(prior model)": (lambda: sample_latents(r, 2, "model"), "error", "variational"),
+        "sample_latents(seed 2^64)": (lambda: sample_latents(r, 2, seed=2**64), "error", "--seed"),
+        "endpoint_latents(folder)": (lambda: endpoint_latents(r, d / "mixed", d / "good.png"), "error",
+                                     "folder"),
+        "check_animation_path(.avi)": (lambda: check_animation_path(d / "w.avi"), "error", ".gif"),
+        "check_latents_path(run model)": (lambda: check_latents_path(run / "model.safetensors"), "error",
+                                          "run's own"),
     }
 
 

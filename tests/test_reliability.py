@@ -376,3 +376,52 @@ def test_a_crash_before_config_leaves_a_folder_train_reuses(tmp_path, capsys, mo
     code, err = cli(capsys, "render", tmp_path / "run")
     assert code == 2 and "not a run folder" in one_error_line(err)
     assert train(TINY, tmp_path / "run", quiet=True).step == TINY.steps
+
+
+def test_fit_sample_and_interpolate_write_only_by_atomic_renames(tmp_path, capsys, monkeypatch):
+    """Every file these commands create is a temporary `.<name>.<8 chars>.tmp` beside its target,
+    renamed over it: a reader, or a kill, never sees half a latents file, PNG or GIF."""
+    import builtins
+    import io
+    import re
+
+    train(TINY.replace(steps=2), tmp_path / "run", quiet=True)
+    for name in ("a.png", "b.png"):
+        iio.imwrite(tmp_path / name, torch.randint(0, 256, (8, 8, 3), dtype=torch.uint8).numpy())
+    created, renames = [], {}
+    real_os_open, real_open, real_replace = os.open, builtins.open, os.replace
+
+    def spy_os_open(path, flags, *args, **kwargs):
+        if flags & os.O_CREAT:
+            created.append(Path(os.fsdecode(path)))
+        return real_os_open(path, flags, *args, **kwargs)
+
+    def spy_open(file, mode="r", *args, **kwargs):
+        if isinstance(file, (str, bytes, os.PathLike)) and set(mode) & set("wax+"):
+            created.append(Path(os.fsdecode(file)))
+        return real_open(file, mode, *args, **kwargs)
+
+    def spy_replace(src, dst, *args, **kwargs):
+        renames[Path(os.fsdecode(dst))] = Path(os.fsdecode(src))
+        return real_replace(src, dst, *args, **kwargs)
+
+    for target, name, spy in [(os, "open", spy_os_open), (builtins, "open", spy_open),
+                              (io, "open", spy_open), (os, "replace", spy_replace)]:
+        monkeypatch.setattr(target, name, spy)
+    run, a, b, out = tmp_path / "run", tmp_path / "a.png", tmp_path / "b.png", tmp_path / "out"
+    for argv in (["fit", run, a, b, "--refine-steps", "2", "--out", out / "fit" / "z.safetensors"],
+                 ["sample", run, "-n", "2", "--out", out / "samples"],
+                 ["interpolate", run, a, b, "--frames", "3", "--out", out / "walk" / "w.gif"]):
+        code, err = cli(capsys, *argv, "--quiet")
+        assert code == 0, err
+    monkeypatch.undo()
+    outputs = {p for p in out.rglob("*") if p.is_file()}
+    assert {p.relative_to(out).as_posix() for p in outputs} == {
+        "fit/z.safetensors", "walk/w.gif", "samples/latents.safetensors", "samples/grid.png",
+        "samples/sample_0000.png", "samples/sample_0001.png"}
+    assert set(renames) == outputs  # each output arrived by a rename ...
+    for target, tmp in renames.items():  # ... of a temporary file beside it, made for it
+        assert tmp.parent == target.parent and re.fullmatch(rf"\.{re.escape(target.name)}\.\w{{8}}\.tmp",
+                                                             tmp.name), tmp
+    assert set(created) == set(renames.values())  # and nothing else was ever opened for writing
+    record("atomic", commands=3, outputs=len(outputs), written_in_place=0)

@@ -17,6 +17,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
@@ -278,27 +279,41 @@ def files_under(root: Path) -> set[Path]:
 
 
 def test_nothing_is_written_outside_out(tmp_path):
-    """train, render and render --latents with hostile item names, in a fresh process whose
-    HOME, TMPDIR and working folder are empty folders we watch."""
+    """train, render, render --latents with hostile item names, fit --out, eval, sample and
+    interpolate --out, in a fresh process whose HOME, TMPDIR and working folder are empty
+    folders we watch: folders given as --out get their files, file paths exactly that file."""
     home, work, tmp, box = (tmp_path / n for n in ("home", "work", "tmp", "box/a/b"))
     for d in (home, work, tmp, box):
         d.mkdir(parents=True)
-    run, renders, named = box / "run", box / "renders", box / "named"
+    run, renders, named, samples = box / "run", box / "renders", box / "named", box / "samples"
+    fitted, walk = box / "fit" / "z.safetensors", box / "walk" / "w.gif"
     z = torch.zeros(len(HOSTILE_NAMES), 4)
     save_latents(box / "z.safetensors", HOSTILE_NAMES, z)
+    a, b = str(box / "grid.png"), str(box / "b.png")  # 'grid': the name render keeps for its sheet
+    for path in (a, b):
+        iio.imwrite(path, np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8))
     before = files_under(tmp_path)
     argvs = [["train", "builtin:shapes:16", "--out", str(run), *TINY],
              ["render", str(run), "--out", str(renders), "--quiet"],
              ["render", str(run), "--latents", str(box / "z.safetensors"), "--out", str(named),
-              "--quiet"]]
+              "--quiet"],
+             ["fit", str(run), a, b, "--refine-steps", "1", "--out", str(fitted), "--quiet"],
+             ["eval", str(run), a, "--quiet"],
+             ["sample", str(run), "-n", "3", "--out", str(samples), "--quiet"],
+             ["interpolate", str(run), a, b, "--frames", "3", "--out", str(walk), "--quiet"],
+             ["render", str(run), "--latents", str(fitted), "--out", str(renders), "--quiet"]]
     env = {**os.environ, "HOME": str(home), "TMPDIR": str(tmp), "PYTHONSAFEPATH": "1",
            "XDG_CACHE_HOME": str(home / ".cache"), "MPLCONFIGDIR": str(home / ".mpl")}
     p = subprocess.run([sys.executable, "-c", PATHS_SCRIPT, json.dumps(argvs)], cwd=work, env=env,
                        capture_output=True, text=True, timeout=300)
-    assert [x for x in p.stdout.splitlines() if x.startswith("EXIT")] == ["EXIT 0"] * 3, p.stderr
+    assert [x for x in p.stdout.splitlines() if x.startswith("EXIT")] == ["EXIT 0"] * len(argvs), p.stderr
     new = files_under(tmp_path) - before
-    outside = [p for p in new if not any(p.is_relative_to(d) for d in (run, renders, named))]
+    outside = [p for p in new if not any(p.is_relative_to(d) for d in (run, renders, named, samples))
+               and p not in (fitted, walk)]
     assert outside == [] and not Path("/tmp/inr-gon-absolute.png").exists()
+    assert {p.name for p in samples.iterdir()} == {"grid.png", "latents.safetensors",
+                                                   *(f"sample_{i:04d}.png" for i in range(3))}
+    assert {"grid-1.png", "b.png"} <= {p.name for p in renders.iterdir()}  # fitted 'grid' kept apart
     written = sorted(p.name for p in named.iterdir())
     assert len(written) == len(HOSTILE_NAMES) + 1 and "grid.png" in written  # one file per item
     assert all(p.parent == named for p in named.iterdir())

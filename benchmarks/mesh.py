@@ -1,0 +1,90 @@
+"""Peak memory and time of `inr-gon mesh`'s extraction (SDF volume + marching cubes) at
+R = 128, 256, 512, each in a fresh process (peak RSS from getrusage, so it includes Python,
+torch and the libraries: about 0.4 GB before any work).
+
+    python benchmarks/mesh.py [--run RUN] [--resolutions 128 256 512]
+
+Without --run the SDF is a SIREN decoder whose output is shifted so its zero level set is a
+sphere-like surface (untrained weights, so its surface is wrinkled: a hard case for the
+coarse-to-fine pass); with --run, the first training shape of that run. Each resolution runs
+coarse to fine (default) and dense. Writes benchmarks/results/mesh.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def one(resolution: int, dense: bool, run: str | None) -> dict:
+    import numpy as np
+    import torch
+
+    from inr_gon.mesh import extract_mesh, network_sdf, sdf_volume
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    if run:
+        from inr_gon.run import load_run
+        from inr_gon.sdf import encode_shapes, training_shapes
+
+        r = load_run(run)
+        _, points, sdf, _, _ = training_shapes(r.cfg, 1, quiet=True)
+        f = network_sdf(r.decoder, encode_shapes(r.model, points, sdf)[0])
+    else:
+        from inr_gon.config import Config
+        from inr_gon.gon import GON
+
+        torch.manual_seed(0)
+        model = GON(Config(modality="sdf", hidden=64, layers=3, latent_dim=8, w0=3.0, w0_hidden=3.0))
+        g = network_sdf(model.decoder, torch.zeros(8))
+
+        def f(p: np.ndarray) -> np.ndarray:  # a bumpy sphere of radius ~0.6
+            return g(p) - g(np.zeros((1, 3), np.float32))[0] + np.linalg.norm(p, axis=1) - 0.6
+
+    t = time.perf_counter()
+    vol = sdf_volume(f, resolution, dense=dense)
+    t_volume = time.perf_counter() - t
+    mesh = extract_mesh(vol)
+    return {"resolution": resolution, "mode": "dense" if dense else "coarse-to-fine",
+            "seconds_volume": round(t_volume, 2), "seconds_total": round(time.perf_counter() - t, 2),
+            "faces": 0 if mesh is None else len(mesh.faces),
+            "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--run", default=None)
+    ap.add_argument("--resolutions", type=int, nargs="+", default=[128, 256, 512])
+    ap.add_argument("--dense-up-to", type=int, default=256, help="skip dense above this R")
+    ap.add_argument("--one", nargs=2, default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.one:
+        print(json.dumps(one(int(args.one[0]), args.one[1] == "dense", args.run)))
+        return
+    rows = []
+    for r in args.resolutions:
+        for mode in ["coarse-to-fine", "dense"]:
+            if mode == "dense" and r > args.dense_up_to:
+                continue
+            cmd = [sys.executable, __file__, "--one", str(r), mode]
+            cmd += ["--run", args.run] if args.run else []
+            rows.append(json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout))
+            x = rows[-1]
+            print(f"R={x['resolution']:>4} {x['mode']:<15} volume {x['seconds_volume']:>7.1f} s  "
+                  f"total {x['seconds_total']:>7.1f} s  faces {x['faces']:>9,}  "
+                  f"peak RSS {x['peak_rss_gib']:.2f} GiB",
+                  flush=True)
+    out = Path(__file__).parent / "results" / "mesh.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"run": args.run, "cpus": os.cpu_count(), "load_average": os.getloadavg()[0],
+                               "rows": rows}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

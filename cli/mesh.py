@@ -1,0 +1,51 @@
+"""`inr-gon mesh`: SDF runs -> a mesh file and a PNG preview per shape, at any resolution."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from inr_gon.cli.common import app, note, out
+from inr_gon.errors import InputError
+
+Opt = typer.Option
+
+
+@app.command()
+def mesh(
+    run: Path = typer.Argument(..., help="Run folder of an SDF run"),
+    inputs: list[str] = typer.Argument(None, help="Mesh files, folders or builtin:NAME "
+                                       "(default: the first training shapes)"),
+    resolution: int = Opt(256, "--resolution", "-r", help="Grid resolution R (R^3 cells)"),
+    out_dir: Path = Opt(None, "--out", help="Output folder (default RUN/meshes)"),
+    fmt: str = Opt("ply", "--format", help="ply | obj | glb"),
+    original_frame: bool = Opt(False, "--original-frame",
+                               help="Put meshes back in each source file's frame (position, scale)"),
+    n: int = Opt(8, "-n", "--count", help="How many training shapes when no INPUT is given"),
+    dense: bool = Opt(False, "--dense", help="Evaluate every grid point (default: skip blocks "
+                      "far from the surface, coarse to fine)"),
+    device: str = Opt("auto", "--device"),
+    max_memory: int = Opt(512, "--max-memory", help="MiB of activations per decoder call"),
+    quiet: bool = Opt(False, "--quiet"),
+) -> None:
+    """Marching cubes on the network's SDF: .ply/.obj/.glb and a shaded .png per shape."""
+    from inr_gon.mesh import mesh_run
+    from inr_gon.run import load_run
+
+    if not 2 <= resolution <= 2048:
+        raise InputError(f"--resolution must be from 2 to 2048, got {resolution}")
+    if n < 1 or max_memory < 1:
+        raise InputError("-n and --max-memory must be positive")
+    r = load_run(run, device)
+    out_dir = out_dir or run / "meshes"
+    rows = mesh_run(r, inputs or [], out_dir, resolution, fmt, original_frame, n, dense,
+                    max_memory * 2**20, quiet)
+    if not quiet:
+        table = Table("shape", "mesh", "vertices", "faces", "watertight")
+        for row in rows:
+            table.add_row(row["name"], row["file"], str(row["vertices"]), str(row["faces"]),
+                          "yes" if row["watertight"] else "no")
+        out.print(table)
+    note(f"{len(rows)} meshes at {resolution}^3 in {out_dir} (previews: *.png)", quiet)

@@ -1,0 +1,60 @@
+"""`inr-gon demo --shapes`: train on built-in 3D shapes, mesh the held-out ones from their
+sampled points (one gradient step, no encoder), and score them against the true surfaces."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from inr_gon.config import Config
+from inr_gon.io import write_json, write_png
+
+# w0 10: SDFs of these shapes are smoother than photos; it beat 30 in short runs here.
+# 256 shapes, 8 held out: with 36 training shapes the held-out IoU was 0.41 (train-set
+# overfitting: clamped L1 0.006 train vs 0.020 held-out); with 248 it was 0.74, same steps.
+DEMO_SHAPES = Config(
+    data="builtin:shapes3d:256", hidden=128, layers=3, latent_dim=32, w0=10.0, steps=600,
+    batch_size=8, sdf_points=1024, sdf_samples=20_000, lr=1e-3, lr_min_ratio=0.1,
+    val_fraction=8 / 256, preview_every=300, checkpoint_every=300, log_every=20,
+)
+RESOLUTION, PICTURE = 128, 192
+
+
+def run_shapes_demo(out: Path, quiet: bool = False, cfg: Config = DEMO_SHAPES,
+                    resolution: int = RESOLUTION) -> dict:
+    """Train, mesh the held-out shapes at `resolution`, score them. Returns the figures."""
+    from inr_gon.datasets import Sampling, load_shapes
+    from inr_gon.mesh import export_mesh
+    from inr_gon.render import image_grid
+    from inr_gon.run import load_run
+    from inr_gon.shape_eval import evaluate
+    from inr_gon.splat import render_mesh
+    from inr_gon.tasks import split_indices
+    from inr_gon.train import train
+
+    result = train(cfg, out, quiet=quiet)
+    run = load_run(out)
+    shapes = load_shapes(run.cfg.data, Sampling.from_config(run.cfg), quiet=True)
+    _, val_idx = split_indices(len(shapes.names), run.cfg.val_fraction, run.cfg.seed)
+    cells = []
+
+    def save(i: int, name: str, mesh) -> None:
+        stem = out / "demo_meshes" / name.replace("/", "_")
+        if mesh is not None:
+            export_mesh(mesh, stem.with_suffix(".ply"), "ply")
+        cells.extend([render_mesh(shapes.surface(i), PICTURE), render_mesh(mesh, PICTURE)])
+        write_png(stem.with_suffix(".png"), cells[-1])
+
+    report = evaluate(run, run.cfg.data, quiet, resolution, only=val_idx.tolist(), each=save)
+    write_png(out / "demo_heldout.png", image_grid(np.stack(cells), cols=2))
+    mean = report["mean"]
+    figures = {
+        "run": str(out), "steps": result.step, "seconds": round(result.seconds, 1),
+        "train_sdf_l1": round(result.train_psnr, 4), "val_sdf_l1": round(result.val_psnr, 4),
+        "val_items": len(val_idx), "resolution": resolution, "failed": report["failed"],
+        **{f"val_{k}": None if v is None else round(v, 5) for k, v in mean.items()},
+        "convention": report["convention"],
+    }
+    write_json(out / "demo.json", {**figures, "items": report["items"]})
+    return figures

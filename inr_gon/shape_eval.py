@@ -1,0 +1,81 @@
+"""`inr-gon eval` for SDF runs: reconstruct each shape of DATA from its sampled points (the
+gradient-origin step), mesh it, and score it against its source surface."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from inr_gon.errors import InputError
+from inr_gon.shape_metrics import CONVENTION, iou, surface_metrics
+
+IOU_POINTS = 100_000
+KEYS = ("chamfer_l1", "chamfer_l2", "normal_consistency", "iou")
+
+
+def evaluate(run, data: str, quiet: bool = False, resolution: int = 128, points: int = 30_000,
+             only: list[int] | None = None, each=None) -> dict:
+    """See inr_gon.mesh.evaluate_shapes. `only`: item indices to score (default all);
+    `each(i, name, mesh or None)` sees every reconstructed mesh (the demo saves them)."""
+    from inr_gon.datasets import Sampling, load_shapes
+    from inr_gon.datasets.shapeset import progress_bar
+    from inr_gon.mesh import extract_mesh, network_sdf, sdf_volume
+    from inr_gon.sdf import encode_shapes
+    from inr_gon.tasks import split_indices
+
+    if run.cfg.modality != "sdf":
+        raise InputError(f"{run.path} is an {run.cfg.modality} run, not an SDF run")
+    shapes = load_shapes(data, Sampling.from_config(run.cfg), quiet)
+    pick = list(range(len(shapes.names))) if only is None else list(only)
+    z = encode_shapes(run.model, shapes.points[pick], shapes.sdf[pick], run.device)
+    split = {}
+    if _same_data(data, run.cfg.data):  # the run's own data: say which items it trained on
+        tr, va = split_indices(len(shapes.names), run.cfg.val_fraction, run.cfg.seed)
+        split = {**{i: "train" for i in tr.tolist()}, **{i: "val" for i in va.tolist()}}
+    cube = np.random.default_rng(0).uniform(-1, 1, (IOU_POINTS, 3)).astype(np.float32)
+    items = []
+    with progress_bar(quiet) as bar:
+        task = bar.add_task("evaluating", total=len(pick), note="")
+        for k, i in enumerate(pick):
+            name = shapes.names[i]
+            f = network_sdf(run.decoder, z[k].to(run.device))
+            row = {"name": name, **({"split": split[i]} if i in split else {})}
+            mesh = extract_mesh(sdf_volume(f, resolution))
+            if mesh is None:
+                row.update({k: None for k in KEYS[:3]})
+            else:
+                row.update(surface_metrics(mesh, shapes.surface(i), points))
+            if each is not None:
+                each(i, name, mesh)
+            row["iou"] = iou(f(cube) < 0, shapes.true_sdf(i, cube) < 0)
+            items.append(row)
+            bar.advance(task)
+    return {"modality": "sdf", "data": data, "count": len(items), "resolution": resolution,
+            "points": points, "iou_points": IOU_POINTS, "convention": CONVENTION,
+            "failed": sum(r["chamfer_l1"] is None for r in items),
+            "mean": _means(items), **_split_means(items), "items": items}
+
+
+def _means(rows: list[dict]) -> dict:
+    out = {}
+    for k in KEYS:
+        vals = [r[k] for r in rows if r[k] is not None]
+        out[k] = float(np.mean(vals)) if vals else None
+    return out
+
+
+def _split_means(items: list[dict]) -> dict:
+    out = {}
+    for name in ("train", "val"):
+        rows = [r for r in items if r.get("split") == name]
+        if rows:
+            out[f"mean_{name}"] = _means(rows)
+    return out
+
+
+def _same_data(a: str, b: str) -> bool:
+    from pathlib import Path
+
+    if a.startswith("builtin:") or b.startswith("builtin:"):
+        return a == b
+    return Path(a).resolve() == Path(b).resolve()
+

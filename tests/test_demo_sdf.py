@@ -1,0 +1,17 @@
+"""`inr-gon demo --shapes` end to end, on a tiny config."""
+
+import json
+
+from inr_gon.demo_sdf import run_shapes_demo
+
+
+def test_shapes_demo_writes_meshes_pictures_and_figures(tiny_sdf_cfg, tmp_path):
+    cfg = tiny_sdf_cfg.replace(data="builtin:shapes3d:4", val_fraction=0.25, steps=3)
+    f = run_shapes_demo(tmp_path / "demo", quiet=True, cfg=cfg, resolution=16)
+    assert f["steps"] == 3 and f["val_items"] == 1
+    assert (tmp_path / "demo/demo_heldout.png").is_file()
+    saved = json.loads((tmp_path / "demo/demo.json").read_text())
+    assert saved["val_iou"] == f["val_iou"] and 0.0 <= f["val_iou"] <= 1.0
+    assert len(saved["items"]) == 1 and saved["items"][0]["split"] == "val"
+    pictures = list((tmp_path / "demo/demo_meshes").glob("*.png"))
+    assert len(pictures) == 1
