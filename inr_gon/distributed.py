@@ -98,19 +98,19 @@ def wrap(model: nn.Module, device: torch.device) -> nn.Module:
 
 
 def all_min(value: Tensor) -> Tensor:
-    """Elementwise minimum over ranks (in place on a copy); the value itself for one process."""
-    if not current().active:
-        return value
-    out = value.clone()
-    dist.all_reduce(out, op=dist.ReduceOp.MIN)
-    return out
+    """Elementwise minimum over ranks (of a copy); the value itself for one process."""
+    return _reduce(value, "MIN")
 
 
 def all_max(value: Tensor) -> Tensor:
+    return _reduce(value, "MAX")
+
+
+def _reduce(value: Tensor, op: str) -> Tensor:
     if not current().active:
         return value
     out = value.clone()
-    dist.all_reduce(out, op=dist.ReduceOp.MAX)
+    dist.all_reduce(out, op=getattr(dist.ReduceOp, op))
     return out
 
 

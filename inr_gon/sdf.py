@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from inr_gon import distributed
 from inr_gon.config import Config
 from inr_gon.tasks import batch_indices, split_indices
 
@@ -64,18 +65,21 @@ class SdfTask:
         self.train_points, self.train_sdf = points[self.train_idx].to(device), sdf[self.train_idx].to(device)
         self.val_points, self.val_sdf = points[self.val_idx], sdf[self.val_idx]
         self._truth: np.ndarray | None = None
+        self.world = distributed.current()
 
     def summary(self) -> dict:
         return {**self.data.summary(), "train": len(self.train_idx), "val": len(self.val_idx)}
 
     def batch(self, step: int) -> tuple[Tensor, Tensor]:
-        """(coords [B, N, 3], values [B, N, 1]): N = sdf_points of each shape's pool."""
+        """(coords [B, N, 3], values [B, N, 1]): N = sdf_points of each shape's pool; under
+        torchrun B is this rank's share of the global batch (points drawn for all of it)."""
         cfg = self.cfg
         idx = batch_indices(step, cfg.batch_size, len(self.train_idx), cfg.seed)
         pool = self.train_points.shape[1]
         pick = torch.randint(pool, (len(idx), min(cfg.sdf_points, pool)),
                              generator=self.noise_generator_cpu(step, salt=1))
-        idx, pick = idx.to(self.device)[:, None], pick.to(self.device)
+        share = distributed.shard(torch.arange(len(idx)), self.world)
+        idx, pick = idx[share].to(self.device)[:, None], pick[share].to(self.device)
         return self.train_points[idx, pick], self.train_sdf[idx, pick]
 
     def noise_generator_cpu(self, step: int, salt: int = 0) -> torch.Generator:

@@ -92,22 +92,18 @@ class StreamingImageTask(ImageTask):
         self._next = step + 1
         return next(self._loader)
 
-    def decoded(self, positions: Tensor, split: Tensor) -> Tensor:
-        """values [n, H*W, C] on the device of split[positions]."""
-        images = self.data.items(split[positions].tolist()) if len(positions) else \
-            np.zeros((0, *self.cfg.size, self.cfg.channels), np.float32)
-        return torch.from_numpy(images).reshape(len(images), -1, self.cfg.channels).to(self.device)
+    def first_values(self, split: Tensor, limit: int) -> Tensor:
+        """values [n, H*W, C] on the device of the first `limit` items of a split (n >= 1)."""
+        images = self.data.items(split[:limit].tolist())
+        return torch.from_numpy(images).reshape(len(images), -1, images.shape[-1]).to(self.device)
 
     @torch.no_grad()
     def evaluate(self, model, limit: int = 256) -> tuple[float, float | None]:
         """As ImageTask.evaluate, over at most `limit` training and `limit` held-out images."""
         model.eval()
-        tr = _mean_psnr(model, self.coords, self.decoded(torch.arange(min(limit, len(self.train_idx))),
-                                                         self.train_idx))
-        va = None
-        if len(self.val_idx):
-            va = _mean_psnr(model, self.coords,
-                            self.decoded(torch.arange(min(limit, len(self.val_idx))), self.val_idx))
+        tr = _mean_psnr(model, self.coords, self.first_values(self.train_idx, limit))
+        va = _mean_psnr(model, self.coords, self.first_values(self.val_idx, limit)) \
+            if len(self.val_idx) else None
         model.train()
         return tr, va
 

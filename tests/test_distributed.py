@@ -77,3 +77,16 @@ def test_rank_noise_streams_differ_and_rank0_keeps_the_single_process_one():
     a = torch.randn(4, generator=rank_generator(torch.Generator().manual_seed(123), 1))
     b = torch.randn(4, generator=torch.Generator().manual_seed(123))
     assert not torch.equal(a, b)
+
+
+def test_sdf_ranks_take_their_rows_of_the_global_batch(tiny_sdf_cfg):
+    from inr_gon.tasks import make_task
+
+    cfg = tiny_sdf_cfg.replace(batch_size=4)
+    one = make_task(cfg, torch.device("cpu"), quiet=True)
+    coords, values = one.batch(2)
+    for rank in range(2):
+        task = make_task(cfg, torch.device("cpu"), quiet=True)
+        task.world = World(rank=rank, size=2)
+        c, v = task.batch(2)
+        assert torch.equal(c, coords[2 * rank:2 * rank + 2]) and torch.equal(v, values[2 * rank:2 * rank + 2])
