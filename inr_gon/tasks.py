@@ -27,7 +27,7 @@ def batch_indices(step: int, batch: int, n: int, seed: int) -> Tensor:
     out, start = [], step * batch
     while sum(len(o) for o in out) < batch:
         epoch, pos = divmod(start, n)
-        perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 7919 + epoch))
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed((seed * 7919 + epoch) % 2**64))
         take = perm[pos:pos + batch - sum(len(o) for o in out)]
         out.append(take)
         start += len(take)
@@ -37,7 +37,7 @@ def batch_indices(step: int, batch: int, n: int, seed: int) -> Tensor:
 def split_indices(n: int, val_fraction: float, seed: int) -> tuple[Tensor, Tensor]:
     """(train, val) item indices; at least one of each when there is room."""
     n_val = min(n - 1, max(1, round(n * val_fraction))) if val_fraction > 0 and n >= 2 else 0
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed + 12345))
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed((seed + 12345) % 2**64))
     return perm[n_val:].sort().values, perm[:n_val].sort().values
 
 

@@ -56,7 +56,7 @@ def lr_at(cfg: Config, step: int) -> float:
 
 
 def step_generator(cfg: Config, step: int, salt: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed((cfg.seed * 1_000_003 + step) * 8 + salt)
+    return torch.Generator().manual_seed(((cfg.seed * 1_000_003 + step) * 8 + salt) % 2**64)
 
 
 def psnr(mse: float) -> float:
