@@ -6,28 +6,12 @@ import sys
 
 import numpy as np
 import pytest
+from cli_helpers import assert_input_error, run_cli
 
 from inr_gon.cli.app import main
 
 TINY = ["--size", "8", "--steps", "4", "--batch-size", "4", "--hidden", "16", "--layers", "2",
         "--latent-dim", "4", "--quiet"]
-
-
-def run_cli(capsys, *args):
-    with pytest.raises(SystemExit) as e:
-        main([str(a) for a in args])
-        raise SystemExit(0)
-    cap = capsys.readouterr()
-    return e.value.code, cap.out, cap.err
-
-
-def assert_input_error(code, err, *words):
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    assert "Traceback" not in err
-    for w in words:
-        assert w in lines[0]
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 import trimesh
+from cli_helpers import assert_input_error, run_cli
 
-from inr_gon.cli.app import main
 from inr_gon.config import Config
 from inr_gon.mesh import evaluate_shapes, export_mesh, extract_mesh, sdf_volume
 from inr_gon.run import load_run
@@ -60,20 +60,6 @@ def test_render_mesh_shades_the_shape_on_white():
     assert covered == pytest.approx(np.pi * 0.6**2 / 4, rel=0.1)  # the disc's share of the frame
 
 
-def run_cli(capsys, *args):
-    with pytest.raises(SystemExit) as e:
-        main([str(a) for a in args])
-        raise SystemExit(0)
-    cap = capsys.readouterr()
-    return e.value.code, cap.out, cap.err
-
-
-def one_line_error(code, err, *words):
-    lines = err.strip().splitlines()
-    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), err
-    assert all(w in lines[0] for w in words), err
-
-
 @pytest.fixture(scope="module")
 def untrained_run(tmp_path_factory, mesh_dir):
     """A run on mesh files with no training. With its output bias zeroed, SIREN's initial
@@ -111,17 +97,17 @@ def test_mesh_cli_writes_meshes_and_previews(untrained_run, mesh_dir, capsys, tm
 
 def test_mesh_cli_bad_inputs_exit_2(untrained_run, tmp_path, capsys):
     (tmp_path / "junk.glb").write_bytes(b"glTF\x02\x00\x00\x00 junk")
-    one_line_error(*run_cli(capsys, "mesh", untrained_run, tmp_path / "junk.glb", "--quiet")[::2],
+    assert_input_error(*run_cli(capsys, "mesh", untrained_run, tmp_path / "junk.glb", "--quiet")[::2],
                    "junk.glb", "does not parse")
-    one_line_error(*run_cli(capsys, "mesh", untrained_run, "--format", "stl", "--quiet")[::2], "--format")
-    one_line_error(*run_cli(capsys, "mesh", untrained_run, "-r", "1", "--quiet")[::2], "--resolution")
-    one_line_error(*run_cli(capsys, "train", tmp_path / "junk.glb", "--out", tmp_path / "r",
+    assert_input_error(*run_cli(capsys, "mesh", untrained_run, "--format", "stl", "--quiet")[::2], "--format")
+    assert_input_error(*run_cli(capsys, "mesh", untrained_run, "-r", "1", "--quiet")[::2], "--resolution")
+    assert_input_error(*run_cli(capsys, "train", tmp_path / "junk.glb", "--out", tmp_path / "r",
                             "--quiet")[::2], "does not parse")
 
 
 def test_mesh_cli_refuses_image_runs(tmp_path, capsys, tiny_cfg):
     train(tiny_cfg.replace(steps=1, preview_every=0), tmp_path / "img", quiet=True)
-    one_line_error(*run_cli(capsys, "mesh", tmp_path / "img", "--quiet")[::2], "SDF run")
+    assert_input_error(*run_cli(capsys, "mesh", tmp_path / "img", "--quiet")[::2], "SDF run")
 
 
 def test_evaluate_shapes_reports_every_item(untrained_run, mesh_dir):
