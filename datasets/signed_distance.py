@@ -25,14 +25,19 @@ import numpy as np
 WINDING_ACCURACY = 1.0  # Barnes-Hut beta; 2 is libigl's default for accurate values
 
 
-def morton_order(points: np.ndarray, bits: int = 10) -> np.ndarray:
-    """Indices sorting points [N, 3] in [-1, 1]^3 along a Z-order curve."""
-    q = np.clip(((points + 1.0) * (0.5 * 2**bits)).astype(np.int64), 0, 2**bits - 1)
-    code = np.zeros(len(points), dtype=np.int64)
-    for b in range(bits):
-        for k in range(3):
-            code |= ((q[:, k] >> b) & 1) << (3 * b + k)
-    return np.argsort(code, kind="stable")
+def _spread(x: np.ndarray) -> np.ndarray:
+    """Bits b of x (10 of them) moved to bit 3b: the standard magic-number interleave."""
+    x = (x | (x << 16)) & 0x030000FF
+    x = (x | (x << 8)) & 0x0300F00F
+    x = (x | (x << 4)) & 0x030C30C3
+    return (x | (x << 2)) & 0x09249249
+
+
+def morton_order(points: np.ndarray) -> np.ndarray:
+    """Indices sorting points [N, 3] in [-1, 1]^3 along a Z-order curve (1024^3 cells)."""
+    q = np.clip(((points + 1.0) * 512.0).astype(np.int64), 0, 1023)
+    code = _spread(q[:, 0]) | (_spread(q[:, 1]) << 1) | (_spread(q[:, 2]) << 2)
+    return np.argsort(code)  # ties (one cell) may come in any order: each point keeps its own value
 
 
 def is_closed_body(mesh) -> bool:

@@ -134,7 +134,9 @@ def _write_mp4(path: Path, frames: np.ndarray, fps: float) -> None:
     except OSError as e:
         raise write_error(path, e) from None
     try:
-        iio.imwrite(tmp, frames, extension=".mp4", plugin="FFMPEG", fps=fps)
+        # macro_block_size=2: the sides are even already; imageio's default (16) would resample
+        # every frame and print its own warning.
+        iio.imwrite(tmp, frames, extension=".mp4", plugin="FFMPEG", fps=fps, macro_block_size=2)
         atomic_write(path, Path(tmp).read_bytes())
     except OSError as e:
         raise write_error(path, e) from None

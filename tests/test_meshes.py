@@ -9,7 +9,7 @@ from inr_gon.datasets import shapeset as shapeset_module
 from inr_gon.datasets.meshes import RADIUS, load_mesh, normalise
 from inr_gon.datasets.sdf_cache import cache_dir
 from inr_gon.datasets.shapes3d import shape_params, shape_sdf
-from inr_gon.datasets.signed_distance import signed_distance
+from inr_gon.datasets.signed_distance import morton_order, signed_distance
 from inr_gon.errors import InputError
 
 SMALL = Sampling(count=3000)
@@ -59,6 +59,15 @@ def test_distance_is_exact_and_both_sign_paths_agree():
     torus = np.hypot(np.hypot(pts[:, 0], pts[:, 1]) - 0.6, pts[:, 2]) - 0.25
     clear = np.abs(torus) > 0.03  # beyond the faceting error of this coarse torus
     assert ((a < 0) == (torus < 0))[clear].all()
+
+
+def test_morton_order_interleaves_the_bits_of_the_three_axes():
+    pts = np.random.default_rng(1).uniform(-1, 1, (2000, 3))
+    q = np.clip(((pts + 1.0) * 512.0).astype(np.int64), 0, 1023)
+    code = sum(((q[:, k] >> b) & 1) << (3 * b + k) for b in range(10) for k in range(3))
+    order = morton_order(pts)
+    np.testing.assert_array_equal(np.sort(order), np.arange(len(pts)))
+    assert (np.diff(code[order]) >= 0).all()
 
 
 def test_open_mesh_gets_sensible_signs(tmp_path):

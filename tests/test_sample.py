@@ -97,14 +97,29 @@ def test_interpolation_gif_is_written(runs, pngs, capsys, tmp_path):
     assert not np.array_equal(frames[0], frames[-1])
 
 
-def test_mp4_needs_imageio_ffmpeg(runs, pngs, capsys, tmp_path):
+def test_interpolation_mp4_is_written_at_its_size(runs, pngs, capsys, tmp_path):
+    out = tmp_path / "walk.mp4"  # imageio-ffmpeg comes with the dev extra
+    code, _, err = run_cli(capsys, "interpolate", runs / "plain", *pngs, "--frames", "5",
+                           "--size", "15", "--out", out, "--quiet")
+    assert code == 0 and err == ""  # no resampling warning from the writer
+    frames = iio.imread(out, index=None, plugin="FFMPEG")
+    assert frames.shape == (5, 16, 16, 3)  # odd sides padded to even by edge repetition
+    gif = tmp_path / "walk.gif"
+    assert run_cli(capsys, "interpolate", runs / "plain", *pngs, "--frames", "5", "--size", "15",
+                   "--out", gif, "--quiet")[0] == 0
+    same = iio.imread(gif, index=None)[..., :3].astype(float)  # lossless: the frames themselves
+    assert np.abs(frames[:, :15, :15].astype(float) - same).mean() < 8  # H.264 is lossy, not wrong
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp left
+
+
+def test_mp4_without_imageio_ffmpeg_is_one_line(runs, pngs, capsys, tmp_path, monkeypatch):
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "imageio_ffmpeg" else find_spec(name, *a))
     code, _, err = run_cli(capsys, "interpolate", runs / "plain", *pngs, "--frames", "4",
                            "--out", tmp_path / "walk.mp4", "--quiet")
-    if importlib.util.find_spec("imageio_ffmpeg") is None:
-        assert_input_error(code, err, "imageio-ffmpeg")
-        assert not (tmp_path / "walk.mp4").exists()
-    else:
-        assert code == 0 and (tmp_path / "walk.mp4").stat().st_size > 0
+    assert_input_error(code, err, "imageio-ffmpeg")
+    assert not (tmp_path / "walk.mp4").exists()
 
 
 @pytest.mark.parametrize("args,words", [
