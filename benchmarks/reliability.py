@@ -52,9 +52,15 @@ def collect(folder: Path, suites: dict) -> dict:
                     "outcomes": dict(outcomes),
                     "cli_commands": dict(collections.Counter(r.get("command") for r in hostile
                                                              if r["via"] == "cli")),
+                    "cli_commands_shapes": dict(collections.Counter(
+                        r.get("command") for r in hostile if r["via"] == "cli" and r.get("shapes"))),
                     "fuzz_examples": sum(r["examples"] for r in read(folder, "fuzz"))},
         "python": sys.version.split()[0], "cpus": os.cpu_count(),
     }
+
+
+def per_command(counts: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def markdown(f: dict) -> str:
@@ -81,8 +87,9 @@ def markdown(f: dict) -> str:
         ("outputs of fit, sample, interpolate / written in place (not by atomic rename)",
          f"{at.get('outputs', 0)} / {at.get('written_in_place', 'n/a')}"),
         ("hostile inputs through the CLI (table rows)", h["cli_cases"]),
-        ("  rows per command", ", ".join(f"{k} {v}" for k, v in sorted(h["cli_commands"].items(),
-                                                                       key=lambda kv: -kv[1]))),
+        ("  rows per command", per_command(h["cli_commands"])),
+        ("  of which on 3D shapes (mesh files, builtin:shapes3d, SDF runs)",
+         f"{sum(h['cli_commands_shapes'].values())}: {per_command(h['cli_commands_shapes'])}"),
         ("hostile inputs through the Python API", h["api_cases"]),
         ("random inputs (hypothesis examples)", h["fuzz_examples"]),
         ("outcomes of the hostile rows", ", ".join(f"{v} {k}" for k, v in sorted(h["outcomes"].items()))),

@@ -37,7 +37,7 @@ def fit(
         check_latents_path(out_file)
     r = load_run(run, device)
     if r.cfg.modality != "image":
-        raise InputError(f"fit takes images; this is a {r.cfg.modality} run")
+        raise InputError(f"fit takes images; this is an {r.cfg.modality} run (use `inr-gon mesh`)")
     names, images = load_inputs(inputs, r.cfg.size, r.cfg.channels)
     encoder = _onnx_encoder(r) if backend == "onnx" else None
     res = fit_images(r, images, names, refine_steps, refine_lr, encoder)

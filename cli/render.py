@@ -39,6 +39,7 @@ def render(
     if n < 1 or max_memory < 1:
         raise InputError("-n and --max-memory must be positive")
     r = load_run(run, device)
+    r.require_images()  # before the training data is looked for as images
     hw = parse_size(size) or r.cfg.size
     decode = _decoder(r, backend, tensorrt, quiet)  # before encoding: a missing file fails fast
     names, z = item_latents(r, inputs or [], latents, n)

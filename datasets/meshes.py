@@ -2,9 +2,11 @@
 
 Loading: trimesh reads .obj .ply .stl .off .glb .gltf; scenes are flattened with their node
 transforms applied, duplicate vertices merged, degenerate faces dropped. A file that does
-not parse, has no faces or has non-finite vertices is refused (UnreadableMesh); in a folder
-such files are skipped with one warning naming them, and only a folder with no usable mesh
-is an error.
+not parse, has no faces, has non-finite vertices or face indices outside its vertices is
+refused (UnreadableMesh); in a folder such files are skipped with one warning naming them,
+and only a folder with no usable mesh is an error. Geometry only: materials and textures
+are never read, and the buffers a .gltf/.glb names are read only from beside the file
+(never a URL, an absolute path or `..`), whatever the installed trimesh would allow.
 
 Normalised frame: each mesh is centred on its bounding-box centre and scaled so its
 farthest vertex is at RADIUS (inside the unit sphere, with a margin so the surface never
@@ -14,7 +16,10 @@ touches the faces of the cube [-1, 1]^3, where marching cubes would leave it ope
 
 from __future__ import annotations
 
+import io
+import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,29 +46,101 @@ def load_mesh(path: str | os.PathLike):
     """One file -> trimesh.Trimesh (scene flattened, vertices merged); UnreadableMesh if bad."""
     import trimesh
 
-    try:
-        mesh = trimesh.load(str(path), force="mesh", process=False)  # keep NaNs to report them
+    path = Path(path)
+    source, kind = _source(path)
+    try:  # a value beyond float32 in a float32 field is read as inf, reported below, not printed
+        with np.errstate(over="ignore", invalid="ignore"):
+            mesh = trimesh.load(source, file_type=kind, force="mesh", process=False,  # keep NaNs
+                                skip_materials=True, resolver=_beside(path))
+    except UnreadableMesh:
+        raise
+    except ImportError:  # trimesh guesses a text file's encoding with an optional package
+        raise UnreadableMesh("is neither a binary mesh nor UTF-8 text") from None
     except Exception as e:  # noqa: BLE001 - parsers raise anything on junk input
         raise UnreadableMesh(f"does not parse as a mesh ({type(e).__name__}: {e})"[:200]) from None
     if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
         raise UnreadableMesh("has no triangle faces")
     if not np.isfinite(mesh.vertices).all():
         raise UnreadableMesh("has non-finite (NaN or infinite) vertex coordinates")
-    mesh.merge_vertices()
-    mesh.update_faces(mesh.nondegenerate_faces())
-    mesh.remove_unreferenced_vertices()
-    if len(mesh.faces) == 0 or mesh.area <= 0:
+    if mesh.faces.min() < 0 or mesh.faces.max() >= len(mesh.vertices):
+        raise UnreadableMesh(f"has face indices outside its {len(mesh.vertices)} vertices")
+    # Clean in a unit frame: trimesh merges vertices on a fixed absolute grid (1e-8), which at
+    # coordinates of 1e30 overflows its integer keys and merges unrelated vertices.
+    center, size = _frame(mesh.vertices)
+    if size == 0:
         raise UnreadableMesh("has only degenerate (zero-area) faces")
-    if mesh.is_watertight:
-        mesh.fix_normals()  # consistent outward winding, so the pseudonormal sign is exact
+    mesh.vertices = (mesh.vertices - center) / size
+    # numpy would print a RuntimeWarning where trimesh divides by a zero volume (a closed but
+    # flat mesh: a double-sided sheet); the checks below judge the result instead
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mesh.merge_vertices()
+        mesh.update_faces(mesh.nondegenerate_faces())
+        mesh.remove_unreferenced_vertices()
+        if len(mesh.faces) == 0 or mesh.area <= 0:
+            raise UnreadableMesh("has only degenerate (zero-area) faces")
+        if mesh.is_watertight:
+            mesh.fix_normals()  # consistent outward winding, so the pseudonormal sign is exact
+    mesh.vertices = mesh.vertices * size + center
     return mesh
+
+
+TEXT_ONLY = (".obj", ".off")  # ASCII grammars: other bytes can only be in comments and names
+
+
+def _source(path: Path):
+    """(what trimesh.load reads, file type or None). An .obj/.off that is not UTF-8 (a Latin-1
+    comment or name) is handed over decoded as Latin-1, which cannot fail."""
+    if path.suffix.lower() == ".gltf":  # else trimesh falls back to reading a `model.gltf`
+        try:
+            json.loads(path.read_bytes())
+        except (ValueError, RecursionError):
+            raise UnreadableMesh("is not glTF (JSON text)") from None
+    if path.suffix.lower() in TEXT_ONLY:
+        data = path.read_bytes()
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            return io.StringIO(data.decode("latin-1")), path.suffix.lower()[1:]
+    return str(path), None
+
+
+URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")  # http:, file:, ... (data: URIs never get here)
+
+
+def _beside(path: Path):
+    """A trimesh resolver that reads only regular files in the folder of `path`."""
+    from trimesh.resolvers import FilePathResolver
+
+    class Beside(FilePathResolver):
+        def get(self, name: str) -> bytes:
+            root = Path(self.parent).resolve()
+            target = (root / name.strip()).resolve()
+            shown = name if len(name) <= 80 else name[:77] + "..."
+            if URL.match(name.strip()) or not target.is_relative_to(root):
+                raise UnreadableMesh(f"refers to '{shown}', which is not a file beside it "
+                                     "(inr-gon never downloads or reads outside the folder)")
+            if not target.is_file():  # missing, or a FIFO that would block the read
+                raise UnreadableMesh(f"refers to '{shown}', which is not a file beside it")
+            return target.read_bytes()
+
+        def namespaced(self, namespace: str):
+            return Beside(os.path.join(self.parent, namespace))
+
+    return Beside(str(path))
+
+
+def _frame(vertices: np.ndarray) -> tuple[np.ndarray, float]:
+    """(bounding-box centre, largest |coordinate - centre|), computed without overflow."""
+    lo, hi = vertices.min(axis=0), vertices.max(axis=0)
+    center = lo / 2 + hi / 2
+    return center, float(np.abs(vertices - center).max())
 
 
 def normalise(mesh) -> tuple[object, np.ndarray, float]:
     """(mesh in the normalised frame, center [3], scale): normalised = (x - center) * scale."""
-    lo, hi = mesh.bounds
-    center = (lo + hi) / 2.0
-    radius = float(np.linalg.norm(mesh.vertices - center, axis=1).max())
+    center, size = _frame(mesh.vertices)
+    # the norm in units of `size`: squares of coordinates near 1e308 would overflow
+    radius = size * float(np.linalg.norm((mesh.vertices - center) / size, axis=1).max()) if size else 0.0
     scale = RADIUS / radius if radius > 0 else 1.0
     out = mesh.copy()
     out.vertices = (mesh.vertices - center) * scale

@@ -11,8 +11,10 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from .builtin import PREFIX, builtin_modality
-from .meshes import MeshFile, load_mesh, mesh_files, normalise, usable
+from inr_gon.errors import InputError
+
+from .builtin import PREFIX, builtin_modality, parse_builtin
+from .meshes import MeshFile, UnreadableMesh, load_mesh, mesh_files, normalise, usable
 from .sampling import Sampling, sample_mesh
 from .sdf_cache import entry_path, file_digest, load_entry, save_entry
 
@@ -52,18 +54,18 @@ def progress_bar(quiet: bool) -> Progress:
 
 def load_shapes(spec: str | os.PathLike, s: Sampling, quiet: bool = False) -> ShapeSet:
     """builtin:NAME, a mesh file or a folder of meshes -> ShapeSet (sampling cached on disk)."""
-    from inr_gon.errors import InputError
-
     text = os.fspath(spec)
     if text.startswith(PREFIX):
         if builtin_modality(text) != "sdf":
             raise InputError(f"'{text}' is image data, not shapes")
-        from .shapes3d import load_shapes3d
+        from .shapes3d import COUNT, load_shapes3d
 
+        check_memory(text, parse_builtin(text)[1] or COUNT, s)
         with progress_bar(quiet) as bar:
             task = bar.add_task("generating shapes", total=None, note="")
             return load_shapes3d(text, s, progress=lambda: bar.advance(task))
     files = mesh_files(text)
+    check_memory(text, len(files), s)
     with progress_bar(quiet) as bar:
         task = bar.add_task("sampling meshes", total=len(files), note="")
         hits = [0]
@@ -78,8 +80,29 @@ def load_shapes(spec: str | os.PathLike, s: Sampling, quiet: bool = False) -> Sh
     return _from_entries(text, good)
 
 
+def check_memory(source: str, count: int, s: Sampling) -> None:
+    """All samples are held in memory (float32 points [S, P, 3] and sdf [S, P]): refuse at once
+    what cannot fit, rather than sample for hours and fail at the end."""
+    need = count * s.count * 16
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not on this system: nothing to compare with
+        return
+    if need > total:
+        raise InputError(f"{source}: {count} shapes x {s.count} points need {need / 2**30:,.0f} GiB of "
+                         f"samples, more than this machine's {total / 2**30:,.0f} GiB of memory; "
+                         "use fewer shapes or a smaller --sdf-samples")
+
+
 def _sample_file(f: MeshFile, s: Sampling) -> tuple[dict, bool]:
-    digest = file_digest(f.path)
+    if not f.path.exists():  # a dangling link or a link loop
+        raise UnreadableMesh("is a link to nothing (no such file)")
+    if not f.path.is_file():  # a FIFO or a device: reading it would block or never end
+        raise UnreadableMesh("is not a regular file")
+    try:
+        digest = file_digest(f.path)
+    except OSError as e:
+        raise UnreadableMesh(f"cannot be read ({e.strerror or e})") from None
     path = entry_path(digest, s)
     entry = load_entry(path)
     if entry is not None:

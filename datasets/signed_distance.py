@@ -42,7 +42,10 @@ def morton_order(points: np.ndarray) -> np.ndarray:
 
 def is_closed_body(mesh) -> bool:
     """True when the pseudonormal sign is exact: one watertight, outward-oriented body."""
-    return bool(mesh.is_volume and mesh.body_count == 1)
+    # a closed but flat mesh (a double-sided sheet) has volume 0, which trimesh divides by on its
+    # way to is_volume = False: numpy's warning would only clutter stderr
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return bool(mesh.is_volume and mesh.body_count == 1)
 
 
 def signed_distance(vertices: np.ndarray, faces: np.ndarray, points: np.ndarray,

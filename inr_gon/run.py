@@ -91,8 +91,15 @@ class Run:
                              "(this needs a gon or ae run)")
         return self.model.decoder
 
+    def require_images(self) -> None:
+        """InputError unless this is an image run (an SDF decoder takes 3D points, not pixels)."""
+        if self.cfg.modality != "image":
+            raise InputError(f"{self.path}: an {self.cfg.modality} run renders no images "
+                             "(use `inr-gon mesh`)")
+
     def to_values(self, images: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Images at the training size [B, H, W, C] -> values [B, H*W, C] on the device."""
+        self.require_images()
         try:
             x = torch.as_tensor(np.asarray(images, dtype=np.float32), device=self.device)
         except (TypeError, ValueError) as e:
@@ -118,6 +125,7 @@ class Run:
     def render(self, z: torch.Tensor, size: tuple[int, int] | None = None,
                max_memory: int = R.DEFAULT_MAX_MEMORY) -> np.ndarray:
         """Decode latents [B, D] on a (H, W) grid (default: the training size)."""
+        self.require_images()
         h, w = size or self.cfg.size
         z = torch.as_tensor(z)
         if z.dim() != 2 or z.shape[1] != self.cfg.latent_dim or not torch.isfinite(z).all():

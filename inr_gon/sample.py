@@ -26,7 +26,7 @@ FIT_ITEMS = 1024  # training items a fitted prior is estimated from
 
 def check_image_run(run, what: str) -> None:
     if run.cfg.modality != "image":
-        raise InputError(f"{what} renders images; this is a {run.cfg.modality} run")
+        raise InputError(f"{what} renders images; this is an {run.cfg.modality} run (use `inr-gon mesh`)")
 
 
 def fitted_gaussian(run, limit: int = FIT_ITEMS) -> tuple[Tensor, Tensor]:

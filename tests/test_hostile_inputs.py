@@ -14,10 +14,13 @@ import struct
 import subprocess
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
+import guards
 import hostile_commands
 import hostile_files as hf
+import hostile_shapes
 import numpy as np
 import pytest
 import torch
@@ -29,7 +32,7 @@ from hypothesis import strategies as st
 from inr_gon.cli.app import main
 from inr_gon.cli.common import parse_size
 from inr_gon.config import Config
-from inr_gon.datasets import load_image_file, load_images
+from inr_gon.datasets import Sampling, load_image_file, load_images, load_shapes
 from inr_gon.errors import InputError
 from inr_gon.evaluate import evaluate
 from inr_gon.fit import fit_images
@@ -60,16 +63,21 @@ def deadline(seconds: int = TIMEOUT):
         signal.signal(signal.SIGALRM, old)
 
 
-ALL_CASES = CASES + hostile_commands.CASES
+ALL_CASES = CASES + hostile_commands.CASES + hostile_shapes.CASES
+SHAPE_ROWS = {c.id for c in hostile_shapes.CASES}  # counted apart in the published figures
 assert len({c.id for c in ALL_CASES}) == len(ALL_CASES), "case ids must be unique"
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """kind -> a tiny run trained on first use (gon, conv, ae, vgon: RUN_FLAGS)."""
+    """kind -> a tiny run trained on first use (gon, conv, ae, vgon: RUN_FLAGS; sdf: a tiny
+    SDF run, hostile_shapes.make_sdf_run)."""
     root, made = tmp_path_factory.mktemp("hostile"), {}
 
     def get(kind: str) -> Path:
+        if kind == "sdf" and kind not in made:
+            made[kind] = root / kind
+            hostile_shapes.make_sdf_run(made[kind])
         if kind not in made:
             out = root / kind
             flags = [a.replace("{out}", str(out)) for a in TRAIN]
@@ -147,7 +155,8 @@ def test_hostile_input(case: Case, tmp_path, capsys, runs):
     argv = [a.format(d=d, run=d / "run", out=d / "out") for a in case.argv]
     out_existed = (d / "out").exists()
     try:
-        code, err = run_cli(capsys, argv)
+        with guards.watch(d / "outside"):
+            code, err = run_cli(capsys, argv)
     finally:
         for p in d.rglob("*"):  # undo chmod 000 so the folder can be cleaned up
             if not p.is_symlink() and p.stat().st_mode & 0o777 == 0:
@@ -156,7 +165,7 @@ def test_hostile_input(case: Case, tmp_path, capsys, runs):
     if case.check:
         case.check(d)
     record("hostile", id=case.id, via="cli", command=case.argv[0], expect=case.expect, outcome=outcome,
-           exit=code)
+           exit=code, shapes=case.id in SHAPE_ROWS)
 
 
 # ---- the Python API --------------------------------------------------------------------------
@@ -212,8 +221,9 @@ def api_cases(run: Path, d: Path) -> dict:
     }
 
 
-def test_python_api_hostile_inputs(trained, tmp_path, capsys):
-    cases = api_cases(trained, tmp_path)
+@pytest.mark.parametrize("kind", ["gon", "sdf"])
+def test_python_api_hostile_inputs(kind, runs, tmp_path, capsys):
+    cases = (api_cases if kind == "gon" else hostile_shapes.api_cases)(runs(kind), tmp_path)
     for name, (call, expect, words) in cases.items():
         with deadline():
             if expect == "error":
@@ -306,7 +316,7 @@ tried = {"bytes": 0}
 def count_fuzz_examples():
     yield
     if tried["bytes"]:
-        record("fuzz", examples=tried["bytes"], properties=5)
+        record("fuzz", examples=tried["bytes"], properties=6)
 
 
 def outcome(call):
@@ -371,6 +381,29 @@ def test_fuzz_safetensors_bytes(n, header, body):
         path = Path(tmp) / "x.safetensors"
         path.write_bytes(struct.pack("<Q", min(n, len(header)) if n % 2 else n) + header + body)
         outcome(lambda: load_tensors(path))
+
+
+COORD = st.one_of(st.floats(-10, 10), st.sampled_from([0.0, 1e-30, 1e30, -1e30, 1e300, 5e-324, np.nan,
+                                                      np.inf]))
+
+
+@FUZZ
+@given(ext=st.sampled_from([".obj", ".off", ".ply", ".stl"]),
+       vertices=st.lists(st.tuples(COORD, COORD, COORD), min_size=3, max_size=8),
+       faces=st.lists(st.tuples(*[st.integers(-1, 8)] * 3), min_size=1, max_size=8))
+def test_fuzz_mesh_files(ext, vertices, faces):
+    """Odd geometry (huge, tiny, non-finite, repeated or out-of-range): one-line errors or
+    finite samples in the unit cube, and no numpy warning printed on the way."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"x{ext}"
+        hostile_shapes.mesh_file(path, vertices, faces)
+        with warnings.catch_warnings(record=True) as printed:
+            warnings.simplefilter("always")
+            shapes = outcome(lambda: load_shapes(path, Sampling(count=64), quiet=True))
+        assert not printed, [str(w.message) for w in printed]
+        if shapes is not None:
+            assert np.isfinite(shapes.sdf).all() and np.abs(shapes.points).max() <= 1
+            assert np.isfinite(shapes.scales).all() and (shapes.scales > 0).all()
 
 
 @FUZZ

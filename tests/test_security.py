@@ -341,3 +341,22 @@ def test_an_npz_member_name_cannot_point_elsewhere(tmp_path, capsys):
     code, _, err = cli(capsys, "train", tmp_path / "a.npz", "--out", tmp_path / "o", *TINY)
     assert code == 0, err
     assert not (tmp_path.parent.parent / "images.npy").exists()
+
+
+def test_the_hostile_rows_guards_are_live(tmp_path):
+    """tests/guards.py, which every hostile-input row runs under, does catch a connection
+    attempt and a read under the forbidden folder (else its silence would prove nothing)."""
+    import contextlib
+    import urllib.request
+
+    import guards
+
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "secret.bin").write_bytes(b"x")
+    with pytest.raises(AssertionError, match="network access"), guards.watch(tmp_path / "outside"):
+        with contextlib.suppress(OSError):
+            urllib.request.urlopen("http://127.0.0.1:9/", timeout=1)
+    with pytest.raises(AssertionError, match="opened outside"), guards.watch(tmp_path / "outside"):
+        os.close(os.open(tmp_path / "outside" / "secret.bin", os.O_RDONLY))
+    with guards.watch(tmp_path / "outside"):
+        (tmp_path / "inside.bin").write_bytes((tmp_path / "outside").name.encode())
