@@ -101,16 +101,21 @@ def bench(torus, v, f, points, repeats: int) -> list[dict]:
         ins = inside if len(p) == len(points) else inside[:: 100]
         d = results[name]
         rows.append({"method": name, "points": len(p), "points_per_cpu_s": len(p) / cpu,
+                     "points_per_cpu_s_range": [len(p) / max(t[0] for t in times[name]),
+                                                len(p) / min(t[0] for t in times[name])],
                      "points_per_wall_s": len(p) / wall,
                      "max_abs_error": float(np.abs(np.abs(d) - ref).max()),
                      "sign_agreement": float(((d < 0) == ins).mean())})
-    print(f"{'method':<48} {'points':>8} {'pts/CPU-s':>11} {'pts/wall-s':>11} {'max |err|':>10} {'signs':>7}")
+    print(f"{'method':<48} {'points':>8} {'pts/CPU-s':>11} {'(min - max)':>19} {'pts/wall-s':>11} "
+          f"{'max |err|':>10} {'signs':>7}")
     for r in rows:
+        lo, hi = r["points_per_cpu_s_range"]
         print(f"{r['method']:<48} {r['points']:>8} {r['points_per_cpu_s']:>11,.0f} "
-              f"{r['points_per_wall_s']:>11,.0f} {r['max_abs_error']:>10.2e} "
-              f"{r['sign_agreement']:>7.4f}")
+              f"{f'({lo:,.0f} - {hi:,.0f})':>19} {r['points_per_wall_s']:>11,.0f} "
+              f"{r['max_abs_error']:>10.2e} {r['sign_agreement']:>7.4f}")
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; target: 500,000 points/s")
     return rows
+
 
 if __name__ == "__main__":
     main()

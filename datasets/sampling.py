@@ -11,6 +11,11 @@ targets are ~0, so a latent drawn mostly from them carries little of the shape, 
 shape decoded to the same blob. On builtin:shapes3d:32 (600 steps, 3 x 128, w0 10, first 8
 training shapes meshed at 64^3) IoU went 0.39 -> 0.67 -> 0.81 for uniform shares 0.1, 0.5,
 0.8, and to 0.83 with the wider noise scales (0.01, 0.05, 0.15) kept as the default.
+
+Why exact distances far from the surface, not truncated at the loss's clamp (which would make
+the closest-point queries 2-4x cheaper, benchmarks/sdf.py): the latent sees the raw targets.
+`inr-gon demo --shapes` with every stored distance clipped to +-0.1 gave held-out IoU 0.57
+and Chamfer-L1 0.088, against 0.74 and 0.047 with exact ones (one run each, same seed).
 """
 
 from __future__ import annotations
