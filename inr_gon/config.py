@@ -142,6 +142,9 @@ class Config:
             raise InputError("--detach-inner needs a gradient-origin model (gon or conv), not ae")
         if self.model == "conv":
             self._check_conv()
+        if self.modality == "sdf" and self.points_per_signal:
+            raise InputError("--points-per-signal is for images; an SDF run draws --sdf-points "
+                             "of each shape's points every step")
         if self.model == "ae" and self.points_per_signal:
             raise InputError("--model ae encodes whole images: leave --points-per-signal at 0")
         return self

@@ -286,7 +286,8 @@ CASES: list[Case] = [
     *[Case(f"shapes3d{f}={v}", train3d("builtin:shapes3d:2", f, v), "error", (w,)) for f, v, w in [
         ("--model", "conv", "for images"), ("--sdf-samples", "8", "sdf_samples"),
         ("--sdf-points", "0", "sdf_points"), ("--sdf-noise", "x", "sdf_noise"),
-        ("--sdf-clamp", "nan", "sdf_clamp"), ("--sdf-uniform", "-1", "sdf_uniform")]],
+        ("--sdf-clamp", "nan", "sdf_clamp"), ("--sdf-uniform", "-1", "sdf_uniform"),
+        ("--points-per-signal", "16", "--sdf-points")]],
     # ---- mesh: flags, inputs, --out, runs of another kind or damaged
     *[on_sdf(f"mesh-r={v}", mesh("-r", v), "error", ("--resolution",)) for v in ("0", "1", "-5", "5000")],
     on_sdf("mesh-r=abc", mesh("-r", "abc"), "usage", ("--resolution",)),
