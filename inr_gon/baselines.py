@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inr_gon.config import Config
-from inr_gon.gon import inner_loss, outer_loss
+from inr_gon.gon import inner_loss, step_outputs
 from inr_gon.render import DEFAULT_MAX_MEMORY, grid, render_images
 from inr_gon.siren import Siren
 
@@ -110,7 +110,8 @@ class ConvGON(nn.Module):
 
     def forward(self, coords: Tensor, values: Tensor,
                 generator: torch.Generator | None = None) -> dict[str, Tensor]:
-        return _outputs(self, coords, values, self.encode(coords, values))
+        z = self.encode(coords, values)
+        return step_outputs(self.decode(coords, z), values, z, self.cfg)
 
 
 class ConvEncoder(nn.Module):
@@ -170,11 +171,6 @@ class AutoEncoder(nn.Module):
 
     def forward(self, coords: Tensor, values: Tensor,
                 generator: torch.Generator | None = None) -> dict[str, Tensor]:
-        return _outputs(self, coords, values, self.encode(coords, values))
+        z = self.encode(coords, values)
+        return step_outputs(self.decode(coords, z), values, z, self.cfg)
 
-
-def _outputs(model: nn.Module, coords: Tensor, values: Tensor, z: Tensor) -> dict[str, Tensor]:
-    pred = model.decode(coords, z)
-    rec = outer_loss(pred, values, model.cfg)
-    return {"loss": rec, "rec": rec, "kl": values.new_zeros(()),
-            "mse": (pred.detach() - values).pow(2).mean(), "pred": pred, "z": z}

@@ -193,14 +193,20 @@ class GON(nn.Module):
         if logvar is not None:
             z = mu + _normal(*mu.shape, mu, generator) * torch.exp(0.5 * logvar)
             kl = kl_normal(mu, logvar).mean()
-        pred = self.decoder(coords, z)
-        rec = outer_loss(pred, values, self.cfg)
-        return {"loss": rec + self.cfg.kl_weight * kl, "rec": rec, "kl": kl,
-                "mse": (pred.detach() - values).pow(2).mean(), "pred": pred, "z": z}
+        return step_outputs(self.decoder(coords, z), values, z, self.cfg, kl)
 
 
 def _normal(b: int, d: int, like: Tensor, generator: torch.Generator | None) -> Tensor:
     return torch.randn((b, d), generator=generator, device=like.device, dtype=like.dtype)
+
+
+def step_outputs(pred: Tensor, values: Tensor, z: Tensor, cfg: Config,
+                 kl: Tensor | None = None) -> dict[str, Tensor]:
+    """What a model's forward returns to the training loop; kl None: no variational term."""
+    rec = outer_loss(pred, values, cfg)
+    loss = rec if kl is None else rec + cfg.kl_weight * kl
+    return {"loss": loss, "rec": rec, "kl": values.new_zeros(()) if kl is None else kl,
+            "mse": (pred.detach() - values).pow(2).mean(), "pred": pred, "z": z}
 
 
 def outer_loss(pred: Tensor, target: Tensor, cfg: Config) -> Tensor:
