@@ -6,9 +6,7 @@ import sys
 
 import numpy as np
 import pytest
-from cli_helpers import assert_input_error, run_cli
-
-from inr_gon.cli.app import main
+from cli_helpers import assert_input_error, cli_exit, run_cli
 
 TINY = ["--size", "8", "--steps", "4", "--batch-size", "4", "--hidden", "16", "--layers", "2",
         "--latent-dim", "4", "--quiet"]
@@ -17,10 +15,7 @@ TINY = ["--size", "8", "--steps", "4", "--batch-size", "4", "--hidden", "16", "-
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "run"
-    with pytest.raises(SystemExit) as e:
-        main(["train", "builtin:shapes", "--out", str(out), *TINY])
-        raise SystemExit(0)
-    assert e.value.code == 0
+    assert cli_exit("train", "builtin:shapes", "--out", out, *TINY) == 0
     return out
 
 

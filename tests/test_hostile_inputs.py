@@ -24,12 +24,12 @@ import hostile_shapes
 import numpy as np
 import pytest
 import torch
+from cli_helpers import cli_exit
 from figures import record
 from hostile_cases import CASES, RUN_FLAGS, TRAIN, Case
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from inr_gon.cli.app import main
 from inr_gon.cli.common import parse_size
 from inr_gon.config import Config
 from inr_gon.datasets import Sampling, load_image_file, load_images, load_shapes
@@ -81,10 +81,7 @@ def runs(tmp_path_factory):
         if kind not in made:
             out = root / kind
             flags = [a.replace("{out}", str(out)) for a in TRAIN]
-            with pytest.raises(SystemExit) as e:
-                main(["train", "builtin:shapes:8", *flags, *RUN_FLAGS[kind]])
-                raise SystemExit(0)
-            assert e.value.code == 0
+            assert cli_exit("train", "builtin:shapes:8", *flags, *RUN_FLAGS[kind]) == 0
             made[kind] = out
         return made[kind]
     return get
@@ -96,10 +93,9 @@ def trained(runs):
 
 
 def run_cli(capsys, argv: list[str]) -> tuple[int, str]:
-    with deadline(), pytest.raises(SystemExit) as e:
-        main(argv)
-        raise SystemExit(0)
-    return e.value.code, capsys.readouterr().err
+    with deadline():
+        code = cli_exit(*argv)
+    return code, capsys.readouterr().err
 
 
 def readable(path: Path) -> bool:

@@ -17,11 +17,11 @@ from pathlib import Path
 import imageio.v3 as iio
 import pytest
 import torch
+from cli_helpers import one_error_line, run_cli
 from figures import record
 
 import inr_gon.io
 from inr_gon.checkpoint import load_checkpoint
-from inr_gon.cli.app import main
 from inr_gon.config import Config
 from inr_gon.io import append_line, atomic_write, load_tensors, read_json, read_jsonl
 from inr_gon.run import build_model, is_run, load_config, load_run
@@ -219,19 +219,6 @@ def reference(tmp_path_factory):
     return load_run(out).model.state_dict()
 
 
-def cli(capsys, *args) -> tuple[int, str]:
-    with pytest.raises(SystemExit) as e:
-        main([str(a) for a in args])
-        raise SystemExit(0)
-    return e.value.code, capsys.readouterr().err
-
-
-def one_error_line(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
-    return lines[0]
-
-
 def checkpoint_step(run_dir: Path) -> int:
     run = load_run(run_dir)
     assert all(torch.isfinite(v).all() for v in run.model.state_dict().values())
@@ -240,7 +227,7 @@ def checkpoint_step(run_dir: Path) -> int:
 
 
 def resume_matches(capsys, run_dir: Path, reference: dict) -> None:
-    code, err = cli(capsys, "train", "x", "--resume", "--out", run_dir, "--quiet")
+    code, _, err = run_cli(capsys, "train", "x", "--resume", "--out", run_dir, "--quiet")
     assert code == 0, err
     weights = load_run(run_dir).model.state_dict()
     for k in reference:
@@ -258,7 +245,7 @@ def test_nonfinite_loss_stops_with_one_line_and_resumes(tmp_path, capsys, monkey
         return out
 
     monkeypatch.setattr(_Loop, "train_step", diverging)
-    code, err = cli(capsys, "train", *TINY_FLAGS, "--out", tmp_path / "run")
+    code, _, err = run_cli(capsys, "train", *TINY_FLAGS, "--out", tmp_path / "run")
     line = one_error_line(err)
     assert code == 1 and f"loss became {bad} at step 5" in line and "(step 4) is kept" in line
     assert checkpoint_step(tmp_path / "run") == 4
@@ -277,7 +264,7 @@ def test_nonfinite_weights_are_never_checkpointed(tmp_path, capsys, monkeypatch,
         return out
 
     monkeypatch.setattr(_Loop, "train_step", poisoned)
-    code, err = cli(capsys, "train", *TINY_FLAGS, "--out", tmp_path / "run")
+    code, _, err = run_cli(capsys, "train", *TINY_FLAGS, "--out", tmp_path / "run")
     assert code == 1 and "weights became NaN or inf by step 6" in one_error_line(err)
     assert checkpoint_step(tmp_path / "run") == 4
     monkeypatch.setattr(_Loop, "train_step", real)
@@ -335,7 +322,7 @@ def test_disk_full_is_one_line_and_keeps_the_checkpoint(tmp_path, capsys, monkey
     monkeypatch.setattr(_Loop, "train_step", filling)
     log_every = "1" if hit == "log" else "100"  # 100: nothing is logged before the save at step 6
     run_dir = tmp_path / "run"
-    code, err = cli(capsys, "train", *TINY_FLAGS, "--log-every", log_every, "--out", run_dir)
+    code, _, err = run_cli(capsys, "train", *TINY_FLAGS, "--log-every", log_every, "--out", run_dir)
     line = one_error_line(err)
     assert code == 2 and os.strerror(errno.ENOSPC) in line
     assert ("train_state.safetensors" in line and "intact" in line) if hit == "checkpoint" \
@@ -373,7 +360,7 @@ def test_a_crash_before_config_leaves_a_folder_train_reuses(tmp_path, capsys, mo
         train(TINY, tmp_path / "run", quiet=True)
     monkeypatch.undo()
     assert not is_run(tmp_path / "run") and (tmp_path / "run" / "train_state.safetensors").exists()
-    code, err = cli(capsys, "render", tmp_path / "run")
+    code, _, err = run_cli(capsys, "render", tmp_path / "run")
     assert code == 2 and "not a run folder" in one_error_line(err)
     assert train(TINY, tmp_path / "run", quiet=True).step == TINY.steps
 
@@ -412,7 +399,7 @@ def test_fit_sample_and_interpolate_write_only_by_atomic_renames(tmp_path, capsy
     for argv in (["fit", run, a, b, "--refine-steps", "2", "--out", out / "fit" / "z.safetensors"],
                  ["sample", run, "-n", "2", "--out", out / "samples"],
                  ["interpolate", run, a, b, "--frames", "3", "--out", out / "walk" / "w.gif"]):
-        code, err = cli(capsys, *argv, "--quiet")
+        code, _, err = run_cli(capsys, *argv, "--quiet")
         assert code == 0, err
     monkeypatch.undo()
     outputs = {p for p in out.rglob("*") if p.is_file()}

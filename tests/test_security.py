@@ -21,9 +21,9 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
+from cli_helpers import cli_exit, one_error_line, run_cli
 from figures import record
 
-from inr_gon.cli.app import main
 from inr_gon.config import MODEL_FIELDS, Config
 from inr_gon.errors import InputError
 from inr_gon.latents import save_latents
@@ -35,27 +35,10 @@ TINY = ["--size", "8", "--steps", "3", "--batch-size", "4", "--hidden", "16", "-
         "--latent-dim", "4", "--preview-every", "0", "--device", "cpu", "--quiet"]
 
 
-def cli(capsys, *args) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as e:
-        main([str(a) for a in args])
-        raise SystemExit(0)
-    cap = capsys.readouterr()
-    return e.value.code, cap.out, cap.err
-
-
-def one_error_line(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
-    return lines[0]
-
-
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("sec") / "run"
-    with pytest.raises(SystemExit) as e:
-        main(["train", "builtin:shapes:16", "--out", str(out), *TINY])
-        raise SystemExit(0)
-    assert e.value.code == 0
+    assert cli_exit("train", "builtin:shapes:16", "--out", out, *TINY) == 0
     return out
 
 
@@ -110,9 +93,9 @@ def test_planted_pickles_are_refused_or_ignored_never_run(run_dir, tmp_path, cap
     assert len(beside) == 7
     for name in beside:  # beside the real files: ignored
         shutil.copy(evil["torch"], run / name)
-    code, _, err = cli(capsys, "render", run, "--out", tmp_path / "r1", "--quiet")
+    code, _, err = run_cli(capsys, "render", run, "--out", tmp_path / "r1", "--quiet")
     assert code == 0, err
-    code, _, err = cli(capsys, "train", "x", "--resume", "--steps", "4", "--out", run, "--quiet")
+    code, _, err = run_cli(capsys, "train", "x", "--resume", "--steps", "4", "--out", run, "--quiet")
     assert code == 0, err
     outcomes = {"beside the run files": "ignored"}
     cases = [  # instead of the real files, or handed over as data and latents: refused
@@ -129,7 +112,7 @@ def test_planted_pickles_are_refused_or_ignored_never_run(run_dir, tmp_path, cap
             fresh = copy_run(run_dir, tmp_path / f"case{i}")
             shutil.copy(payload, fresh / target)
             argv = [fresh if a is run else a for a in argv]
-        code, _, err = cli(capsys, *argv)
+        code, _, err = run_cli(capsys, *argv)
         assert code == 2, (target, payload, err)
         one_error_line(err)
         outcomes[f"{payload.name} as {target or argv[0]}"] = "refused"
@@ -160,7 +143,7 @@ def test_no_unpickling_call_on_any_loading_path(run_dir, tmp_path, capsys, monke
                  ["train", "x", "--resume", "--steps", "4", "--out", run],
                  ["train", tmp_path / "a.npy", "--out", tmp_path / "t1", *TINY],
                  ["train", tmp_path / "b.npz", "--out", tmp_path / "t2", *TINY]):
-        code, _, err = cli(capsys, *argv)
+        code, _, err = run_cli(capsys, *argv)
         assert code == 0, err
 
 
@@ -227,7 +210,7 @@ def test_a_run_config_must_state_its_model_fields(run_dir, tmp_path, capsys, nam
     raw = json.loads((run / "config.json").read_text())
     del raw[name]
     (run / "config.json").write_text(json.dumps(raw))
-    code, _, err = cli(capsys, "render", run, "--out", tmp_path / "r")
+    code, _, err = run_cli(capsys, "render", run, "--out", tmp_path / "r")
     line = one_error_line(err)
     assert code == 2 and f"'{name}' is missing" in line and "config.json" in line
 
@@ -255,7 +238,7 @@ def test_hand_edited_config_is_one_line_naming_the_field(run_dir, tmp_path, caps
     run = copy_run(run_dir, tmp_path)
     raw = json.loads((run / "config.json").read_text())
     (run / "config.json").write_text(json.dumps({**raw, **changes}))
-    code, _, err = cli(capsys, "render", run, "--out", tmp_path / "r")
+    code, _, err = run_cli(capsys, "render", run, "--out", tmp_path / "r")
     assert code == 2 and words in one_error_line(err)
 
 
@@ -328,7 +311,7 @@ def test_demo_writes_only_into_out(tmp_path, capsys, monkeypatch):
                    steps=3, batch_size=4, preview_every=0, checkpoint_every=0, device="cpu")
     monkeypatch.setattr(demo, "run_demo", functools.partial(demo.run_demo, cfg=small))
     monkeypatch.chdir(tmp_path)
-    code, _, err = cli(capsys, "demo", "--out", tmp_path / "d" / "run", "--quiet")
+    code, _, err = run_cli(capsys, "demo", "--out", tmp_path / "d" / "run", "--quiet")
     assert code == 0, err
     assert all(p.is_relative_to(tmp_path / "d" / "run") for p in files_under(tmp_path))
 
@@ -338,7 +321,7 @@ def test_an_npz_member_name_cannot_point_elsewhere(tmp_path, capsys):
     with zipfile.ZipFile(tmp_path / "a.npz", "w") as zf:
         with zf.open("../../images.npy", "w") as f:
             np.lib.format.write_array(f, np.zeros((2, 8, 8), np.uint8))
-    code, _, err = cli(capsys, "train", tmp_path / "a.npz", "--out", tmp_path / "o", *TINY)
+    code, _, err = run_cli(capsys, "train", tmp_path / "a.npz", "--out", tmp_path / "o", *TINY)
     assert code == 0, err
     assert not (tmp_path.parent.parent / "images.npy").exists()
 
