@@ -22,7 +22,7 @@ from inr_gon.errors import InputError
 def main(argv: list[str] | None = None) -> None:
     """0 done; 2 bad usage or input (one `error:` line); 1 a bug or a stopped training.
     Usage errors (unknown flag, missing argument) are the Typer app's own: exit 2."""
-    from inr_gon.train import TrainingError
+    from inr_gon.training.train import TrainingError
 
     try:
         app(args=argv, prog_name="inr-gon")

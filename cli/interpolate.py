@@ -28,8 +28,14 @@ def interpolate(
     quiet: bool = Opt(False, "--quiet"),
 ) -> None:
     """Walk the latent space from A to B (slerp) and write the frames as an animation."""
-    from inr_gon.run import load_run
-    from inr_gon.sample import check_animation_path, check_image_run, endpoint_latents, slerp, write_animation
+    from inr_gon.inference.run import load_run
+    from inr_gon.inference.sample import (
+        check_animation_path,
+        check_image_run,
+        endpoint_latents,
+        slerp,
+        write_animation,
+    )
 
     if not 2 <= frames <= 1000:
         raise InputError(f"--frames must lie in 2..1000, got {frames}")

@@ -31,8 +31,8 @@ def mesh(
     quiet: bool = Opt(False, "--quiet"),
 ) -> None:
     """Marching cubes on the network's SDF: .ply/.obj/.glb and a shaded .png per shape."""
-    from inr_gon.mesh import mesh_run
-    from inr_gon.run import load_run
+    from inr_gon.inference.run import load_run
+    from inr_gon.shapes.mesh import mesh_run
 
     if not 2 <= resolution <= 2048:
         raise InputError(f"--resolution must be from 2 to 2048, got {resolution}")

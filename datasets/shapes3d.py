@@ -81,7 +81,7 @@ def raw_sdf(index: int, points: np.ndarray) -> np.ndarray:
 @lru_cache(maxsize=256)
 def _frame(index: int) -> tuple[np.ndarray, float]:
     """(center, scale) normalising item `index` as meshes are (datasets/meshes.py)."""
-    from inr_gon.mesh import extract_mesh, sdf_volume
+    from inr_gon.shapes.mesh import extract_mesh, sdf_volume
 
     mesh = extract_mesh(sdf_volume(lambda p: raw_sdf(index, p).astype(np.float32), 64))
     _, center, scale = normalise(mesh)
@@ -109,7 +109,7 @@ def _project(index: int, p: np.ndarray, iterations: int = 3) -> np.ndarray:
 def shape_mesh(index: int, resolution: int = 128, project: bool = True):
     """The surface of item `index` as a trimesh: marching cubes, vertices projected onto the
     exact zero level set."""
-    from inr_gon.mesh import extract_mesh, sdf_volume
+    from inr_gon.shapes.mesh import extract_mesh, sdf_volume
 
     mesh = extract_mesh(sdf_volume(lambda p: shape_sdf(index, p).astype(np.float32), resolution))
     if project:

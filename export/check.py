@@ -46,7 +46,7 @@ class Items:
 
 def training_items(cfg: Config, n: int = 4) -> Items | None:
     """A few real signals of the run's data, or None (with a warning) when it is not at hand."""
-    from inr_gon.render import grid
+    from inr_gon.models.render import grid
 
     try:
         if cfg.modality == "image":
@@ -55,7 +55,7 @@ def training_items(cfg: Config, n: int = 4) -> Items | None:
             images = to_channels(load_images(cfg.data, cfg.size, limit=n).images, cfg.channels)
             values = torch.from_numpy(np.ascontiguousarray(images)).reshape(len(images), -1, cfg.channels)
             return Items(grid(*cfg.size), values)
-        from inr_gon.tasks import make_task
+        from inr_gon.training.tasks import make_task
 
         coords, values = make_task(cfg.replace(batch_size=n, device="cpu"), torch.device("cpu")).batch(0)
         return Items(coords, values[:n])

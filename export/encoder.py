@@ -1,13 +1,13 @@
 """The gradient-origin encoder as plain tensor ops, for exporters that cannot trace autograd.grad.
 
 Two graphs, both returning the latent to decode (the posterior mean of a variational run,
-whose step is taken on the ELBO through the heads: see `inr_gon.gon.variational_step`):
+whose step is taken on the ELBO through the heads: see `inr_gon.models.gon.variational_step`):
 - `EncoderGraph`, the general one: coords [B, N, d] and values [B, N, C] -> z [B, D]. The
   inner backward of the SIREN is written out by `Siren.trunk_vjp` (the cos chain), so any
   coordinates work, and `inner_steps` > 1 repeats the step.
 - `GridEncoder`, for the run's own grid: at z0 = 0 the latent is affine in the values,
   z = values.flatten(1) @ A + b, one MatMul + Add with A [N*C, D] and b [D] precomputed from
-  F(c, 0) and J = dF/dz (see `inr_gon.gon.latent_shared_grid`).
+  F(c, 0) and J = dF/dz (see `inr_gon.models.gon.latent_shared_grid`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from inr_gon.export.onnx import trace
-from inr_gon.gon import GON, heads_grad, inner_kl_weight
+from inr_gon.models.gon import GON, heads_grad, inner_kl_weight
 
 
 class EncoderGraph(nn.Module):

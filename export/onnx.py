@@ -23,7 +23,7 @@ from inr_gon import __version__
 from inr_gon.config import Config
 from inr_gon.errors import InputError
 from inr_gon.io import atomic_write
-from inr_gon.siren import Siren
+from inr_gon.models.siren import Siren
 
 OPSET = 17
 FORMAT = "inr-gon/1"
@@ -156,7 +156,7 @@ def read_info(path: str | Path, kinds: tuple[str, ...] = KINDS) -> OnnxInfo:
 
 def weights_digest(run_dir: Path) -> str:
     """sha256 of the run's model.safetensors: tells a stale export from a current one."""
-    from inr_gon.checkpoint import MODEL_FILE
+    from inr_gon.training.checkpoint import MODEL_FILE
 
     return hashlib.sha256((run_dir / MODEL_FILE).read_bytes()).hexdigest()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from skimage.draw import line_aa
 
-from inr_gon.render import image_grid, upscale_nearest
+from inr_gon.models.render import image_grid, upscale_nearest
 
 
 def preview_strip(truth: np.ndarray, recon: np.ndarray, superres: np.ndarray) -> np.ndarray:

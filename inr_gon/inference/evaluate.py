@@ -1,5 +1,5 @@
 """`inr-gon eval`: mean figures of a run over a dataset (PSNR/SSIM for images; shapes are
-scored by inr_gon.mesh)."""
+scored by inr_gon.shapes.mesh)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from inr_gon.errors import InputError, warn
-from inr_gon.fit import REFINE_LR, fit_images, mean_scores
+from inr_gon.inference.fit import REFINE_LR, fit_images, mean_scores
 
 SPLITS = ("all", "train", "val")
 
@@ -20,7 +20,7 @@ def evaluate(run, data: str, refine_steps: int = 0, lr: float = REFINE_LR, split
     if run.cfg.modality == "sdf":
         if refine_steps or split != "all" or limit is not None:
             raise InputError("--refine-steps, --split and --limit apply to image runs")
-        from inr_gon.mesh import evaluate_shapes
+        from inr_gon.shapes.mesh import evaluate_shapes
 
         return evaluate_shapes(run, data, quiet=quiet)
     names, images = load_split(run.cfg, data, split, limit)
@@ -38,7 +38,7 @@ def load_split(cfg, data: str, split: str = "all", limit: int | None = None
     """(names, images [B, H, W, C] at the run's size and channels). train/val: the run's own
     split, only when DATA is the run's training data."""
     from inr_gon.datasets import to_channels
-    from inr_gon.tasks import split_indices
+    from inr_gon.training.tasks import split_indices
 
     if split not in SPLITS:
         raise InputError(f"--split must be one of {', '.join(SPLITS)}, got '{split}'")

@@ -15,10 +15,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from inr_gon import distributed
 from inr_gon.config import Config
 from inr_gon.errors import InputError
-from inr_gon.render import grid
+from inr_gon.models.render import grid
+from inr_gon.training import distributed
 
 
 def batch_indices(step: int, batch: int, n: int, seed: int) -> Tensor:
@@ -46,11 +46,11 @@ def make_task(cfg: Config, device: torch.device, quiet: bool = False):
 
     modality = detect_modality(cfg.data)
     if modality == "image":
-        from inr_gon.streaming import image_task
+        from inr_gon.training.streaming import image_task
 
         return image_task(cfg.replace(modality="image"), device)
     if modality == "sdf":
-        from inr_gon.sdf import SdfTask
+        from inr_gon.training.sdf import SdfTask
 
         return SdfTask(cfg.replace(modality="sdf"), device, quiet)
     raise InputError(f"{cfg.data}: {modality} data cannot be trained by this version")
@@ -102,7 +102,7 @@ class ImageTask:
         return x.pin_memory().to(self.device, non_blocking=True)
 
     def noise_generator(self, step: int, salt: int = 0) -> torch.Generator | None:
-        from inr_gon.train import step_generator
+        from inr_gon.training.train import step_generator
 
         return step_generator(self.cfg, step, salt) if self.device.type == "cpu" else None
 
@@ -116,7 +116,7 @@ class ImageTask:
         return tr, va
 
     def preview(self, model) -> np.ndarray:
-        from inr_gon.train import preview_images
+        from inr_gon.training.train import preview_images
 
         h, w, c = self.data.images.shape[1:]
         pick = [*self.train_idx[:4].tolist(), *self.val_idx[:2].tolist()]

@@ -16,10 +16,10 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from inr_gon import distributed
 from inr_gon.config import Config
-from inr_gon.render import grid
-from inr_gon.tasks import ImageTask, _mean_psnr, batch_indices, split_indices
+from inr_gon.models.render import grid
+from inr_gon.training import distributed
+from inr_gon.training.tasks import ImageTask, _mean_psnr, batch_indices, split_indices
 
 PREFETCH = 2  # steps each worker prepares ahead
 
@@ -108,7 +108,7 @@ class StreamingImageTask(ImageTask):
         return tr, va
 
     def preview(self, model) -> np.ndarray:
-        from inr_gon.train import preview_images
+        from inr_gon.training.train import preview_images
 
         pick = [*self.train_idx[:4].tolist(), *self.val_idx[:2].tolist()]
         model.eval()

@@ -42,9 +42,9 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 def run_demo(out: Path, quiet: bool = False, cfg: Config = DEMO, show: int = 8) -> dict:
     """Train, then score held-out items at 1x and at 4x against analytic truth. Returns figures."""
     from inr_gon.datasets import load_images
-    from inr_gon.run import load_run
-    from inr_gon.tasks import split_indices
-    from inr_gon.train import train
+    from inr_gon.inference.run import load_run
+    from inr_gon.training.tasks import split_indices
+    from inr_gon.training.train import train
 
     result = train(cfg, out, quiet=quiet)
     run = load_run(out)

@@ -28,8 +28,8 @@ import torch
 from torch import Tensor, nn
 
 from inr_gon.config import Config
-from inr_gon.render import DEFAULT_MAX_MEMORY, render_images
-from inr_gon.siren import Siren
+from inr_gon.models.render import DEFAULT_MAX_MEMORY, render_images
+from inr_gon.models.siren import Siren
 
 
 def inner_loss(pred: Tensor, target: Tensor) -> Tensor:

@@ -25,13 +25,13 @@ def run_shapes_demo(out: Path, quiet: bool = False, cfg: Config = DEMO_SHAPES,
                     resolution: int = RESOLUTION) -> dict:
     """Train, mesh the held-out shapes at `resolution`, score them. Returns the figures."""
     from inr_gon.datasets import Sampling, load_shapes
-    from inr_gon.mesh import export_mesh
-    from inr_gon.render import image_grid
-    from inr_gon.run import load_run
-    from inr_gon.shape_eval import evaluate
-    from inr_gon.splat import render_mesh
-    from inr_gon.tasks import split_indices
-    from inr_gon.train import train
+    from inr_gon.inference.run import load_run
+    from inr_gon.inference.shape_eval import evaluate
+    from inr_gon.models.render import image_grid
+    from inr_gon.shapes.mesh import export_mesh
+    from inr_gon.shapes.splat import render_mesh
+    from inr_gon.training.tasks import split_indices
+    from inr_gon.training.train import train
 
     result = train(cfg, out, quiet=quiet)
     run = load_run(out)

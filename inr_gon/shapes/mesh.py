@@ -23,7 +23,7 @@ import torch
 
 from inr_gon.errors import InputError
 from inr_gon.io import atomic_write
-from inr_gon.render import DEFAULT_MAX_MEMORY, axis, decode_chunked
+from inr_gon.models.render import DEFAULT_MAX_MEMORY, axis, decode_chunked
 
 BLOCK, MARGIN = 4, 2.0
 SLAB_POINTS = 1 << 21  # coordinates made at once: 24 MiB of float32
@@ -119,11 +119,11 @@ def mesh_run(run, inputs: list[str], out_dir: Path, resolution: int = 256, fmt: 
     """`inr-gon mesh`: a mesh file and a PNG preview per input shape (or per training shape)."""
     from inr_gon.datasets.meshes import to_original
     from inr_gon.errors import warn
+    from inr_gon.inference.run import unique_names
     from inr_gon.io import write_png
-    from inr_gon.render import image_grid
-    from inr_gon.run import unique_names
-    from inr_gon.sdf import encode_shapes, training_shapes
-    from inr_gon.splat import render_mesh
+    from inr_gon.models.render import image_grid
+    from inr_gon.shapes.splat import render_mesh
+    from inr_gon.training.sdf import encode_shapes, training_shapes
 
     if run.cfg.modality != "sdf":
         raise InputError(f"{run.path} is an {run.cfg.modality} run: `mesh` needs an SDF run "
@@ -157,8 +157,8 @@ def mesh_run(run, inputs: list[str], out_dir: Path, resolution: int = 256, fmt: 
 def evaluate_shapes(run, data: str, quiet: bool = False, resolution: int = 128,
                     points: int = 30_000) -> dict:
     """Chamfer distance, normal consistency and volumetric IoU of the run's reconstructions of
-    the shapes in DATA against their source surfaces (see inr_gon/shape_metrics.py for the
+    the shapes in DATA against their source surfaces (see inr_gon/inference/shape_metrics.py for the
     conventions). Items whose network SDF has no surface get None and count as failed."""
-    from inr_gon.shape_eval import evaluate
+    from inr_gon.inference.shape_eval import evaluate
 
     return evaluate(run, data, quiet, resolution, points)

@@ -27,9 +27,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inr_gon.config import Config
-from inr_gon.gon import inner_loss, step_outputs
-from inr_gon.render import DEFAULT_MAX_MEMORY, grid, render_images
-from inr_gon.siren import Siren
+from inr_gon.models.gon import inner_loss, step_outputs
+from inr_gon.models.render import DEFAULT_MAX_MEMORY, grid, render_images
+from inr_gon.models.siren import Siren
 
 
 def _groups(channels: int, pixels: int) -> int:

@@ -21,16 +21,17 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from inr_gon import __version__, distributed, perf
-from inr_gon.checkpoint import load_checkpoint, save_checkpoint
+from inr_gon import __version__
 from inr_gon.config import Config
 from inr_gon.errors import InputError
+from inr_gon.inference.run import build_model, is_run, resolve_device, save_config
 from inr_gon.io import append_line, atomic_write, read_jsonl, remove_temp_files, write_png
+from inr_gon.models.render import grid
 from inr_gon.plots import curve_image, preview_strip
-from inr_gon.render import grid
-from inr_gon.run import build_model, is_run, resolve_device, save_config
-from inr_gon.step import FiniteGuard, Stepper, weights_finite
-from inr_gon.tasks import make_task
+from inr_gon.training import distributed, perf
+from inr_gon.training.checkpoint import load_checkpoint, save_checkpoint
+from inr_gon.training.step import FiniteGuard, Stepper, weights_finite
+from inr_gon.training.tasks import make_task
 
 
 class TrainingError(Exception):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from inr_gon.errors import InputError
-from inr_gon.shape_metrics import CONVENTION, iou, surface_metrics
+from inr_gon.inference.shape_metrics import CONVENTION, iou, surface_metrics
 
 IOU_POINTS = 100_000
 KEYS = ("chamfer_l1", "chamfer_l2", "normal_consistency", "iou")
@@ -14,13 +14,13 @@ KEYS = ("chamfer_l1", "chamfer_l2", "normal_consistency", "iou")
 
 def evaluate(run, data: str, quiet: bool = False, resolution: int = 128, points: int = 30_000,
              only: list[int] | None = None, each=None) -> dict:
-    """See inr_gon.mesh.evaluate_shapes. `only`: item indices to score (default all);
+    """See inr_gon.shapes.mesh.evaluate_shapes. `only`: item indices to score (default all);
     `each(i, name, mesh or None)` sees every reconstructed mesh (the demo saves them)."""
     from inr_gon.datasets import Sampling, load_shapes
     from inr_gon.datasets.shapeset import progress_bar
-    from inr_gon.mesh import extract_mesh, network_sdf, sdf_volume
-    from inr_gon.sdf import encode_shapes
-    from inr_gon.tasks import split_indices
+    from inr_gon.shapes.mesh import extract_mesh, network_sdf, sdf_volume
+    from inr_gon.training.sdf import encode_shapes
+    from inr_gon.training.tasks import split_indices
 
     if run.cfg.modality != "sdf":
         raise InputError(f"{run.path} is an {run.cfg.modality} run, not an SDF run")

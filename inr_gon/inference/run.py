@@ -9,11 +9,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from inr_gon import render as R
-from inr_gon.checkpoint import MODEL_FILE, load_model_weights
 from inr_gon.config import MODEL_FIELDS, Config
 from inr_gon.errors import InputError, warn
 from inr_gon.io import read_json, safe_name, write_json
+from inr_gon.models import render as R
+from inr_gon.training.checkpoint import MODEL_FILE, load_model_weights
 
 CONFIG_FILE = "config.json"
 MAX_RENDER_SIDE = 16384  # as --size: bounds keep a typo from asking for terabytes
@@ -43,8 +43,8 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 def build_model(cfg: Config) -> nn.Module:
     """gon: the implicit SIREN GON; conv: the paper's convolutional GON; ae: an autoencoder."""
-    from inr_gon.baselines import AutoEncoder, ConvGON
-    from inr_gon.gon import GON
+    from inr_gon.models.baselines import AutoEncoder, ConvGON
+    from inr_gon.models.gon import GON
 
     models = {"gon": GON, "conv": ConvGON, "ae": AutoEncoder}
     if cfg.model not in models:
@@ -201,7 +201,7 @@ def unique_names(names: list[str]) -> list[str]:
 def training_items(cfg: Config, n: int) -> tuple[list[str], np.ndarray]:
     """The first n training items of a run's data (regenerated or re-read, same split)."""
     from inr_gon.datasets import load_images, to_channels
-    from inr_gon.tasks import split_indices
+    from inr_gon.training.tasks import split_indices
 
     if cfg.extra.get("data", {}).get("lazy"):  # a streamed folder: decode only the n items
         from inr_gon.datasets import LazyFolder
