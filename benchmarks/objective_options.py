@@ -25,7 +25,7 @@ from common import machine, median, table, write_result  # noqa: E402
 from train_step import FASHION, timed  # noqa: E402
 
 from inr_gon.config import Config  # noqa: E402
-from inr_gon.inference.run import build_model  # noqa: E402
+from inr_gon.models.factory import build_model  # noqa: E402
 from inr_gon.training import perf  # noqa: E402
 from inr_gon.training.step import Stepper  # noqa: E402
 from inr_gon.training.tasks import make_task  # noqa: E402

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from inr_gon.errors import InputError, warn
+from inr_gon.export.onnx import check_belongs, read_info, require_gon
 from inr_gon.models.render import DEFAULT_MAX_MEMORY, grid, points_per_chunk
 
 INSTALL = "pip install 'inr-gon[cpu]' (or 'inr-gon[gpu]' for CUDA; never both)"
@@ -141,9 +142,6 @@ def decode_points(s: Session, coords: np.ndarray, z: np.ndarray, hidden: int,
 
 
 def _decoder_session(run, path, tensorrt: bool, quiet: bool):
-    from inr_gon.export.build import require_gon
-    from inr_gon.export.onnx import check_belongs, read_info
-
     require_onnxruntime()  # first: without it, exporting would not help either
     require_gon(run.cfg)  # before "run export first": export refuses other models
     path = Path(path) if path is not None else run.path / DECODER_FILE
@@ -189,9 +187,6 @@ def onnx_encoder(run, path: str | Path | None = None, tensorrt: bool = False, qu
     """The exported encoder as a callable: (values [B, N, C] on the run's own training grid, or
     [B, H, W, C]; coords [N, d] for other points, general encoder only) -> latents [B, D].
     Prefers RUN/encoder_grid.onnx (one MatMul + Add), else RUN/encoder.onnx."""
-    from inr_gon.export.build import require_gon
-    from inr_gon.export.onnx import check_belongs, read_info
-
     require_onnxruntime()
     require_gon(run.cfg)
     names = [GRID_ENCODER_FILE, ENCODER_FILE]

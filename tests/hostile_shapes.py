@@ -344,8 +344,9 @@ CASES: list[Case] = [
 def api_cases(run: Path, d: Path) -> dict:
     """name -> (call, expected outcome, words), as in test_hostile_inputs.api_cases."""
     from inr_gon.datasets import Sampling, load_shapes
+    from inr_gon.inference.mesh import mesh_run
     from inr_gon.inference.run import load_run
-    from inr_gon.shapes.mesh import evaluate_shapes, mesh_run
+    from inr_gon.inference.shape_eval import evaluate_shapes
 
     data({"fifo.obj": hf.fifo})(d)
     at("bad/range.ply", BAD["range.ply"][0])(d)

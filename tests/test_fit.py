@@ -10,8 +10,9 @@ from test_cli import assert_input_error, run_cli
 
 from inr_gon.inference.evaluate import evaluate
 from inr_gon.inference.fit import fit_images
+from inr_gon.inference.inputs import training_items
 from inr_gon.inference.latents import load_latents, save_latents
-from inr_gon.inference.run import load_run, training_items
+from inr_gon.inference.run import load_run
 from inr_gon.training.train import train
 
 

@@ -7,7 +7,8 @@ from cli_helpers import assert_input_error, run_cli
 
 from inr_gon.config import Config
 from inr_gon.inference.run import load_run
-from inr_gon.shapes.mesh import evaluate_shapes, export_mesh, extract_mesh, sdf_volume
+from inr_gon.inference.shape_eval import evaluate_shapes
+from inr_gon.shapes.mesh import export_mesh, extract_mesh, sdf_volume
 from inr_gon.shapes.splat import render_mesh
 from inr_gon.training.train import train
 

@@ -10,8 +10,9 @@ from test_cli import assert_input_error, run_cli
 
 from inr_gon.config import Config
 from inr_gon.errors import InputError
+from inr_gon.inference.inputs import training_items
 from inr_gon.inference.latents import load_latents
-from inr_gon.inference.run import load_run, training_items
+from inr_gon.inference.run import load_run
 from inr_gon.inference.sample import fitted_gaussian, sample_latents, slerp
 from inr_gon.training.train import train
 

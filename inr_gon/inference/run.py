@@ -1,4 +1,4 @@
-"""The run folder and the Python API: `load_run(path)` -> Run with encode / fit / render."""
+"""The Python API: `load_run(path)` -> Run, a trained model with encode / render / reconstruct."""
 
 from __future__ import annotations
 
@@ -9,68 +9,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from inr_gon.config import MODEL_FIELDS, Config
+from inr_gon.config import Config
+from inr_gon.device import resolve_device
 from inr_gon.errors import InputError, warn
-from inr_gon.io import read_json, safe_name, write_json
+from inr_gon.limits import MAX_RENDER_SIDE
 from inr_gon.models import render as R
-from inr_gon.training.checkpoint import MODEL_FILE, load_model_weights
-
-CONFIG_FILE = "config.json"
-MAX_RENDER_SIDE = 16384  # as --size: bounds keep a typo from asking for terabytes
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """auto picks cuda, then mps, then cpu; an unavailable device is a usage error."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError):
-        raise InputError(f"unknown device '{name}' (use auto, cpu, cuda[:i] or mps)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device '{name}' asked for, but CUDA is not available here")
-    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise InputError(f"device '{name}' does not exist ({torch.cuda.device_count()} GPUs)")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise InputError("device 'mps' asked for, but MPS is not available here")
-    if device.type not in ("cpu", "cuda", "mps"):
-        raise InputError(f"unsupported device '{name}'")
-    return device
-
-
-def build_model(cfg: Config) -> nn.Module:
-    """gon: the implicit SIREN GON; conv: the paper's convolutional GON; ae: an autoencoder."""
-    from inr_gon.models.baselines import AutoEncoder, ConvGON
-    from inr_gon.models.gon import GON
-
-    models = {"gon": GON, "conv": ConvGON, "ae": AutoEncoder}
-    if cfg.model not in models:
-        raise InputError(f"model '{cfg.model}' is not available in this version")
-    return models[cfg.model](cfg)
-
-
-def is_run(path: Path) -> bool:
-    return (path / CONFIG_FILE).is_file()
-
-
-def load_config(run_dir: str | Path) -> Config:
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise InputError(f"{run_dir}: no such run folder")
-    if not is_run(run_dir):
-        raise InputError(f"{run_dir}: not a run folder (no {CONFIG_FILE})")
-    raw = read_json(run_dir / CONFIG_FILE)
-    try:
-        return Config.from_dict(raw, required=MODEL_FIELDS)
-    except InputError as e:
-        raise InputError(f"{run_dir / CONFIG_FILE}: {e}") from None
-
-
-def save_config(run_dir: Path, cfg: Config) -> None:
-    write_json(run_dir / CONFIG_FILE, cfg.to_dict())
+from inr_gon.models.factory import build_model
+from inr_gon.training.checkpoint import MODEL_FILE, load_config, load_model_weights
 
 
 @dataclass
@@ -153,67 +98,3 @@ def load_run(path: str | Path, device: str = "cpu") -> Run:
     load_model_weights(run_dir, model)
     dev = resolve_device(device)
     return Run(run_dir, cfg, model.to(dev).eval(), dev)
-
-
-def load_inputs(paths: list[str], size: tuple[int, int], channels: int) -> tuple[list[str], np.ndarray]:
-    """Image files or folders -> (names, images [B, H, W, C] at the training size). Inputs of
-    another size are resampled (centre crop, area resize) with a warning."""
-    from inr_gon.datasets import load_image_file, load_images, resize_image, to_channels
-
-    names, images = [], []
-    for p in paths:
-        path = Path(p)
-        if path.is_dir():
-            data = load_images(str(path), size)
-            warn(f"{path}: images resampled to {size[0]}x{size[1]}, the training size")
-            names += [Path(n).with_suffix("").as_posix().replace("/", "_") for n in data.names]
-            images += list(data.images)
-            continue
-        img = load_image_file(path)
-        if img.shape[:2] != tuple(size):
-            warn(f"{path}: {img.shape[0]}x{img.shape[1]} resampled to {size[0]}x{size[1]}, "
-                 "the training size")
-            img = resize_image(img, size)
-        names.append(path.stem)
-        images.append(img)
-    images = [to_channels(np.asarray(i, dtype=np.float32), channels) for i in images]
-    return unique_names(names), np.stack(images)
-
-
-def unique_names(names: list[str]) -> list[str]:
-    """Item names as file names: safe (nothing may leave --out), distinct even on a
-    case-insensitive file system, and never `grid` (render and sample write grid.png beside
-    the items): 'a', 'A', 'a-1' -> 'a', 'A-1', 'a-1-1'."""
-    taken, tries = {"grid"}, {}
-    result = []
-    for n in map(safe_name, names):
-        k = tries.get(n.casefold(), 0)
-        name = n if k == 0 else f"{n}-{k}"
-        while name.casefold() in taken:
-            k += 1
-            name = f"{n}-{k}"
-        tries[n.casefold()] = k + 1
-        taken.add(name.casefold())
-        result.append(name)
-    return result
-
-
-def training_items(cfg: Config, n: int) -> tuple[list[str], np.ndarray]:
-    """The first n training items of a run's data (regenerated or re-read, same split)."""
-    from inr_gon.datasets import load_images, to_channels
-    from inr_gon.training.tasks import split_indices
-
-    if cfg.extra.get("data", {}).get("lazy"):  # a streamed folder: decode only the n items
-        from inr_gon.datasets import LazyFolder
-
-        data = LazyFolder(cfg.data, cfg.size, cfg.channels)
-        train_idx, _ = split_indices(len(data), cfg.val_fraction, cfg.seed)
-        pick = train_idx[:n].tolist()
-        images = data.items(pick)
-    else:
-        data = load_images(cfg.data, cfg.size)
-        train_idx, _ = split_indices(len(data.images), cfg.val_fraction, cfg.seed)
-        pick = train_idx[:n].tolist()
-        images = data.images[pick]
-    names = [Path(data.names[i]).with_suffix("").as_posix().replace("/", "_") for i in pick]
-    return unique_names(names), to_channels(images, cfg.channels)

@@ -11,24 +11,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from inr_gon.config import Config
-from inr_gon.models.render import grid
+from inr_gon.datasets import IMAGE_EXTS, LazyFolder, find_files
 from inr_gon.training import distributed
-from inr_gon.training.tasks import ImageTask, _mean_psnr, batch_indices, split_indices
+from inr_gon.training.batches import batch_indices
 
 PREFETCH = 2  # steps each worker prepares ahead
 
 
-def lazy_folder(cfg: Config, processes: int = 1):
+def lazy_folder(cfg: Config, processes: int = 1) -> LazyFolder | None:
     """A LazyFolder for cfg.data when it is a folder too large for cfg.data_memory, else None.
     processes: how many processes will decode (they share the cache budget)."""
-    from inr_gon.datasets import IMAGE_EXTS, LazyFolder, find_files
-
     path = Path(cfg.data)
     if cfg.data.startswith("builtin:") or not path.is_dir():
         return None
@@ -39,16 +36,11 @@ def lazy_folder(cfg: Config, processes: int = 1):
     return LazyFolder(path.resolve(), cfg.size, cache_bytes=budget // max(processes, 1))
 
 
-def image_task(cfg: Config, device: torch.device) -> ImageTask:
-    folder = lazy_folder(cfg, cfg.data_workers + 1)
-    return ImageTask(cfg, device) if folder is None else StreamingImageTask(cfg, device, folder)
-
-
 class StepValues(Dataset):
     """step -> values [B, H*W, C] (this rank's share) on the CPU; what the workers compute.
     Holds only what it needs (picklable; the rank is fixed in the main process)."""
 
-    def __init__(self, task: StreamingImageTask) -> None:
+    def __init__(self, task) -> None:
         self.folder, self.train_idx, self.world = task.data, task.train_idx, task.world
         self.batch_size, self.seed = task.cfg.batch_size, task.cfg.seed
 
@@ -62,56 +54,37 @@ class StepValues(Dataset):
         return 0
 
 
-class StreamingImageTask(ImageTask):
-    """ImageTask whose images stay on disk until a step needs them."""
+class StreamedValues:
+    """A LazyFolder's values for an ImageTask: each step's batch from DataLoader workers that
+    run a few steps ahead (or decoded here with data_workers = 0)."""
 
-    def __init__(self, cfg: Config, device: torch.device, folder) -> None:
-        self.data, self.device = folder, device
-        self.cfg = cfg.replace(data=str(folder.root), channels=folder.channels).validate()
-        self.train_idx, self.val_idx = split_indices(len(folder), cfg.val_fraction, cfg.seed)
-        self.coords = grid(*cfg.size, device)
-        self.world = distributed.current()
-        self.steps = StepValues(self)
+    def __init__(self, task) -> None:
+        self.task, self.steps = task, StepValues(task)
         self._loader, self._next = None, -1
 
-    def summary(self) -> dict:
-        return {**self.data.summary(), "train": len(self.train_idx), "val": len(self.val_idx)}
-
-    def batch(self, step: int) -> tuple[Tensor, Tensor]:
-        return self.points(step, self.coords, self.to_device(self.values_at(step)))
+    def at(self, step: int) -> Tensor:
+        return self.task.to_device(self.values_at(step))
 
     def values_at(self, step: int) -> Tensor:
         """The step's values from the workers (started at this step, in order), or decoded here."""
-        if self.cfg.data_workers == 0 or step >= self.cfg.steps:
+        cfg, device = self.task.cfg, self.task.device
+        if cfg.data_workers == 0 or step >= cfg.steps:
             return self.steps[step]
         if self._loader is None or step != self._next:
             self._loader = iter(DataLoader(
-                self.steps, batch_size=None, sampler=range(step, self.cfg.steps),
-                num_workers=self.cfg.data_workers, prefetch_factor=PREFETCH,
-                pin_memory=self.device.type == "cuda"))
+                self.steps, batch_size=None, sampler=range(step, cfg.steps),
+                num_workers=cfg.data_workers, prefetch_factor=PREFETCH,
+                pin_memory=device.type == "cuda"))
         self._next = step + 1
         return next(self._loader)
 
-    def first_values(self, split: Tensor, limit: int) -> Tensor:
+    def first(self, split: Tensor, limit: int) -> Tensor:
         """values [n, H*W, C] on the device of the first `limit` items of a split (n >= 1)."""
-        images = self.data.items(split[:limit].tolist())
-        return torch.from_numpy(images).reshape(len(images), -1, images.shape[-1]).to(self.device)
+        images = self.task.data.items(split[:limit].tolist())
+        return torch.from_numpy(images).reshape(len(images), -1, images.shape[-1]).to(self.task.device)
 
-    @torch.no_grad()
-    def evaluate(self, model, limit: int = 256) -> tuple[float, float | None]:
-        """As ImageTask.evaluate, over at most `limit` training and `limit` held-out images."""
-        model.eval()
-        tr = _mean_psnr(model, self.coords, self.first_values(self.train_idx, limit))
-        va = _mean_psnr(model, self.coords, self.first_values(self.val_idx, limit)) \
-            if len(self.val_idx) else None
-        model.train()
-        return tr, va
-
-    def preview(self, model) -> np.ndarray:
-        from inr_gon.training.train import preview_images
-
-        pick = [*self.train_idx[:4].tolist(), *self.val_idx[:2].tolist()]
-        model.eval()
-        strip = preview_images(model, self.data.items(pick), self.device)
-        model.train()
-        return strip
+    def evaluation(self, limit: int) -> tuple[Tensor, Tensor]:
+        """(the first `limit` training values, the first `limit` held-out ones)."""
+        task = self.task
+        val = self.first(task.val_idx, limit) if len(task.val_idx) else None
+        return self.first(task.train_idx, limit), val

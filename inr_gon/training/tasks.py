@@ -1,9 +1,10 @@
 """What a run trains on: the signals, their split, batches, evaluation and previews.
 
-A task turns DATA into (coords, values) batches. ImageTask keeps every image on one shared
-pixel grid, so the gradient-origin step takes its shared-grid form. Under torchrun a batch is
-this rank's share of the global one (distributed.shard). Image folders too large for
-`data_memory` stream from disk instead (streaming.py).
+A task turns DATA into (coords, values) batches; `make_task` picks the one DATA needs. ImageTask
+keeps every image on one shared pixel grid, so the gradient-origin step takes its shared-grid
+form. Its images come from a source: an ImageSet held in memory (uploaded to the device once),
+or a folder too large for `data_memory`, streamed from disk a batch at a time (streaming.py).
+Under torchrun a batch is this rank's share of the global one (distributed.shard). Shapes: sdf.py.
 """
 
 from __future__ import annotations
@@ -16,69 +17,73 @@ import torch
 from torch import Tensor
 
 from inr_gon.config import Config
+from inr_gon.datasets import ImageSet, LazyFolder, detect_modality, load_images
 from inr_gon.errors import InputError
+from inr_gon.metrics import psnr_from_mse
 from inr_gon.models.render import grid
+from inr_gon.plots import preview_strip
 from inr_gon.training import distributed
-
-
-def batch_indices(step: int, batch: int, n: int, seed: int) -> Tensor:
-    """Items of a step: consecutive slices of one seeded permutation per epoch, a pure function
-    of (seed, step) so a resumed run, or a rank of a distributed one, draws the same batch."""
-    out, start = [], step * batch
-    while sum(len(o) for o in out) < batch:
-        epoch, pos = divmod(start, n)
-        perm = torch.randperm(n, generator=torch.Generator().manual_seed((seed * 7919 + epoch) % 2**64))
-        take = perm[pos:pos + batch - sum(len(o) for o in out)]
-        out.append(take)
-        start += len(take)
-    return torch.cat(out)
-
-
-def split_indices(n: int, val_fraction: float, seed: int) -> tuple[Tensor, Tensor]:
-    """(train, val) item indices; at least one of each when there is room."""
-    n_val = min(n - 1, max(1, round(n * val_fraction))) if val_fraction > 0 and n >= 2 else 0
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed((seed + 12345) % 2**64))
-    return perm[n_val:].sort().values, perm[:n_val].sort().values
+from inr_gon.training.batches import batch_indices, split_indices, step_generator
+from inr_gon.training.sdf import SdfTask
+from inr_gon.training.streaming import StreamedValues, lazy_folder
 
 
 def make_task(cfg: Config, device: torch.device, quiet: bool = False):
-    from inr_gon.datasets import detect_modality
-
     modality = detect_modality(cfg.data)
     if modality == "image":
-        from inr_gon.training.streaming import image_task
-
         return image_task(cfg.replace(modality="image"), device)
     if modality == "sdf":
-        from inr_gon.training.sdf import SdfTask
-
         return SdfTask(cfg.replace(modality="sdf"), device, quiet)
     raise InputError(f"{cfg.data}: {modality} data cannot be trained by this version")
 
 
-class ImageTask:
-    def __init__(self, cfg: Config, device: torch.device) -> None:
-        from inr_gon.datasets import load_images
+def image_task(cfg: Config, device: torch.device) -> ImageTask:
+    """In memory, unless cfg.data is a folder too large for cfg.data_memory."""
+    folder = lazy_folder(cfg, cfg.data_workers + 1)
+    return ImageTask(cfg, device, load_images(cfg.data, cfg.size) if folder is None else folder)
 
-        data = load_images(cfg.data, cfg.size)
+
+class MemoryValues:
+    """An ImageSet's values [n, H*W, C] on the device, uploaded once."""
+
+    def __init__(self, task: ImageTask) -> None:
+        images = task.data.images
+        h, w, c = images.shape[1:]
+        values = torch.from_numpy(np.ascontiguousarray(images)).reshape(-1, h * w, c)
+        self.task = task
+        self.train = values[task.train_idx].to(task.device)  # [n, H*W, C]
+        self.val = values[task.val_idx].to(task.device)
+
+    def at(self, step: int) -> Tensor:
+        return self.train[self.task.to_device(self.task.items(step))]
+
+    def evaluation(self, limit: int) -> tuple[Tensor, Tensor]:
+        """(the first `limit` training values, every held-out one)."""
+        return self.train[:limit], self.val
+
+
+class ImageTask:
+    """Images on one shared grid, from `data`: an ImageSet (in memory) or a LazyFolder (streamed)."""
+
+    def __init__(self, cfg: Config, device: torch.device, data: ImageSet | LazyFolder) -> None:
         if not cfg.data.startswith("builtin:"):
             cfg = cfg.replace(data=str(Path(cfg.data).resolve()))
-        self.cfg = cfg.replace(channels=data.images.shape[-1]).validate()
+        streamed = isinstance(data, LazyFolder)
+        channels = data.channels if streamed else data.images.shape[-1]
+        self.cfg = cfg.replace(channels=channels).validate()
         self.data, self.device = data, device
-        self.train_idx, self.val_idx = split_indices(len(data.images), cfg.val_fraction, cfg.seed)
-        h, w, c = data.images.shape[1:]
-        values = torch.from_numpy(np.ascontiguousarray(data.images)).reshape(-1, h * w, c)
-        self.train_values = values[self.train_idx].to(device)  # [n, H*W, C]
-        self.val_values = values[self.val_idx].to(device)
-        self.coords = grid(h, w, device)  # [H*W, 2]
+        count = len(data) if streamed else len(data.images)
+        self.train_idx, self.val_idx = split_indices(count, cfg.val_fraction, cfg.seed)
+        self.coords = grid(*(cfg.size if streamed else data.images.shape[1:3]), device)  # [H*W, 2]
         self.world = distributed.current()
+        self.values = StreamedValues(self) if streamed else MemoryValues(self)
 
     def summary(self) -> dict:
         return {**self.data.summary(), "train": len(self.train_idx), "val": len(self.val_idx)}
 
     def batch(self, step: int) -> tuple[Tensor, Tensor]:
         """(coords [N, 2] shared by the batch, values [B, N, C]); B is this rank's share."""
-        return self.points(step, self.coords, self.train_values[self.to_device(self.items(step))])
+        return self.points(step, self.coords, self.values.at(step))
 
     def items(self, step: int) -> Tensor:
         """Positions in the train split of this rank's share of step's global batch."""
@@ -102,35 +107,46 @@ class ImageTask:
         return x.pin_memory().to(self.device, non_blocking=True)
 
     def noise_generator(self, step: int, salt: int = 0) -> torch.Generator | None:
-        from inr_gon.training.train import step_generator
-
         return step_generator(self.cfg, step, salt) if self.device.type == "cpu" else None
+
+    def images(self, pick: list[int]) -> np.ndarray:
+        """Items of the set by index: [n, H, W, C]."""
+        return self.data.items(pick) if isinstance(self.data, LazyFolder) else self.data.images[pick]
 
     @torch.no_grad()
     def evaluate(self, model, limit: int = 256) -> tuple[float, float | None]:
-        """Mean per-image PSNR on (up to `limit`) training images and on the held-out ones."""
+        """Mean per-image PSNR on (up to `limit`) training images and on the held-out ones
+        (all of them in memory, up to `limit` when streamed)."""
         model.eval()
-        tr = _mean_psnr(model, self.coords, self.train_values[:limit])
-        va = _mean_psnr(model, self.coords, self.val_values) if len(self.val_idx) else None
+        train, val = self.values.evaluation(limit)
+        tr = mean_psnr(model, self.coords, train)
+        va = mean_psnr(model, self.coords, val) if len(self.val_idx) else None
         model.train()
         return tr, va
 
     def preview(self, model) -> np.ndarray:
-        from inr_gon.training.train import preview_images
-
-        h, w, c = self.data.images.shape[1:]
         pick = [*self.train_idx[:4].tolist(), *self.val_idx[:2].tolist()]
         model.eval()
-        strip = preview_images(model, self.data.images[pick], self.device)
+        strip = preview_images(model, self.images(pick), self.device)
         model.train()
         return strip
 
 
-def _mean_psnr(model, coords: Tensor, values: Tensor, batch: int = 64) -> float:
+def mean_psnr(model, coords: Tensor, values: Tensor, batch: int = 64) -> float:
+    """Mean per-signal PSNR of the model's reconstructions of values [n, N, C] at coords [N, d]."""
     scores = []
     for i in range(0, values.shape[0], batch):
         v = values[i:i + batch]
         pred = model.decode(coords, model.encode(coords, v)).clamp(0, 1)
-        mse = (pred - v).pow(2).mean(dim=(1, 2)).clamp_min(1e-12)
-        scores.append(-10 * torch.log10(mse))
+        scores.append(psnr_from_mse((pred - v).pow(2).mean(dim=(1, 2))))
     return float(torch.cat(scores).mean()) if scores else math.nan
+
+
+def preview_images(model, truth: np.ndarray, device: torch.device) -> np.ndarray:
+    """truth [B, h, w, C] -> (truth | reconstruction | super-resolved) strip."""
+    b, h, w, c = truth.shape
+    f = max(1, min(4, 256 // max(h, w)))
+    values = torch.as_tensor(truth, device=device).reshape(b, h * w, c)
+    with torch.no_grad():
+        z = model.encode(grid(h, w, device), values)
+    return preview_strip(truth, model.render(z, h, w), model.render(z, f * h, f * w))
