@@ -15,7 +15,7 @@ from inr_gon.inference.inputs import load_inputs, training_items
 from inr_gon.inference.latents import load_latents
 from inr_gon.inference.run import load_run
 from inr_gon.io import write_png
-from inr_gon.models.render import image_grid
+from inr_gon.plots import image_grid
 
 Opt = typer.Option
 GRID_MAX_PIXELS = 64 * 2**20

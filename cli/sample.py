@@ -12,7 +12,7 @@ from inr_gon.inference.latents import save_latents
 from inr_gon.inference.run import load_run
 from inr_gon.inference.sample import check_image_run, sample_latents
 from inr_gon.io import write_png
-from inr_gon.models.render import image_grid
+from inr_gon.plots import image_grid
 
 Opt = typer.Option
 

@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from inr_gon.models.render import axis, decode_chunked, grid, grid3d, image_grid, render_images
+from inr_gon.models.render import axis, decode_chunked, grid, grid3d, render_images
 from inr_gon.models.siren import Siren
+from inr_gon.plots import image_grid
 
 
 def test_pixel_centres():

@@ -11,7 +11,8 @@ from inr_gon.datasets import Sampling, load_shapes
 from inr_gon.datasets.meshes import to_original
 from inr_gon.errors import InputError, warn
 from inr_gon.io import unique_names, write_png
-from inr_gon.models.render import DEFAULT_MAX_MEMORY, image_grid
+from inr_gon.models.render import DEFAULT_MAX_MEMORY
+from inr_gon.plots import image_grid
 from inr_gon.shapes.mesh import FORMATS, export_mesh, extract_mesh, network_sdf, sdf_volume
 from inr_gon.shapes.splat import render_mesh
 from inr_gon.training.sdf import encode_shapes, training_shapes
