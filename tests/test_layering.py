@@ -117,6 +117,11 @@ def test_every_source_folder_is_found():
     assert "inr_gon" in mods and "inr_gon.cli.app" in mods and "inr_gon.datasets" in mods
 
 
+def test_the_cycle_finder_finds_cycles():
+    edges = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert cycles(edges) == [["a", "b", "c"]]
+
+
 def test_no_import_cycles():
     # A package's __init__ re-exporting its modules is not a cycle of ideas: drop edges from a
     # package to its own submodules before looking for loops.
