@@ -21,12 +21,12 @@ from pathlib import Path
 import torch
 
 from inr_gon.config import Config
-from inr_gon.evaluate import load_split
-from inr_gon.fit import fit_images
+from inr_gon.inference.evaluate import load_split
+from inr_gon.inference.fit import fit_images
+from inr_gon.inference.run import load_run
 from inr_gon.io import atomic_write, write_json, write_png
 from inr_gon.plots import curve_image
-from inr_gon.run import load_run
-from inr_gon.train import read_metrics, train
+from inr_gon.training.train import read_metrics, train
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"

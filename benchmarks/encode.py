@@ -21,8 +21,8 @@ from pathlib import Path
 import torch
 
 from inr_gon.config import Config
-from inr_gon.gon import GON
-from inr_gon.render import grid
+from inr_gon.models.gon import GON
+from inr_gon.models.render import grid
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

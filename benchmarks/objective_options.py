@@ -4,7 +4,7 @@ for quality as well as speed (they are not counted in train_step.py's ratio).
     python benchmarks/objective_options.py [--steps 300] [--repeats 5] [--device cpu] [--threads N]
 
 Real data: 900 Fashion-MNIST images at 28 x 28 (/work/shared/data, else built-in grey shapes),
-SIREN 4 x 128, latent 32, batch 32. Quality: one full `inr_gon.train.train` run per option from
+SIREN 4 x 128, latent 32, batch 32. Quality: one full `inr_gon.training.train.train` run per option from
 the same seed, PSNR on training and held-out images (gradient-origin latents, as the run
 reports them), and for the point subsets also at equal compute (2x or 4x the steps). Speed:
 the options' training steps alternate within each round (A B C D, ...)
@@ -24,12 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, median, table, write_result  # noqa: E402
 from train_step import FASHION, timed  # noqa: E402
 
-from inr_gon import perf  # noqa: E402
 from inr_gon.config import Config  # noqa: E402
-from inr_gon.run import build_model  # noqa: E402
-from inr_gon.step import Stepper  # noqa: E402
-from inr_gon.tasks import make_task  # noqa: E402
-from inr_gon.train import train  # noqa: E402
+from inr_gon.models.factory import build_model  # noqa: E402
+from inr_gon.training import perf  # noqa: E402
+from inr_gon.training.step import Stepper  # noqa: E402
+from inr_gon.training.tasks import make_task  # noqa: E402
+from inr_gon.training.train import train  # noqa: E402
 
 OPTIONS = {"full, fp32": {}, "points 1/2": {"points_per_signal": 392},
            "points 1/4": {"points_per_signal": 196}, "bf16 autocast": {"precision": "bf16"}}

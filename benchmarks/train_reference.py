@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from inr_gon.config import Config
-from inr_gon.train import train
+from inr_gon.training.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "fashion_sprite900_images.npy"

@@ -17,13 +17,12 @@ from inr_gon.cli import (  # noqa: F401  (each registers its commands)
 )
 from inr_gon.cli.common import app
 from inr_gon.errors import InputError
+from inr_gon.training.train import TrainingError
 
 
 def main(argv: list[str] | None = None) -> None:
     """0 done; 2 bad usage or input (one `error:` line); 1 a bug or a stopped training.
     Usage errors (unknown flag, missing argument) are the Typer app's own: exit 2."""
-    from inr_gon.train import TrainingError
-
     try:
         app(args=argv, prog_name="inr-gon")
     except InputError as e:

@@ -10,6 +10,7 @@ from rich.console import Console
 
 from inr_gon.config import Config
 from inr_gon.errors import InputError
+from inr_gon.limits import MAX_RENDER_SIDE
 
 app = typer.Typer(
     name="inr-gon",
@@ -23,7 +24,8 @@ out = Console()  # results on stdout
 err = Console(stderr=True)  # progress and notes on stderr
 
 
-def parse_size(text: str | None, name: str = "--size", limit: int = 16384) -> tuple[int, int] | None:
+def parse_size(text: str | None, name: str = "--size",
+               limit: int = MAX_RENDER_SIDE) -> tuple[int, int] | None:
     """'S' -> (S, S); 'HxW' -> (H, W). Bounds keep a typo from asking for terabytes."""
     if text is None:
         return None

@@ -7,6 +7,8 @@ from pathlib import Path
 import typer
 
 from inr_gon.cli.common import app, out
+from inr_gon.demos.images import free_run_dir, run_demo
+from inr_gon.demos.shapes import run_shapes_demo
 
 Opt = typer.Option
 
@@ -19,8 +21,6 @@ def demo(
                        "mesh the held-out shapes, report Chamfer / normal consistency / IoU"),
 ) -> None:
     """Train on builtin:shapes, render held-out items at 4x, report PSNR against the truth."""
-    from inr_gon.demo import free_run_dir, run_demo
-
     if shapes:
         return _shapes_demo(out_dir or free_run_dir(Path("runs/demo-shapes")), quiet)
 
@@ -34,8 +34,6 @@ def demo(
 
 
 def _shapes_demo(run: Path, quiet: bool) -> None:
-    from inr_gon.demo_sdf import run_shapes_demo
-
     f = run_shapes_demo(run, quiet=quiet)
     out.print(
         f"demo --shapes: {f['steps']} steps in {f['seconds']:.0f} s; clamped L1 of the SDF "

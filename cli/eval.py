@@ -10,7 +10,9 @@ from rich.table import Table
 
 from inr_gon.cli.common import app, out
 from inr_gon.cli.fit import check_refine
-from inr_gon.fit import REFINE_LR
+from inr_gon.inference.evaluate import evaluate as run_eval
+from inr_gon.inference.fit import REFINE_LR
+from inr_gon.inference.run import load_run
 
 Opt = typer.Option
 
@@ -28,9 +30,6 @@ def evaluate(
     quiet: bool = Opt(False, "--quiet"),
 ) -> None:
     """Mean PSNR/SSIM (images) or Chamfer/IoU (shapes) of the run over DATA."""
-    from inr_gon.evaluate import evaluate as run_eval
-    from inr_gon.run import load_run
-
     check_refine(refine_steps, refine_lr, "torch")
     figures = run_eval(load_run(run, device), data, refine_steps, refine_lr, split, limit, quiet)
     if as_json:

@@ -9,6 +9,8 @@ import typer
 from rich.table import Table
 
 from inr_gon.cli.common import app, note, out
+from inr_gon.export.build import export_run, load_exportable
+from inr_gon.export.check import ExportCheckError
 
 Opt = typer.Option
 
@@ -24,9 +26,6 @@ def export(
     quiet: bool = Opt(False, "--quiet"),
 ) -> None:
     """Export the decoder to ONNX; each file is run in onnxruntime against torch before it is written."""
-    from inr_gon.export.build import export_run, load_exportable
-    from inr_gon.export.check import ExportCheckError
-
     r = load_exportable(run, device)
     try:
         done = export_run(r, out_file, fp16=fp16, with_encoder=with_encoder)

@@ -10,7 +10,11 @@ from rich.table import Table
 
 from inr_gon.cli.common import app, note, out
 from inr_gon.errors import InputError
-from inr_gon.fit import MAX_REFINE_LR, MAX_REFINE_STEPS, REFINE_LR
+from inr_gon.export.runtime import onnx_encoder  # the exported gradient-origin encoder
+from inr_gon.inference.fit import MAX_REFINE_LR, MAX_REFINE_STEPS, REFINE_LR, fit_images
+from inr_gon.inference.inputs import load_inputs
+from inr_gon.inference.latents import check_latents_path, save_latents
+from inr_gon.inference.run import load_run
 
 Opt = typer.Option
 
@@ -28,10 +32,6 @@ def fit(
     quiet: bool = Opt(False, "--quiet"),
 ) -> None:
     """Fit new signals: one gradient step from zero, then optionally K more; PSNR/SSIM of each."""
-    from inr_gon.fit import fit_images
-    from inr_gon.latents import check_latents_path, save_latents
-    from inr_gon.run import load_inputs, load_run
-
     check_refine(refine_steps, refine_lr, backend)
     if out_file is not None:
         check_latents_path(out_file)
@@ -61,8 +61,6 @@ def check_refine(refine_steps: int, refine_lr: float, backend: str) -> None:
 
 
 def _onnx_encoder(r):
-    from inr_gon.export.runtime import onnx_encoder  # the exported gradient-origin encoder
-
     return onnx_encoder(r)
 
 

@@ -10,6 +10,14 @@ import typer
 
 from inr_gon.cli.common import app, note, parse_size
 from inr_gon.errors import InputError
+from inr_gon.inference.run import load_run
+from inr_gon.inference.sample import (
+        check_animation_path,
+        check_image_run,
+        endpoint_latents,
+        slerp,
+        write_animation,
+    )
 
 Opt = typer.Option
 MAX_FRAME_PIXELS = 256 * 2**20  # pixels over all frames, held in memory at once
@@ -28,9 +36,6 @@ def interpolate(
     quiet: bool = Opt(False, "--quiet"),
 ) -> None:
     """Walk the latent space from A to B (slerp) and write the frames as an animation."""
-    from inr_gon.run import load_run
-    from inr_gon.sample import check_animation_path, check_image_run, endpoint_latents, slerp, write_animation
-
     if not 2 <= frames <= 1000:
         raise InputError(f"--frames must lie in 2..1000, got {frames}")
     if not 0 < fps <= 120:

@@ -9,6 +9,8 @@ from rich.table import Table
 
 from inr_gon.cli.common import app, note, out
 from inr_gon.errors import InputError
+from inr_gon.inference.mesh import mesh_run
+from inr_gon.inference.run import load_run
 
 Opt = typer.Option
 
@@ -31,9 +33,6 @@ def mesh(
     quiet: bool = Opt(False, "--quiet"),
 ) -> None:
     """Marching cubes on the network's SDF: .ply/.obj/.glb and a shaded .png per shape."""
-    from inr_gon.mesh import mesh_run
-    from inr_gon.run import load_run
-
     if not 2 <= resolution <= 2048:
         raise InputError(f"--resolution must be from 2 to 2048, got {resolution}")
     if n < 1 or max_memory < 1:

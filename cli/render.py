@@ -10,8 +10,12 @@ from rich.table import Table
 
 from inr_gon.cli.common import app, note, out, parse_size
 from inr_gon.errors import InputError
+from inr_gon.export.runtime import onnx_renderer
+from inr_gon.inference.inputs import load_inputs, training_items
+from inr_gon.inference.latents import load_latents
+from inr_gon.inference.run import load_run
 from inr_gon.io import write_png
-from inr_gon.render import image_grid
+from inr_gon.plots import image_grid
 
 Opt = typer.Option
 GRID_MAX_PIXELS = 64 * 2**20
@@ -32,8 +36,6 @@ def render(
     quiet: bool = Opt(False, "--quiet"),
 ) -> None:
     """Render inputs (or the first training items) at any resolution; PNG per item + grid."""
-    from inr_gon.run import load_run
-
     if backend not in ("torch", "onnx"):
         raise InputError(f"--backend must be torch or onnx, got '{backend}'")
     if n < 1 or max_memory < 1:
@@ -62,9 +64,6 @@ def render(
 
 def item_latents(r, inputs: list[str], latents: Path | None, n: int):
     """(names, latents [B, D]) from a latents file, input images, or the training items."""
-    from inr_gon.latents import load_latents
-    from inr_gon.run import load_inputs, training_items
-
     if latents is not None:
         if inputs:
             raise InputError("give INPUT images or --latents, not both")
@@ -79,6 +78,5 @@ def _decoder(r, backend: str, tensorrt: bool = False, quiet: bool = False):
         if tensorrt:
             raise InputError("--tensorrt needs --backend onnx")
         return lambda z, hw, mem: r.render(z, hw, mem)
-    from inr_gon.export.runtime import onnx_renderer
 
     return onnx_renderer(r, tensorrt=tensorrt, quiet=quiet)

@@ -8,8 +8,11 @@ import typer
 
 from inr_gon.cli.common import app, note, parse_size
 from inr_gon.errors import InputError
+from inr_gon.inference.latents import save_latents
+from inr_gon.inference.run import load_run
+from inr_gon.inference.sample import check_image_run, sample_latents
 from inr_gon.io import write_png
-from inr_gon.render import image_grid
+from inr_gon.plots import image_grid
 
 Opt = typer.Option
 
@@ -26,10 +29,6 @@ def sample(
     quiet: bool = Opt(False, "--quiet"),
 ) -> None:
     """Draw new signals from the prior; a PNG each, grid.png, and their latents."""
-    from inr_gon.latents import save_latents
-    from inr_gon.run import load_run
-    from inr_gon.sample import check_image_run, sample_latents
-
     if n > 4096:
         raise InputError(f"-n {n} is above the limit of 4096 samples")
     r = load_run(run, device)

@@ -9,7 +9,8 @@ import typer
 from inr_gon.cli.common import app, config_from_flags, note, out
 from inr_gon.config import Config
 from inr_gon.errors import warn
-from inr_gon.run import load_config
+from inr_gon.training.checkpoint import load_config
+from inr_gon.training.train import train as run_training
 
 Opt = typer.Option
 
@@ -58,7 +59,6 @@ def train(
 ) -> None:
     """Train a GON on DATA; writes the run folder."""
     flags = dict(locals())
-    from inr_gon.train import train as run_training
 
     for k in ("data", "out_dir", "resume", "quiet"):
         flags.pop(k)

@@ -3,9 +3,10 @@
 See `images.py` for the channel and resize policies, `shapes2d.py` for the demo family.
 """
 
+from inr_gon.limits import MAX_PIXELS
+
 from . import shapes3d  # noqa: F401  (registers builtin:shapes3d, modality sdf)
 from .builtin import BUILTINS, register_builtin
-from .decode import MAX_PIXELS
 from .images import (
     ARRAY_EXTS,
     IMAGE_EXTS,

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from inr_gon.errors import InputError
-
-from .decode import MAX_PIXELS
+from inr_gon.limits import MAX_PIXELS
 
 
 @dataclass

@@ -17,6 +17,8 @@ from .builtin import PREFIX, builtin_modality, parse_builtin
 from .meshes import MeshFile, UnreadableMesh, load_mesh, mesh_files, normalise, usable
 from .sampling import Sampling, sample_mesh
 from .sdf_cache import entry_path, file_digest, load_entry, save_entry
+from .shapes3d import COUNT, load_shapes3d
+from .signed_distance import is_closed_body, signed_distance
 
 
 @dataclass
@@ -58,12 +60,11 @@ def load_shapes(spec: str | os.PathLike, s: Sampling, quiet: bool = False) -> Sh
     if text.startswith(PREFIX):
         if builtin_modality(text) != "sdf":
             raise InputError(f"'{text}' is image data, not shapes")
-        from .shapes3d import COUNT, load_shapes3d
 
         check_memory(text, parse_builtin(text)[1] or COUNT, s)
         with progress_bar(quiet) as bar:
             task = bar.add_task("generating shapes", total=None, note="")
-            return load_shapes3d(text, s, progress=lambda: bar.advance(task))
+            return ShapeSet(**load_shapes3d(text, s, progress=lambda: bar.advance(task)))
     files = mesh_files(text)
     check_memory(text, len(files), s)
     with progress_bar(quiet) as bar:
@@ -116,8 +117,6 @@ def _sample_file(f: MeshFile, s: Sampling) -> tuple[dict, bool]:
 
 
 def _from_entries(source: str, good: list[tuple[MeshFile, dict]]) -> ShapeSet:
-    from .signed_distance import is_closed_body, signed_distance
-
     paths = [str(f.path) for f, _ in good]
 
     def true_sdf(i: int, points: np.ndarray) -> np.ndarray:

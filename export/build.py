@@ -20,10 +20,19 @@ import torch
 from inr_gon.errors import InputError, warn
 from inr_gon.export.check import Check, ExportCheckError, Items, check_decoder, check_encoder, training_items
 from inr_gon.export.encoder import encoder_proto, grid_encoder_proto
-from inr_gon.export.onnx import DecoderGraph, add_metadata, decoder_proto, save_onnx, weights_digest
+from inr_gon.export.onnx import (
+    DecoderGraph,
+    add_metadata,
+    decoder_proto,
+    require_gon,
+    save_onnx,
+    weights_digest,
+)
 from inr_gon.export.runtime import open_session, require_onnxruntime
+from inr_gon.inference.run import load_run
 from inr_gon.io import write_error
-from inr_gon.render import grid
+from inr_gon.models.render import grid
+from inr_gon.training.checkpoint import load_config
 
 
 @dataclass
@@ -56,15 +65,8 @@ class Job:
     extra: dict[str, str] = field(default_factory=dict)
 
 
-def require_gon(cfg) -> None:
-    if cfg.model != "gon":
-        raise InputError(f"only GON runs can be exported to ONNX (this run's model is '{cfg.model}')")
-
-
 def load_exportable(run_dir: str | Path, device: str = "auto"):
     """The run, once its config says it is a GON (the only model with an ONNX form)."""
-    from inr_gon.run import load_config, load_run
-
     require_gon(load_config(run_dir))
     return load_run(run_dir, device)
 

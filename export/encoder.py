@@ -1,13 +1,13 @@
 """The gradient-origin encoder as plain tensor ops, for exporters that cannot trace autograd.grad.
 
 Two graphs, both returning the latent to decode (the posterior mean of a variational run,
-whose step is taken on the ELBO through the heads: see `inr_gon.gon.variational_step`):
+whose step is taken on the ELBO through the heads: see `inr_gon.models.gon.variational_step`):
 - `EncoderGraph`, the general one: coords [B, N, d] and values [B, N, C] -> z [B, D]. The
   inner backward of the SIREN is written out by `Siren.trunk_vjp` (the cos chain), so any
   coordinates work, and `inner_steps` > 1 repeats the step.
 - `GridEncoder`, for the run's own grid: at z0 = 0 the latent is affine in the values,
   z = values.flatten(1) @ A + b, one MatMul + Add with A [N*C, D] and b [D] precomputed from
-  F(c, 0) and J = dF/dz (see `inr_gon.gon.latent_shared_grid`).
+  F(c, 0) and J = dF/dz (see `inr_gon.models.gon.latent_shared_grid`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,14 @@ import torch
 from torch import Tensor, nn
 
 from inr_gon.export.onnx import trace
-from inr_gon.gon import GON, heads_grad, inner_kl_weight
+from inr_gon.models.gon import (
+    GON,
+    gradient_origin,
+    grid_jacobian,
+    heads_grad,
+    inner_kl_weight,
+    variational_step,
+)
 
 
 class EncoderGraph(nn.Module):
@@ -34,28 +41,15 @@ class EncoderGraph(nn.Module):
             self.kl_scale = inner_kl_weight(model.cfg)
 
     def forward(self, coords: Tensor, values: Tensor) -> Tensor:
-        dec = self.decoder
-        pre1 = dec.first(coords)  # [B or 1, N, H]: with one shared grid the forward runs once
-        z = None
+        # traceable: the mean over points, not (2/N) times a sum, keeps N a dynamic dimension
+        # in the exported graph instead of a constant traced from the example input.
+        if not self.variational:
+            return gradient_origin(self.decoder, coords, values, self.steps, traceable=True)
+        z = None  # the origin; eps None: the decoder input is the mean of the heads at z
         for _ in range(self.steps):
-            if self.variational:  # the decoder input is the mean of the heads at z (0 at first)
-                z0 = values.new_zeros(1, self.to_mu.in_features) if z is None else z
-                mu0, logvar0 = self.to_mu(z0), self.to_logvar(z0)
-                z_in = mu0
-            else:
-                z_in = z
-            pre = pre1 if z_in is None else pre1 + dec.shift(z_in)
-            # L = mean over points of |F - x|^2, so dL/dF = 2 (F - x) / N. Taking the mean of
-            # the per-point gradients below (not (2/N) times a sum) keeps N a dynamic dimension
-            # in the exported graph instead of a constant traced from the example input.
-            _, g = dec.trunk_vjp(pre, lambda pred: 2.0 * (pred - values))  # [B, N, H]
-            grad = g.mean(-2) @ dec.latent.weight  # [B, H] @ [H, D]: pre1 = ... + z Wz^T
-            if self.variational:
-                z = z0 - heads_grad(self.to_mu, self.to_logvar, mu0, logvar0, grad, None,
-                                    self.kl_scale)
-            else:
-                z = -grad if z is None else z - grad
-        return self.to_mu(z) if self.variational else z
+            z = variational_step(self.decoder, self.to_mu, self.to_logvar, coords, values, z, None,
+                                 self.kl_scale, traceable=True)
+        return self.to_mu(z)
 
 
 @torch.no_grad()
@@ -68,16 +62,14 @@ def grid_affine(model: GON, coords: Tensor, chunk: int = 4096) -> tuple[Tensor, 
     model = copy.deepcopy(model).double()
     dec, n = model.decoder, coords.shape[0]
     c = dec.out.out_features
-    eye = torch.eye(c, dtype=torch.float64)
     blocks, bias = [], torch.zeros(dec.latent.in_features, dtype=torch.float64)
     # A variational run's decoder input at the origin is the mean head's bias, shared by all.
-    shift = dec.latent(model.to_mu.bias) if model.cfg.variational else 0.0
+    z0 = model.to_mu.bias if model.cfg.variational else None
     for i in range(0, n, chunk):
         pts = coords[i:i + chunk].double()
         m = pts.shape[0]
-        # One cotangent per output channel: g[k] = dF_k/dpre1, [C, m, H]; J = g Wz, [C, m, D].
-        f0, g = dec.trunk_vjp(dec.first(pts) + shift, lambda pred, m=m: eye[:, None, :].expand(c, m, c))
-        jac = (2.0 / n) * (g @ dec.latent.weight)
+        f0, jac = grid_jacobian(dec, pts, z0)  # F(c, z0) [m, C], J [C, m, D]
+        jac = (2.0 / n) * jac
         blocks.append(jac.permute(1, 0, 2).reshape(m * c, -1))  # row n*C + k: point n, channel k
         bias -= torch.einsum("nc,cnd->d", f0, jac)  # z = (2/N) J^T (x - F(c, 0))
     a = torch.cat(blocks)  # x A + bias = -dL_rec/dz_in

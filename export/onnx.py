@@ -21,9 +21,10 @@ from torch import Tensor, nn
 
 from inr_gon import __version__
 from inr_gon.config import Config
-from inr_gon.errors import InputError
+from inr_gon.errors import InputError, warn
 from inr_gon.io import atomic_write
-from inr_gon.siren import Siren
+from inr_gon.models.siren import Siren
+from inr_gon.training.checkpoint import MODEL_FILE
 
 OPSET = 17
 FORMAT = "inr-gon/1"
@@ -69,6 +70,11 @@ class DecoderGraph(nn.Module):
         for w, bias in zip(self.ws, self.bs):
             h = torch.sin(h @ w + bias)
         return (h @ self.wo + self.bo).float().reshape(b, n, self.channels)
+
+
+def require_gon(cfg) -> None:
+    if cfg.model != "gon":
+        raise InputError(f"only GON runs can be exported to ONNX (this run's model is '{cfg.model}')")
 
 
 def trace(module: nn.Module, args: tuple[Tensor, ...], inputs: list[str], output: str,
@@ -156,16 +162,12 @@ def read_info(path: str | Path, kinds: tuple[str, ...] = KINDS) -> OnnxInfo:
 
 def weights_digest(run_dir: Path) -> str:
     """sha256 of the run's model.safetensors: tells a stale export from a current one."""
-    from inr_gon.checkpoint import MODEL_FILE
-
     return hashlib.sha256((run_dir / MODEL_FILE).read_bytes()).hexdigest()
 
 
 def check_belongs(info: OnnxInfo, cfg: Config, run_dir: Path) -> None:
     """InputError if the file was exported from another architecture; a warning if from other
     weights of this one (the run trained on after the export)."""
-    from inr_gon.errors import warn
-
     for name in ARCH_FIELDS:
         if getattr(info.cfg, name) != getattr(cfg, name):
             raise InputError(f"{info.path}: exported from another run ({name} is "

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from inr_gon.errors import InputError, warn
-from inr_gon.render import DEFAULT_MAX_MEMORY, grid, points_per_chunk
+from inr_gon.export.onnx import check_belongs, read_info, require_gon
+from inr_gon.models.render import DEFAULT_MAX_MEMORY, grid, points_per_chunk
 
 INSTALL = "pip install 'inr-gon[cpu]' (or 'inr-gon[gpu]' for CUDA; never both)"
 DECODER_FILE, ENCODER_FILE, GRID_ENCODER_FILE = "decoder.onnx", "encoder.onnx", "encoder_grid.onnx"
@@ -122,7 +123,7 @@ CPU_CHUNK_BYTES = 2 * 2**20
 def decode_points(s: Session, coords: np.ndarray, z: np.ndarray, hidden: int,
                   max_memory: int = DEFAULT_MAX_MEMORY) -> np.ndarray:
     """coords [N, d] shared by latents z [B, D] -> values [B, N, C], a slice of points per call
-    so memory stays bounded (the budget of the torch path, `inr_gon.render`, shared by the
+    so memory stays bounded (the budget of the torch path, `inr_gon.models.render`, shared by the
     concurrent calls). On the CPU slices are small enough to stay in cache."""
     b, n = z.shape[0], coords.shape[0]
     step = max(1, points_per_chunk(hidden, b, max_memory) // s.workers)
@@ -141,9 +142,6 @@ def decode_points(s: Session, coords: np.ndarray, z: np.ndarray, hidden: int,
 
 
 def _decoder_session(run, path, tensorrt: bool, quiet: bool):
-    from inr_gon.export.build import require_gon
-    from inr_gon.export.onnx import check_belongs, read_info
-
     require_onnxruntime()  # first: without it, exporting would not help either
     require_gon(run.cfg)  # before "run export first": export refuses other models
     path = Path(path) if path is not None else run.path / DECODER_FILE
@@ -156,7 +154,7 @@ def _decoder_session(run, path, tensorrt: bool, quiet: bool):
 
 def onnx_decoder(run, path: str | Path | None = None, tensorrt: bool = False, quiet: bool = False
                  ) -> Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]:
-    """RUN/decoder.onnx (or `path`) as `inr_gon.render.decode_chunked`: (coords [N, d] shared by
+    """RUN/decoder.onnx (or `path`) as `inr_gon.models.render.decode_chunked`: (coords [N, d] shared by
     z [B, D], max_memory bytes) -> values [B, N, C] float32 on the CPU. For images and SDFs."""
     info, s = _decoder_session(run, path, tensorrt, quiet)
 
@@ -171,7 +169,7 @@ def onnx_decoder(run, path: str | Path | None = None, tensorrt: bool = False, qu
 def onnx_renderer(run, path: str | Path | None = None, tensorrt: bool = False,
                   quiet: bool = False) -> Callable[[torch.Tensor, tuple[int, int], int], np.ndarray]:
     """RUN/decoder.onnx (or `path`) as a renderer: (z [B, D], (H, W), max_memory bytes)
-    -> images float32 [B, H, W, C] in [0, 1], chunked like `inr_gon.render.render_images`."""
+    -> images float32 [B, H, W, C] in [0, 1], chunked like `inr_gon.models.render.render_images`."""
     if run.cfg.modality != "image":
         raise InputError(f"{run.path}: an {run.cfg.modality} run renders no images (use `inr-gon mesh`)")
     decode = onnx_decoder(run, path, tensorrt, quiet)
@@ -189,9 +187,6 @@ def onnx_encoder(run, path: str | Path | None = None, tensorrt: bool = False, qu
     """The exported encoder as a callable: (values [B, N, C] on the run's own training grid, or
     [B, H, W, C]; coords [N, d] for other points, general encoder only) -> latents [B, D].
     Prefers RUN/encoder_grid.onnx (one MatMul + Add), else RUN/encoder.onnx."""
-    from inr_gon.export.build import require_gon
-    from inr_gon.export.onnx import check_belongs, read_info
-
     require_onnxruntime()
     require_gon(run.cfg)
     names = [GRID_ENCODER_FILE, ENCODER_FILE]

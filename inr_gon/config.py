@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from inr_gon.errors import InputError
+from inr_gon.limits import MAX_TRAIN_SIDE
 
 MODALITIES = ("image", "sdf")
 MODELS = ("gon", "conv", "ae")
@@ -90,8 +91,8 @@ class Config:
             "modality": self.modality in MODALITIES,
             "model": self.model in MODELS,
             "precision": self.precision in PRECISIONS,
-            "height": 1 <= self.height <= 8192,
-            "width": 1 <= self.width <= 8192,
+            "height": 1 <= self.height <= MAX_TRAIN_SIDE,
+            "width": 1 <= self.width <= MAX_TRAIN_SIDE,
             "channels": self.channels in (1, 3),
             "val_fraction": 0.0 <= self.val_fraction < 1.0,
             "latent_dim": 1 <= self.latent_dim <= 4096,

@@ -116,6 +116,24 @@ def safe_name(name: str, limit: int = 120) -> str:
     return text[:limit] or "item"
 
 
+def unique_names(names: list[str]) -> list[str]:
+    """Item names as file names: safe (nothing may leave --out), distinct even on a
+    case-insensitive file system, and never `grid` (render and sample write grid.png beside
+    the items): 'a', 'A', 'a-1' -> 'a', 'A-1', 'a-1-1'."""
+    taken, tries = {"grid"}, {}
+    result = []
+    for n in map(safe_name, names):
+        k = tries.get(n.casefold(), 0)
+        name = n if k == 0 else f"{n}-{k}"
+        while name.casefold() in taken:
+            k += 1
+            name = f"{n}-{k}"
+        tries[n.casefold()] = k + 1
+        taken.add(name.casefold())
+        result.append(name)
+    return result
+
+
 def _fsync_dir(folder: Path) -> None:
     try:
         fd = os.open(folder, os.O_RDONLY)

@@ -20,9 +20,9 @@ def tiny_cfg():
 @pytest.fixture
 def make_run(tmp_path):
     """A run folder with untrained weights, no training: (name, **config fields) -> path."""
-    from inr_gon.checkpoint import save_model
     from inr_gon.config import Config
-    from inr_gon.run import build_model, save_config
+    from inr_gon.models.factory import build_model
+    from inr_gon.training.checkpoint import save_config, save_model
 
     def make(name="run", seed=0, **fields):
         base = dict(data="builtin:shapes", height=8, width=8, hidden=16, layers=3, latent_dim=4)

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from inr_gon.config import Config
-from inr_gon.distributed import World, rank_generator, shard
 from inr_gon.errors import InputError
 from inr_gon.io import load_tensors
-from inr_gon.train import train
+from inr_gon.training.distributed import World, rank_generator, shard
+from inr_gon.training.train import train
 
 TINY = ["--size", "8", "--batch-size", "4", "--hidden", "16", "--layers", "2", "--latent-dim", "4",
         "--val-fraction", "0.25", "--checkpoint-every", "2", "--preview-every", "0", "--log-every", "2",
@@ -63,7 +63,7 @@ def test_shards_cover_the_global_batch_once():
 
 
 def test_batch_must_split_evenly(tmp_path, monkeypatch):
-    from inr_gon import distributed
+    from inr_gon.training import distributed
 
     monkeypatch.setattr(distributed, "setup", lambda device: (World(0, 3), device))
     cfg = Config(height=8, width=8, batch_size=4, hidden=8, layers=2, latent_dim=4, steps=1)
@@ -80,7 +80,7 @@ def test_rank_noise_streams_differ_and_rank0_keeps_the_single_process_one():
 
 
 def test_sdf_ranks_take_their_rows_of_the_global_batch(tiny_sdf_cfg):
-    from inr_gon.tasks import make_task
+    from inr_gon.training.tasks import make_task
 
     cfg = tiny_sdf_cfg.replace(batch_size=4)
     one = make_task(cfg, torch.device("cpu"), quiet=True)

@@ -5,8 +5,8 @@ import torch
 
 from inr_gon.config import Config
 from inr_gon.export.encoder import EncoderGraph, GridEncoder, grid_affine
-from inr_gon.gon import GON, inner_kl_weight, inner_loss, kl_normal, latent_autograd
-from inr_gon.render import grid
+from inr_gon.models.gon import GON, inner_kl_weight, inner_loss, kl_normal, latent_autograd
+from inr_gon.models.render import grid
 
 
 def gon(**fields):

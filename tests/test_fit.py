@@ -8,11 +8,12 @@ import pytest
 import torch
 from test_cli import assert_input_error, run_cli
 
-from inr_gon.evaluate import evaluate
-from inr_gon.fit import fit_images
-from inr_gon.latents import load_latents, save_latents
-from inr_gon.run import load_run, training_items
-from inr_gon.train import train
+from inr_gon.inference.evaluate import evaluate
+from inr_gon.inference.fit import fit_images
+from inr_gon.inference.inputs import training_items
+from inr_gon.inference.latents import load_latents, save_latents
+from inr_gon.inference.run import load_run
+from inr_gon.training.train import train
 
 
 @pytest.fixture(scope="module")

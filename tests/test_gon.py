@@ -1,7 +1,7 @@
 import torch
 
 from inr_gon.config import Config
-from inr_gon.gon import (
+from inr_gon.models.gon import (
     GON,
     gradient_origin,
     inner_loss,
@@ -9,8 +9,8 @@ from inr_gon.gon import (
     latent_explicit,
     latent_shared_grid,
 )
-from inr_gon.render import grid
-from inr_gon.siren import Siren
+from inr_gon.models.render import grid
+from inr_gon.models.siren import Siren
 
 
 def tiny(c=3, dz=6, dtype=torch.double):

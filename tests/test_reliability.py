@@ -21,11 +21,12 @@ from cli_helpers import one_error_line, run_cli
 from figures import record
 
 import inr_gon.io
-from inr_gon.checkpoint import load_checkpoint
 from inr_gon.config import Config
+from inr_gon.inference.run import load_run
 from inr_gon.io import append_line, atomic_write, load_tensors, read_json, read_jsonl
-from inr_gon.run import build_model, is_run, load_config, load_run
-from inr_gon.train import _Loop, train
+from inr_gon.models.factory import build_model
+from inr_gon.training.checkpoint import is_run, load_checkpoint, load_config
+from inr_gon.training.train import _Loop, train
 
 # ---- SIGKILL at random moments --------------------------------------------------------------
 
@@ -355,7 +356,7 @@ def test_a_crash_before_config_leaves_a_folder_train_reuses(tmp_path, capsys, mo
     def crash(*args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("inr_gon.train.save_config", crash)
+    monkeypatch.setattr("inr_gon.training.train.save_config", crash)
     with pytest.raises(KeyboardInterrupt):
         train(TINY, tmp_path / "run", quiet=True)
     monkeypatch.undo()

@@ -5,11 +5,12 @@ import json
 import pytest
 import torch
 
-from inr_gon.gon import latent_autograd, latent_explicit
-from inr_gon.run import build_model, load_run
-from inr_gon.sdf import SdfTask, encode_shapes, training_shapes
-from inr_gon.tasks import make_task
-from inr_gon.train import _Loop, train
+from inr_gon.inference.run import load_run
+from inr_gon.models.factory import build_model
+from inr_gon.models.gon import latent_autograd, latent_explicit
+from inr_gon.training.sdf import SdfTask, encode_shapes, training_shapes
+from inr_gon.training.tasks import make_task
+from inr_gon.training.train import _Loop, train
 
 
 def test_task_batches_are_per_shape_and_a_function_of_step(tiny_sdf_cfg):

@@ -26,8 +26,8 @@ from figures import record
 
 from inr_gon.config import MODEL_FIELDS, Config
 from inr_gon.errors import InputError
-from inr_gon.latents import save_latents
-from inr_gon.run import load_run
+from inr_gon.inference.latents import save_latents
+from inr_gon.inference.run import load_run
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = [p for d in ("inr_gon", "cli", "datasets", "export") for p in sorted((ROOT / d).rglob("*.py"))]
@@ -305,11 +305,13 @@ def test_nothing_is_written_outside_out(tmp_path):
 
 
 def test_demo_writes_only_into_out(tmp_path, capsys, monkeypatch):
-    from inr_gon import demo
+    from inr_gon.cli import demo as demo_command
+    from inr_gon.demos import images as demo
 
     small = Config(data="builtin:shapes:16", height=8, width=8, hidden=16, layers=2, latent_dim=4,
                    steps=3, batch_size=4, preview_every=0, checkpoint_every=0, device="cpu")
-    monkeypatch.setattr(demo, "run_demo", functools.partial(demo.run_demo, cfg=small))
+    # the command holds run_demo itself (a module-level import): patch it there
+    monkeypatch.setattr(demo_command, "run_demo", functools.partial(demo.run_demo, cfg=small))
     monkeypatch.chdir(tmp_path)
     code, _, err = run_cli(capsys, "demo", "--out", tmp_path / "d" / "run", "--quiet")
     assert code == 0, err

@@ -1,6 +1,6 @@
 import torch
 
-from inr_gon.siren import Siren
+from inr_gon.models.siren import Siren
 
 
 def make(c=3, d=2, dz=5):

@@ -3,11 +3,12 @@ import json
 import pytest
 import torch
 
-from inr_gon.checkpoint import load_checkpoint
 from inr_gon.errors import InputError
-from inr_gon.run import build_model, load_run
-from inr_gon.tasks import batch_indices, split_indices
-from inr_gon.train import _Loop, train
+from inr_gon.inference.run import load_run
+from inr_gon.models.factory import build_model
+from inr_gon.training.batches import batch_indices, split_indices
+from inr_gon.training.checkpoint import load_checkpoint
+from inr_gon.training.train import _Loop, train
 
 
 def weights(run_dir):

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from inr_gon.config import Config
-from inr_gon.gon import GON, inner_loss, kl_normal, variational_step
-from inr_gon.render import grid
+from inr_gon.models.gon import GON, inner_loss, kl_normal, variational_step
+from inr_gon.models.render import grid
 
 
 def vgon(kl_weight=0.5, inner_steps=1, c=3):

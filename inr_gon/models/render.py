@@ -70,20 +70,3 @@ def render_images(decoder: torch.nn.Module, z: Tensor, height: int, width: int,
     coords = LazyGrid(height, width)
     values = decode_chunked(decoder, coords, z, max_memory)
     return values.clamp_(0, 1).reshape(z.shape[0], height, width, -1).numpy()
-
-
-def image_grid(images: np.ndarray, cols: int | None = None, pad: int = 2) -> np.ndarray:
-    """[B, H, W, C] -> one [rows*H, cols*W, C] picture with white gutters."""
-    b, h, w, c = images.shape
-    cols = cols or int(np.ceil(np.sqrt(b)))
-    rows = int(np.ceil(b / cols))
-    canvas = np.ones((rows * (h + pad) + pad, cols * (w + pad) + pad, c), dtype=np.float32)
-    for i, img in enumerate(images):
-        r, k = divmod(i, cols)
-        canvas[pad + r * (h + pad):pad + r * (h + pad) + h, pad + k * (w + pad):pad + k * (w + pad) + w] = img
-    return canvas
-
-
-def upscale_nearest(images: np.ndarray, factor: int) -> np.ndarray:
-    """[B, H, W, C] -> [B, H*f, W*f, C], to show low-resolution pixels beside renders."""
-    return images.repeat(factor, axis=1).repeat(factor, axis=2)

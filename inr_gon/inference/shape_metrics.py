@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from inr_gon.datasets.signed_distance import morton_order
+
 CONVENTION = ("normalised frame (source mesh centred, farthest vertex at radius 0.9); "
               "point-to-surface distances from N area-weighted samples of each surface; "
               "chamfer_l1 = (mean d(pred->truth) + mean d(truth->pred)) / 2; "
@@ -29,7 +31,6 @@ def _to_surface(points: np.ndarray, mesh) -> tuple[np.ndarray, np.ndarray]:
     """(distance [N], closest face [N]) from points to mesh."""
     import igl
 
-    from inr_gon.datasets.signed_distance import morton_order
 
     order = morton_order(points)
     sq, face, _ = igl.point_mesh_squared_distance(

@@ -16,21 +16,22 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from inr_gon import __version__, distributed, perf
-from inr_gon.checkpoint import load_checkpoint, save_checkpoint
+from inr_gon import __version__
 from inr_gon.config import Config
+from inr_gon.device import resolve_device
 from inr_gon.errors import InputError
 from inr_gon.io import append_line, atomic_write, read_jsonl, remove_temp_files, write_png
-from inr_gon.plots import curve_image, preview_strip
-from inr_gon.render import grid
-from inr_gon.run import build_model, is_run, resolve_device, save_config
-from inr_gon.step import FiniteGuard, Stepper, weights_finite
-from inr_gon.tasks import make_task
+from inr_gon.metrics import psnr_from_mse
+from inr_gon.models.factory import build_model
+from inr_gon.plots import curve_image
+from inr_gon.training import distributed, perf
+from inr_gon.training.checkpoint import is_run, load_checkpoint, save_checkpoint, save_config
+from inr_gon.training.step import FiniteGuard, Stepper, weights_finite
+from inr_gon.training.tasks import make_task
 
 
 class TrainingError(Exception):
@@ -53,14 +54,6 @@ def lr_at(cfg: Config, step: int) -> float:
     """Cosine decay from lr to lr * lr_min_ratio over cfg.steps."""
     t = min(step / max(cfg.steps, 1), 1.0)
     return cfg.lr * (cfg.lr_min_ratio + (1 - cfg.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
-
-
-def step_generator(cfg: Config, step: int, salt: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(((cfg.seed * 1_000_003 + step) * 8 + salt) % 2**64)
-
-
-def psnr(mse: float) -> float:
-    return float(-10.0 * math.log10(max(mse, 1e-12)))
 
 
 def train(cfg: Config, out: str | Path, resume: bool = False, quiet: bool = False) -> TrainResult:
@@ -247,7 +240,7 @@ def _rewrite_metrics(run_dir: Path, step: int) -> None:
 def _step_metric(task, out: dict) -> tuple[str, float]:
     """What the log shows beside the loss: PSNR for images, the clamped L1 for shapes."""
     if getattr(task, "metric", "psnr") == "psnr":
-        return "psnr", psnr(float(out["mse"]))
+        return "psnr", float(psnr_from_mse(float(out["mse"])))
     return "sdf_l1", float(out["rec"])
 
 
@@ -268,13 +261,3 @@ def _progress(quiet: bool) -> Progress:
         TextColumn("{task.fields[rate]:.1f} steps/s"), TimeRemainingColumn(),
         console=Console(stderr=True), disable=quiet, transient=False,
     )
-
-
-def preview_images(model, truth: np.ndarray, device: torch.device) -> np.ndarray:
-    """truth [B, h, w, C] -> (truth | reconstruction | super-resolved) strip."""
-    b, h, w, c = truth.shape
-    f = max(1, min(4, 256 // max(h, w)))
-    values = torch.as_tensor(truth, device=device).reshape(b, h * w, c)
-    with torch.no_grad():
-        z = model.encode(grid(h, w, device), values)
-    return preview_strip(truth, model.render(z, h, w), model.render(z, f * h, f * w))

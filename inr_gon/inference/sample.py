@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from inr_gon.errors import InputError
+from inr_gon.inference.inputs import load_inputs, training_items
 from inr_gon.io import atomic_write, write_error
 
 PRIORS = ("auto", "model", "fitted")
@@ -31,8 +32,6 @@ def check_image_run(run, what: str) -> None:
 
 def fitted_gaussian(run, limit: int = FIT_ITEMS) -> tuple[Tensor, Tensor]:
     """(mean [D], covariance [D, D]) of the latents of up to `limit` training items."""
-    from inr_gon.run import training_items
-
     try:
         _, images = training_items(run.cfg, limit)
     except InputError as e:
@@ -72,8 +71,6 @@ def sample_latents(run, n: int, prior: str = "auto", seed: int = 0) -> tuple[str
 def endpoint_latents(run, a: str, b: str) -> Tensor:
     """Latents [2, D] of the two image files a walk starts and ends at (resampled to the
     training size with a warning). A folder would silently put its first two images there."""
-    from inr_gon.run import load_inputs
-
     for p in (a, b):
         if Path(p).is_dir():
             raise InputError(f"{p}: a folder; interpolate walks between two image files")

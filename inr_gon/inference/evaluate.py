@@ -1,5 +1,5 @@
 """`inr-gon eval`: mean figures of a run over a dataset (PSNR/SSIM for images; shapes are
-scored by inr_gon.mesh)."""
+scored by inr_gon.shapes.mesh)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
+from inr_gon.datasets import load_images, resize_image, to_channels
 from inr_gon.errors import InputError, warn
-from inr_gon.fit import REFINE_LR, fit_images, mean_scores
+from inr_gon.inference.fit import REFINE_LR, fit_images, mean_scores
+from inr_gon.inference.shape_eval import evaluate_shapes
+from inr_gon.training.batches import split_indices
 
 SPLITS = ("all", "train", "val")
 
@@ -20,7 +23,6 @@ def evaluate(run, data: str, refine_steps: int = 0, lr: float = REFINE_LR, split
     if run.cfg.modality == "sdf":
         if refine_steps or split != "all" or limit is not None:
             raise InputError("--refine-steps, --split and --limit apply to image runs")
-        from inr_gon.mesh import evaluate_shapes
 
         return evaluate_shapes(run, data, quiet=quiet)
     names, images = load_split(run.cfg, data, split, limit)
@@ -37,9 +39,6 @@ def load_split(cfg, data: str, split: str = "all", limit: int | None = None
                ) -> tuple[list[str], np.ndarray]:
     """(names, images [B, H, W, C] at the run's size and channels). train/val: the run's own
     split, only when DATA is the run's training data."""
-    from inr_gon.datasets import to_channels
-    from inr_gon.tasks import split_indices
-
     if split not in SPLITS:
         raise InputError(f"--split must be one of {', '.join(SPLITS)}, got '{split}'")
     if split != "all" and _spec(data) != _spec(cfg.data):
@@ -60,8 +59,6 @@ def load_split(cfg, data: str, split: str = "all", limit: int | None = None
 
 def _load_at_size(data: str, size: tuple[int, int]):
     """Built-ins are drawn at the size; other data is resampled to it, with a warning."""
-    from inr_gon.datasets import load_images, resize_image
-
     if data.startswith("builtin:"):
         return load_images(data, size)
     try:

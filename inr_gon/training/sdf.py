@@ -16,17 +16,19 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from inr_gon import distributed
 from inr_gon.config import Config
-from inr_gon.tasks import batch_indices, split_indices
+from inr_gon.datasets import Sampling, load_shapes
+from inr_gon.plots import image_grid
+from inr_gon.shapes.mesh import extract_mesh, network_sdf, sdf_volume
+from inr_gon.shapes.splat import render_mesh
+from inr_gon.training import distributed
+from inr_gon.training.batches import batch_indices, split_indices, step_generator
 
 ENCODE_POINTS = 16384  # points per shape for a latent outside training (fixed subset)
 PREVIEW_RES, PREVIEW_SIZE = 48, 128
 
 
 def shape_set(cfg: Config, quiet: bool = False):
-    from inr_gon.datasets import Sampling, load_shapes
-
     return load_shapes(cfg.data, Sampling.from_config(cfg), quiet)
 
 
@@ -83,8 +85,6 @@ class SdfTask:
         return self.train_points[idx, pick], self.train_sdf[idx, pick]
 
     def noise_generator_cpu(self, step: int, salt: int = 0) -> torch.Generator:
-        from inr_gon.train import step_generator
-
         return step_generator(self.cfg, step, salt)
 
     def noise_generator(self, step: int, salt: int = 0) -> torch.Generator | None:
@@ -113,10 +113,6 @@ class SdfTask:
 
     def preview(self, model) -> np.ndarray:
         """Rows of (source surface | network's surface) for 4 training and 2 held-out shapes."""
-        from inr_gon.mesh import extract_mesh, network_sdf, sdf_volume
-        from inr_gon.render import image_grid
-        from inr_gon.splat import render_mesh
-
         pick = [*self.train_idx[:4].tolist(), *self.val_idx[:2].tolist()]
         if self._truth is None:
             self._truth = np.stack([render_mesh(self.data.surface(i), PREVIEW_SIZE) for i in pick])

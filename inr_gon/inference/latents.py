@@ -8,8 +8,8 @@ from pathlib import Path
 import torch
 
 from inr_gon.errors import InputError
-from inr_gon.io import load_tensors, save_tensors
-from inr_gon.run import unique_names
+from inr_gon.io import load_tensors, save_tensors, unique_names
+from inr_gon.training.checkpoint import MODEL_FILE, STATE_FILE, is_run
 
 
 def save_latents(path: str | Path, names: list[str], z: torch.Tensor, run: str = "") -> None:
@@ -18,9 +18,6 @@ def save_latents(path: str | Path, names: list[str], z: torch.Tensor, run: str =
 
 def check_latents_path(path: str | Path) -> None:
     """Before any work: latents go to a .safetensors file that is not a run's own weights."""
-    from inr_gon.checkpoint import MODEL_FILE, STATE_FILE
-    from inr_gon.run import is_run
-
     path = Path(path)
     if path.suffix.lower() != ".safetensors":
         raise InputError(f"{path}: latents are saved as a .safetensors file")

@@ -1,5 +1,5 @@
 """Meshes from signed distance functions: the SDF on an R^3 grid in bounded memory, marching
-cubes (scikit-image), files written by trimesh, and `evaluate_shapes` for `inr-gon eval`.
+cubes (scikit-image) and files written by trimesh.
 
 Grid: cell centres of R^3 cells over [-1, 1]^3 (render.axis), index order (x, y, z).
 
@@ -23,7 +23,7 @@ import torch
 
 from inr_gon.errors import InputError
 from inr_gon.io import atomic_write
-from inr_gon.render import DEFAULT_MAX_MEMORY, axis, decode_chunked
+from inr_gon.models.render import DEFAULT_MAX_MEMORY, axis, decode_chunked
 
 BLOCK, MARGIN = 4, 2.0
 SLAB_POINTS = 1 << 21  # coordinates made at once: 24 MiB of float32
@@ -99,66 +99,3 @@ def export_mesh(mesh, path: str | Path, fmt: str) -> None:
         raise InputError(f"--format must be one of {', '.join(FORMATS)}, got '{fmt}'")
     data = mesh.export(file_type=fmt)
     atomic_write(path, data.encode() if isinstance(data, str) else data)
-
-
-def shape_inputs(cfg, inputs: list[str], quiet: bool = False):
-    """Mesh files, folders or builtin specs -> (names, points [S, P, 3], sdf [S, P],
-    centers [S, 3], scales [S]), sampled as the run's training data was."""
-    from inr_gon.datasets import Sampling, load_shapes
-
-    sets = [load_shapes(spec, Sampling.from_config(cfg), quiet) for spec in inputs]
-    names = [n for s in sets for n in s.names]
-    return (names, np.concatenate([s.points for s in sets]),
-            np.concatenate([s.sdf for s in sets]), np.concatenate([s.centers for s in sets]),
-            np.concatenate([s.scales for s in sets]))
-
-
-def mesh_run(run, inputs: list[str], out_dir: Path, resolution: int = 256, fmt: str = "ply",
-             original_frame: bool = False, n: int = 8, dense: bool = False,
-             max_memory: int = DEFAULT_MAX_MEMORY, quiet: bool = False) -> list[dict]:
-    """`inr-gon mesh`: a mesh file and a PNG preview per input shape (or per training shape)."""
-    from inr_gon.datasets.meshes import to_original
-    from inr_gon.errors import warn
-    from inr_gon.io import write_png
-    from inr_gon.render import image_grid
-    from inr_gon.run import unique_names
-    from inr_gon.sdf import encode_shapes, training_shapes
-    from inr_gon.splat import render_mesh
-
-    if run.cfg.modality != "sdf":
-        raise InputError(f"{run.path} is an {run.cfg.modality} run: `mesh` needs an SDF run "
-                         "(trained on meshes or builtin:shapes3d); use `render` for images")
-    if fmt not in FORMATS:
-        raise InputError(f"--format must be one of {', '.join(FORMATS)}, got '{fmt}'")
-    names, points, sdf, centers, scales = (shape_inputs(run.cfg, inputs, quiet) if inputs
-                                           else training_shapes(run.cfg, n, quiet))
-    z = encode_shapes(run.model, points, sdf, run.device)
-    rows, previews = [], []
-    for i, name in enumerate(unique_names([n.replace("/", "_") for n in names])):
-        mesh = extract_mesh(sdf_volume(network_sdf(run.decoder, z[i].to(run.device), max_memory),
-                                       resolution, dense))
-        if mesh is None:
-            warn(f"{name}: the network's SDF does not cross zero on the {resolution}^3 grid; "
-                 "no mesh written")
-            continue
-        previews.append(render_mesh(mesh, 256))
-        write_png(out_dir / f"{name}.png", previews[-1])
-        if original_frame:
-            mesh.vertices = to_original(mesh.vertices, centers[i], float(scales[i]))
-        export_mesh(mesh, out_dir / f"{name}.{fmt}", fmt)
-        rows.append({"name": name, "file": str(out_dir / f"{name}.{fmt}"),
-                     "preview": str(out_dir / f"{name}.png"), "vertices": len(mesh.vertices),
-                     "faces": len(mesh.faces), "watertight": bool(mesh.is_watertight)})
-    if len(previews) > 1:
-        write_png(out_dir / "grid.png", image_grid(np.stack(previews)))
-    return rows
-
-
-def evaluate_shapes(run, data: str, quiet: bool = False, resolution: int = 128,
-                    points: int = 30_000) -> dict:
-    """Chamfer distance, normal consistency and volumetric IoU of the run's reconstructions of
-    the shapes in DATA against their source surfaces (see inr_gon/shape_metrics.py for the
-    conventions). Items whose network SDF has no surface get None and count as failed."""
-    from inr_gon.shape_eval import evaluate
-
-    return evaluate(run, data, quiet, resolution, points)

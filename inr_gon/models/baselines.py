@@ -27,9 +27,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inr_gon.config import Config
-from inr_gon.gon import inner_loss, step_outputs
-from inr_gon.render import DEFAULT_MAX_MEMORY, grid, render_images
-from inr_gon.siren import Siren
+from inr_gon.models.gon import latent_autograd, step_outputs
+from inr_gon.models.render import DEFAULT_MAX_MEMORY, grid, render_images
+from inr_gon.models.siren import Siren
 
 
 def _groups(channels: int, pixels: int) -> int:
@@ -93,11 +93,8 @@ class ConvGON(nn.Module):
 
     def encode(self, coords: Tensor, values: Tensor) -> Tensor:
         create = torch.is_grad_enabled() and not self.cfg.detach_inner
-        with torch.enable_grad():
-            z0 = values.new_zeros(values.shape[0], self.cfg.latent_dim, requires_grad=True)
-            loss = inner_loss(self.decode(coords, z0), values).sum()
-            (grad,) = torch.autograd.grad(loss, z0, create_graph=create)
-        return -grad
+        z0 = values.new_zeros(values.shape[0], self.cfg.latent_dim)
+        return latent_autograd(self.decode, coords, values, z0, create_graph=create)
 
     @torch.no_grad()
     def render(self, z: Tensor, height: int, width: int,

@@ -1,4 +1,4 @@
-"""Checkpoints: safetensors + JSON, written atomically.
+"""The run folder's files: config.json, and checkpoints as safetensors + JSON, written atomically.
 
 `train_state.safetensors` alone holds everything `--resume` needs (weights, Adam moments,
 step, in its metadata), so one atomic rename moves a run from one consistent state to the
@@ -20,10 +20,33 @@ from typing import Any
 import torch
 from torch import nn
 
+from inr_gon.config import MODEL_FIELDS, Config
 from inr_gon.errors import InputError
-from inr_gon.io import load_tensors, save_tensors, write_json
+from inr_gon.io import load_tensors, read_json, save_tensors, write_json
 
 MODEL_FILE, STATE_FILE, STATE_JSON = "model.safetensors", "train_state.safetensors", "train_state.json"
+CONFIG_FILE = "config.json"  # written last: a folder is a run once it holds one
+
+
+def is_run(path: Path) -> bool:
+    return (path / CONFIG_FILE).is_file()
+
+
+def load_config(run_dir: str | Path) -> Config:
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise InputError(f"{run_dir}: no such run folder")
+    if not is_run(run_dir):
+        raise InputError(f"{run_dir}: not a run folder (no {CONFIG_FILE})")
+    raw = read_json(run_dir / CONFIG_FILE)
+    try:
+        return Config.from_dict(raw, required=MODEL_FIELDS)
+    except InputError as e:
+        raise InputError(f"{run_dir / CONFIG_FILE}: {e}") from None
+
+
+def save_config(run_dir: Path, cfg: Config) -> None:
+    write_json(run_dir / CONFIG_FILE, cfg.to_dict())
 
 
 def save_model(run_dir: Path, model: nn.Module) -> None:

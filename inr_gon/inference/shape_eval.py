@@ -3,25 +3,29 @@ gradient-origin step), mesh it, and score it against its source surface."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
+from inr_gon.datasets import Sampling, load_shapes
+from inr_gon.datasets.shapeset import progress_bar
 from inr_gon.errors import InputError
-from inr_gon.shape_metrics import CONVENTION, iou, surface_metrics
+from inr_gon.inference.shape_metrics import CONVENTION, iou, surface_metrics
+from inr_gon.shapes.mesh import extract_mesh, network_sdf, sdf_volume
+from inr_gon.training.batches import split_indices
+from inr_gon.training.sdf import encode_shapes
 
 IOU_POINTS = 100_000
 KEYS = ("chamfer_l1", "chamfer_l2", "normal_consistency", "iou")
 
 
-def evaluate(run, data: str, quiet: bool = False, resolution: int = 128, points: int = 30_000,
-             only: list[int] | None = None, each=None) -> dict:
-    """See inr_gon.mesh.evaluate_shapes. `only`: item indices to score (default all);
-    `each(i, name, mesh or None)` sees every reconstructed mesh (the demo saves them)."""
-    from inr_gon.datasets import Sampling, load_shapes
-    from inr_gon.datasets.shapeset import progress_bar
-    from inr_gon.mesh import extract_mesh, network_sdf, sdf_volume
-    from inr_gon.sdf import encode_shapes
-    from inr_gon.tasks import split_indices
-
+def evaluate_shapes(run, data: str, quiet: bool = False, resolution: int = 128,
+                    points: int = 30_000, only: list[int] | None = None, each=None) -> dict:
+    """Chamfer distance, normal consistency and volumetric IoU of the run's reconstructions of
+    the shapes in DATA against their source surfaces (see shape_metrics.py for the conventions);
+    items whose network SDF has no surface get None and count as failed. `only`: item indices
+    to score (default all); `each(i, name, mesh or None)` sees every reconstructed mesh (the
+    demo saves them)."""
     if run.cfg.modality != "sdf":
         raise InputError(f"{run.path} is an {run.cfg.modality} run, not an SDF run")
     shapes = load_shapes(data, Sampling.from_config(run.cfg), quiet)
@@ -73,8 +77,6 @@ def _split_means(items: list[dict]) -> dict:
 
 
 def _same_data(a: str, b: str) -> bool:
-    from pathlib import Path
-
     if a.startswith("builtin:") or b.startswith("builtin:"):
         return a == b
     return Path(a).resolve() == Path(b).resolve()

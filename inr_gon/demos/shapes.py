@@ -8,7 +8,15 @@ from pathlib import Path
 import numpy as np
 
 from inr_gon.config import Config
+from inr_gon.datasets import Sampling, load_shapes
+from inr_gon.inference.run import load_run
+from inr_gon.inference.shape_eval import evaluate_shapes
 from inr_gon.io import write_json, write_png
+from inr_gon.plots import image_grid
+from inr_gon.shapes.mesh import export_mesh
+from inr_gon.shapes.splat import render_mesh
+from inr_gon.training.batches import split_indices
+from inr_gon.training.train import train
 
 # w0 10: SDFs of these shapes are smoother than photos; it beat 30 in short runs here.
 # 256 shapes, 8 held out: with 36 training shapes the held-out IoU was 0.41 (train-set
@@ -24,15 +32,6 @@ RESOLUTION, PICTURE = 128, 192
 def run_shapes_demo(out: Path, quiet: bool = False, cfg: Config = DEMO_SHAPES,
                     resolution: int = RESOLUTION) -> dict:
     """Train, mesh the held-out shapes at `resolution`, score them. Returns the figures."""
-    from inr_gon.datasets import Sampling, load_shapes
-    from inr_gon.mesh import export_mesh
-    from inr_gon.render import image_grid
-    from inr_gon.run import load_run
-    from inr_gon.shape_eval import evaluate
-    from inr_gon.splat import render_mesh
-    from inr_gon.tasks import split_indices
-    from inr_gon.train import train
-
     result = train(cfg, out, quiet=quiet)
     run = load_run(out)
     shapes = load_shapes(run.cfg.data, Sampling.from_config(run.cfg), quiet=True)
@@ -46,7 +45,7 @@ def run_shapes_demo(out: Path, quiet: bool = False, cfg: Config = DEMO_SHAPES,
         cells.extend([render_mesh(shapes.surface(i), PICTURE), render_mesh(mesh, PICTURE)])
         write_png(stem.with_suffix(".png"), cells[-1])
 
-    report = evaluate(run, run.cfg.data, quiet, resolution, only=val_idx.tolist(), each=save)
+    report = evaluate_shapes(run, run.cfg.data, quiet, resolution, only=val_idx.tolist(), each=save)
     write_png(out / "demo_heldout.png", image_grid(np.stack(cells), cols=2))
     mean = report["mean"]
     figures = {

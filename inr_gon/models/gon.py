@@ -23,13 +23,15 @@ inner loss too; the resulting latent goes through the heads again for the outer 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from inr_gon.config import Config
-from inr_gon.render import DEFAULT_MAX_MEMORY, render_images
-from inr_gon.siren import Siren
+from inr_gon.models.render import DEFAULT_MAX_MEMORY, render_images
+from inr_gon.models.siren import Siren
 
 
 def inner_loss(pred: Tensor, target: Tensor) -> Tensor:
@@ -37,9 +39,10 @@ def inner_loss(pred: Tensor, target: Tensor) -> Tensor:
     return (pred - target).pow(2).sum(-1).mean(-1)
 
 
-def latent_autograd(decoder: Siren, coords: Tensor, values: Tensor, z0: Tensor | None = None,
-                    create_graph: bool = True) -> Tensor:
-    """coords [B, N, d] (or [N, d]), values [B, N, C] -> z = z0 - dL/dz0  [B, D]."""
+def latent_autograd(decoder: Siren | Callable[[Tensor, Tensor], Tensor], coords: Tensor,
+                    values: Tensor, z0: Tensor | None = None, create_graph: bool = True) -> Tensor:
+    """coords [B, N, d] (or [N, d]), values [B, N, C] -> z = z0 - dL/dz0  [B, D]. decoder: any
+    F(coords, z) (the convolutional GON passes its own decode, with z0)."""
     if z0 is None:
         z0 = values.new_zeros(values.shape[0], decoder.latent.in_features)
     with torch.enable_grad():
@@ -50,35 +53,47 @@ def latent_autograd(decoder: Siren, coords: Tensor, values: Tensor, z0: Tensor |
     return z0 - grad
 
 
-def latent_grad(decoder: Siren, coords: Tensor, values: Tensor, z: Tensor) -> Tensor:
+def latent_grad(decoder: Siren, coords: Tensor, values: Tensor, z: Tensor,
+                traceable: bool = False) -> Tensor:
     """dL/dz of each signal's inner loss at latents z [B, D], backward pass written out.
-    coords [B, N, d] or [N, d], values [B, N, C] -> [B, D]."""
-    n = values.shape[-2]
+    coords [B, N, d] or [N, d], values [B, N, C] -> [B, D]. traceable: the mean of the
+    per-point gradients of 2 (F - x) instead of (2/N) times their sum, equal up to rounding;
+    N then stays a dynamic dimension in a graph traced for ONNX (export/encoder.py)."""
     pre1 = decoder.first(coords) + decoder.shift(z)
     pre1 = pre1.expand(values.shape[0], *pre1.shape[-2:])
+    if traceable:
+        _, g = decoder.trunk_vjp(pre1, lambda pred: 2.0 * (pred - values))
+        return g.mean(-2) @ decoder.latent.weight
+    n = values.shape[-2]
     _, g = decoder.trunk_vjp(pre1, lambda pred: (2.0 / n) * (pred - values))  # dL/dpre1
     return g.sum(-2) @ decoder.latent.weight  # [B, H] @ [H, D]: pre1 = ... + z Wz^T
 
 
 def latent_explicit(decoder: Siren, coords: Tensor, values: Tensor,
-                    z0: Tensor | None = None) -> Tensor:
+                    z0: Tensor | None = None, traceable: bool = False) -> Tensor:
     """As latent_autograd, with the backward pass written out. coords [B, N, d] or [N, d]."""
     if z0 is None:
         z0 = values.new_zeros(values.shape[0], decoder.latent.in_features)
-    return z0 - latent_grad(decoder, coords, values, z0)
+    return z0 - latent_grad(decoder, coords, values, z0, traceable)
+
+
+def grid_jacobian(decoder: Siren, coords: Tensor, z0: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """(F(c, z0) [N, C], J = dF/dz at z0 [C, N, D]) at coords [N, d], for a z0 [D] shared by
+    every signal (default 0), in the decoder's dtype (export/encoder.py uses float64)."""
+    n, c = coords.shape[0], decoder.out.out_features
+    pre1 = decoder.first(coords) if z0 is None else decoder.first(coords) + decoder.latent(z0)
+    eye = torch.eye(c, dtype=pre1.dtype, device=pre1.device)
+    # One cotangent per output channel: G[k] = dF_k/dpre1, [C, N, H].
+    f0, g = decoder.trunk_vjp(pre1, lambda pred: eye[:, None, :].expand(c, n, c))
+    return f0, g @ decoder.latent.weight  # dF_k/dz  [C, N, D]
 
 
 def shared_grid_grad(decoder: Siren, coords: Tensor, values: Tensor,
                      z0: Tensor | None = None) -> Tensor:
     """dL/dz at a z0 [D] shared by the batch (default 0): coords [N, d], values [B, N, C] ->
     [B, D]. F(c, z0) and its Jacobian are then signal-independent, so they are paid for once."""
-    n, c = values.shape[-2:]
-    eye = torch.eye(c, dtype=values.dtype, device=values.device)
-    pre1 = decoder.first(coords) if z0 is None else decoder.first(coords) + decoder.latent(z0)
-    # One cotangent per output channel: G[k] = dF_k/dpre1, [C, N, H].
-    f0, g = decoder.trunk_vjp(pre1, lambda pred: eye[:, None, :].expand(c, n, c))
-    jac = g @ decoder.latent.weight  # dF_k/dz  [C, N, D]
-    residual = (2.0 / n) * (f0 - values)  # dL/dF  [B, N, C]
+    f0, jac = grid_jacobian(decoder, coords, z0)
+    residual = (2.0 / values.shape[-2]) * (f0 - values)  # dL/dF  [B, N, C]
     return torch.einsum("bnc,cnd->bd", residual, jac)
 
 
@@ -89,15 +104,16 @@ def latent_shared_grid(decoder: Siren, coords: Tensor, values: Tensor,
     return -grad if z0 is None else z0 - grad
 
 
-def gradient_origin(decoder: Siren, coords: Tensor, values: Tensor, steps: int = 1) -> Tensor:
+def gradient_origin(decoder: Siren, coords: Tensor, values: Tensor, steps: int = 1,
+                    traceable: bool = False) -> Tensor:
     """The latent of each signal: one step from zero (shared-grid form when coords is [N, d]),
-    then steps-1 further steps with the explicit form."""
+    then steps-1 further steps with the explicit form. traceable: see latent_grad."""
     if coords.dim() == 2:
         z = latent_shared_grid(decoder, coords, values)
     else:
-        z = latent_explicit(decoder, coords, values)
+        z = latent_explicit(decoder, coords, values, traceable=traceable)
     for _ in range(steps - 1):
-        z = latent_explicit(decoder, coords, values, z0=z)
+        z = latent_explicit(decoder, coords, values, z0=z, traceable=traceable)
     return z
 
 
@@ -127,7 +143,7 @@ def heads_grad(to_mu: nn.Linear, to_logvar: nn.Linear, mu0: Tensor, logvar0: Ten
 
 def variational_step(decoder: Siren, to_mu: nn.Linear, to_logvar: nn.Linear, coords: Tensor,
                      values: Tensor, z0: Tensor | None, eps: Tensor | None,
-                     kl_scale: float) -> Tensor:
+                     kl_scale: float, traceable: bool = False) -> Tensor:
     """One step on the paper's inner ELBO (its Variational-GON.py): from z0 [B, D] (None = the
     origin), z = z0 - dL/dz0 with (mu, logvar) = heads(z0) and
         L(z0) = inner_loss(F(c, mu + eps * sigma), x) + kl_scale * KL(N(mu, sigma^2) || N(0, I)).
@@ -142,7 +158,7 @@ def variational_step(decoder: Siren, to_mu: nn.Linear, to_logvar: nn.Linear, coo
         g = shared_grid_grad(decoder, coords, values, mu0[0])  # dL_rec/dz_in  [B, D]
     else:
         z_in = mu0 if eps is None else mu0 + eps * torch.exp(0.5 * logvar0)
-        g = latent_grad(decoder, coords, values, z_in.expand(values.shape[0], -1))
+        g = latent_grad(decoder, coords, values, z_in.expand(values.shape[0], -1), traceable)
     return z0 - heads_grad(to_mu, to_logvar, mu0, logvar0, g, eps, kl_scale)
 
 

@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from inr_gon.gon import inner_loss
 from inr_gon.metrics import image_scores
-from inr_gon.render import grid
+from inr_gon.models.gon import inner_loss
+from inr_gon.models.render import grid
 
 REFINE_LR = 1e-2
 MAX_REFINE_STEPS = 100_000  # a typo's guard (10^20 steps would never end), far above any use

@@ -1,0 +1,53 @@
+"""What the commands read as input images: files or folders resampled to a run's training size,
+or a run's own first training items (regenerated or re-read, same split)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from inr_gon.config import Config
+from inr_gon.datasets import LazyFolder, load_image_file, load_images, resize_image, to_channels
+from inr_gon.errors import warn
+from inr_gon.io import unique_names
+from inr_gon.training.batches import split_indices
+
+
+def load_inputs(paths: list[str], size: tuple[int, int], channels: int) -> tuple[list[str], np.ndarray]:
+    """Image files or folders -> (names, images [B, H, W, C] at the training size). Inputs of
+    another size are resampled (centre crop, area resize) with a warning."""
+    names, images = [], []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            data = load_images(str(path), size)
+            warn(f"{path}: images resampled to {size[0]}x{size[1]}, the training size")
+            names += [Path(n).with_suffix("").as_posix().replace("/", "_") for n in data.names]
+            images += list(data.images)
+            continue
+        img = load_image_file(path)
+        if img.shape[:2] != tuple(size):
+            warn(f"{path}: {img.shape[0]}x{img.shape[1]} resampled to {size[0]}x{size[1]}, "
+                 "the training size")
+            img = resize_image(img, size)
+        names.append(path.stem)
+        images.append(img)
+    images = [to_channels(np.asarray(i, dtype=np.float32), channels) for i in images]
+    return unique_names(names), np.stack(images)
+
+
+def training_items(cfg: Config, n: int) -> tuple[list[str], np.ndarray]:
+    """The first n training items of a run's data (regenerated or re-read, same split)."""
+    if cfg.extra.get("data", {}).get("lazy"):  # a streamed folder: decode only the n items
+        data = LazyFolder(cfg.data, cfg.size, cfg.channels)
+        train_idx, _ = split_indices(len(data), cfg.val_fraction, cfg.seed)
+        pick = train_idx[:n].tolist()
+        images = data.items(pick)
+    else:
+        data = load_images(cfg.data, cfg.size)
+        train_idx, _ = split_indices(len(data.images), cfg.val_fraction, cfg.seed)
+        pick = train_idx[:n].tolist()
+        images = data.images[pick]
+    names = [Path(data.names[i]).with_suffix("").as_posix().replace("/", "_") for i in pick]
+    return unique_names(names), to_channels(images, cfg.channels)
