@@ -36,9 +36,9 @@ def fit(
     if out_file is not None:
         check_latents_path(out_file)
     r = load_run(run, device)
-    if r.cfg.modality != "image":
-        raise InputError(f"fit takes images; this is an {r.cfg.modality} run (use `inr-gon mesh`)")
-    names, images = load_inputs(inputs, r.cfg.size, r.cfg.channels)
+    if r.cfg.summary.modality != "image":
+        raise InputError(f"fit takes images; this is an {r.cfg.summary.modality} run (use `inr-gon mesh`)")
+    names, images = load_inputs(inputs, r.cfg.size, r.cfg.summary.channels)
     encoder = _onnx_encoder(r) if backend == "onnx" else None
     res = fit_images(r, images, names, refine_steps, refine_lr, encoder)
     if out_file is not None:
@@ -46,7 +46,7 @@ def fit(
     if as_json:
         out.print_json(json.dumps(res.summary()))
     elif not quiet:
-        out.print(_table(res.summary(), r.cfg.model))
+        out.print(_table(res.summary(), r.cfg.net.model))
     if out_file is not None:
         note(f"{len(names)} latents saved to {out_file}", quiet)
 

@@ -68,8 +68,8 @@ def item_latents(r, inputs: list[str], latents: Path | None, n: int):
     if latents is not None:
         if inputs:
             raise InputError("give INPUT images or --latents, not both")
-        return load_latents(latents, r.cfg.latent_dim)
-    names, images = (load_inputs(inputs, r.cfg.size, r.cfg.channels) if inputs
+        return load_latents(latents, r.cfg.net.latent_dim)
+    names, images = (load_inputs(inputs, r.cfg.size, r.cfg.summary.channels) if inputs
                      else training_items(r.cfg, n))
     return names, r.encode(images)
 

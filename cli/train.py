@@ -63,7 +63,7 @@ def train(
     for k in ("data", "out_dir", "resume", "quiet"):
         flags.pop(k)
     out_dir = out_dir or Path("runs") / _data_name(data)
-    base = load_config(out_dir) if resume else Config(data=data)
+    base = load_config(out_dir) if resume else Config.of(data=data)
     if resume:  # a resumed run keeps its config; only --steps may extend it
         # (and where and how fast it runs: settings that leave the arithmetic alone)
         kept = ("steps", "device", "compile", "threads", "data_workers")

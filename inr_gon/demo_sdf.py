@@ -13,7 +13,7 @@ from inr_gon.io import write_json, write_png
 # w0 10: SDFs of these shapes are smoother than photos; it beat 30 in short runs here.
 # 256 shapes, 8 held out: with 36 training shapes the held-out IoU was 0.41 (train-set
 # overfitting: clamped L1 0.006 train vs 0.020 held-out); with 248 it was 0.74, same steps.
-DEMO_SHAPES = Config(
+DEMO_SHAPES = Config.of(
     data="builtin:shapes3d:256", hidden=128, layers=3, latent_dim=32, w0=10.0, steps=600,
     batch_size=8, sdf_points=1024, sdf_samples=20_000, lr=1e-3, lr_min_ratio=0.1,
     val_fraction=8 / 256, preview_every=300, checkpoint_every=300, log_every=20,
@@ -35,8 +35,8 @@ def run_shapes_demo(out: Path, quiet: bool = False, cfg: Config = DEMO_SHAPES,
 
     result = train(cfg, out, quiet=quiet)
     run = load_run(out)
-    shapes = load_shapes(run.cfg.data, Sampling.from_config(run.cfg), quiet=True)
-    _, val_idx = split_indices(len(shapes.names), run.cfg.val_fraction, run.cfg.seed)
+    shapes = load_shapes(run.cfg.dataset.data, Sampling.from_config(run.cfg), quiet=True)
+    _, val_idx = split_indices(len(shapes.names), run.cfg.dataset.val_fraction, run.cfg.train.seed)
     cells = []
 
     def save(i: int, name: str, mesh) -> None:
@@ -46,7 +46,7 @@ def run_shapes_demo(out: Path, quiet: bool = False, cfg: Config = DEMO_SHAPES,
         cells.extend([render_mesh(shapes.surface(i), PICTURE), render_mesh(mesh, PICTURE)])
         write_png(stem.with_suffix(".png"), cells[-1])
 
-    report = evaluate(run, run.cfg.data, quiet, resolution, only=val_idx.tolist(), each=save)
+    report = evaluate(run, run.cfg.dataset.data, quiet, resolution, only=val_idx.tolist(), each=save)
     write_png(out / "demo_heldout.png", image_grid(np.stack(cells), cols=2))
     mean = report["mean"]
     figures = {

@@ -125,8 +125,8 @@ def mesh_run(run, inputs: list[str], out_dir: Path, resolution: int = 256, fmt: 
     from inr_gon.sdf import encode_shapes, training_shapes
     from inr_gon.splat import render_mesh
 
-    if run.cfg.modality != "sdf":
-        raise InputError(f"{run.path} is an {run.cfg.modality} run: `mesh` needs an SDF run "
+    if run.cfg.summary.modality != "sdf":
+        raise InputError(f"{run.path} is an {run.cfg.summary.modality} run: `mesh` needs an SDF run "
                          "(trained on meshes or builtin:shapes3d); use `render` for images")
     if fmt not in FORMATS:
         raise InputError(f"--format must be one of {', '.join(FORMATS)}, got '{fmt}'")

@@ -47,9 +47,9 @@ def build_model(cfg: Config) -> nn.Module:
     from inr_gon.gon import GON
 
     models = {"gon": GON, "conv": ConvGON, "ae": AutoEncoder}
-    if cfg.model not in models:
-        raise InputError(f"model '{cfg.model}' is not available in this version")
-    return models[cfg.model](cfg)
+    if cfg.net.model not in models:
+        raise InputError(f"model '{cfg.net.model}' is not available in this version")
+    return models[cfg.net.model](cfg)
 
 
 def is_run(path: Path) -> bool:
@@ -87,14 +87,14 @@ class Run:
     def decoder(self) -> nn.Module:
         """The SIREN F(coords, z); the convolutional GON has none."""
         if not hasattr(self.model, "decoder"):
-            raise InputError(f"{self.path}: a '{self.cfg.model}' run has no SIREN decoder "
+            raise InputError(f"{self.path}: a '{self.cfg.net.model}' run has no SIREN decoder "
                              "(this needs a gon or ae run)")
         return self.model.decoder
 
     def require_images(self) -> None:
         """InputError unless this is an image run (an SDF decoder takes 3D points, not pixels)."""
-        if self.cfg.modality != "image":
-            raise InputError(f"{self.path}: an {self.cfg.modality} run renders no images "
+        if self.cfg.summary.modality != "image":
+            raise InputError(f"{self.path}: an {self.cfg.summary.modality} run renders no images "
                              "(use `inr-gon mesh`)")
 
     def to_values(self, images: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -105,10 +105,10 @@ class Run:
         except (TypeError, ValueError) as e:
             raise InputError(f"images must be a float array [B, H, W, C] ({e})") from None
         if x.dim() == 3:
-            x = x.unsqueeze(-1) if self.cfg.channels == 1 else x.unsqueeze(0)
-        if x.dim() != 4 or tuple(x.shape[1:3]) != self.cfg.size or x.shape[-1] != self.cfg.channels:
+            x = x.unsqueeze(-1) if self.cfg.summary.channels == 1 else x.unsqueeze(0)
+        if x.dim() != 4 or tuple(x.shape[1:3]) != self.cfg.size or x.shape[-1] != self.cfg.summary.channels:
             raise InputError(f"images are {tuple(x.shape[1:])}, the run wants "
-                             f"{(*self.cfg.size, self.cfg.channels)}: resample them first "
+                             f"{(*self.cfg.size, self.cfg.summary.channels)}: resample them first "
                              "(inr_gon.datasets.resize_image)")
         if not torch.isfinite(x).all():
             raise InputError("images contain NaN or inf")
@@ -128,14 +128,14 @@ class Run:
         self.require_images()
         h, w = size or self.cfg.size
         z = torch.as_tensor(z)
-        if z.dim() != 2 or z.shape[1] != self.cfg.latent_dim or not torch.isfinite(z).all():
-            raise InputError(f"latents must be finite [B, {self.cfg.latent_dim}], "
+        if z.dim() != 2 or z.shape[1] != self.cfg.net.latent_dim or not torch.isfinite(z).all():
+            raise InputError(f"latents must be finite [B, {self.cfg.net.latent_dim}], "
                              f"got {tuple(z.shape)}")
         if not (0 < h <= MAX_RENDER_SIDE and 0 < w <= MAX_RENDER_SIDE):
             raise InputError(f"render size must be 1 to {MAX_RENDER_SIDE} per side, got {h}x{w}")
-        if self.cfg.model == "conv" and (h, w) != self.cfg.size and not self.warned_resample:
+        if self.cfg.net.model == "conv" and (h, w) != self.cfg.size and not self.warned_resample:
             self.warned_resample = True  # once per run, not once per rendered item
-            warn(f"the convolutional GON decodes at {self.cfg.height}x{self.cfg.width} only: "
+            warn(f"the convolutional GON decodes at {self.cfg.dataset.height}x{self.cfg.dataset.width} only: "
                  f"{h}x{w} is a bilinear resample, not a super-resolved render")
         return self.model.render(z.to(self.device), h, w, max_memory)
 
@@ -206,14 +206,14 @@ def training_items(cfg: Config, n: int) -> tuple[list[str], np.ndarray]:
     if cfg.extra.get("data", {}).get("lazy"):  # a streamed folder: decode only the n items
         from inr_gon.datasets import LazyFolder
 
-        data = LazyFolder(cfg.data, cfg.size, cfg.channels)
-        train_idx, _ = split_indices(len(data), cfg.val_fraction, cfg.seed)
+        data = LazyFolder(cfg.dataset.data, cfg.size, cfg.summary.channels)
+        train_idx, _ = split_indices(len(data), cfg.dataset.val_fraction, cfg.train.seed)
         pick = train_idx[:n].tolist()
         images = data.items(pick)
     else:
-        data = load_images(cfg.data, cfg.size)
-        train_idx, _ = split_indices(len(data.images), cfg.val_fraction, cfg.seed)
+        data = load_images(cfg.dataset.data, cfg.size)
+        train_idx, _ = split_indices(len(data.images), cfg.dataset.val_fraction, cfg.train.seed)
         pick = train_idx[:n].tolist()
         images = data.images[pick]
     names = [Path(data.names[i]).with_suffix("").as_posix().replace("/", "_") for i in pick]
-    return unique_names(names), to_channels(images, cfg.channels)
+    return unique_names(names), to_channels(images, cfg.summary.channels)

@@ -17,7 +17,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from inr_gon import distributed
-from inr_gon.config import Config
+from inr_gon.config import Config, DataSummary
 from inr_gon.render import grid
 from inr_gon.tasks import ImageTask, _mean_psnr, batch_indices, split_indices
 
@@ -29,18 +29,18 @@ def lazy_folder(cfg: Config, processes: int = 1):
     processes: how many processes will decode (they share the cache budget)."""
     from inr_gon.datasets import IMAGE_EXTS, LazyFolder, find_files
 
-    path = Path(cfg.data)
-    if cfg.data.startswith("builtin:") or not path.is_dir():
+    path = Path(cfg.dataset.data)
+    if cfg.dataset.data.startswith("builtin:") or not path.is_dir():
         return None
-    budget = cfg.data_memory * 2**20
+    budget = cfg.dataset.data_memory * 2**20
     # channels are not known before decoding: count 3, the most a set can have
-    if len(find_files(path, IMAGE_EXTS)) * cfg.height * cfg.width * 3 * 4 <= budget:
+    if len(find_files(path, IMAGE_EXTS)) * cfg.dataset.height * cfg.dataset.width * 3 * 4 <= budget:
         return None
     return LazyFolder(path.resolve(), cfg.size, cache_bytes=budget // max(processes, 1))
 
 
 def image_task(cfg: Config, device: torch.device) -> ImageTask:
-    folder = lazy_folder(cfg, cfg.data_workers + 1)
+    folder = lazy_folder(cfg, cfg.dataset.data_workers + 1)
     return ImageTask(cfg, device) if folder is None else StreamingImageTask(cfg, device, folder)
 
 
@@ -50,7 +50,7 @@ class StepValues(Dataset):
 
     def __init__(self, task: StreamingImageTask) -> None:
         self.folder, self.train_idx, self.world = task.data, task.train_idx, task.world
-        self.batch_size, self.seed = task.cfg.batch_size, task.cfg.seed
+        self.batch_size, self.seed = task.cfg.train.batch_size, task.cfg.train.seed
 
     def __getitem__(self, step: int) -> Tensor:
         idx = batch_indices(step, self.batch_size, len(self.train_idx), self.seed)
@@ -67,8 +67,9 @@ class StreamingImageTask(ImageTask):
 
     def __init__(self, cfg: Config, device: torch.device, folder) -> None:
         self.data, self.device = folder, device
-        self.cfg = cfg.replace(data=str(folder.root), channels=folder.channels).validate()
-        self.train_idx, self.val_idx = split_indices(len(folder), cfg.val_fraction, cfg.seed)
+        self.cfg = cfg
+        self.facts = DataSummary(modality="image", channels=folder.channels)
+        self.train_idx, self.val_idx = split_indices(len(folder), cfg.dataset.val_fraction, cfg.train.seed)
         self.coords = grid(*cfg.size, device)
         self.world = distributed.current()
         self.steps = StepValues(self)
@@ -82,12 +83,12 @@ class StreamingImageTask(ImageTask):
 
     def values_at(self, step: int) -> Tensor:
         """The step's values from the workers (started at this step, in order), or decoded here."""
-        if self.cfg.data_workers == 0 or step >= self.cfg.steps:
+        if self.cfg.dataset.data_workers == 0 or step >= self.cfg.train.steps:
             return self.steps[step]
         if self._loader is None or step != self._next:
             self._loader = iter(DataLoader(
-                self.steps, batch_size=None, sampler=range(step, self.cfg.steps),
-                num_workers=self.cfg.data_workers, prefetch_factor=PREFETCH,
+                self.steps, batch_size=None, sampler=range(step, self.cfg.train.steps),
+                num_workers=self.cfg.dataset.data_workers, prefetch_factor=PREFETCH,
                 pin_memory=self.device.type == "cuda"))
         self._next = step + 1
         return next(self._loader)

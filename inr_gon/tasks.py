@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from inr_gon import distributed
-from inr_gon.config import Config
+from inr_gon.config import Config, DataSummary
 from inr_gon.errors import InputError
 from inr_gon.render import grid
 
@@ -41,31 +41,36 @@ def split_indices(n: int, val_fraction: float, seed: int) -> tuple[Tensor, Tenso
     return perm[n_val:].sort().values, perm[:n_val].sort().values
 
 
+def resolved_source(data: str) -> str:
+    """DATA as a run folder records it: a path made absolute, so the run loads from anywhere."""
+    return data if data.startswith("builtin:") else str(Path(data).resolve())
+
+
 def make_task(cfg: Config, device: torch.device, quiet: bool = False):
     from inr_gon.datasets import detect_modality
 
-    modality = detect_modality(cfg.data)
+    modality = detect_modality(cfg.dataset.data)
     if modality == "image":
         from inr_gon.streaming import image_task
 
-        return image_task(cfg.replace(modality="image"), device)
+        return image_task(cfg, device)
     if modality == "sdf":
         from inr_gon.sdf import SdfTask
 
-        return SdfTask(cfg.replace(modality="sdf"), device, quiet)
-    raise InputError(f"{cfg.data}: {modality} data cannot be trained by this version")
+        return SdfTask(cfg, device, quiet)
+    raise InputError(f"{cfg.dataset.data}: {modality} data cannot be trained by this version")
 
 
 class ImageTask:
     def __init__(self, cfg: Config, device: torch.device) -> None:
         from inr_gon.datasets import load_images
 
-        data = load_images(cfg.data, cfg.size)
-        if not cfg.data.startswith("builtin:"):
-            cfg = cfg.replace(data=str(Path(cfg.data).resolve()))
-        self.cfg = cfg.replace(channels=data.images.shape[-1]).validate()
+        data = load_images(cfg.dataset.data, cfg.size)
+        self.cfg = cfg
+        self.facts = DataSummary(modality="image", channels=data.images.shape[-1])
         self.data, self.device = data, device
-        self.train_idx, self.val_idx = split_indices(len(data.images), cfg.val_fraction, cfg.seed)
+        self.train_idx, self.val_idx = split_indices(len(data.images),
+                                                     cfg.dataset.val_fraction, cfg.train.seed)
         h, w, c = data.images.shape[1:]
         values = torch.from_numpy(np.ascontiguousarray(data.images)).reshape(-1, h * w, c)
         self.train_values = values[self.train_idx].to(device)  # [n, H*W, C]
@@ -83,15 +88,15 @@ class ImageTask:
     def items(self, step: int) -> Tensor:
         """Positions in the train split of this rank's share of step's global batch."""
         cfg = self.cfg
-        idx = batch_indices(step, cfg.batch_size, len(self.train_idx), cfg.seed)
+        idx = batch_indices(step, cfg.train.batch_size, len(self.train_idx), cfg.train.seed)
         return distributed.shard(idx, self.world)
 
     def points(self, step: int, coords: Tensor, values: Tensor) -> tuple[Tensor, Tensor]:
-        if 0 < self.cfg.points_per_signal < coords.shape[0]:
+        if 0 < self.cfg.train.points_per_signal < coords.shape[0]:
             # One random subset per step, shared by the batch (and by the ranks): the
             # shared-grid step still applies.
             keep = torch.randperm(coords.shape[0], generator=self.noise_generator(step, salt=1))
-            keep = self.to_device(keep[:self.cfg.points_per_signal])
+            keep = self.to_device(keep[:self.cfg.train.points_per_signal])
             values, coords = values[:, keep], coords[keep]
         return coords, values
 
