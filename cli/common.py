@@ -7,11 +7,30 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from typer.core import TyperCommand
 
-from inr_gon.config import Config
+from inr_gon import __version__
 from inr_gon.errors import InputError
 
-app = typer.Typer(
+
+class Command(TyperCommand):
+    """Help shows a boolean flag by its name alone (typer would print `<bool>` beside it)."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params = super().get_params(ctx)
+        for p in params:
+            if getattr(p, "is_flag", False) and p.metavar is None:
+                p.metavar = ""
+        return params
+
+
+class App(typer.Typer):
+    def command(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("cls", Command)
+        return super().command(*args, **kwargs)
+
+
+app = App(
     name="inr-gon",
     help="Gradient Origin Networks: train, render, fit, sample and export implicit neural "
     "representations without an encoder.",
@@ -19,6 +38,21 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"inr-gon {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit")) -> None:
+    """Gradient Origin Networks: train, render, fit, sample and export implicit neural
+    representations without an encoder."""
+
+
 out = Console()  # results on stdout
 err = Console(stderr=True)  # progress and notes on stderr
 
@@ -37,16 +71,6 @@ def parse_size(text: str | None, name: str = "--size", limit: int = 16384) -> tu
     if h > limit or w > limit:
         raise InputError(f"{name} {h}x{w} is above the limit of {limit} per side")
     return h, w
-
-
-def config_from_flags(base: Config | None = None, **flags: Any) -> Config:
-    """Flags that were given (not None) override the base config's fields."""
-    cfg = base or Config()
-    size = flags.pop("size", None)
-    changes = {k: v for k, v in flags.items() if v is not None}
-    if size is not None:
-        changes["height"], changes["width"] = parse_size(size)
-    return cfg.replace(**changes).validate()
 
 
 def note(message: str, quiet: bool = False) -> None:

@@ -11,7 +11,7 @@ from inr_gon.cli.common import app, out
 Opt = typer.Option
 
 
-@app.command()
+@app.command(epilog="Example: inr-gon demo  (3D: inr-gon demo --shapes)")
 def demo(
     out_dir: Path = Opt(None, "--out", help="Run folder (default runs/demo, never overwritten)"),
     quiet: bool = Opt(False, "--quiet"),

@@ -15,7 +15,7 @@ from inr_gon.fit import REFINE_LR
 Opt = typer.Option
 
 
-@app.command("eval")
+@app.command("eval", epilog="Example: inr-gon eval runs/demo builtin:shapes:64 --json")
 def evaluate(
     run: Path = typer.Argument(..., help="Run folder"),
     data: str = typer.Argument(..., help="Images (folder, .npy/.npz, builtin:NAME) or meshes"),

@@ -13,7 +13,7 @@ from inr_gon.cli.common import app, note, out
 Opt = typer.Option
 
 
-@app.command()
+@app.command(epilog="Example: inr-gon export runs/demo --with-encoder")
 def export(
     run: Path = typer.Argument(..., help="Run folder"),
     out_file: Path = Opt(None, "--out", help="Decoder file (default RUN/decoder.onnx)"),

@@ -15,7 +15,7 @@ from inr_gon.fit import MAX_REFINE_LR, MAX_REFINE_STEPS, REFINE_LR
 Opt = typer.Option
 
 
-@app.command()
+@app.command(epilog="Example: inr-gon fit runs/demo photo.png --refine-steps 20 --out latents.safetensors")
 def fit(
     run: Path = typer.Argument(..., help="Run folder"),
     inputs: list[str] = typer.Argument(..., help="Images or folders of images"),

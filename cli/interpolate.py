@@ -15,7 +15,7 @@ Opt = typer.Option
 MAX_FRAME_PIXELS = 256 * 2**20  # pixels over all frames, held in memory at once
 
 
-@app.command()
+@app.command(epilog="Example: inr-gon interpolate runs/demo a.png b.png --frames 24 --out walk.gif")
 def interpolate(
     run: Path = typer.Argument(..., help="Run folder"),
     a: str = typer.Argument(..., help="First image"),

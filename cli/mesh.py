@@ -13,7 +13,7 @@ from inr_gon.errors import InputError
 Opt = typer.Option
 
 
-@app.command()
+@app.command(epilog="Example: inr-gon mesh runs/demo-shapes --resolution 256 --out meshes/")
 def mesh(
     run: Path = typer.Argument(..., help="Run folder of an SDF run"),
     inputs: list[str] = typer.Argument(None, help="Mesh files, folders or builtin:NAME "

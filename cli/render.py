@@ -17,7 +17,7 @@ Opt = typer.Option
 GRID_MAX_PIXELS = 64 * 2**20
 
 
-@app.command()
+@app.command(epilog="Example: inr-gon render runs/demo photo.png --size 256 --out renders/")
 def render(
     run: Path = typer.Argument(..., help="Run folder"),
     inputs: list[str] = typer.Argument(None, help="Images or folders (default: training items)"),

@@ -14,7 +14,7 @@ from inr_gon.render import image_grid
 Opt = typer.Option
 
 
-@app.command()
+@app.command(epilog="Example: inr-gon sample runs/vgon -n 16 --size 64")
 def sample(
     run: Path = typer.Argument(..., help="Run folder"),
     n: int = Opt(16, "-n", "--count", help="How many samples"),

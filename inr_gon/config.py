@@ -271,7 +271,7 @@ class Config:
         missing = [name for name in required if name not in given]
         if missing:
             raise InputError(f"config field '{missing[0]}' is missing")
-        flat = {name: _check_type(name, FIELDS[name], v) for kw in groups.values() for name, v in kw.items()}
+        flat = typed({name: v for kw in groups.values() for name, v in kw.items()})
         if "extra" in raw and not isinstance(raw["extra"], dict):
             raise InputError(f"config field 'extra' has the wrong type: {raw['extra']!r:.60} (want dict)")
         return cls.of(**flat, extra=raw.get("extra", {})).validate()
@@ -298,6 +298,11 @@ def _valid(f: dataclasses.Field, value: Any) -> bool:
         if not ((lo <= value if lo_closed else lo < value) and (value <= hi if hi_closed else value < hi)):
             return False
     return True
+
+
+def typed(flat: dict[str, Any]) -> dict[str, Any]:
+    """Flat field values checked against their declared types (ints accepted as floats)."""
+    return {name: _check_type(name, FIELDS[name], value) for name, value in flat.items()}
 
 
 def _check_type(name: str, f: dataclasses.Field, value: Any) -> Any:

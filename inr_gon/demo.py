@@ -13,15 +13,9 @@ import numpy as np
 from inr_gon.config import Config
 from inr_gon.io import write_json, write_png
 from inr_gon.plots import preview_strip
+from inr_gon.presets import PRESETS
 
-# Tuned on this family (measured, see the README): w0 = 10 suits 32 px signals (w0 = 30 left
-# high-frequency noise in 4x renders); a second gradient-origin step (inner_steps = 2) gained
-# ~2.5 dB at equal steps; 4096 items instead of 512 closed most of the held-out gap.
-DEMO = Config.of(
-    data="builtin:shapes:4096", height=32, width=32, hidden=128, layers=3, latent_dim=32,
-    w0=10.0, inner_steps=2, steps=900, batch_size=32, lr=1e-3, lr_min_ratio=0.05,
-    val_fraction=0.1, preview_every=300, checkpoint_every=300, log_every=25,
-)
+DEMO = Config.of(**PRESETS["demo"])  # the recipe and why: presets.py
 FACTOR = 4
 
 

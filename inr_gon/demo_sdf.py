@@ -9,15 +9,9 @@ import numpy as np
 
 from inr_gon.config import Config
 from inr_gon.io import write_json, write_png
+from inr_gon.presets import PRESETS
 
-# w0 10: SDFs of these shapes are smoother than photos; it beat 30 in short runs here.
-# 256 shapes, 8 held out: with 36 training shapes the held-out IoU was 0.41 (train-set
-# overfitting: clamped L1 0.006 train vs 0.020 held-out); with 248 it was 0.74, same steps.
-DEMO_SHAPES = Config.of(
-    data="builtin:shapes3d:256", hidden=128, layers=3, latent_dim=32, w0=10.0, steps=600,
-    batch_size=8, sdf_points=1024, sdf_samples=20_000, lr=1e-3, lr_min_ratio=0.1,
-    val_fraction=8 / 256, preview_every=300, checkpoint_every=300, log_every=20,
-)
+DEMO_SHAPES = Config.of(**PRESETS["shapes"])  # the recipe and why: presets.py
 RESOLUTION, PICTURE = 128, 192
 
 
