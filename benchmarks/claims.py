@@ -51,9 +51,9 @@ def default_data() -> list[Path]:
 
 def base_config(data: Path, args) -> Config:
     return Config.of(data=str(data), height=args.size, width=args.size, latent_dim=32, hidden=256,
-                  layers=4, w0=30.0, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                  val_fraction=0.1, seed=args.seed, device=args.device,
-                  log_every=max(1, args.steps // 60), preview_every=0, checkpoint_every=0)
+                     layers=4, w0=30.0, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                     val_fraction=0.1, seed=args.seed, device=args.device,
+                     log_every=max(1, args.steps // 60), preview_every=0, checkpoint_every=0)
 
 
 def measure(cfg: Config, run_dir: Path) -> dict:

@@ -56,7 +56,7 @@ def main() -> None:
     args = p.parse_args()
     torch.manual_seed(0)
     cfg = Config.of(height=args.size, width=args.size, hidden=args.hidden, layers=args.layers,
-                 latent_dim=args.latent_dim, channels=3)
+                    latent_dim=args.latent_dim, channels=3)
     model = GON(cfg).eval()
     coords = grid(args.size, args.size)
     values = torch.rand(args.batch, coords.shape[0], 3)

@@ -40,8 +40,8 @@ LONGER = {"points 1/2, 2x steps": ("points 1/2", 2), "points 1/4, 4x steps": ("p
 def base_cfg(args) -> Config:
     data = str(FASHION) if FASHION.exists() else "builtin:shapes-gray:900"
     return Config.of(data=data, height=28, width=28, hidden=128, layers=4, latent_dim=32, batch_size=32,
-                  lr=5e-4, steps=args.steps, val_fraction=0.1, log_every=50, preview_every=0,
-                  checkpoint_every=0, device=args.device, seed=0, threads=args.threads)
+                     lr=5e-4, steps=args.steps, val_fraction=0.1, log_every=50, preview_every=0,
+                     checkpoint_every=0, device=args.device, seed=0, threads=args.threads)
 
 
 def speed(args) -> dict[str, list[float]]:

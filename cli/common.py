@@ -7,21 +7,29 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from typer.core import TyperCommand
+from typer.core import TyperCommand, TyperGroup
 
 from inr_gon import __version__
 from inr_gon.errors import InputError
 
 
-class Command(TyperCommand):
+class _FlagsShownAsFlags:
     """Help shows a boolean flag by its name alone (typer would print `<bool>` beside it)."""
 
     def get_params(self, ctx: Any) -> list[Any]:
-        params = super().get_params(ctx)
+        params = super().get_params(ctx)  # type: ignore[misc]
         for p in params:
             if getattr(p, "is_flag", False) and p.metavar is None:
                 p.metavar = ""
         return params
+
+
+class Command(_FlagsShownAsFlags, TyperCommand):
+    pass
+
+
+class Group(_FlagsShownAsFlags, TyperGroup):
+    pass
 
 
 class App(typer.Typer):
@@ -31,6 +39,7 @@ class App(typer.Typer):
 
 
 app = App(
+    cls=Group,
     name="inr-gon",
     help="Gradient Origin Networks: train, render, fit, sample and export implicit neural "
     "representations without an encoder.",

@@ -22,10 +22,10 @@ def evaluate(
     split: str = Opt("all", "--split", help="all | train | val (val/train: the run's own data)"),
     limit: int = Opt(None, "--limit", help="At most this many items"),
     refine_steps: int = Opt(0, "--refine-steps", help="Also score after K latent refine steps"),
-    refine_lr: float = Opt(REFINE_LR, "--refine-lr"),
+    refine_lr: float = Opt(REFINE_LR, "--refine-lr", help="Step size of the refinement steps"),
     as_json: bool = Opt(False, "--json", help="Print the figures as JSON"),
-    device: str = Opt("auto", "--device"),
-    quiet: bool = Opt(False, "--quiet"),
+    device: str = Opt("auto", "--device", help="auto | cpu | cuda[:i] | mps"),
+    quiet: bool = Opt(False, "--quiet", help="No progress output"),
 ) -> None:
     """Mean PSNR/SSIM (images) or Chamfer/IoU (shapes) of the run over DATA."""
     from inr_gon.evaluate import evaluate as run_eval

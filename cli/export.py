@@ -21,7 +21,7 @@ def export(
     with_encoder: bool = Opt(False, "--with-encoder",
                              help="Also the gradient-origin encoder (general, and for the training grid)"),
     device: str = Opt("auto", "--device", help="Provider the checks run on: auto | cpu | cuda[:i]"),
-    quiet: bool = Opt(False, "--quiet"),
+    quiet: bool = Opt(False, "--quiet", help="No progress output"),
 ) -> None:
     """Export the decoder to ONNX; each file is run in onnxruntime against torch before it is written."""
     from inr_gon.export.build import export_run, load_exportable

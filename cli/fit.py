@@ -24,8 +24,8 @@ def fit(
     out_file: Path = Opt(None, "--out", help="Save the latents (.safetensors) for `render --latents`"),
     backend: str = Opt("torch", "--backend", help="torch | onnx (the exported encoder)"),
     as_json: bool = Opt(False, "--json", help="Print the figures as JSON"),
-    device: str = Opt("auto", "--device"),
-    quiet: bool = Opt(False, "--quiet"),
+    device: str = Opt("auto", "--device", help="auto | cpu | cuda[:i] | mps"),
+    quiet: bool = Opt(False, "--quiet", help="No progress output"),
 ) -> None:
     """Fit new signals: one gradient step from zero, then optionally K more; PSNR/SSIM of each."""
     from inr_gon.fit import fit_images

@@ -26,9 +26,9 @@ def mesh(
     n: int = Opt(8, "-n", "--count", help="How many training shapes when no INPUT is given"),
     dense: bool = Opt(False, "--dense", help="Evaluate every grid point (default: skip blocks "
                       "far from the surface, coarse to fine)"),
-    device: str = Opt("auto", "--device"),
+    device: str = Opt("auto", "--device", help="auto | cpu | cuda[:i] | mps"),
     max_memory: int = Opt(512, "--max-memory", help="MiB of activations per decoder call"),
-    quiet: bool = Opt(False, "--quiet"),
+    quiet: bool = Opt(False, "--quiet", help="No progress output"),
 ) -> None:
     """Marching cubes on the network's SDF: .ply/.obj/.glb and a shaded .png per shape."""
     from inr_gon.mesh import mesh_run

@@ -27,9 +27,9 @@ def render(
     tensorrt: bool = Opt(False, "--tensorrt", help="With --backend onnx on CUDA: TensorRT first"),
     latents: Path = Opt(None, "--latents", help="Render saved latents (from `inr-gon fit`)"),
     n: int = Opt(8, "-n", "--count", help="How many training items when no INPUT is given"),
-    device: str = Opt("auto", "--device"),
+    device: str = Opt("auto", "--device", help="auto | cpu | cuda[:i] | mps"),
     max_memory: int = Opt(512, "--max-memory", help="MiB of activations per decoder call"),
-    quiet: bool = Opt(False, "--quiet"),
+    quiet: bool = Opt(False, "--quiet", help="No progress output"),
 ) -> None:
     """Render inputs (or the first training items) at any resolution; PNG per item + grid."""
     from inr_gon.run import load_run

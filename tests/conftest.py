@@ -13,8 +13,8 @@ def tiny_cfg():
     from inr_gon.config import Config
 
     return Config.of(data="builtin:shapes", height=8, width=8, hidden=16, layers=2, latent_dim=4,
-                  steps=6, batch_size=4, lr=1e-3, log_every=2, preview_every=3,
-                  checkpoint_every=3, val_fraction=0.25)
+                     steps=6, batch_size=4, lr=1e-3, log_every=2, preview_every=3,
+                     checkpoint_every=3, val_fraction=0.25)
 
 
 @pytest.fixture
@@ -61,5 +61,5 @@ def tiny_sdf_cfg():
     from inr_gon.config import Config
 
     return Config.of(data="builtin:shapes3d:6", hidden=16, layers=2, latent_dim=4, steps=4,
-                  batch_size=3, sdf_points=64, sdf_samples=512, lr=1e-3, log_every=2,
-                  preview_every=0, checkpoint_every=2, val_fraction=0.34)
+                     batch_size=3, sdf_points=64, sdf_samples=512, lr=1e-3, log_every=2,
+                     preview_every=0, checkpoint_every=2, val_fraction=0.34)

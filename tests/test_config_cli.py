@@ -61,7 +61,7 @@ def test_every_field_has_a_doc_and_validates_its_default():
 
 
 def test_presets_are_valid_configs():
-    for name, values in PRESETS.items():
+    for values in PRESETS.values():
         Config.of(**values).validate()
 
 

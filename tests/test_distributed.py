@@ -42,8 +42,8 @@ def test_two_ranks_match_one_process_and_resume(tmp_path):
     torchrun("--steps", "6", "--out", "ddp", "--resume", cwd=tmp_path)
 
     cfg = Config.of(data="builtin:shapes", height=8, width=8, batch_size=4, hidden=16, layers=2,
-                 latent_dim=4, val_fraction=0.25, checkpoint_every=2, preview_every=0, log_every=2, steps=4,
-                 device="cpu")
+                    latent_dim=4, val_fraction=0.25, checkpoint_every=2, preview_every=0, log_every=2,
+                    steps=4, device="cpu")
     train(cfg, tmp_path / "one", quiet=True)  # the same two legs (the lr schedule follows steps)
     train(cfg.replace(steps=6), tmp_path / "one", resume=True, quiet=True)
     ddp, _ = load_tensors(tmp_path / "ddp" / "model.safetensors")

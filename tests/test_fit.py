@@ -20,8 +20,8 @@ def run_dir(tmp_path_factory):
     from inr_gon.config import Config
 
     cfg = Config.of(data="builtin:shapes", height=8, width=8, hidden=16, layers=2, latent_dim=4,
-                 steps=20, batch_size=8, lr=3e-3, preview_every=0, checkpoint_every=0,
-                 val_fraction=0.25)
+                    steps=20, batch_size=8, lr=3e-3, preview_every=0, checkpoint_every=0,
+                    val_fraction=0.25)
     out = tmp_path_factory.mktemp("fit") / "run"
     train(cfg, out, quiet=True)
     return out

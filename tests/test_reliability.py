@@ -31,8 +31,8 @@ from inr_gon.train import _Loop, train
 
 KILL_STEPS = 120  # more than 12 kills can use up, so every kill hits a live run
 KILL_CFG = Config.of(data="builtin:shapes:48", height=8, width=8, hidden=16, layers=2, latent_dim=4,
-                  batch_size=4, steps=KILL_STEPS, checkpoint_every=2, log_every=1, preview_every=8,
-                  lr=1e-3, seed=5, device="cpu")
+                     batch_size=4, steps=KILL_STEPS, checkpoint_every=2, log_every=1, preview_every=8,
+                     lr=1e-3, seed=5, device="cpu")
 KILL_FLAGS = ["builtin:shapes:48", "--size", "8", "--hidden", "16", "--layers", "2", "--latent-dim",
               "4", "--batch-size", "4", "--steps", str(KILL_STEPS), "--checkpoint-every", "2",
               "--log-every", "1", "--preview-every", "8", "--lr", "1e-3", "--seed", "5",
@@ -204,8 +204,8 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path):
 # ---- NaN / inf, full disk ------------------------------------------------------------------
 
 TINY = Config.of(data="builtin:shapes:24", height=8, width=8, hidden=16, layers=2, latent_dim=4,
-              steps=8, batch_size=4, lr=1e-3, log_every=1, preview_every=0, checkpoint_every=2,
-              val_fraction=0.25, device="cpu")
+                 steps=8, batch_size=4, lr=1e-3, log_every=1, preview_every=0, checkpoint_every=2,
+                 val_fraction=0.25, device="cpu")
 TINY_FLAGS = ["builtin:shapes:24", "--size", "8", "--hidden", "16", "--layers", "2",
               "--latent-dim", "4", "--steps", "8", "--batch-size", "4", "--lr", "1e-3",
               "--preview-every", "0", "--checkpoint-every", "2", "--val-fraction", "0.25",

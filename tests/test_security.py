@@ -308,7 +308,7 @@ def test_demo_writes_only_into_out(tmp_path, capsys, monkeypatch):
     from inr_gon import demo
 
     small = Config.of(data="builtin:shapes:16", height=8, width=8, hidden=16, layers=2, latent_dim=4,
-                   steps=3, batch_size=4, preview_every=0, checkpoint_every=0, device="cpu")
+                      steps=3, batch_size=4, preview_every=0, checkpoint_every=0, device="cpu")
     monkeypatch.setattr(demo, "run_demo", functools.partial(demo.run_demo, cfg=small))
     monkeypatch.chdir(tmp_path)
     code, _, err = run_cli(capsys, "demo", "--out", tmp_path / "d" / "run", "--quiet")
