@@ -3,7 +3,9 @@
 A task turns DATA into (coords, values) batches. ImageTask keeps every image on one shared
 pixel grid, so the gradient-origin step takes its shared-grid form. Under torchrun a batch is
 this rank's share of the global one (distributed.shard). Image folders too large for
-`data_memory` stream from disk instead (streaming.py).
+`data_memory` stream from disk instead (streaming.py). A task leaves the config as given and
+reports what the data determined (modality, channels) as `task.facts`, a DataSummary that
+`train` attaches to the run's config once.
 """
 
 from __future__ import annotations

@@ -84,9 +84,9 @@ def _train(cfg: Config, run_dir: Path, device: torch.device, world: distributed.
     if resume and not is_run(run_dir):
         raise InputError(f"{run_dir}: nothing to resume (not a run folder)")
     distributed.check_batch(cfg.train.batch_size, world)
-    cfg = cfg.replace(data=resolved_source(cfg.dataset.data))  # the run loads from anywhere
     task = make_task(cfg, device, quiet=quiet)
-    cfg = cfg.replace(summary=task.facts).validate()  # what the data determined; checked once
+    # What the data determined, and DATA as a path that loads from anywhere; checked once.
+    cfg = cfg.replace(summary=task.facts, data=resolved_source(cfg.dataset.data)).validate()
     perf.configure(cfg, device)
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg).to(device)
