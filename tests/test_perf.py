@@ -62,4 +62,4 @@ def test_configure_reports_what_it_set():
 
 def test_precision_choices():
     for p in ("fp32", "tf32", "bf16"):
-        assert Config.of(precision=p).validate().precision == p
+        assert Config.of(precision=p).validate().train.precision == p
