@@ -50,19 +50,19 @@ def default_data() -> list[Path]:
 
 
 def base_config(data: Path, args) -> Config:
-    return Config(data=str(data), height=args.size, width=args.size, latent_dim=32, hidden=256,
-                  layers=4, w0=30.0, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                  val_fraction=0.1, seed=args.seed, device=args.device,
-                  log_every=max(1, args.steps // 60), preview_every=0, checkpoint_every=0)
+    return Config.of(data=str(data), height=args.size, width=args.size, latent_dim=32, hidden=256,
+                     layers=4, w0=30.0, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                     val_fraction=0.1, seed=args.seed, device=args.device,
+                     log_every=max(1, args.steps // 60), preview_every=0, checkpoint_every=0)
 
 
 def measure(cfg: Config, run_dir: Path) -> dict:
     """Train one model, then score it on its training items and on the held-out split."""
     result = train(cfg, run_dir, quiet=True)
-    run = load_run(run_dir, cfg.device)
+    run = load_run(run_dir, cfg.train.device)
     row = {"params": sum(p.numel() for p in run.model.parameters()), "seconds": result.seconds}
     for split in ("train", "val"):
-        names, images = load_split(run.cfg, cfg.data, split)
+        names, images = load_split(run.cfg, cfg.dataset.data, split)
         scores = fit_images(run, images, names).scores0
         row[f"{split}_mse"] = float(scores["mse"].mean())
         row[f"{split}_psnr"] = float(scores["psnr"].mean())

@@ -55,8 +55,8 @@ def main() -> None:
     p.add_argument("--out", default=str(RESULTS / "encode.json"))
     args = p.parse_args()
     torch.manual_seed(0)
-    cfg = Config(height=args.size, width=args.size, hidden=args.hidden, layers=args.layers,
-                 latent_dim=args.latent_dim, channels=3)
+    cfg = Config.of(height=args.size, width=args.size, hidden=args.hidden, layers=args.layers,
+                    latent_dim=args.latent_dim, channels=3)
     model = GON(cfg).eval()
     coords = grid(args.size, args.size)
     values = torch.rand(args.batch, coords.shape[0], 3)

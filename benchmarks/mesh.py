@@ -41,7 +41,7 @@ def one(resolution: int, dense: bool, run: str | None) -> dict:
         from inr_gon.models.gon import GON
 
         torch.manual_seed(0)
-        model = GON(Config(modality="sdf", hidden=64, layers=3, latent_dim=8, w0=3.0, w0_hidden=3.0))
+        model = GON(Config.of(modality="sdf", hidden=64, layers=3, latent_dim=8, w0=3.0, w0_hidden=3.0))
         g = network_sdf(model.decoder, torch.zeros(8))
 
         def f(p: np.ndarray) -> np.ndarray:  # a bumpy sphere of radius ~0.6

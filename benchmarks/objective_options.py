@@ -39,9 +39,9 @@ LONGER = {"points 1/2, 2x steps": ("points 1/2", 2), "points 1/4, 4x steps": ("p
 
 def base_cfg(args) -> Config:
     data = str(FASHION) if FASHION.exists() else "builtin:shapes-gray:900"
-    return Config(data=data, height=28, width=28, hidden=128, layers=4, latent_dim=32, batch_size=32,
-                  lr=5e-4, steps=args.steps, val_fraction=0.1, log_every=50, preview_every=0,
-                  checkpoint_every=0, device=args.device, seed=0, threads=args.threads)
+    return Config.of(data=data, height=28, width=28, hidden=128, layers=4, latent_dim=32, batch_size=32,
+                     lr=5e-4, steps=args.steps, val_fraction=0.1, log_every=50, preview_every=0,
+                     checkpoint_every=0, device=args.device, seed=0, threads=args.threads)
 
 
 def speed(args) -> dict[str, list[float]]:
@@ -51,8 +51,9 @@ def speed(args) -> dict[str, list[float]]:
         cfg = base_cfg(args).replace(**change)
         task = make_task(cfg, device)
         torch.manual_seed(0)
-        model = build_model(task.cfg).to(device)
-        step = Stepper(model, torch.optim.Adam(model.parameters(), lr=cfg.lr), task.cfg, device)
+        cfg = cfg.replace(summary=task.facts)  # what the data determined
+        model = build_model(cfg).to(device)
+        step = Stepper(model, torch.optim.Adam(model.parameters(), lr=cfg.train.lr), cfg, device)
         steppers[name] = (task, step)
     times: dict[str, list[float]] = {k: [] for k in OPTIONS}
     for r in range(args.repeats + 1):  # round 0 warms up
@@ -79,7 +80,7 @@ def main() -> None:
         for name, (option, mult) in runs.items():
             cfg = base_cfg(args).replace(**OPTIONS[option], steps=args.steps * mult)
             res = train(cfg, Path(tmp) / name.replace(" ", "_").replace("/", "-"), quiet=True)
-            quality[name] = {"steps": cfg.steps, "train_psnr": res.train_psnr,
+            quality[name] = {"steps": cfg.train.steps, "train_psnr": res.train_psnr,
                              "val_psnr": res.val_psnr, "seconds": res.seconds}
     full = times["full, fp32"]
     rows, out = [], {}

@@ -88,7 +88,7 @@ def main() -> None:
 
         decoder = load_run(args.run).decoder
     else:
-        cfg = Config(hidden=args.hidden, layers=args.layers, latent_dim=args.latent_dim)
+        cfg = Config.of(hidden=args.hidden, layers=args.layers, latent_dim=args.latent_dim)
         decoder = GON(cfg).decoder.eval()
     mem = args.max_memory * 2**20
     z = torch.randn(args.batch, decoder.latent.in_features)

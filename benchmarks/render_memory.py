@@ -49,9 +49,9 @@ def main() -> None:
     budgets = [int(b) for b in args.budgets.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) / "run"
-        cfg = Config(data="builtin:shapes:8", height=32, width=32, hidden=256, layers=4,
-                     latent_dim=32, steps=1, batch_size=4, preview_every=0, checkpoint_every=0,
-                     device="cpu")
+        cfg = Config.of(data="builtin:shapes:8", height=32, width=32, hidden=256, layers=4,
+                        latent_dim=32, steps=1, batch_size=4, preview_every=0, checkpoint_every=0,
+                        device="cpu")
         train(cfg, run, quiet=True)
         cli = [sys.executable, "-m", "inr_gon"]
         floor = [sys.executable, "-c", "import inr_gon.cli.app, inr_gon.inference.run, inr_gon.models.render"]

@@ -62,9 +62,9 @@ def batch(b: int, size: int, device) -> tuple[torch.Tensor, str]:
 
 
 def make_cfg(args, **kw) -> Config:
-    return Config(height=args.size, width=args.size, channels=1, hidden=256, layers=4, latent_dim=32,
-                  w0=30.0, batch_size=args.batch, precision=args.precision, threads=args.threads,
-                  **kw)
+    return Config.of(height=args.size, width=args.size, channels=1, hidden=256, layers=4, latent_dim=32,
+                     w0=30.0, batch_size=args.batch, precision=args.precision, threads=args.threads,
+                     **kw)
 
 
 class Unfolded(Siren):

@@ -7,12 +7,40 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from typer.core import TyperCommand, TyperGroup
 
-from inr_gon.config import Config
+from inr_gon import __version__
 from inr_gon.errors import InputError
 from inr_gon.limits import MAX_RENDER_SIDE
 
-app = typer.Typer(
+
+class _FlagsShownAsFlags:
+    """Help shows a boolean flag by its name alone (typer would print `<bool>` beside it)."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params = super().get_params(ctx)  # type: ignore[misc]
+        for p in params:
+            if getattr(p, "is_flag", False) and p.metavar is None:
+                p.metavar = ""
+        return params
+
+
+class Command(_FlagsShownAsFlags, TyperCommand):
+    pass
+
+
+class Group(_FlagsShownAsFlags, TyperGroup):
+    pass
+
+
+class App(typer.Typer):
+    def command(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("cls", Command)
+        return super().command(*args, **kwargs)
+
+
+app = App(
+    cls=Group,
     name="inr-gon",
     help="Gradient Origin Networks: train, render, fit, sample and export implicit neural "
     "representations without an encoder.",
@@ -20,6 +48,21 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"inr-gon {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit")) -> None:
+    """Gradient Origin Networks: train, render, fit, sample and export implicit neural
+    representations without an encoder."""
+
+
 out = Console()  # results on stdout
 err = Console(stderr=True)  # progress and notes on stderr
 
@@ -39,16 +82,6 @@ def parse_size(text: str | None, name: str = "--size",
     if h > limit or w > limit:
         raise InputError(f"{name} {h}x{w} is above the limit of {limit} per side")
     return h, w
-
-
-def config_from_flags(base: Config | None = None, **flags: Any) -> Config:
-    """Flags that were given (not None) override the base config's fields."""
-    cfg = base or Config()
-    size = flags.pop("size", None)
-    changes = {k: v for k, v in flags.items() if v is not None}
-    if size is not None:
-        changes["height"], changes["width"] = parse_size(size)
-    return cfg.replace(**changes).validate()
 
 
 def note(message: str, quiet: bool = False) -> None:

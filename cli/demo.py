@@ -13,10 +13,10 @@ from inr_gon.demos.shapes import run_shapes_demo
 Opt = typer.Option
 
 
-@app.command()
+@app.command(epilog="Example: inr-gon demo  (3D: inr-gon demo --shapes)")
 def demo(
     out_dir: Path = Opt(None, "--out", help="Run folder (default runs/demo, never overwritten)"),
-    quiet: bool = Opt(False, "--quiet"),
+    quiet: bool = Opt(False, "--quiet", help="No progress output"),
     shapes: bool = Opt(False, "--shapes", help="3D instead: train on builtin:shapes3d (SDF), "
                        "mesh the held-out shapes, report Chamfer / normal consistency / IoU"),
 ) -> None:

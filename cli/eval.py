@@ -17,17 +17,17 @@ from inr_gon.inference.run import load_run
 Opt = typer.Option
 
 
-@app.command("eval")
+@app.command("eval", epilog="Example: inr-gon eval runs/demo builtin:shapes:64 --json")
 def evaluate(
     run: Path = typer.Argument(..., help="Run folder"),
     data: str = typer.Argument(..., help="Images (folder, .npy/.npz, builtin:NAME) or meshes"),
     split: str = Opt("all", "--split", help="all | train | val (val/train: the run's own data)"),
     limit: int = Opt(None, "--limit", help="At most this many items"),
     refine_steps: int = Opt(0, "--refine-steps", help="Also score after K latent refine steps"),
-    refine_lr: float = Opt(REFINE_LR, "--refine-lr"),
+    refine_lr: float = Opt(REFINE_LR, "--refine-lr", help="Step size of the refinement steps"),
     as_json: bool = Opt(False, "--json", help="Print the figures as JSON"),
-    device: str = Opt("auto", "--device"),
-    quiet: bool = Opt(False, "--quiet"),
+    device: str = Opt("auto", "--device", help="auto | cpu | cuda[:i] | mps"),
+    quiet: bool = Opt(False, "--quiet", help="No progress output"),
 ) -> None:
     """Mean PSNR/SSIM (images) or Chamfer/IoU (shapes) of the run over DATA."""
     check_refine(refine_steps, refine_lr, "torch")

@@ -15,7 +15,7 @@ from inr_gon.export.check import ExportCheckError
 Opt = typer.Option
 
 
-@app.command()
+@app.command(epilog="Example: inr-gon export runs/demo --with-encoder")
 def export(
     run: Path = typer.Argument(..., help="Run folder"),
     out_file: Path = Opt(None, "--out", help="Decoder file (default RUN/decoder.onnx)"),
@@ -23,7 +23,7 @@ def export(
     with_encoder: bool = Opt(False, "--with-encoder",
                              help="Also the gradient-origin encoder (general, and for the training grid)"),
     device: str = Opt("auto", "--device", help="Provider the checks run on: auto | cpu | cuda[:i]"),
-    quiet: bool = Opt(False, "--quiet"),
+    quiet: bool = Opt(False, "--quiet", help="No progress output"),
 ) -> None:
     """Export the decoder to ONNX; each file is run in onnxruntime against torch before it is written."""
     r = load_exportable(run, device)

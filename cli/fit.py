@@ -19,7 +19,7 @@ from inr_gon.inference.run import load_run
 Opt = typer.Option
 
 
-@app.command()
+@app.command(epilog="Example: inr-gon fit runs/demo photo.png --refine-steps 20 --out latents.safetensors")
 def fit(
     run: Path = typer.Argument(..., help="Run folder"),
     inputs: list[str] = typer.Argument(..., help="Images or folders of images"),
@@ -28,17 +28,17 @@ def fit(
     out_file: Path = Opt(None, "--out", help="Save the latents (.safetensors) for `render --latents`"),
     backend: str = Opt("torch", "--backend", help="torch | onnx (the exported encoder)"),
     as_json: bool = Opt(False, "--json", help="Print the figures as JSON"),
-    device: str = Opt("auto", "--device"),
-    quiet: bool = Opt(False, "--quiet"),
+    device: str = Opt("auto", "--device", help="auto | cpu | cuda[:i] | mps"),
+    quiet: bool = Opt(False, "--quiet", help="No progress output"),
 ) -> None:
     """Fit new signals: one gradient step from zero, then optionally K more; PSNR/SSIM of each."""
     check_refine(refine_steps, refine_lr, backend)
     if out_file is not None:
         check_latents_path(out_file)
     r = load_run(run, device)
-    if r.cfg.modality != "image":
-        raise InputError(f"fit takes images; this is an {r.cfg.modality} run (use `inr-gon mesh`)")
-    names, images = load_inputs(inputs, r.cfg.size, r.cfg.channels)
+    if r.cfg.summary.modality != "image":
+        raise InputError(f"fit takes images; this is an {r.cfg.summary.modality} run (use `inr-gon mesh`)")
+    names, images = load_inputs(inputs, r.cfg.size, r.cfg.summary.channels)
     encoder = _onnx_encoder(r) if backend == "onnx" else None
     res = fit_images(r, images, names, refine_steps, refine_lr, encoder)
     if out_file is not None:
@@ -46,7 +46,7 @@ def fit(
     if as_json:
         out.print_json(json.dumps(res.summary()))
     elif not quiet:
-        out.print(_table(res.summary(), r.cfg.model))
+        out.print(_table(res.summary(), r.cfg.net.model))
     if out_file is not None:
         note(f"{len(names)} latents saved to {out_file}", quiet)
 

@@ -23,7 +23,7 @@ Opt = typer.Option
 MAX_FRAME_PIXELS = 256 * 2**20  # pixels over all frames, held in memory at once
 
 
-@app.command()
+@app.command(epilog="Example: inr-gon interpolate runs/demo a.png b.png --frames 24 --out walk.gif")
 def interpolate(
     run: Path = typer.Argument(..., help="Run folder"),
     a: str = typer.Argument(..., help="First image"),
@@ -31,9 +31,9 @@ def interpolate(
     out_file: Path = Opt(..., "--out", help="Animation file: .gif, or .mp4 with imageio-ffmpeg"),
     frames: int = Opt(24, "--frames", help="Frames from A to B, both included"),
     size: str = Opt(None, "--size", help="Output resolution S or HxW (default: training size)"),
-    fps: float = Opt(12.0, "--fps"),
-    device: str = Opt("auto", "--device"),
-    quiet: bool = Opt(False, "--quiet"),
+    fps: float = Opt(12.0, "--fps", help="Frames per second of the animation"),
+    device: str = Opt("auto", "--device", help="auto | cpu | cuda[:i] | mps"),
+    quiet: bool = Opt(False, "--quiet", help="No progress output"),
 ) -> None:
     """Walk the latent space from A to B (slerp) and write the frames as an animation."""
     if not 2 <= frames <= 1000:

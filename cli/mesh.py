@@ -15,7 +15,7 @@ from inr_gon.inference.run import load_run
 Opt = typer.Option
 
 
-@app.command()
+@app.command(epilog="Example: inr-gon mesh runs/demo-shapes --resolution 256 --out meshes/")
 def mesh(
     run: Path = typer.Argument(..., help="Run folder of an SDF run"),
     inputs: list[str] = typer.Argument(None, help="Mesh files, folders or builtin:NAME "
@@ -28,9 +28,9 @@ def mesh(
     n: int = Opt(8, "-n", "--count", help="How many training shapes when no INPUT is given"),
     dense: bool = Opt(False, "--dense", help="Evaluate every grid point (default: skip blocks "
                       "far from the surface, coarse to fine)"),
-    device: str = Opt("auto", "--device"),
+    device: str = Opt("auto", "--device", help="auto | cpu | cuda[:i] | mps"),
     max_memory: int = Opt(512, "--max-memory", help="MiB of activations per decoder call"),
-    quiet: bool = Opt(False, "--quiet"),
+    quiet: bool = Opt(False, "--quiet", help="No progress output"),
 ) -> None:
     """Marching cubes on the network's SDF: .ply/.obj/.glb and a shaded .png per shape."""
     if not 2 <= resolution <= 2048:

@@ -21,7 +21,7 @@ Opt = typer.Option
 GRID_MAX_PIXELS = 64 * 2**20
 
 
-@app.command()
+@app.command(epilog="Example: inr-gon render runs/demo photo.png --size 256 --out renders/")
 def render(
     run: Path = typer.Argument(..., help="Run folder"),
     inputs: list[str] = typer.Argument(None, help="Images or folders (default: training items)"),
@@ -31,9 +31,9 @@ def render(
     tensorrt: bool = Opt(False, "--tensorrt", help="With --backend onnx on CUDA: TensorRT first"),
     latents: Path = Opt(None, "--latents", help="Render saved latents (from `inr-gon fit`)"),
     n: int = Opt(8, "-n", "--count", help="How many training items when no INPUT is given"),
-    device: str = Opt("auto", "--device"),
+    device: str = Opt("auto", "--device", help="auto | cpu | cuda[:i] | mps"),
     max_memory: int = Opt(512, "--max-memory", help="MiB of activations per decoder call"),
-    quiet: bool = Opt(False, "--quiet"),
+    quiet: bool = Opt(False, "--quiet", help="No progress output"),
 ) -> None:
     """Render inputs (or the first training items) at any resolution; PNG per item + grid."""
     if backend not in ("torch", "onnx"):
@@ -67,8 +67,8 @@ def item_latents(r, inputs: list[str], latents: Path | None, n: int):
     if latents is not None:
         if inputs:
             raise InputError("give INPUT images or --latents, not both")
-        return load_latents(latents, r.cfg.latent_dim)
-    names, images = (load_inputs(inputs, r.cfg.size, r.cfg.channels) if inputs
+        return load_latents(latents, r.cfg.net.latent_dim)
+    names, images = (load_inputs(inputs, r.cfg.size, r.cfg.summary.channels) if inputs
                      else training_items(r.cfg, n))
     return names, r.encode(images)
 

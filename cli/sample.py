@@ -17,16 +17,16 @@ from inr_gon.plots import image_grid
 Opt = typer.Option
 
 
-@app.command()
+@app.command(epilog="Example: inr-gon sample runs/vgon -n 16 --size 64")
 def sample(
     run: Path = typer.Argument(..., help="Run folder"),
     n: int = Opt(16, "-n", "--count", help="How many samples"),
     size: str = Opt(None, "--size", help="Output resolution S or HxW (default: training size)"),
     prior: str = Opt("auto", "--prior", help="model (variational runs) | fitted | auto"),
-    seed: int = Opt(0, "--seed"),
+    seed: int = Opt(0, "--seed", help="Seed of the prior draws"),
     out_dir: Path = Opt(None, "--out", help="Output folder (default RUN/samples)"),
-    device: str = Opt("auto", "--device"),
-    quiet: bool = Opt(False, "--quiet"),
+    device: str = Opt("auto", "--device", help="auto | cpu | cuda[:i] | mps"),
+    quiet: bool = Opt(False, "--quiet", help="No progress output"),
 ) -> None:
     """Draw new signals from the prior; a PNG each, grid.png, and their latents."""
     if n > 4096:

@@ -6,72 +6,58 @@ from pathlib import Path
 
 import typer
 
-from inr_gon.cli.common import app, config_from_flags, note, out
-from inr_gon.config import Config
-from inr_gon.errors import warn
+from inr_gon.cli.common import app, note, out, parse_size
+from inr_gon.cli.options import config_options, flag_name, starting_config
+from inr_gon.errors import InputError, warn
+from inr_gon.presets import PRESETS
 from inr_gon.training.checkpoint import load_config
 from inr_gon.training.train import train as run_training
 
 Opt = typer.Option
 
 
-@app.command()
+@app.command(epilog="Example: inr-gon train photos/ --size 64 --steps 3000 --out runs/photos  "
+             "(or: inr-gon train --preset demo; inr-gon train DATA --config my.toml)")
+@config_options
 def train(
-    data: str = typer.Argument(..., help="Image folder, .npy/.npz array, mesh folder or builtin:NAME"),
+    data: str = typer.Argument(None, help="Image folder, .npy/.npz array, mesh folder or "
+                               "builtin:NAME (may come from --preset or --config instead)",
+                               show_default=False),
     out_dir: Path = Opt(None, "--out", help="Run folder (default runs/<data name>)"),
-    size: str = Opt(None, "--size", help="Training resolution S or HxW"),
-    steps: int = Opt(None, "--steps"),
-    batch_size: int = Opt(None, "--batch-size"),
-    latent_dim: int = Opt(None, "--latent-dim"),
-    hidden: int = Opt(None, "--hidden"),
-    layers: int = Opt(None, "--layers", help="Sine layers (the paper: 4)"),
-    w0: float = Opt(None, "--w0"),
-    w0_hidden: float = Opt(None, "--w0-hidden"),
-    latent_init: float = Opt(None, "--latent-init"),
-    inner_steps: int = Opt(None, "--inner-steps"),
-    variational: bool = Opt(None, "--variational/--no-variational"),
-    kl_weight: float = Opt(None, "--kl-weight"),
-    detach_inner: bool = Opt(None, "--detach-inner/--no-detach-inner",
-                             help="Ablation: no back-propagation through the gradient step"),
-    model: str = Opt(None, "--model", help="gon | conv | ae"),
-    lr: float = Opt(None, "--lr"),
-    lr_min_ratio: float = Opt(None, "--lr-min-ratio"),
-    seed: int = Opt(None, "--seed"),
-    device: str = Opt(None, "--device", help="auto | cpu | cuda[:i] | mps"),
-    precision: str = Opt(None, "--precision", help="fp32 | tf32 (CUDA matmuls) | bf16 (autocast)"),
-    compile: bool = Opt(None, "--compile/--no-compile", help="torch.compile the training step"),
-    threads: int = Opt(None, "--threads", help="CPU threads (0 = torch's default)"),
-    data_memory: int = Opt(None, "--data-memory",
-                           help="MiB of decoded images held in RAM; larger image folders stream"),
-    data_workers: int = Opt(None, "--data-workers", help="Worker processes decoding a streamed folder"),
-    points_per_signal: int = Opt(None, "--points-per-signal"),
-    val_fraction: float = Opt(None, "--val-fraction"),
-    log_every: int = Opt(None, "--log-every"),
-    preview_every: int = Opt(None, "--preview-every"),
-    checkpoint_every: int = Opt(None, "--checkpoint-every"),
-    sdf_points: int = Opt(None, "--sdf-points", help="SDF: points per shape and step"),
-    sdf_samples: int = Opt(None, "--sdf-samples", help="SDF: points sampled (cached) per shape"),
-    sdf_noise: str = Opt(None, "--sdf-noise", help="SDF: near-surface noise scales, e.g. 0.005,0.05"),
-    sdf_uniform: float = Opt(None, "--sdf-uniform", help="SDF: share of points uniform in the cube"),
-    sdf_clamp: float = Opt(None, "--sdf-clamp", help="SDF: clamp of the L1 loss (DeepSDF)"),
+    config_file: Path = Opt(None, "--config", help="JSON or TOML file of config fields, flat or "
+                            "grouped in tables net, dataset, train, sdf; flags override it"),
+    preset: str = Opt(None, "--preset", help=f"Named recipe: {' | '.join(PRESETS)} "
+                      "(inr_gon/presets.py); --config and flags override it"),
+    size: str = Opt(None, "--size", help="Training resolution S or HxW (default 32)",
+                    rich_help_panel="Data"),
     resume: bool = Opt(False, "--resume", help="Continue the run in --out from its checkpoint"),
-    quiet: bool = Opt(False, "--quiet"),
+    quiet: bool = Opt(False, "--quiet", help="No progress output"),
+    fields: dict | None = None,
 ) -> None:
     """Train a GON on DATA; writes the run folder."""
-    flags = dict(locals())
 
-    for k in ("data", "out_dir", "resume", "quiet"):
-        flags.pop(k)
-    out_dir = out_dir or Path("runs") / _data_name(data)
-    base = load_config(out_dir) if resume else Config(data=data)
+
+    flags = dict(fields or {})
+    size_given = size is not None
+    if size_given:
+        flags["height"], flags["width"] = parse_size(size)
     if resume:  # a resumed run keeps its config; only --steps may extend it
         # (and where and how fast it runs: settings that leave the arithmetic alone)
+        out_dir = out_dir or Path("runs") / _data_name(data or "run")
         kept = ("steps", "device", "compile", "threads", "data_workers")
-        ignored = [f"--{k.replace('_', '-')}" for k, v in flags.items() if v is not None and k not in kept]
+        ignored = [flag_name(k) for k in flags if k not in kept]
+        ignored = [*(["--size"] if size_given else []),
+                   *[f for f in ignored if f not in ("--height", "--width")],
+                   *(["--preset"] if preset else []), *(["--config"] if config_file else [])]
         if ignored:
             warn(f"{out_dir}: --resume keeps the run's config; ignored {' '.join(ignored)}")
-        flags = {k: flags[k] for k in kept}
-    cfg = config_from_flags(base, **flags)
+        cfg = load_config(out_dir).replace(**{k: flags[k] for k in kept if k in flags})
+        cfg = cfg.validate()
+    else:
+        if data is None and preset is None and config_file is None:
+            raise InputError("train needs DATA (or a --preset or --config that names it)")
+        cfg = starting_config(preset, config_file, {**flags, "data": data})  # data None: not given
+        out_dir = out_dir or Path("runs") / _data_name(cfg.dataset.data)
     result = run_training(cfg, out_dir, resume=resume, quiet=quiet)
     report(result, quiet)
 

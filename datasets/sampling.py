@@ -39,7 +39,7 @@ class Sampling:
 
     @classmethod
     def from_config(cls, cfg) -> Sampling:
-        return cls(cfg.sdf_samples, cfg.sdf_noise_scales, cfg.sdf_uniform)
+        return cls(cfg.sdf.sdf_samples, cfg.sdf_noise_scales, cfg.sdf.sdf_uniform)
 
     def key(self) -> str:
         return json.dumps({**asdict(self), "version": SAMPLER_VERSION}, sort_keys=True)

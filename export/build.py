@@ -112,15 +112,15 @@ def encoder_jobs(model, cfg, items: Items | None, out: Path) -> list[Job]:
     general, grid_path = encoder_paths(out)
     jobs = [Job(general, "encoder", "fp32", encoder_proto(model),
                 lambda run_s, name: check_encoder(run_s, model, cfg, items, name))]
-    if cfg.modality != "image" or cfg.inner_steps != 1:
-        why = "an SDF run shares no grid" if cfg.modality != "image" else \
-            f"with {cfg.inner_steps} inner steps the latent is not affine in the values"
+    if cfg.summary.modality != "image" or cfg.net.inner_steps != 1:
+        why = "an SDF run shares no grid" if cfg.summary.modality != "image" else \
+            f"with {cfg.net.inner_steps} inner steps the latent is not affine in the values"
         warn(f"{grid_path.name} not written: {why}; {general.name} covers every case")
         return jobs
     coords = grid(*cfg.size)
     jobs.append(Job(grid_path, "encoder_grid", "fp32", grid_encoder_proto(model, coords),
                     lambda run_s, name: check_encoder(run_s, model, cfg, items, name, grid=coords),
-                    {"inr_gon.grid": f"{cfg.height}x{cfg.width}"}))
+                    {"inr_gon.grid": f"{cfg.dataset.height}x{cfg.dataset.width}"}))
     return jobs
 
 

@@ -51,9 +51,10 @@ class Items:
 def training_items(cfg: Config, n: int = 4) -> Items | None:
     """A few real signals of the run's data, or None (with a warning) when it is not at hand."""
     try:
-        if cfg.modality == "image":
-            images = to_channels(load_images(cfg.data, cfg.size, limit=n).images, cfg.channels)
-            values = torch.from_numpy(np.ascontiguousarray(images)).reshape(len(images), -1, cfg.channels)
+        if cfg.summary.modality == "image":
+            c = cfg.summary.channels
+            images = to_channels(load_images(cfg.dataset.data, cfg.size, limit=n).images, c)
+            values = torch.from_numpy(np.ascontiguousarray(images)).reshape(len(images), -1, c)
             return Items(grid(*cfg.size), values)
 
         coords, values = make_task(cfg.replace(batch_size=n, device="cpu"), torch.device("cpu")).batch(0)
@@ -68,7 +69,7 @@ def random_inputs(cfg: Config, scale: float, seed: int = 0) -> tuple[Tensor, Ten
     g = torch.Generator().manual_seed(seed)
     coords = torch.rand(3, 257, cfg.coord_dim, generator=g) * 2 - 1
     values = torch.rand(3, 257, cfg.out_dim, generator=g)
-    return coords, values, torch.randn(3, cfg.latent_dim, generator=g) * scale
+    return coords, values, torch.randn(3, cfg.net.latent_dim, generator=g) * scale
 
 
 def diff(got: np.ndarray, ref: Tensor) -> float:
@@ -80,8 +81,8 @@ def diff(got: np.ndarray, ref: Tensor) -> float:
 
 def psnr(pred: np.ndarray, truth: np.ndarray, cfg: Config) -> float:
     """Images: peak 1. SDF: distances clamped to the loss's band, peak its width."""
-    if cfg.modality == "sdf":
-        d = cfg.sdf_clamp
+    if cfg.summary.modality == "sdf":
+        d = cfg.sdf.sdf_clamp
         pred, truth = np.clip(pred, -d, d) / (2 * d), np.clip(truth, -d, d) / (2 * d)
     mse = float(np.mean((np.asarray(pred, np.float64) - truth) ** 2))
     return float(psnr_from_mse(mse)) if math.isfinite(mse) else -math.inf

@@ -34,8 +34,8 @@ class EncoderGraph(nn.Module):
 
     def __init__(self, model: GON) -> None:
         super().__init__()
-        self.decoder, self.steps = model.decoder, model.cfg.inner_steps
-        self.variational = model.cfg.variational
+        self.decoder, self.steps = model.decoder, model.cfg.net.inner_steps
+        self.variational = model.cfg.net.variational
         if self.variational:
             self.to_mu, self.to_logvar = model.to_mu, model.to_logvar
             self.kl_scale = inner_kl_weight(model.cfg)
@@ -57,14 +57,14 @@ def grid_affine(model: GON, coords: Tensor, chunk: int = 4096) -> tuple[Tensor, 
     """(A [N*C, D], b [D]) in float64 with z = values.flatten(1) @ A + b for values [B, N, C]
     sampled at coords [N, d]; one gradient-origin step (inner_steps == 1), to_mu folded in.
     Float64 so the precomputed map carries no more rounding than one float32 product."""
-    if model.cfg.inner_steps != 1:
+    if model.cfg.net.inner_steps != 1:
         raise ValueError("the latent is affine in the values only for one inner step")
     model = copy.deepcopy(model).double()
     dec, n = model.decoder, coords.shape[0]
     c = dec.out.out_features
     blocks, bias = [], torch.zeros(dec.latent.in_features, dtype=torch.float64)
     # A variational run's decoder input at the origin is the mean head's bias, shared by all.
-    z0 = model.to_mu.bias if model.cfg.variational else None
+    z0 = model.to_mu.bias if model.cfg.net.variational else None
     for i in range(0, n, chunk):
         pts = coords[i:i + chunk].double()
         m = pts.shape[0]
@@ -73,7 +73,7 @@ def grid_affine(model: GON, coords: Tensor, chunk: int = 4096) -> tuple[Tensor, 
         blocks.append(jac.permute(1, 0, 2).reshape(m * c, -1))  # row n*C + k: point n, channel k
         bias -= torch.einsum("nc,cnd->d", f0, jac)  # z = (2/N) J^T (x - F(c, 0))
     a = torch.cat(blocks)  # x A + bias = -dL_rec/dz_in
-    if model.cfg.variational:  # the step through the heads and to_mu are affine too: fold in
+    if model.cfg.net.variational:  # the step through the heads and to_mu are affine too: fold in
         mu, logvar = model.to_mu, model.to_logvar
         zero = torch.zeros(1, a.shape[1], dtype=torch.float64)
         const = heads_grad(mu, logvar, mu(zero), logvar(zero), zero, None,

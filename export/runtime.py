@@ -161,7 +161,7 @@ def onnx_decoder(run, path: str | Path | None = None, tensorrt: bool = False, qu
     def decode(coords: torch.Tensor, z: torch.Tensor, max_memory: int = DEFAULT_MAX_MEMORY) -> torch.Tensor:
         zn = z.detach().float().cpu().numpy()
         cn = coords.detach().float().cpu().numpy()
-        return torch.from_numpy(decode_points(s, cn, zn, info.cfg.hidden, max_memory))
+        return torch.from_numpy(decode_points(s, cn, zn, info.cfg.net.hidden, max_memory))
 
     return decode
 
@@ -170,8 +170,9 @@ def onnx_renderer(run, path: str | Path | None = None, tensorrt: bool = False,
                   quiet: bool = False) -> Callable[[torch.Tensor, tuple[int, int], int], np.ndarray]:
     """RUN/decoder.onnx (or `path`) as a renderer: (z [B, D], (H, W), max_memory bytes)
     -> images float32 [B, H, W, C] in [0, 1], chunked like `inr_gon.models.render.render_images`."""
-    if run.cfg.modality != "image":
-        raise InputError(f"{run.path}: an {run.cfg.modality} run renders no images (use `inr-gon mesh`)")
+    if run.cfg.summary.modality != "image":
+        raise InputError(f"{run.path}: an {run.cfg.summary.modality} run renders no images "
+                         "(use `inr-gon mesh`)")
     decode = onnx_decoder(run, path, tensorrt, quiet)
 
     def render(z: torch.Tensor, hw: tuple[int, int], max_memory: int = DEFAULT_MAX_MEMORY) -> np.ndarray:
@@ -202,11 +203,12 @@ def onnx_encoder(run, path: str | Path | None = None, tensorrt: bool = False, qu
     def encode(values: np.ndarray, coords: np.ndarray | torch.Tensor | None = None) -> torch.Tensor:
         x = np.asarray(values, dtype=np.float32)
         x = x.reshape(x.shape[0], -1, x.shape[-1]) if x.ndim == 4 else x
-        if coords is None and cfg.modality == "image":
+        if coords is None and cfg.summary.modality == "image":
             coords = grid(*cfg.size)
         if x.ndim != 3 or x.shape[-1] != cfg.out_dim or coords is None or len(coords) != x.shape[1]:
-            want = f"[B, {cfg.height * cfg.width}, {cfg.out_dim}]" if cfg.modality == "image" else \
-                "[B, N, 1] with coords [N, 3]"
+            image = cfg.summary.modality == "image"
+            want = (f"[B, {cfg.dataset.height * cfg.dataset.width}, {cfg.out_dim}]" if image
+                    else "[B, N, 1] with coords [N, 3]")
             raise InputError(f"values are {list(x.shape)}, the encoder wants {want}")
         if info.kind == "encoder_grid":
             if not torch.equal(torch.as_tensor(coords).float().cpu(), grid(*cfg.size)):
@@ -215,7 +217,7 @@ def onnx_encoder(run, path: str | Path | None = None, tensorrt: bool = False, qu
         else:
             c = np.asarray(torch.as_tensor(coords).float().cpu())[None]
             feeds = lambda v: {"coords": c, "values": v}  # noqa: E731
-        step = max(1, DEFAULT_MAX_MEMORY // (8 * 4 * cfg.hidden * cfg.layers * x.shape[1]))
+        step = max(1, DEFAULT_MAX_MEMORY // (8 * 4 * cfg.net.hidden * cfg.net.layers * x.shape[1]))
         parts = [s.run(feeds(x[i:i + step])) for i in range(0, x.shape[0], step)]
         return torch.from_numpy(np.concatenate(parts))
 

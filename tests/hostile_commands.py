@@ -103,7 +103,7 @@ def files_in_out(*names: str):
 
 
 def run_intact(d: Path) -> None:
-    assert load_run(d / "run").cfg.model == "gon"
+    assert load_run(d / "run").cfg.net.model == "gon"
 
 
 def data_gone(d: Path) -> None:

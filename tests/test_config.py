@@ -7,7 +7,7 @@ from inr_gon.errors import InputError
 
 
 def test_json_round_trip():
-    cfg = Config(height=20, width=30, variational=True, extra={"data": {"count": 3}})
+    cfg = Config.of(height=20, width=30, variational=True, extra={"data": {"count": 3}})
     assert Config.from_json(cfg.to_json()) == cfg
 
 

@@ -41,9 +41,9 @@ def test_two_ranks_match_one_process_and_resume(tmp_path):
     assert state["world_size"] == 2 and state["ranks_identical"] is True
     torchrun("--steps", "6", "--out", "ddp", "--resume", cwd=tmp_path)
 
-    cfg = Config(data="builtin:shapes", height=8, width=8, batch_size=4, hidden=16, layers=2,
-                 latent_dim=4, val_fraction=0.25, checkpoint_every=2, preview_every=0, log_every=2, steps=4,
-                 device="cpu")
+    cfg = Config.of(data="builtin:shapes", height=8, width=8, batch_size=4, hidden=16, layers=2,
+                    latent_dim=4, val_fraction=0.25, checkpoint_every=2, preview_every=0, log_every=2,
+                    steps=4, device="cpu")
     train(cfg, tmp_path / "one", quiet=True)  # the same two legs (the lr schedule follows steps)
     train(cfg.replace(steps=6), tmp_path / "one", resume=True, quiet=True)
     ddp, _ = load_tensors(tmp_path / "ddp" / "model.safetensors")
@@ -66,7 +66,7 @@ def test_batch_must_split_evenly(tmp_path, monkeypatch):
     from inr_gon.training import distributed
 
     monkeypatch.setattr(distributed, "setup", lambda device: (World(0, 3), device))
-    cfg = Config(height=8, width=8, batch_size=4, hidden=8, layers=2, latent_dim=4, steps=1)
+    cfg = Config.of(height=8, width=8, batch_size=4, hidden=8, layers=2, latent_dim=4, steps=1)
     with pytest.raises(InputError, match="multiple of the number of processes"):
         train(cfg, tmp_path / "run", quiet=True)
 

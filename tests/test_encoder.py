@@ -12,23 +12,23 @@ from inr_gon.models.render import grid
 def gon(**fields):
     torch.manual_seed(0)
     base = dict(hidden=32, layers=3, latent_dim=6, channels=3, latent_init=5.0)
-    return GON(Config(**{**base, **fields})).eval()
+    return GON(Config.of(**{**base, **fields})).eval()
 
 
 def reference(model, coords, values):
     """z by autograd.grad (k inner steps; variational: on the ELBO through the heads, noise
     off), then to_mu: what the explicit graph writes out."""
     z = None
-    for _ in range(model.cfg.inner_steps):
-        if model.cfg.variational:
+    for _ in range(model.cfg.net.inner_steps):
+        if model.cfg.net.variational:
             z = elbo_step(model, coords, values, z)
         else:
             z = latent_autograd(model.decoder, coords, values, z0=z, create_graph=False).detach()
-    return model.to_mu(z) if model.cfg.variational else z
+    return model.to_mu(z) if model.cfg.net.variational else z
 
 
 def elbo_step(model, coords, values, z):
-    z0 = (values.new_zeros(values.shape[0], model.cfg.latent_dim) if z is None else z).requires_grad_()
+    z0 = (values.new_zeros(values.shape[0], model.cfg.net.latent_dim) if z is None else z).requires_grad_()
     mu, logvar = model.to_mu(z0), model.to_logvar(z0)
     loss = inner_loss(model.decoder(coords, mu), values).sum()
     loss = loss + inner_kl_weight(model.cfg) * kl_normal(mu, logvar).sum()

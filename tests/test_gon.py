@@ -59,7 +59,7 @@ def test_shared_grid_gives_reference_weight_gradients():
 
 def test_latent_does_not_depend_on_batch_mates():
     torch.manual_seed(0)
-    cfg = Config(hidden=64, layers=3, latent_dim=16, channels=1, latent_init=10.0)
+    cfg = Config.of(hidden=64, layers=3, latent_dim=16, channels=1, latent_init=10.0)
     model = GON(cfg)
     coords = grid(12, 12)
     x = torch.rand(64, 144, 1)
@@ -81,7 +81,7 @@ def test_more_inner_steps_lower_the_inner_loss():
 
 
 def test_variational_forward_has_kl_and_shapes():
-    cfg = Config(hidden=16, layers=2, latent_dim=4, channels=3, variational=True, kl_weight=0.1)
+    cfg = Config.of(hidden=16, layers=2, latent_dim=4, channels=3, variational=True, kl_weight=0.1)
     model = GON(cfg)
     coords, x = grid(4, 4), torch.rand(5, 16, 3)
     out = model(coords, x, generator=torch.Generator().manual_seed(0))

@@ -70,8 +70,8 @@ def untrained_run(tmp_path_factory, mesh_dir):
     from inr_gon.training.checkpoint import save_model
 
     out = tmp_path_factory.mktemp("mesh") / "run"
-    cfg = Config(data=str(mesh_dir), hidden=16, layers=2, latent_dim=4, steps=0,
-                 sdf_samples=512, sdf_points=64, val_fraction=0.0)
+    cfg = Config.of(data=str(mesh_dir), hidden=16, layers=2, latent_dim=4, steps=0,
+                    sdf_samples=512, sdf_points=64, val_fraction=0.0)
     train(cfg, out, quiet=True)
     run = load_run(out)
     with torch.no_grad():

@@ -23,8 +23,8 @@ TINY = dict(data="builtin:shapes", height=8, width=8, hidden=16, layers=2, laten
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("sample")
-    train(Config(**TINY), root / "plain", quiet=True)
-    train(Config(**TINY, variational=True, kl_weight=1e-2), root / "vgon", quiet=True)
+    train(Config.of(**TINY), root / "plain", quiet=True)
+    train(Config.of(**TINY, variational=True, kl_weight=1e-2), root / "vgon", quiet=True)
     return root
 
 

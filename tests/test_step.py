@@ -15,7 +15,7 @@ from inr_gon.training.train import TrainingError, _Loop, train
 
 def model_and_batch(**kw):
     torch.manual_seed(0)
-    cfg = Config(height=8, width=8, channels=3, hidden=32, layers=3, latent_dim=8, **kw)
+    cfg = Config.of(height=8, width=8, channels=3, hidden=32, layers=3, latent_dim=8, **kw)
     x = torch.rand(4, 64, 3, generator=torch.Generator().manual_seed(1))
     return cfg, GON(cfg), grid(8, 8), x
 

@@ -28,7 +28,7 @@ def cfg_for(folder, **kw):
     base = dict(data=str(folder), height=8, width=8, batch_size=4, hidden=16, layers=2,
                 latent_dim=4, steps=6, val_fraction=0.25, log_every=3, preview_every=0,
                 checkpoint_every=0)
-    return Config(**{**base, **kw})
+    return Config.of(**{**base, **kw})
 
 
 @pytest.mark.parametrize("workers", [0, 1])
@@ -38,7 +38,7 @@ def test_streamed_batches_equal_in_memory_batches(folder, workers):
     lazy = image_task(cfg_for(folder, data_memory=0, data_workers=workers), cpu)
     # one ImageTask class: the streamed one reads a LazyFolder source
     assert isinstance(eager, ImageTask) and isinstance(lazy.data, LazyFolder)
-    assert lazy.cfg.channels == eager.cfg.channels == 3
+    assert lazy.cfg.summary.channels == eager.cfg.summary.channels == 3
     assert torch.equal(lazy.train_idx, eager.train_idx)
     for step in range(6):
         ce, ve = eager.batch(step)

@@ -32,7 +32,7 @@ def test_train_writes_the_run_folder(tiny_cfg, tmp_path):
 def test_checkpoint_round_trip_renders_identically(tiny_cfg, tmp_path):
     train(tiny_cfg, tmp_path / "run", quiet=True)
     a, b = load_run(tmp_path / "run"), load_run(tmp_path / "run")
-    z = torch.randn(2, tiny_cfg.latent_dim)
+    z = torch.randn(2, tiny_cfg.net.latent_dim)
     assert (a.render(z, (9, 11)) == b.render(z, (9, 11))).all()
     model = build_model(a.cfg)
     opt = torch.optim.Adam(model.parameters())

@@ -16,17 +16,11 @@ from inr_gon.inference.run import load_run
 from inr_gon.io import write_json, write_png
 from inr_gon.metrics import psnr
 from inr_gon.plots import preview_strip
+from inr_gon.presets import PRESETS
 from inr_gon.training.batches import split_indices
 from inr_gon.training.train import train
 
-# Tuned on this family (measured, see the README): w0 = 10 suits 32 px signals (w0 = 30 left
-# high-frequency noise in 4x renders); a second gradient-origin step (inner_steps = 2) gained
-# ~2.5 dB at equal steps; 4096 items instead of 512 closed most of the held-out gap.
-DEMO = Config(
-    data="builtin:shapes:4096", height=32, width=32, hidden=128, layers=3, latent_dim=32,
-    w0=10.0, inner_steps=2, steps=900, batch_size=32, lr=1e-3, lr_min_ratio=0.05,
-    val_fraction=0.1, preview_every=300, checkpoint_every=300, log_every=25,
-)
+DEMO = Config.of(**PRESETS["demo"])  # the recipe and why: presets.py
 FACTOR = 4
 
 
@@ -47,8 +41,8 @@ def run_demo(out: Path, quiet: bool = False, cfg: Config = DEMO, show: int = 8) 
     """Train, then score held-out items at 1x and at 4x against analytic truth. Returns figures."""
     result = train(cfg, out, quiet=quiet)
     run = load_run(out)
-    data = load_images(run.cfg.data, run.cfg.size)
-    _, val_idx = split_indices(len(data.images), run.cfg.val_fraction, run.cfg.seed)
+    data = load_images(run.cfg.dataset.data, run.cfg.size)
+    _, val_idx = split_indices(len(data.images), run.cfg.dataset.val_fraction, run.cfg.train.seed)
     pick = val_idx.tolist()
     h, w = run.cfg.size
     truth_hi = data.true_render(FACTOR * h, FACTOR * w, indices=pick)

@@ -13,19 +13,13 @@ from inr_gon.inference.run import load_run
 from inr_gon.inference.shape_eval import evaluate_shapes
 from inr_gon.io import write_json, write_png
 from inr_gon.plots import image_grid
+from inr_gon.presets import PRESETS
 from inr_gon.shapes.mesh import export_mesh
 from inr_gon.shapes.splat import render_mesh
 from inr_gon.training.batches import split_indices
 from inr_gon.training.train import train
 
-# w0 10: SDFs of these shapes are smoother than photos; it beat 30 in short runs here.
-# 256 shapes, 8 held out: with 36 training shapes the held-out IoU was 0.41 (train-set
-# overfitting: clamped L1 0.006 train vs 0.020 held-out); with 248 it was 0.74, same steps.
-DEMO_SHAPES = Config(
-    data="builtin:shapes3d:256", hidden=128, layers=3, latent_dim=32, w0=10.0, steps=600,
-    batch_size=8, sdf_points=1024, sdf_samples=20_000, lr=1e-3, lr_min_ratio=0.1,
-    val_fraction=8 / 256, preview_every=300, checkpoint_every=300, log_every=20,
-)
+DEMO_SHAPES = Config.of(**PRESETS["shapes"])  # the recipe and why: presets.py
 RESOLUTION, PICTURE = 128, 192
 
 
@@ -34,8 +28,8 @@ def run_shapes_demo(out: Path, quiet: bool = False, cfg: Config = DEMO_SHAPES,
     """Train, mesh the held-out shapes at `resolution`, score them. Returns the figures."""
     result = train(cfg, out, quiet=quiet)
     run = load_run(out)
-    shapes = load_shapes(run.cfg.data, Sampling.from_config(run.cfg), quiet=True)
-    _, val_idx = split_indices(len(shapes.names), run.cfg.val_fraction, run.cfg.seed)
+    shapes = load_shapes(run.cfg.dataset.data, Sampling.from_config(run.cfg), quiet=True)
+    _, val_idx = split_indices(len(shapes.names), run.cfg.dataset.val_fraction, run.cfg.train.seed)
     cells = []
 
     def save(i: int, name: str, mesh) -> None:
@@ -45,7 +39,7 @@ def run_shapes_demo(out: Path, quiet: bool = False, cfg: Config = DEMO_SHAPES,
         cells.extend([render_mesh(shapes.surface(i), PICTURE), render_mesh(mesh, PICTURE)])
         write_png(stem.with_suffix(".png"), cells[-1])
 
-    report = evaluate_shapes(run, run.cfg.data, quiet, resolution, only=val_idx.tolist(), each=save)
+    report = evaluate_shapes(run, run.cfg.dataset.data, quiet, resolution, only=val_idx.tolist(), each=save)
     write_png(out / "demo_heldout.png", image_grid(np.stack(cells), cols=2))
     mean = report["mean"]
     figures = {

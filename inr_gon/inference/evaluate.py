@@ -20,7 +20,7 @@ SPLITS = ("all", "train", "val")
 def evaluate(run, data: str, refine_steps: int = 0, lr: float = REFINE_LR, split: str = "all",
              limit: int | None = None, quiet: bool = False) -> dict:
     """Figures of `run` over DATA: {"data", "items", "psnr", "ssim", "mse", ...}."""
-    if run.cfg.modality == "sdf":
+    if run.cfg.summary.modality == "sdf":
         if refine_steps or split != "all" or limit is not None:
             raise InputError("--refine-steps, --split and --limit apply to image runs")
 
@@ -41,20 +41,20 @@ def load_split(cfg, data: str, split: str = "all", limit: int | None = None
     split, only when DATA is the run's training data."""
     if split not in SPLITS:
         raise InputError(f"--split must be one of {', '.join(SPLITS)}, got '{split}'")
-    if split != "all" and _spec(data) != _spec(cfg.data):
-        raise InputError(f"--split {split} needs the run's own data ({cfg.data}), got {data}")
+    if split != "all" and _spec(data) != _spec(cfg.dataset.data):
+        raise InputError(f"--split {split} needs the run's own data ({cfg.dataset.data}), got {data}")
     if limit is not None and limit < 1:
         raise InputError(f"--limit must be positive, got {limit}")
     ds = _load_at_size(data, cfg.size)
     idx = np.arange(len(ds.images))
     if split != "all":
-        train, val = split_indices(len(idx), cfg.val_fraction, cfg.seed)
+        train, val = split_indices(len(idx), cfg.dataset.val_fraction, cfg.train.seed)
         idx = (train if split == "train" else val).numpy()
         if len(idx) == 0:
             raise InputError(f"the run's '{split}' split is empty")
     idx = idx[:limit] if limit else idx
     names = [Path(ds.names[i]).with_suffix("").as_posix().replace("/", "_") for i in idx]
-    return names, to_channels(ds.images[idx], cfg.channels)
+    return names, to_channels(ds.images[idx], cfg.summary.channels)
 
 
 def _load_at_size(data: str, size: tuple[int, int]):

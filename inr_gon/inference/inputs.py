@@ -40,14 +40,14 @@ def load_inputs(paths: list[str], size: tuple[int, int], channels: int) -> tuple
 def training_items(cfg: Config, n: int) -> tuple[list[str], np.ndarray]:
     """The first n training items of a run's data (regenerated or re-read, same split)."""
     if cfg.extra.get("data", {}).get("lazy"):  # a streamed folder: decode only the n items
-        data = LazyFolder(cfg.data, cfg.size, cfg.channels)
-        train_idx, _ = split_indices(len(data), cfg.val_fraction, cfg.seed)
+        data = LazyFolder(cfg.dataset.data, cfg.size, cfg.summary.channels)
+        train_idx, _ = split_indices(len(data), cfg.dataset.val_fraction, cfg.train.seed)
         pick = train_idx[:n].tolist()
         images = data.items(pick)
     else:
-        data = load_images(cfg.data, cfg.size)
-        train_idx, _ = split_indices(len(data.images), cfg.val_fraction, cfg.seed)
+        data = load_images(cfg.dataset.data, cfg.size)
+        train_idx, _ = split_indices(len(data.images), cfg.dataset.val_fraction, cfg.train.seed)
         pick = train_idx[:n].tolist()
         images = data.images[pick]
     names = [Path(data.names[i]).with_suffix("").as_posix().replace("/", "_") for i in pick]
-    return unique_names(names), to_channels(images, cfg.channels)
+    return unique_names(names), to_channels(images, cfg.summary.channels)

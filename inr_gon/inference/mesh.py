@@ -32,8 +32,8 @@ def mesh_run(run, inputs: list[str], out_dir: Path, resolution: int = 256, fmt: 
              original_frame: bool = False, n: int = 8, dense: bool = False,
              max_memory: int = DEFAULT_MAX_MEMORY, quiet: bool = False) -> list[dict]:
     """`inr-gon mesh`: a mesh file and a PNG preview per input shape (or per training shape)."""
-    if run.cfg.modality != "sdf":
-        raise InputError(f"{run.path} is an {run.cfg.modality} run: `mesh` needs an SDF run "
+    if run.cfg.summary.modality != "sdf":
+        raise InputError(f"{run.path} is an {run.cfg.summary.modality} run: `mesh` needs an SDF run "
                          "(trained on meshes or builtin:shapes3d); use `render` for images")
     if fmt not in FORMATS:
         raise InputError(f"--format must be one of {', '.join(FORMATS)}, got '{fmt}'")

@@ -32,14 +32,14 @@ class Run:
     def decoder(self) -> nn.Module:
         """The SIREN F(coords, z); the convolutional GON has none."""
         if not hasattr(self.model, "decoder"):
-            raise InputError(f"{self.path}: a '{self.cfg.model}' run has no SIREN decoder "
+            raise InputError(f"{self.path}: a '{self.cfg.net.model}' run has no SIREN decoder "
                              "(this needs a gon or ae run)")
         return self.model.decoder
 
     def require_images(self) -> None:
         """InputError unless this is an image run (an SDF decoder takes 3D points, not pixels)."""
-        if self.cfg.modality != "image":
-            raise InputError(f"{self.path}: an {self.cfg.modality} run renders no images "
+        if self.cfg.summary.modality != "image":
+            raise InputError(f"{self.path}: an {self.cfg.summary.modality} run renders no images "
                              "(use `inr-gon mesh`)")
 
     def to_values(self, images: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -50,10 +50,10 @@ class Run:
         except (TypeError, ValueError) as e:
             raise InputError(f"images must be a float array [B, H, W, C] ({e})") from None
         if x.dim() == 3:
-            x = x.unsqueeze(-1) if self.cfg.channels == 1 else x.unsqueeze(0)
-        if x.dim() != 4 or tuple(x.shape[1:3]) != self.cfg.size or x.shape[-1] != self.cfg.channels:
+            x = x.unsqueeze(-1) if self.cfg.summary.channels == 1 else x.unsqueeze(0)
+        if x.dim() != 4 or tuple(x.shape[1:3]) != self.cfg.size or x.shape[-1] != self.cfg.summary.channels:
             raise InputError(f"images are {tuple(x.shape[1:])}, the run wants "
-                             f"{(*self.cfg.size, self.cfg.channels)}: resample them first "
+                             f"{(*self.cfg.size, self.cfg.summary.channels)}: resample them first "
                              "(inr_gon.datasets.resize_image)")
         if not torch.isfinite(x).all():
             raise InputError("images contain NaN or inf")
@@ -73,14 +73,14 @@ class Run:
         self.require_images()
         h, w = size or self.cfg.size
         z = torch.as_tensor(z)
-        if z.dim() != 2 or z.shape[1] != self.cfg.latent_dim or not torch.isfinite(z).all():
-            raise InputError(f"latents must be finite [B, {self.cfg.latent_dim}], "
+        if z.dim() != 2 or z.shape[1] != self.cfg.net.latent_dim or not torch.isfinite(z).all():
+            raise InputError(f"latents must be finite [B, {self.cfg.net.latent_dim}], "
                              f"got {tuple(z.shape)}")
         if not (0 < h <= MAX_RENDER_SIDE and 0 < w <= MAX_RENDER_SIDE):
             raise InputError(f"render size must be 1 to {MAX_RENDER_SIDE} per side, got {h}x{w}")
-        if self.cfg.model == "conv" and (h, w) != self.cfg.size and not self.warned_resample:
+        if self.cfg.net.model == "conv" and (h, w) != self.cfg.size and not self.warned_resample:
             self.warned_resample = True  # once per run, not once per rendered item
-            warn(f"the convolutional GON decodes at {self.cfg.height}x{self.cfg.width} only: "
+            warn(f"the convolutional GON decodes at {self.cfg.dataset.height}x{self.cfg.dataset.width} only: "
                  f"{h}x{w} is a bilinear resample, not a super-resolved render")
         return self.model.render(z.to(self.device), h, w, max_memory)
 

@@ -26,8 +26,9 @@ FIT_ITEMS = 1024  # training items a fitted prior is estimated from
 
 
 def check_image_run(run, what: str) -> None:
-    if run.cfg.modality != "image":
-        raise InputError(f"{what} renders images; this is an {run.cfg.modality} run (use `inr-gon mesh`)")
+    if run.cfg.summary.modality != "image":
+        raise InputError(f"{what} renders images; this is an {run.cfg.summary.modality} run "
+                         "(use `inr-gon mesh`)")
 
 
 def fitted_gaussian(run, limit: int = FIT_ITEMS) -> tuple[Tensor, Tensor]:
@@ -52,12 +53,12 @@ def sample_latents(run, n: int, prior: str = "auto", seed: int = 0) -> tuple[str
     if not 0 <= seed < 2**63:  # torch.Generator takes 64 bits; training's --seed range
         raise InputError(f"--seed must lie in 0..2^63-1, got {seed}")
     if prior == "auto":
-        prior = "model" if run.cfg.variational else "fitted"
-    if prior == "model" and not run.cfg.variational:
+        prior = "model" if run.cfg.net.variational else "fitted"
+    if prior == "model" and not run.cfg.net.variational:
         raise InputError("this run is not variational, so its latents have no prior: train with "
                          "--variational, or sample with --prior fitted")
     gen = torch.Generator().manual_seed(seed)
-    d = run.cfg.latent_dim
+    d = run.cfg.net.latent_dim
     eps = torch.randn(n, d, generator=gen, dtype=torch.float64)
     if prior == "model":
         return prior, eps.float()
@@ -74,7 +75,7 @@ def endpoint_latents(run, a: str, b: str) -> Tensor:
     for p in (a, b):
         if Path(p).is_dir():
             raise InputError(f"{p}: a folder; interpolate walks between two image files")
-    _, images = load_inputs([a, b], run.cfg.size, run.cfg.channels)
+    _, images = load_inputs([a, b], run.cfg.size, run.cfg.summary.channels)
     return run.encode(images).cpu()
 
 

@@ -26,14 +26,14 @@ def evaluate_shapes(run, data: str, quiet: bool = False, resolution: int = 128,
     items whose network SDF has no surface get None and count as failed. `only`: item indices
     to score (default all); `each(i, name, mesh or None)` sees every reconstructed mesh (the
     demo saves them)."""
-    if run.cfg.modality != "sdf":
-        raise InputError(f"{run.path} is an {run.cfg.modality} run, not an SDF run")
+    if run.cfg.summary.modality != "sdf":
+        raise InputError(f"{run.path} is an {run.cfg.summary.modality} run, not an SDF run")
     shapes = load_shapes(data, Sampling.from_config(run.cfg), quiet)
     pick = list(range(len(shapes.names))) if only is None else list(only)
     z = encode_shapes(run.model, shapes.points[pick], shapes.sdf[pick], run.device)
     split = {}
-    if _same_data(data, run.cfg.data):  # the run's own data: say which items it trained on
-        tr, va = split_indices(len(shapes.names), run.cfg.val_fraction, run.cfg.seed)
+    if _same_data(data, run.cfg.dataset.data):  # the run's own data: say which items it trained on
+        tr, va = split_indices(len(shapes.names), run.cfg.dataset.val_fraction, run.cfg.train.seed)
         split = {**{i: "train" for i in tr.tolist()}, **{i: "val" for i in va.tolist()}}
     cube = np.random.default_rng(0).uniform(-1, 1, (IOU_POINTS, 3)).astype(np.float32)
     items = []

@@ -47,15 +47,15 @@ class ConvDecoder(nn.Module):
 
     def __init__(self, cfg: Config) -> None:
         super().__init__()
-        k = max(cfg.layers - 1, 1)
+        k = max(cfg.net.layers - 1, 1)
         self.size = cfg.size
-        base = (math.ceil(cfg.height / 2**k), math.ceil(cfg.width / 2**k))
-        widths = [max(cfg.hidden // 2**i, 1) for i in range(k)]
-        mods: list[nn.Module] = [nn.ConvTranspose2d(cfg.latent_dim, widths[0], base)]
+        base = (math.ceil(cfg.dataset.height / 2**k), math.ceil(cfg.dataset.width / 2**k))
+        widths = [max(cfg.net.hidden // 2**i, 1) for i in range(k)]
+        mods: list[nn.Module] = [nn.ConvTranspose2d(cfg.net.latent_dim, widths[0], base)]
         for i in range(k):
             pixels = base[0] * base[1] * 4**i
             mods += [nn.GroupNorm(_groups(widths[i], pixels), widths[i]), nn.ReLU()]
-            out = widths[i + 1] if i + 1 < k else cfg.channels
+            out = widths[i + 1] if i + 1 < k else cfg.summary.channels
             mods.append(nn.ConvTranspose2d(widths[i], out, 4, 2, 1))
         self.net = nn.Sequential(*mods, nn.Sigmoid())
 
@@ -92,8 +92,8 @@ class ConvGON(nn.Module):
         return sample_image(img, coords)
 
     def encode(self, coords: Tensor, values: Tensor) -> Tensor:
-        create = torch.is_grad_enabled() and not self.cfg.detach_inner
-        z0 = values.new_zeros(values.shape[0], self.cfg.latent_dim)
+        create = torch.is_grad_enabled() and not self.cfg.net.detach_inner
+        z0 = values.new_zeros(values.shape[0], self.cfg.net.latent_dim)
         return latent_autograd(self.decode, coords, values, z0, create_graph=create)
 
     @torch.no_grad()
@@ -145,11 +145,11 @@ class AutoEncoder(nn.Module):
     def __init__(self, cfg: Config) -> None:
         super().__init__()
         self.cfg = cfg
-        self.decoder = Siren(cfg.coord_dim, cfg.latent_dim, cfg.out_dim, cfg.hidden, cfg.layers,
-                             cfg.w0, cfg.w0_hidden, cfg.latent_init)
+        self.decoder = Siren(cfg.coord_dim, cfg.net.latent_dim, cfg.out_dim, cfg.net.hidden, cfg.net.layers,
+                             cfg.net.w0, cfg.net.w0_hidden, cfg.net.latent_init)
         target = sum(p.numel() for p in self.decoder.parameters())
-        width = encoder_width(cfg.channels, cfg.latent_dim, target)
-        self.encoder = ConvEncoder(cfg.channels, width, cfg.latent_dim)
+        width = encoder_width(cfg.summary.channels, cfg.net.latent_dim, target)
+        self.encoder = ConvEncoder(cfg.summary.channels, width, cfg.net.latent_dim)
 
     def encode(self, coords: Tensor, values: Tensor) -> Tensor:
         """values [B, H*W, C] on the training grid -> z [B, D] (coords are implied)."""

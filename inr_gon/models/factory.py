@@ -15,6 +15,6 @@ MODELS = {"gon": GON, "conv": ConvGON, "ae": AutoEncoder}
 
 def build_model(cfg: Config) -> nn.Module:
     """gon: the implicit SIREN GON; conv: the paper's convolutional GON; ae: an autoencoder."""
-    if cfg.model not in MODELS:
-        raise InputError(f"model '{cfg.model}' is not available in this version")
-    return MODELS[cfg.model](cfg)
+    if cfg.net.model not in MODELS:
+        raise InputError(f"model '{cfg.net.model}' is not available in this version")
+    return MODELS[cfg.net.model](cfg)

@@ -125,7 +125,7 @@ def kl_normal(mu: Tensor, logvar: Tensor) -> Tensor:
 def inner_kl_weight(cfg: Config) -> float:
     """The KL weight of the inner ELBO: C x kl_weight, as inner_loss sums the C channels while
     the outer loss averages them, so inner = C x outer per signal."""
-    return cfg.out_dim * cfg.kl_weight
+    return cfg.out_dim * cfg.net.kl_weight
 
 
 def heads_grad(to_mu: nn.Linear, to_logvar: nn.Linear, mu0: Tensor, logvar0: Tensor, g: Tensor,
@@ -168,26 +168,26 @@ class GON(nn.Module):
     def __init__(self, cfg: Config) -> None:
         super().__init__()
         self.cfg = cfg
-        self.decoder = Siren(cfg.coord_dim, cfg.latent_dim, cfg.out_dim, cfg.hidden, cfg.layers,
-                             cfg.w0, cfg.w0_hidden, cfg.latent_init)
-        if cfg.variational:  # the paper's VGON: z -> (mu, log sigma^2), reparameterised
-            self.to_mu = nn.Linear(cfg.latent_dim, cfg.latent_dim)
-            self.to_logvar = nn.Linear(cfg.latent_dim, cfg.latent_dim)
+        self.decoder = Siren(cfg.coord_dim, cfg.net.latent_dim, cfg.out_dim, cfg.net.hidden, cfg.net.layers,
+                             cfg.net.w0, cfg.net.w0_hidden, cfg.net.latent_init)
+        if cfg.net.variational:  # the paper's VGON: z -> (mu, log sigma^2), reparameterised
+            self.to_mu = nn.Linear(cfg.net.latent_dim, cfg.net.latent_dim)
+            self.to_logvar = nn.Linear(cfg.net.latent_dim, cfg.net.latent_dim)
 
     def posterior(self, coords: Tensor, values: Tensor, generator: torch.Generator | None = None,
                   sample: bool = False) -> tuple[Tensor, Tensor | None]:
         """(mean, log-variance or None) of each signal's latent. values [B, N, C]. sample: draw
         the inner step's reparameterisation noise (training), else use the mean."""
         cfg = self.cfg
-        if not cfg.variational:
-            z = gradient_origin(self.decoder, coords, values, cfg.inner_steps)
-            return (z.detach() if cfg.detach_inner else z), None
-        eps = _normal(values.shape[0], cfg.latent_dim, values, generator) if sample else None
+        if not cfg.net.variational:
+            z = gradient_origin(self.decoder, coords, values, cfg.net.inner_steps)
+            return (z.detach() if cfg.net.detach_inner else z), None
+        eps = _normal(values.shape[0], cfg.net.latent_dim, values, generator) if sample else None
         kl_scale, z = inner_kl_weight(cfg), None
-        for _ in range(cfg.inner_steps):
+        for _ in range(cfg.net.inner_steps):
             z = variational_step(self.decoder, self.to_mu, self.to_logvar, coords, values, z, eps,
                                  kl_scale)
-        z = z.detach() if cfg.detach_inner else z
+        z = z.detach() if cfg.net.detach_inner else z
         return self.to_mu(z), self.to_logvar(z)
 
     def encode(self, coords: Tensor, values: Tensor) -> Tensor:
@@ -220,14 +220,14 @@ def step_outputs(pred: Tensor, values: Tensor, z: Tensor, cfg: Config,
                  kl: Tensor | None = None) -> dict[str, Tensor]:
     """What a model's forward returns to the training loop; kl None: no variational term."""
     rec = outer_loss(pred, values, cfg)
-    loss = rec if kl is None else rec + cfg.kl_weight * kl
+    loss = rec if kl is None else rec + cfg.net.kl_weight * kl
     return {"loss": loss, "rec": rec, "kl": values.new_zeros(()) if kl is None else kl,
             "mse": (pred.detach() - values).pow(2).mean(), "pred": pred, "z": z}
 
 
 def outer_loss(pred: Tensor, target: Tensor, cfg: Config) -> Tensor:
     """Images: mean squared error. SDF: DeepSDF's clamped L1."""
-    if cfg.modality == "sdf":
-        d = cfg.sdf_clamp
+    if cfg.summary.modality == "sdf":
+        d = cfg.sdf.sdf_clamp
         return (pred.clamp(-d, d) - target.clamp(-d, d)).abs().mean()
     return (pred - target).pow(2).mean()

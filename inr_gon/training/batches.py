@@ -31,4 +31,4 @@ def split_indices(n: int, val_fraction: float, seed: int) -> tuple[Tensor, Tenso
 
 def step_generator(cfg: Config, step: int, salt: int = 0) -> torch.Generator:
     """The CPU generator of step's random draws (points, VGON noise); salt tells draws apart."""
-    return torch.Generator().manual_seed(((cfg.seed * 1_000_003 + step) * 8 + salt) % 2**64)
+    return torch.Generator().manual_seed(((cfg.train.seed * 1_000_003 + step) * 8 + salt) % 2**64)

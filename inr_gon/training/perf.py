@@ -46,13 +46,13 @@ def keep_freed_memory() -> bool:
 def configure(cfg: Config, device: torch.device) -> dict:
     """Apply the settings for a training run; returns what was applied (for the log)."""
     applied = {}
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
+    if cfg.train.threads > 0:
+        torch.set_num_threads(cfg.train.threads)
     applied["threads"] = torch.get_num_threads()
     if device.type == "cpu":
         applied["keep_freed_memory"] = keep_freed_memory()
     if device.type == "cuda":
-        tf32 = cfg.precision == "tf32"
+        tf32 = cfg.train.precision == "tf32"
         torch.backends.cuda.matmul.allow_tf32 = tf32
         torch.backends.cudnn.allow_tf32 = tf32
         applied["tf32"] = tf32

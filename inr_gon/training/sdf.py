@@ -10,13 +10,12 @@ function of (seed, step), so `--resume` replays the same run.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from inr_gon.config import Config
+from inr_gon.config import Config, DataSummary
 from inr_gon.datasets import Sampling, load_shapes
 from inr_gon.plots import image_grid
 from inr_gon.shapes.mesh import extract_mesh, network_sdf, sdf_volume
@@ -29,7 +28,7 @@ PREVIEW_RES, PREVIEW_SIZE = 48, 128
 
 
 def shape_set(cfg: Config, quiet: bool = False):
-    return load_shapes(cfg.data, Sampling.from_config(cfg), quiet)
+    return load_shapes(cfg.dataset.data, Sampling.from_config(cfg), quiet)
 
 
 def fixed_subset(points: Tensor, sdf: Tensor, n: int, seed: int = 0) -> tuple[Tensor, Tensor]:
@@ -57,11 +56,11 @@ class SdfTask:
 
     def __init__(self, cfg: Config, device: torch.device, quiet: bool = False) -> None:
         data = shape_set(cfg, quiet)
-        if not cfg.data.startswith("builtin:"):
-            cfg = cfg.replace(data=str(Path(cfg.data).resolve()))
-        self.cfg = cfg.replace(modality="sdf", channels=1).validate()
+        self.cfg = cfg
+        self.facts = DataSummary(modality="sdf", channels=1)
         self.data, self.device = data, device
-        self.train_idx, self.val_idx = split_indices(len(data.names), cfg.val_fraction, cfg.seed)
+        self.train_idx, self.val_idx = split_indices(len(data.names), cfg.dataset.val_fraction,
+                                                     cfg.train.seed)
         points = torch.from_numpy(data.points)  # [S, P, 3]
         sdf = torch.from_numpy(data.sdf)[..., None]  # [S, P, 1]
         self.train_points, self.train_sdf = points[self.train_idx].to(device), sdf[self.train_idx].to(device)
@@ -76,9 +75,9 @@ class SdfTask:
         """(coords [B, N, 3], values [B, N, 1]): N = sdf_points of each shape's pool; under
         torchrun B is this rank's share of the global batch (points drawn for all of it)."""
         cfg = self.cfg
-        idx = batch_indices(step, cfg.batch_size, len(self.train_idx), cfg.seed)
+        idx = batch_indices(step, cfg.train.batch_size, len(self.train_idx), cfg.train.seed)
         pool = self.train_points.shape[1]
-        pick = torch.randint(pool, (len(idx), min(cfg.sdf_points, pool)),
+        pick = torch.randint(pool, (len(idx), min(cfg.sdf.sdf_points, pool)),
                              generator=self.noise_generator_cpu(step, salt=1))
         share = distributed.shard(torch.arange(len(idx)), self.world)
         idx, pick = idx[share].to(self.device)[:, None], pick[share].to(self.device)
@@ -105,7 +104,7 @@ class SdfTask:
             return math.nan
         p, d = fixed_subset(points, sdf, ENCODE_POINTS)
         z = encode_shapes(model, p, d, self.device)
-        c = self.cfg.sdf_clamp
+        c = self.cfg.sdf.sdf_clamp
         errs = [(model.decode(p[i:i + 16].to(self.device), z[i:i + 16].to(self.device)).clamp(-c, c)
                  - d[i:i + 16].to(self.device).clamp(-c, c)).abs().mean().item()
                 for i in range(0, p.shape[0], 16)]
@@ -128,7 +127,7 @@ class SdfTask:
 def training_shapes(cfg: Config, n: int, quiet: bool = False):
     """(names, points, sdf, centers, scales) of the first n training shapes of a run's data."""
     data = shape_set(cfg, quiet)
-    train_idx, _ = split_indices(len(data.names), cfg.val_fraction, cfg.seed)
+    train_idx, _ = split_indices(len(data.names), cfg.dataset.val_fraction, cfg.train.seed)
     pick = train_idx[:n].tolist()
     return ([data.names[i] for i in pick], data.points[pick], data.sdf[pick],
             data.centers[pick], data.scales[pick])

@@ -24,9 +24,9 @@ class Stepper:
                  device: torch.device) -> None:
         # module: the model, or its DistributedDataParallel wrapper
         self.opt, self.device, self.module = opt, device, module
-        self.autocast = cfg.precision == "bf16"
-        self.forward = compiled(module) if cfg.compile else module
-        self.first = cfg.compile  # compiling happens in the first step: it may fail there
+        self.autocast = cfg.train.precision == "bf16"
+        self.forward = compiled(module) if cfg.train.compile else module
+        self.first = cfg.train.compile  # compiling happens in the first step: it may fail there
 
     def __call__(self, coords: Tensor, values: Tensor, generator: torch.Generator | None,
                  lr: float) -> dict[str, Tensor]:

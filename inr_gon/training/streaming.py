@@ -26,12 +26,12 @@ PREFETCH = 2  # steps each worker prepares ahead
 def lazy_folder(cfg: Config, processes: int = 1) -> LazyFolder | None:
     """A LazyFolder for cfg.data when it is a folder too large for cfg.data_memory, else None.
     processes: how many processes will decode (they share the cache budget)."""
-    path = Path(cfg.data)
-    if cfg.data.startswith("builtin:") or not path.is_dir():
+    path = Path(cfg.dataset.data)
+    if cfg.dataset.data.startswith("builtin:") or not path.is_dir():
         return None
-    budget = cfg.data_memory * 2**20
+    budget = cfg.dataset.data_memory * 2**20
     # channels are not known before decoding: count 3, the most a set can have
-    if len(find_files(path, IMAGE_EXTS)) * cfg.height * cfg.width * 3 * 4 <= budget:
+    if len(find_files(path, IMAGE_EXTS)) * cfg.dataset.height * cfg.dataset.width * 3 * 4 <= budget:
         return None
     return LazyFolder(path.resolve(), cfg.size, cache_bytes=budget // max(processes, 1))
 
@@ -42,7 +42,7 @@ class StepValues(Dataset):
 
     def __init__(self, task) -> None:
         self.folder, self.train_idx, self.world = task.data, task.train_idx, task.world
-        self.batch_size, self.seed = task.cfg.batch_size, task.cfg.seed
+        self.batch_size, self.seed = task.cfg.train.batch_size, task.cfg.train.seed
 
     def __getitem__(self, step: int) -> Tensor:
         idx = batch_indices(step, self.batch_size, len(self.train_idx), self.seed)
@@ -68,12 +68,12 @@ class StreamedValues:
     def values_at(self, step: int) -> Tensor:
         """The step's values from the workers (started at this step, in order), or decoded here."""
         cfg, device = self.task.cfg, self.task.device
-        if cfg.data_workers == 0 or step >= cfg.steps:
+        if cfg.dataset.data_workers == 0 or step >= cfg.train.steps:
             return self.steps[step]
         if self._loader is None or step != self._next:
             self._loader = iter(DataLoader(
-                self.steps, batch_size=None, sampler=range(step, cfg.steps),
-                num_workers=cfg.data_workers, prefetch_factor=PREFETCH,
+                self.steps, batch_size=None, sampler=range(step, cfg.train.steps),
+                num_workers=cfg.dataset.data_workers, prefetch_factor=PREFETCH,
                 pin_memory=device.type == "cuda"))
         self._next = step + 1
         return next(self._loader)

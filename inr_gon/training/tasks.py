@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from inr_gon.config import Config
+from inr_gon.config import Config, DataSummary
 from inr_gon.datasets import ImageSet, LazyFolder, detect_modality, load_images
 from inr_gon.errors import InputError
 from inr_gon.metrics import psnr_from_mse
@@ -28,19 +28,24 @@ from inr_gon.training.sdf import SdfTask
 from inr_gon.training.streaming import StreamedValues, lazy_folder
 
 
+def resolved_source(data: str) -> str:
+    """DATA as a run folder records it: a path made absolute, so the run loads from anywhere."""
+    return data if data.startswith("builtin:") else str(Path(data).resolve())
+
+
 def make_task(cfg: Config, device: torch.device, quiet: bool = False):
-    modality = detect_modality(cfg.data)
+    modality = detect_modality(cfg.dataset.data)
     if modality == "image":
-        return image_task(cfg.replace(modality="image"), device)
+        return image_task(cfg, device)
     if modality == "sdf":
-        return SdfTask(cfg.replace(modality="sdf"), device, quiet)
-    raise InputError(f"{cfg.data}: {modality} data cannot be trained by this version")
+        return SdfTask(cfg, device, quiet)
+    raise InputError(f"{cfg.dataset.data}: {modality} data cannot be trained by this version")
 
 
 def image_task(cfg: Config, device: torch.device) -> ImageTask:
     """In memory, unless cfg.data is a folder too large for cfg.data_memory."""
-    folder = lazy_folder(cfg, cfg.data_workers + 1)
-    return ImageTask(cfg, device, load_images(cfg.data, cfg.size) if folder is None else folder)
+    folder = lazy_folder(cfg, cfg.dataset.data_workers + 1)
+    return ImageTask(cfg, device, load_images(cfg.dataset.data, cfg.size) if folder is None else folder)
 
 
 class MemoryValues:
@@ -66,14 +71,13 @@ class ImageTask:
     """Images on one shared grid, from `data`: an ImageSet (in memory) or a LazyFolder (streamed)."""
 
     def __init__(self, cfg: Config, device: torch.device, data: ImageSet | LazyFolder) -> None:
-        if not cfg.data.startswith("builtin:"):
-            cfg = cfg.replace(data=str(Path(cfg.data).resolve()))
         streamed = isinstance(data, LazyFolder)
         channels = data.channels if streamed else data.images.shape[-1]
-        self.cfg = cfg.replace(channels=channels).validate()
+        self.cfg = cfg
+        self.facts = DataSummary(modality="image", channels=channels)
         self.data, self.device = data, device
         count = len(data) if streamed else len(data.images)
-        self.train_idx, self.val_idx = split_indices(count, cfg.val_fraction, cfg.seed)
+        self.train_idx, self.val_idx = split_indices(count, cfg.dataset.val_fraction, cfg.train.seed)
         self.coords = grid(*(cfg.size if streamed else data.images.shape[1:3]), device)  # [H*W, 2]
         self.world = distributed.current()
         self.values = StreamedValues(self) if streamed else MemoryValues(self)
@@ -88,15 +92,15 @@ class ImageTask:
     def items(self, step: int) -> Tensor:
         """Positions in the train split of this rank's share of step's global batch."""
         cfg = self.cfg
-        idx = batch_indices(step, cfg.batch_size, len(self.train_idx), cfg.seed)
+        idx = batch_indices(step, cfg.train.batch_size, len(self.train_idx), cfg.train.seed)
         return distributed.shard(idx, self.world)
 
     def points(self, step: int, coords: Tensor, values: Tensor) -> tuple[Tensor, Tensor]:
-        if 0 < self.cfg.points_per_signal < coords.shape[0]:
+        if 0 < self.cfg.train.points_per_signal < coords.shape[0]:
             # One random subset per step, shared by the batch (and by the ranks): the
             # shared-grid step still applies.
             keep = torch.randperm(coords.shape[0], generator=self.noise_generator(step, salt=1))
-            keep = self.to_device(keep[:self.cfg.points_per_signal])
+            keep = self.to_device(keep[:self.cfg.train.points_per_signal])
             values, coords = values[:, keep], coords[keep]
         return coords, values
 

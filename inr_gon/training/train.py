@@ -31,7 +31,7 @@ from inr_gon.plots import curve_image
 from inr_gon.training import distributed, perf
 from inr_gon.training.checkpoint import is_run, load_checkpoint, save_checkpoint, save_config
 from inr_gon.training.step import FiniteGuard, Stepper, weights_finite
-from inr_gon.training.tasks import make_task
+from inr_gon.training.tasks import make_task, resolved_source
 
 
 class TrainingError(Exception):
@@ -52,13 +52,14 @@ class TrainResult:
 
 def lr_at(cfg: Config, step: int) -> float:
     """Cosine decay from lr to lr * lr_min_ratio over cfg.steps."""
-    t = min(step / max(cfg.steps, 1), 1.0)
-    return cfg.lr * (cfg.lr_min_ratio + (1 - cfg.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
+    t = min(step / max(cfg.train.steps, 1), 1.0)
+    lr, ratio = cfg.train.lr, cfg.train.lr_min_ratio
+    return lr * (ratio + (1 - ratio) * 0.5 * (1 + math.cos(math.pi * t)))
 
 
 def train(cfg: Config, out: str | Path, resume: bool = False, quiet: bool = False) -> TrainResult:
     joined = distributed.launched() and not distributed.current().active
-    world, device = distributed.setup(resolve_device(cfg.device))
+    world, device = distributed.setup(resolve_device(cfg.train.device))
     try:
         result = _train(cfg, Path(out), device, world, resume, quiet)
         if joined:
@@ -75,13 +76,14 @@ def _train(cfg: Config, run_dir: Path, device: torch.device, world: distributed.
         raise InputError(f"{run_dir} already holds a run: pass --resume, or another --out")
     if resume and not is_run(run_dir):
         raise InputError(f"{run_dir}: nothing to resume (not a run folder)")
-    distributed.check_batch(cfg.batch_size, world)
-    task = make_task(cfg, device, quiet=quiet)  # may fill in modality, channels, data summary
-    cfg = task.cfg
+    distributed.check_batch(cfg.train.batch_size, world)
+    task = make_task(cfg, device, quiet=quiet)
+    # What the data determined, and DATA as a path that loads from anywhere; checked once.
+    cfg = cfg.replace(summary=task.facts, data=resolved_source(cfg.dataset.data)).validate()
     perf.configure(cfg, device)
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(cfg.train.seed)
     model = build_model(cfg).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
     start, info = 0, {"seconds": 0.0}
     for folder in (run_dir, run_dir / "previews") if world.is_main else ():
         remove_temp_files(folder)  # of writes a crash cut short
@@ -93,7 +95,8 @@ def _train(cfg: Config, run_dir: Path, device: torch.device, world: distributed.
             cfg.extra.update(version=__version__, data=task.summary())
             # Checkpoint first, config last: the folder is a run (config.json) only once it can
             # be loaded and resumed; a crash before that leaves a folder `train` may reuse.
-            save_checkpoint(run_dir, model, opt, 0, {**info, "steps": cfg.steps, "version": __version__})
+            state = {**info, "steps": cfg.train.steps, "version": __version__}
+            save_checkpoint(run_dir, model, opt, 0, state)
             save_config(run_dir, cfg)
         _rewrite_metrics(run_dir, start)
     loop = _Loop(cfg, task, model, opt, run_dir, quiet or not world.is_main, info.get("seconds", 0.0))
@@ -120,16 +123,16 @@ class _Loop:
         old = _catch_sigint(self)
         try:
             with _progress(self.quiet) as bar:
-                task_id = bar.add_task("train", total=cfg.steps, completed=start, loss=0.0,
+                task_id = bar.add_task("train", total=cfg.train.steps, completed=start, loss=0.0,
                                        metric="", rate=0.0)
                 rate_t, rate_step = time.perf_counter(), step
-                while step < cfg.steps and not self.stopping():
+                while step < cfg.train.steps and not self.stopping():
                     out = self.train_step(step)
                     step += 1
                     self.guard.update(out["loss"], step)
-                    log_now = step % cfg.log_every == 0 or step == cfg.steps
-                    preview_now = bool(cfg.preview_every) and step % cfg.preview_every == 0
-                    save_now = bool(cfg.checkpoint_every) and step % cfg.checkpoint_every == 0
+                    log_now = step % cfg.train.log_every == 0 or step == cfg.train.steps
+                    preview_now = bool(cfg.train.preview_every) and step % cfg.train.preview_every == 0
+                    save_now = bool(cfg.train.checkpoint_every) and step % cfg.train.checkpoint_every == 0
                     if self.sync_every_step or log_now or preview_now or save_now:
                         self.sync()
                     if log_now:
@@ -201,7 +204,7 @@ class _Loop:
             raise TrainingError(f"ranks hold different weights at step {step}; the last good "
                                 f"checkpoint (step {self.last_saved}) is kept")
         if self.world.is_main:
-            info = {"seconds": seconds, "steps": self.cfg.steps, "version": __version__}
+            info = {"seconds": seconds, "steps": self.cfg.train.steps, "version": __version__}
             if self.world.active:
                 info.update(world_size=self.world.size, ranks_identical=True)
             save_checkpoint(self.run_dir, self.model, self.opt, step, info)
