@@ -140,9 +140,9 @@ def test_modulated_grid_latent_is_negative_gradient(d, g, modulation):
                           latent_autograd(net, shared, x), atol=1e-12)
 
 
-@pytest.mark.parametrize("d", [2, 3])
-def test_gauss_newton_step_matches_autograd_jacobian(d):
-    net = capacious(d)
+@pytest.mark.parametrize("d,g", [(2, 2), (2, 3), (3, 2), (3, 3)])  # dense and sparse J^T J
+def test_gauss_newton_step_matches_autograd_jacobian(d, g):
+    net = capacious(d, g=g)
     rule = OriginStep("gauss-newton", net.latent_size).double()
     x = torch.rand(2, 20, 3, dtype=torch.double)
     coords = points(d, b=2)
@@ -155,7 +155,7 @@ def test_gauss_newton_step_matches_autograd_jacobian(d):
 def test_shared_grid_affine_form_equals_per_signal_step(kind):
     """From the origin on one grid, z = x A + b (what encoder_grid.onnx holds) equals the
     explicit per-signal step, whatever the step rule."""
-    net = capacious(g=2)
+    net = capacious(g=3)
     rule = OriginStep(kind, net.latent_size).double()
     if kind == "learned":
         with torch.no_grad():
@@ -180,7 +180,7 @@ def test_step_parameters_get_finite_difference_gradients(kind):
     """d(outer loss)/d(alpha or rho) and d/d(latent map) through the step (the solve included),
     checked by gradcheck (finite differences) in float64."""
     torch.manual_seed(3)
-    cfg = Config(hidden=8, layers=2, latent_dim=2, latent_grid=2, modulation="all", channels=1,
+    cfg = Config(hidden=8, layers=2, latent_dim=2, latent_grid=3, modulation="all", channels=1,
                  origin_step=kind, inner_steps=2, w0=5.0, w0_hidden=5.0, height=4, width=4)
     model = GON(cfg).double()
     coords, x = grid(4, 4).double(), torch.rand(2, 16, 1, dtype=torch.double)
