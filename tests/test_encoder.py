@@ -28,7 +28,7 @@ def reference(model, coords, values):
 
 
 def elbo_step(model, coords, values, z):
-    z0 = (values.new_zeros(values.shape[0], model.cfg.latent_dim) if z is None else z).requires_grad_()
+    z0 = (values.new_zeros(values.shape[0], model.cfg.latent_size) if z is None else z).requires_grad_()
     mu, logvar = model.to_mu(z0), model.to_logvar(z0)
     loss = inner_loss(model.decoder(coords, mu), values).sum()
     loss = loss + inner_kl_weight(model.cfg) * kl_normal(mu, logvar).sum()
@@ -41,6 +41,7 @@ def elbo_step(model, coords, values, z):
     {"variational": True},
     {"variational": True, "inner_steps": 2, "kl_weight": 0.3},
     {"inner_steps": 3},
+    {"variational": True, "latent_grid": 2, "modulation": "all", "latent_dim": 2},
 ])
 def test_explicit_encoder_matches_autograd(fields):
     model = gon(**fields)
@@ -50,7 +51,7 @@ def test_explicit_encoder_matches_autograd(fields):
     with torch.no_grad():
         ours = EncoderGraph(model)(coords, values)
     ref = reference(model, coords, values)
-    assert ours.shape == (4, 6)
+    assert ours.shape == (4, model.cfg.latent_size)
     assert (ours - ref).abs().max() <= 1e-5 * max(1.0, ref.abs().max())
 
 
