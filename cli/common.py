@@ -67,6 +67,17 @@ out = Console()  # results on stdout
 err = Console(stderr=True)  # progress and notes on stderr
 
 
+def parse_grid(text: str, name: str = "--latent-grid") -> int:
+    """'G', 'GxG' or 'GxGxG' -> G: latent grids are square (cubic in 3D)."""
+    m = re.fullmatch(r"\s*(\d{1,6})\s*(?:[xX]\s*(\d{1,6})\s*){0,2}", text)
+    sides = [int(s) for s in re.findall(r"\d+", text)] if m else []
+    if not sides:
+        raise InputError(f"{name} must be G or GxG, got '{text}'")
+    if len(set(sides)) != 1:
+        raise InputError(f"{name} grids are square: GxG with equal sides, got '{text}'")
+    return sides[0]
+
+
 def parse_size(text: str | None, name: str = "--size",
                limit: int = MAX_RENDER_SIDE) -> tuple[int, int] | None:
     """'S' -> (S, S); 'HxW' -> (H, W). Bounds keep a typo from asking for terabytes."""

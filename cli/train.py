@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from inr_gon.cli.common import app, note, out, parse_size
+from inr_gon.cli.common import app, note, out, parse_grid, parse_size
 from inr_gon.cli.options import config_options, flag_name, starting_config
 from inr_gon.errors import InputError, warn
 from inr_gon.presets import PRESETS
@@ -30,6 +30,9 @@ def train(
                       "(inr_gon/presets.py); --config and flags override it"),
     size: str = Opt(None, "--size", help="Training resolution S or HxW (default 32)",
                     rich_help_panel="Data"),
+    latent_grid: str = Opt(None, "--latent-grid", help="G or GxG (GxGxG for shapes): a grid of "
+                           "--latent-dim vectors interpolated at each point (0: one vector)",
+                           rich_help_panel="Model", show_default="0"),
     resume: bool = Opt(False, "--resume", help="Continue the run in --out from its checkpoint"),
     quiet: bool = Opt(False, "--quiet", help="No progress output"),
     fields: dict | None = None,
@@ -41,6 +44,8 @@ def train(
     size_given = size is not None
     if size_given:
         flags["height"], flags["width"] = parse_size(size)
+    if latent_grid is not None:
+        flags["latent_grid"] = parse_grid(latent_grid)
     if resume:  # a resumed run keeps its config; only --steps may extend it
         # (and where and how fast it runs: settings that leave the arithmetic alone)
         out_dir = out_dir or Path("runs") / _data_name(data or "run")

@@ -110,12 +110,20 @@ def example_latents(model, items: Items | None) -> dict[str, str]:
 
 def encoder_jobs(model, cfg, items: Items | None, out: Path) -> list[Job]:
     general, grid_path = encoder_paths(out)
-    jobs = [Job(general, "encoder", "fp32", encoder_proto(model),
-                lambda run_s, name: check_encoder(run_s, model, cfg, items, name))]
-    if cfg.summary.modality != "image" or cfg.net.inner_steps != 1:
+    jobs = []
+    affine = cfg.summary.modality == "image" and cfg.net.inner_steps == 1
+    if model.origin.needs_hessian:
+        warn(f"{general.name} not written: a Gauss-Newton step solves a linear system, which "
+             "ONNX has no operator for" + (f"; {grid_path.name} holds it on the run's grid"
+                                           if affine else ""))
+    else:
+        jobs.append(Job(general, "encoder", "fp32", encoder_proto(model),
+                        lambda run_s, name: check_encoder(run_s, model, cfg, items, name)))
+    if not affine:
         why = "an SDF run shares no grid" if cfg.summary.modality != "image" else \
             f"with {cfg.net.inner_steps} inner steps the latent is not affine in the values"
-        warn(f"{grid_path.name} not written: {why}; {general.name} covers every case")
+        warn(f"{grid_path.name} not written: {why}"
+             + (f"; {general.name} covers every case" if jobs else ""))
         return jobs
     coords = grid(*cfg.size)
     jobs.append(Job(grid_path, "encoder_grid", "fp32", grid_encoder_proto(model, coords),

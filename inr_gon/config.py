@@ -24,11 +24,17 @@ MODALITIES = ("image", "sdf")
 MODELS = ("gon", "conv", "ae")
 PRECISIONS = ("fp32", "tf32", "bf16")  # tf32: TF32 matmuls on CUDA; bf16: autocast
 DEVICE_PATTERN = r"auto|cpu|mps|cuda(:\d{1,3})?"
+MODULATIONS = ("first", "all")  # latent shifts of the first or of every sine layer (siren.py)
+ORIGIN_STEPS = ("gradient", "learned", "gauss-newton")  # gon.OriginStep
+MAX_LATENT_GRID = 64  # cells per side
+MAX_LATENT_SIZE = 4096  # values per latent, grid included
 MAX_WEIGHTS = 2**28  # hidden^2 * layers: far above any SIREN GON, far below a typo's 17 GB
 # Fields that shape the model and its data: a run's config.json must state them all (a
 # missing one would silently fall back to a default the weights were not trained with).
 MODEL_FIELDS = ("data", "modality", "height", "width", "channels", "model", "latent_dim",
                 "hidden", "layers", "w0", "w0_hidden", "latent_init", "inner_steps", "variational")
+# modulation, latent_grid and origin_step came later: a config.json without them was trained
+# with their defaults (the paper's latent and step), so an old run folder loads as it was.
 
 
 def _interval(text: str) -> tuple[float, float, bool, bool]:
@@ -79,6 +85,14 @@ class ModelConfig:
     variational: bool = knob(False, "Variational GON: a prior to sample from")
     kl_weight: float = knob(1e-4, "Weight of the KL term (variational runs)", bounds="[0, 1e3]")
     detach_inner: bool = knob(False, "Ablation: no back-propagation through the gradient step")
+    modulation: str = knob("first", "How z enters the SIREN: first (shifts the first sine layer) | "
+                           "all (shifts every sine layer, functa)", choices=MODULATIONS)
+    latent_grid: int = knob(0, "0: one latent vector; G: a G^d grid of latent-dim vectors, "
+                            "interpolated (set with --latent-grid G or GxG)",
+                            bounds=f"[0, {MAX_LATENT_GRID}]", cli=False)
+    origin_step: str = knob("gradient", "The step from z0 = 0: gradient (the paper) | learned "
+                            "(Meta-SGD step sizes) | gauss-newton (damped, lambda learned)",
+                            choices=ORIGIN_STEPS)
 
 
 @dataclass
@@ -193,6 +207,11 @@ class Config:
         return (self.dataset.height, self.dataset.width)
 
     @property
+    def latent_size(self) -> int:
+        """Values per latent: latent_dim, times G^d cells with a latent grid."""
+        return max(self.net.latent_grid, 1) ** self.coord_dim * self.net.latent_dim
+
+    @property
     def coord_dim(self) -> int:
         return 2 if self.summary.modality == "image" else 3
 
@@ -221,7 +240,26 @@ class Config:
                              f"means {net.hidden**2 * net.layers:.3g} weights, above the "
                              f"{MAX_WEIGHTS:.3g} limit")
         _check_extra(self.extra)
+        self._check_latent()
         return self._check_model()
+
+    def _check_latent(self) -> None:
+        """A latent grid that fits the images and the size limit; steps the model can take."""
+        net, g = self.net, self.net.latent_grid
+        if self.summary.modality == "image" and g > min(self.size):
+            raise InputError(f"--latent-grid {g} is larger than the {self.dataset.width}x"
+                             f"{self.dataset.height} images: use at most the smaller side")
+        if self.latent_size > MAX_LATENT_SIZE:
+            raise InputError(f"a {g}^{self.coord_dim} latent grid of {net.latent_dim}-vectors is "
+                             f"{self.latent_size} values per signal, above the {MAX_LATENT_SIZE} limit")
+        if net.variational and net.origin_step != "gradient":
+            raise InputError(f"--variational takes the gradient step only, not --origin-step "
+                             f"{net.origin_step}")
+        if net.model != "gon" and net.origin_step != "gradient":
+            raise InputError(f"--origin-step {net.origin_step} is for --model gon")
+        if net.model == "conv" and (net.modulation != "first" or g):
+            raise InputError("--model conv has no SIREN: --modulation and --latent-grid are for "
+                             "gon and ae")
 
     def _check_model(self) -> Config:
         """Combinations the baselines (baselines.py) cannot honour."""

@@ -27,9 +27,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inr_gon.config import Config
-from inr_gon.models.gon import latent_autograd, step_outputs
+from inr_gon.models.gon import decoder_for, latent_autograd, step_outputs
 from inr_gon.models.render import DEFAULT_MAX_MEMORY, grid, render_images
-from inr_gon.models.siren import Siren
 
 
 def _groups(channels: int, pixels: int) -> int:
@@ -145,11 +144,10 @@ class AutoEncoder(nn.Module):
     def __init__(self, cfg: Config) -> None:
         super().__init__()
         self.cfg = cfg
-        self.decoder = Siren(cfg.coord_dim, cfg.net.latent_dim, cfg.out_dim, cfg.net.hidden, cfg.net.layers,
-                             cfg.net.w0, cfg.net.w0_hidden, cfg.net.latent_init)
+        self.decoder = decoder_for(cfg)
         target = sum(p.numel() for p in self.decoder.parameters())
-        width = encoder_width(cfg.summary.channels, cfg.net.latent_dim, target)
-        self.encoder = ConvEncoder(cfg.summary.channels, width, cfg.net.latent_dim)
+        width = encoder_width(cfg.summary.channels, cfg.latent_size, target)
+        self.encoder = ConvEncoder(cfg.summary.channels, width, cfg.latent_size)
 
     def encode(self, coords: Tensor, values: Tensor) -> Tensor:
         """values [B, H*W, C] on the training grid -> z [B, D] (coords are implied)."""
