@@ -33,6 +33,11 @@ def targets(r: dict) -> list[dict]:
     return out
 
 
+def check(name: str, measured: float, tolerance: float, detail: str = "") -> dict:
+    return {"name": name, "measured": measured, "tolerance": tolerance,
+            "passed": bool(measured <= tolerance), "detail": detail}
+
+
 def table(header: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
