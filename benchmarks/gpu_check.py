@@ -46,6 +46,7 @@ from inr_gon.config import Config  # noqa: E402
 from inr_gon.errors import InputError  # noqa: E402
 from inr_gon.export.build import export_run  # noqa: E402
 from inr_gon.gon import GON  # noqa: E402
+from inr_gon.io import atomic_write  # noqa: E402
 from inr_gon.step import Stepper  # noqa: E402
 from inr_gon.tasks import make_task  # noqa: E402
 
@@ -76,13 +77,21 @@ class Sizes:
 
 
 # the paper's SIREN 4 x 256, latent 32, on CIFAR-10 32 x 32; renders 4096 x 4096
-FULL = Sizes(None, 32, 256, 4, 32, 32, 60, 5, None, 4096, 20_000, 4, 64, 20, 8192, 4096, 3)
-DRY = Sizes(16, 8, 32, 2, 8, 4, 4, 2, 2, 256, 512, 2, 4, 2, 128, 64, 1)
+FULL = Sizes(images=None, size=32, hidden=256, layers=4, latent=32, batch=32, steps=60, log_every=5,
+             meshes=None, sdf_points=4096, sdf_samples=20_000, sdf_batch=4, step_batch=64,
+             step_repeats=20, matmul=8192, render=4096, render_repeats=3)
+# well under a minute on 2 CPU cores
+DRY = Sizes(images=16, size=8, hidden=32, layers=2, latent=8, batch=4, steps=4, log_every=2,
+            meshes=2, sdf_points=256, sdf_samples=512, sdf_batch=2, step_batch=4, step_repeats=2,
+            matmul=128, render=64, render_repeats=1)
 
 # One step's weight gradients, ||g - g_cpu|| / ||g_cpu|| (the issue: fp32 identical to 1e-4).
 GRAD_TOL = {"fp32": 1e-4, "compile fp32": 1e-4, "tf32": 1e-2, "bf16": 1e-1, "paper's step fp32": 1e-4}
-# Renders: max |value - torch eager fp32| over the image, values in [0, 1].
-RENDER_TOL = {"fp32": 1e-3, "fp16": 3e-2}
+# Renders: max |value - torch eager fp32| over the image, values in [0, 1]. TensorRT builds
+# fp32 engines with TF32 allowed (TensorRT's default, which open_session leaves): TF32's bound.
+RENDER_TOL = {"fp32": 1e-3, "fp16": 3e-2, "TensorRT fp32": 1e-2}
+
+
 def find_data(data_dir: str | None) -> Path | None:
     """--data-dir, else the project's shared/data beside the repository (or inside it)."""
     candidates = [Path(data_dir)] if data_dir else [REPO.parent / "shared" / "data", REPO / "shared" / "data"]
@@ -200,9 +209,10 @@ def run_check(args, device: torch.device, sizes: Sizes, tmp: Path) -> dict:
     renders = time_renders(run.decoder, z, sizes.render, device, sizes.render_repeats, peaks,
                            compile_ok, tensorrt)
     for r in renders:
+        trt = "TensorRT" in r["backend"] and r["precision"] == "fp32"
         checks.append(check(f"render {r['backend']} {r['precision']} vs torch eager fp32 (max |diff|)",
-                            r.get("max_abs_diff", float("inf")), RENDER_TOL[r["precision"]],
-                            r.get("error", "")))
+                            r.get("max_abs_diff", float("inf")),
+                            RENDER_TOL["TensorRT fp32" if trt else r["precision"]], r.get("error", "")))
     timings["render"] = time.perf_counter() - t0 - sum(timings.values())
     return {"data": {**sources, "real": data is not None}, "sizes": asdict(sizes),
             "tolerances": {"loss_curve_rel": LOSS_TOL, "gradient_rel": GRAD_TOL,
@@ -246,9 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     result["targets"] = targets(result)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"gpu_{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    atomic_write(out / f"gpu_{name}.json", (json.dumps(result, indent=2) + "\n").encode())
     md = markdown(result)
-    (out / f"gpu_{name}.md").write_text(md)
+    atomic_write(out / f"gpu_{name}.md", md.encode())
     print(md)
     print(f"wrote {out / f'gpu_{name}.json'} and .md")
     return 0 if all(c["passed"] for c in result["checks"]) else 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 RENDER_RATE, RENDER_PEAK, STEP_RATIO = 1e9, 0.5, 5.0  # issue 16, on an H100 or H200
 
 
@@ -34,13 +36,17 @@ def targets(r: dict) -> list[dict]:
 
 
 def check(name: str, measured: float, tolerance: float, detail: str = "") -> dict:
-    return {"name": name, "measured": measured, "tolerance": tolerance,
-            "passed": bool(measured <= tolerance), "detail": detail}
+    """One pass/fail record; a measure that is NaN or inf (a path that failed) fails, stored
+    as null so the JSON stays strict."""
+    ok = math.isfinite(measured)
+    return {"name": name, "measured": measured if ok else None, "tolerance": tolerance,
+            "passed": ok and measured <= tolerance, "detail": detail}
 
 
 def table(header: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
+    cell = lambda c: str(c).replace("|", "\\|").replace("\n", " ")  # noqa: E731
+    return "\n".join(lines + ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows])
 
 
 def num(x, fmt: str = ".3g") -> str:
@@ -76,9 +82,9 @@ def markdown(r: dict) -> str:
                    [[t["target"], num(t["measured"]), num(t["goal"]), t["where"] or "-", yes(t["met"])]
                     for t in r["targets"]]), "",
              "## Checks against the CPU/fp32 path", "",
-             table(["check", "measured", "tolerance", "passed"],
-                   [[c["name"], num(c["measured"]), num(c["tolerance"]), "yes" if c["passed"] else "**no**"]
-                    for c in r["checks"]]), "",
+             table(["check", "measured", "tolerance", "passed", "detail"],
+                   [[c["name"], num(c["measured"]), num(c["tolerance"]), "yes" if c["passed"] else "**no**",
+                     c["detail"][:120]] for c in r["checks"]]), "",
              "## Matmul peaks (n x n x n, best of 5)", "",
              table(["precision", "TFLOP/s"],
                    [[k, f"{v / 1e12:.3g}"] for k, v in r["matmul_peak_flops"].items()]),
