@@ -41,7 +41,7 @@ from gpu_speed import matmul_peaks, set_tf32, time_renders, time_steps  # noqa: 
 from gpu_train import LOSS_TOL, relative, train_all  # noqa: E402
 from train_step import check_same  # noqa: E402
 
-from inr_gon import load_run  # noqa: E402
+from inr_gon import load_run, perf  # noqa: E402
 from inr_gon.config import Config  # noqa: E402
 from inr_gon.errors import InputError  # noqa: E402
 from inr_gon.export.build import export_run  # noqa: E402
@@ -132,7 +132,7 @@ def stepper_grads(cfg: Config, coords, values, device: torch.device) -> tuple[to
     initial weights on any device, and whether the step ran compiled."""
     torch.manual_seed(cfg.seed)
     model = GON(cfg).to(device)
-    set_tf32(cfg.precision == "tf32")
+    perf.configure(cfg, device)  # as train() does: TF32 on CUDA for precision tf32
     step = Stepper(model, torch.optim.Adam(model.parameters()), cfg, device)
     step(coords.to(device), values.to(device), None, 0.0)
     set_tf32(False)

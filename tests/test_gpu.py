@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from inr_gon import load_run
+from inr_gon import load_run, perf
 from inr_gon.config import Config
 from inr_gon.export.build import export_run
 from inr_gon.export.onnx import decoder_proto, save_onnx
@@ -38,12 +38,13 @@ def step_grads(cfg: Config, device: str) -> torch.Tensor:
     coords, values = batch(cfg)
     torch.manual_seed(0)
     model = GON(cfg).to(device)
-    torch.backends.cuda.matmul.allow_tf32 = cfg.precision == "tf32"
+    if device == "cuda":
+        perf.configure(cfg, torch.device(device))  # as train() does: TF32 for precision tf32
     try:
         step = Stepper(model, torch.optim.Adam(model.parameters()), cfg, torch.device(device))
         step(coords.to(device), values.to(device), None, 0.0)
     finally:
-        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     return torch.cat([p.grad.flatten().double().cpu() for p in model.parameters()])
 
 
