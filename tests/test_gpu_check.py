@@ -26,11 +26,15 @@ def dry_run(tmp_path_factory):
     return res, tmp / "out"
 
 
+def strict_json(name: str):
+    raise AssertionError(f"{name} in the results: not strict JSON")
+
+
 def test_dry_run_passes_every_check_and_writes_json_and_markdown(dry_run):
     res, out = dry_run
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     assert sorted(p.name for p in out.iterdir()) == ["gpu_cpu-dry-run.json", "gpu_cpu-dry-run.md"]
-    r = json.loads((out / "gpu_cpu-dry-run.json").read_text())
+    r = json.loads((out / "gpu_cpu-dry-run.json").read_text(), parse_constant=strict_json)
     assert r["dry_run"] is True and r["gpu"] is None and r["data"]["real"] is False
     failed = [c["name"] for c in r["checks"] if not c["passed"]]
     assert not failed
