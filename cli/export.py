@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from inr_gon import runlock
 from inr_gon.cli.common import app, note, out
 
 Opt = typer.Option
@@ -29,7 +30,8 @@ def export(
 
     r = load_exportable(run, device)
     try:
-        done = export_run(r, out_file, fp16=fp16, with_encoder=with_encoder)
+        with runlock.hold_if_inside(run, out_file or run / "decoder.onnx", is_dir=False):
+            done = export_run(r, out_file, fp16=fp16, with_encoder=with_encoder)
     except ExportCheckError as e:
         print(f"error: {e}", file=sys.stderr)  # one line, unwrapped, as cli/app.py prints
         raise typer.Exit(1) from None

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from inr_gon import runlock
 from inr_gon.cli.common import app, note, out
 from inr_gon.errors import InputError
 from inr_gon.fit import MAX_REFINE_LR, MAX_REFINE_STEPS, REFINE_LR
@@ -35,14 +36,15 @@ def fit(
     check_refine(refine_steps, refine_lr, backend)
     if out_file is not None:
         check_latents_path(out_file)
-    r = load_run(run, device)
-    if r.cfg.modality != "image":
-        raise InputError(f"fit takes images; this is an {r.cfg.modality} run (use `inr-gon mesh`)")
-    names, images = load_inputs(inputs, r.cfg.size, r.cfg.channels)
-    encoder = _onnx_encoder(r) if backend == "onnx" else None
-    res = fit_images(r, images, names, refine_steps, refine_lr, encoder)
-    if out_file is not None:
-        save_latents(out_file, res.names, res.z, run=str(run))
+    with runlock.hold_if_inside(run, out_file, is_dir=False):  # --out into the run: one writer
+        r = load_run(run, device)
+        if r.cfg.modality != "image":
+            raise InputError(f"fit takes images; this is an {r.cfg.modality} run (use `inr-gon mesh`)")
+        names, images = load_inputs(inputs, r.cfg.size, r.cfg.channels)
+        encoder = _onnx_encoder(r) if backend == "onnx" else None
+        res = fit_images(r, images, names, refine_steps, refine_lr, encoder)
+        if out_file is not None:
+            save_latents(out_file, res.names, res.z, run=str(run))
     if as_json:
         out.print_json(json.dumps(res.summary()))
     elif not quiet:

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 import typer
 
+from inr_gon import runlock
 from inr_gon.cli.common import app, note, parse_size
 from inr_gon.errors import InputError
 
@@ -44,5 +45,7 @@ def interpolate(
                          "fewer --frames or a smaller --size")
     z = endpoint_latents(r, a, b)
     walk = slerp(z[0], z[1], torch.linspace(0, 1, frames))
-    write_animation(out_file, np.asarray(r.render(walk, hw)), fps)
+    frames_out = np.asarray(r.render(walk, hw))
+    with runlock.hold_if_inside(run, out_file, is_dir=False):
+        write_animation(out_file, frames_out, fps)
     note(f"{frames} frames at {hw[0]}x{hw[1]} from {a} to {b} in {out_file}", quiet)

@@ -21,11 +21,11 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from inr_gon import __version__, distributed, perf
-from inr_gon.checkpoint import load_checkpoint, save_checkpoint
+from inr_gon import __version__, distributed, oom, perf, runlock
+from inr_gon.checkpoint import STATE_FILE, load_checkpoint, save_checkpoint
 from inr_gon.config import Config
 from inr_gon.errors import InputError
-from inr_gon.io import append_line, atomic_write, read_jsonl, remove_temp_files, write_png
+from inr_gon.io import append_line, atomic_write, read_jsonl, remove_temp_files, sync_file, write_png
 from inr_gon.plots import curve_image, preview_strip
 from inr_gon.render import grid
 from inr_gon.run import build_model, is_run, resolve_device, save_config
@@ -78,13 +78,25 @@ def train(cfg: Config, out: str | Path, resume: bool = False, quiet: bool = Fals
 
 def _train(cfg: Config, run_dir: Path, device: torch.device, world: distributed.World,
            resume: bool, quiet: bool) -> TrainResult:
+    _check_folder(run_dir, resume)  # fail fast, before the data is read
+    distributed.check_batch(cfg.batch_size, world)
+    task = make_task(cfg, device, quiet=quiet)  # may fill in modality, channels, data summary
+    with runlock.hold_on_main_rank(run_dir, not resume, world, device):
+        _check_folder(run_dir, resume)  # again, now that no other process can write here
+        return _train_locked(task, run_dir, world, resume, quiet)
+
+
+def _check_folder(run_dir: Path, resume: bool) -> None:
     if is_run(run_dir) and not resume:
         raise InputError(f"{run_dir} already holds a run: pass --resume, or another --out")
     if resume and not is_run(run_dir):
         raise InputError(f"{run_dir}: nothing to resume (not a run folder)")
-    distributed.check_batch(cfg.batch_size, world)
-    task = make_task(cfg, device, quiet=quiet)  # may fill in modality, channels, data summary
+
+
+def _train_locked(task, run_dir: Path, world: distributed.World, resume: bool,
+                  quiet: bool) -> TrainResult:
     cfg = task.cfg
+    device = task.device
     perf.configure(cfg, device)
     torch.manual_seed(cfg.seed)
     model = build_model(cfg).to(device)
@@ -104,7 +116,18 @@ def _train(cfg: Config, run_dir: Path, device: torch.device, world: distributed.
             save_config(run_dir, cfg)
         _rewrite_metrics(run_dir, start)
     loop = _Loop(cfg, task, model, opt, run_dir, quiet or not world.is_main, info.get("seconds", 0.0))
-    return loop.run(start)
+    with oom.guard(lambda what: _oom_message(loop, what)):
+        return loop.run(start)
+
+
+def _oom_message(loop: _Loop, what: str) -> str:
+    """What ran out, what is safe, and the flags that lower memory."""
+    cfg = loop.cfg
+    points = (f"--sdf-points (now {cfg.sdf_points})" if cfg.modality == "sdf" else
+              f"--points-per-signal (now {cfg.points_per_signal or 'every pixel'})")
+    return (f"training ran out of {what} at step {loop.step + 1}; the last good checkpoint is "
+            f"step {loop.last_saved} in {loop.run_dir / STATE_FILE} (--resume continues from it); "
+            f"lower --batch-size (now {cfg.batch_size}) or {points}")
 
 
 class _Loop:
@@ -117,7 +140,7 @@ class _Loop:
         self.sync_every_step = task.device.type == "cpu"  # reading a CPU scalar is free
         self.stop_requested = False  # set by Ctrl-C
         self.stop_agreed = False  # under torchrun: some rank was asked to stop (read at syncs)
-        self.last_saved = 0
+        self.last_saved = self.step = 0  # step: steps done (the one running is step + 1)
         self.val_psnr: float | None = None
 
     def run(self, start: int) -> TrainResult:
@@ -131,6 +154,7 @@ class _Loop:
                                        metric="", rate=0.0)
                 rate_t, rate_step = time.perf_counter(), step
                 while step < cfg.steps and not self.stopping():
+                    self.step = step
                     out = self.train_step(step)
                     step += 1
                     self.guard.update(out["loss"], step)
@@ -212,6 +236,7 @@ class _Loop:
             if self.world.active:
                 info.update(world_size=self.world.size, ranks_identical=True)
             save_checkpoint(self.run_dir, self.model, self.opt, step, info)
+            sync_file(self.run_dir / "metrics.jsonl")  # a power loss costs only later records
         self.last_saved = step
 
     def preview(self, step: int) -> None:
