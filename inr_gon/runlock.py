@@ -31,6 +31,7 @@ import torch
 
 from inr_gon import distributed
 from inr_gon.errors import InputError, one_line
+from inr_gon.io import write_error
 
 LOCK_FILE = ".lock"
 _held: dict[Path, list[int]] = {}  # resolved run folder -> [fd, depth]: re-entrant per process
@@ -93,8 +94,8 @@ def _acquire(run_dir: Path, create: bool) -> int:
         elif not run_dir.is_dir():
             raise InputError(f"{run_dir}: no such run folder")
         fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
-    except OSError as e:
-        raise InputError(f"cannot lock {run_dir}: {e.strerror or e}") from None
+    except OSError as e:  # a file where the folder should be, read-only, ...
+        raise write_error(path, e) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

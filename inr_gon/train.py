@@ -195,6 +195,7 @@ class _Loop:
         metric = getattr(self.task, "metric", "psnr")
         self.log({"step": step, "eval": True, f"train_{metric}": train_psnr,
                   f"val_{metric}": self.val_psnr, "seconds": round(elapsed(), 3)})
+        sync_file(self.run_dir / "metrics.jsonl")  # the whole log of a finished run is on disk
         return TrainResult(self.run_dir, step, stopped, train_psnr, self.val_psnr, elapsed(), metric)
 
     def train_step(self, step: int) -> dict:
