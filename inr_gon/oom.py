@@ -34,7 +34,8 @@ def is_out_of_memory(e: BaseException) -> bool:
 def what_ran_out(e: BaseException) -> str:
     """'GPU memory (1.50 GiB asked for)', 'CPU memory (412.00 GiB asked for)', ..."""
     text = str(e)
-    where = "GPU memory" if isinstance(e, torch.OutOfMemoryError) or "CUDA" in text else "CPU memory"
+    gpu = isinstance(e, torch.OutOfMemoryError) or "CUDA" in text or "MPS" in text
+    where = "GPU memory" if gpu else "CPU memory"
     m = re.search(r"[Tt]ried to allocate ([\d.]+) ?(bytes|[KMGT]iB)", text)
     if not m:
         m = re.search(r"allocate ([\d.]+) ?([KMGT]iB)", text)  # numpy: "Unable to allocate 4.0 GiB"
