@@ -41,14 +41,15 @@ from gpu_speed import matmul_peaks, set_tf32, time_renders, time_steps  # noqa: 
 from gpu_train import LOSS_TOL, relative, train_all  # noqa: E402
 from train_step import check_same  # noqa: E402
 
-from inr_gon import load_run, perf  # noqa: E402
+from inr_gon import load_run  # noqa: E402
 from inr_gon.config import Config  # noqa: E402
 from inr_gon.errors import InputError  # noqa: E402
 from inr_gon.export.build import export_run  # noqa: E402
-from inr_gon.gon import GON  # noqa: E402
 from inr_gon.io import atomic_write  # noqa: E402
-from inr_gon.step import Stepper  # noqa: E402
-from inr_gon.tasks import make_task  # noqa: E402
+from inr_gon.models.gon import GON  # noqa: E402
+from inr_gon.training import perf  # noqa: E402
+from inr_gon.training.step import Stepper  # noqa: E402
+from inr_gon.training.tasks import make_task  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -120,9 +121,9 @@ def train_config(sizes: Sizes, modality: str, data: str) -> Config:
                   steps=sizes.steps, log_every=sizes.log_every, preview_every=0, checkpoint_every=0,
                   val_fraction=0.1, seed=0, device="cpu")
     if modality == "image":
-        return Config(height=sizes.size, width=sizes.size, batch_size=sizes.batch, **common)
-    return Config(modality="sdf", batch_size=sizes.sdf_batch, sdf_points=sizes.sdf_points,
-                  sdf_samples=sizes.sdf_samples, **{**common, "val_fraction": 0.25})
+        return Config.of(height=sizes.size, width=sizes.size, batch_size=sizes.batch, **common)
+    return Config.of(modality="sdf", batch_size=sizes.sdf_batch, sdf_points=sizes.sdf_points,
+                     sdf_samples=sizes.sdf_samples, **{**common, "val_fraction": 0.25})
 
 
 # ---- gradients of one step -----------------------------------------------------------------------
@@ -130,7 +131,7 @@ def train_config(sizes: Sizes, modality: str, data: str) -> Config:
 def stepper_grads(cfg: Config, coords, values, device: torch.device) -> tuple[torch.Tensor, bool]:
     """Weight gradients of one inr-gon training step (the Stepper, at lr 0) from the same
     initial weights on any device, and whether the step ran compiled."""
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(cfg.train.seed)
     model = GON(cfg).to(device)
     perf.configure(cfg, device)  # as train() does: TF32 on CUDA for precision tf32
     step = Stepper(model, torch.optim.Adam(model.parameters()), cfg, device)

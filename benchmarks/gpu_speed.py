@@ -28,9 +28,9 @@ from train_step import flops  # noqa: E402
 from inr_gon.config import Config  # noqa: E402
 from inr_gon.export.onnx import DecoderGraph, decoder_proto, save_onnx  # noqa: E402
 from inr_gon.export.runtime import decode_points, open_session  # noqa: E402
-from inr_gon.gon import GON  # noqa: E402
-from inr_gon.render import LazyGrid, grid, points_per_chunk, render_images  # noqa: E402
-from inr_gon.step import Stepper, compiled  # noqa: E402
+from inr_gon.models.gon import GON  # noqa: E402
+from inr_gon.models.render import LazyGrid, grid, points_per_chunk, render_images  # noqa: E402
+from inr_gon.training.step import Stepper, compiled  # noqa: E402
 
 MATMUL_DTYPES = {"fp32": torch.float32, "tf32": torch.float32, "bf16": torch.bfloat16,
                  "fp16": torch.float16}
@@ -115,7 +115,7 @@ def step_makers(cfg: Config, coords: Tensor, x: Tensor, device: torch.device,
         torch.manual_seed(0)
         model = GON(vcfg).to(device)
         stepper = Stepper(model, torch.optim.Adam(model.parameters(), lr=1e-4), vcfg, device)
-        tf32 = vcfg.precision == "tf32"
+        tf32 = vcfg.train.precision == "tf32"
         steps[name] = lambda s=stepper, t=tf32: (set_tf32(t), s(coords, x, None, 1e-4))
     return steps
 

@@ -1,5 +1,5 @@
 """gpu_check.py's short trainings: the CPU fp32 reference, then each CUDA path of
-`inr_gon.train.train` (eager, --compile, --precision tf32 and bf16, and one torchrun rank),
+`inr_gon.training.train.train` (eager, --compile, --precision tf32 and bf16, and one torchrun rank),
 each loss curve checked against the reference.
 
     python -m torch.distributed.run --standalone --nproc-per-node 1 benchmarks/gpu_train.py SPEC
@@ -26,9 +26,9 @@ from gpu_report import check  # noqa: E402
 from gpu_speed import peak_memory, set_tf32  # noqa: E402
 
 from inr_gon.config import Config  # noqa: E402
-from inr_gon.gon import GON  # noqa: E402
-from inr_gon.tasks import make_task  # noqa: E402
-from inr_gon.train import read_metrics, train  # noqa: E402
+from inr_gon.models.gon import GON  # noqa: E402
+from inr_gon.training.tasks import make_task  # noqa: E402
+from inr_gon.training.train import read_metrics, train  # noqa: E402
 
 # Loss curves: max over logged steps of |loss - CPU fp32 loss| / CPU fp32 loss. fp32 variants
 # differ from the CPU by summation order only (Adam amplifies it a little over the steps);
@@ -43,7 +43,7 @@ def losses(run_dir: Path) -> list[list[float]]:
 
 
 def train_here(cfg: Config, out: Path, device: torch.device) -> dict:
-    """`inr_gon.train.train` in this process; seconds, peak memory, the loss curve, and the
+    """`inr_gon.training.train.train` in this process; seconds, peak memory, the loss curve, and the
     warnings it printed (a failed torch.compile says so there, then trains eagerly)."""
     t, result, err = time.perf_counter(), {}, io.StringIO()
     with contextlib.redirect_stderr(err):
@@ -83,7 +83,7 @@ def worker(spec: dict, init_method: str | None = None) -> int:
 
 
     cfg = Config.from_dict(spec["cfg"])
-    device = torch.device(cfg.device)
+    device = torch.device(cfg.train.device)
     if device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
         torch.cuda.set_device(device)
@@ -96,7 +96,7 @@ def worker(spec: dict, init_method: str | None = None) -> int:
         size = dist.get_world_size()
         task = make_task(cfg, device, quiet=True)
         coords, values = task.batch(0)
-        torch.manual_seed(cfg.seed)
+        torch.manual_seed(cfg.train.seed)
         plain = GON(task.cfg).to(device)
         ddp_model = GON(task.cfg).to(device)
         ddp_model.load_state_dict(plain.state_dict())
@@ -125,7 +125,7 @@ def relative(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def train_all(cfg: Config, device: torch.device, tmp: Path, dry_run: bool) -> tuple[dict, list]:
     """The CPU fp32 reference, then each variant on the device; rows and loss-curve checks."""
-    name = cfg.modality
+    name = cfg.summary.modality
     rows = {"cpu fp32": train_here(cfg, tmp / f"{name}_cpu", torch.device("cpu"))}
     checks = []
     ref = dict(rows["cpu fp32"]["losses"])

@@ -9,6 +9,7 @@ import typer
 from inr_gon.cli.common import app, out
 from inr_gon.demos.images import free_run_dir, run_demo
 from inr_gon.demos.shapes import run_shapes_demo
+from inr_gon.training import runlock
 
 Opt = typer.Option
 
@@ -21,10 +22,11 @@ def demo(
                        "mesh the held-out shapes, report Chamfer / normal consistency / IoU"),
 ) -> None:
     """Train on builtin:shapes, render held-out items at 4x, report PSNR against the truth."""
-    if shapes:
-        return _shapes_demo(out_dir or free_run_dir(Path("runs/demo-shapes")), quiet)
-
-    f = run_demo(out_dir or free_run_dir(Path("runs/demo")), quiet=quiet)
+    run = out_dir or free_run_dir(Path("runs/demo-shapes" if shapes else "runs/demo"))
+    with runlock.hold(run, create=True):  # the demo writes into its run after training it
+        if shapes:
+            return _shapes_demo(run, quiet)
+        f = run_demo(run, quiet=quiet)
     out.print(
         f"demo: {f['steps']} steps in {f['seconds']:.0f} s\n"
         f"  PSNR train {f['train_psnr']:.2f} dB, held-out {f['val_psnr']:.2f} dB, "

@@ -11,6 +11,7 @@ from rich.table import Table
 from inr_gon.cli.common import app, note, out
 from inr_gon.export.build import export_run, load_exportable
 from inr_gon.export.check import ExportCheckError
+from inr_gon.training import runlock
 
 Opt = typer.Option
 
@@ -28,7 +29,8 @@ def export(
     """Export the decoder to ONNX; each file is run in onnxruntime against torch before it is written."""
     r = load_exportable(run, device)
     try:
-        done = export_run(r, out_file, fp16=fp16, with_encoder=with_encoder)
+        with runlock.hold_if_inside(run, out_file or run / "decoder.onnx", is_dir=False):
+            done = export_run(r, out_file, fp16=fp16, with_encoder=with_encoder)
     except ExportCheckError as e:
         print(f"error: {e}", file=sys.stderr)  # one line, unwrapped, as cli/app.py prints
         raise typer.Exit(1) from None

@@ -15,6 +15,7 @@ from inr_gon.inference.fit import MAX_REFINE_LR, MAX_REFINE_STEPS, REFINE_LR, fi
 from inr_gon.inference.inputs import load_inputs
 from inr_gon.inference.latents import check_latents_path, save_latents
 from inr_gon.inference.run import load_run
+from inr_gon.training import runlock
 
 Opt = typer.Option
 
@@ -35,14 +36,16 @@ def fit(
     check_refine(refine_steps, refine_lr, backend)
     if out_file is not None:
         check_latents_path(out_file)
-    r = load_run(run, device)
-    if r.cfg.summary.modality != "image":
-        raise InputError(f"fit takes images; this is an {r.cfg.summary.modality} run (use `inr-gon mesh`)")
-    names, images = load_inputs(inputs, r.cfg.size, r.cfg.summary.channels)
-    encoder = _onnx_encoder(r) if backend == "onnx" else None
-    res = fit_images(r, images, names, refine_steps, refine_lr, encoder)
-    if out_file is not None:
-        save_latents(out_file, res.names, res.z, run=str(run))
+    with runlock.hold_if_inside(run, out_file, is_dir=False):  # --out into the run: one writer
+        r = load_run(run, device)
+        if r.cfg.summary.modality != "image":
+            raise InputError(f"fit takes images; this is an {r.cfg.summary.modality} run "
+                             "(use `inr-gon mesh`)")
+        names, images = load_inputs(inputs, r.cfg.size, r.cfg.summary.channels)
+        encoder = _onnx_encoder(r) if backend == "onnx" else None
+        res = fit_images(r, images, names, refine_steps, refine_lr, encoder)
+        if out_file is not None:
+            save_latents(out_file, res.names, res.z, run=str(run))
     if as_json:
         out.print_json(json.dumps(res.summary()))
     elif not quiet:

@@ -12,12 +12,13 @@ from inr_gon.cli.common import app, note, parse_size
 from inr_gon.errors import InputError
 from inr_gon.inference.run import load_run
 from inr_gon.inference.sample import (
-        check_animation_path,
-        check_image_run,
-        endpoint_latents,
-        slerp,
-        write_animation,
-    )
+    check_animation_path,
+    check_image_run,
+    endpoint_latents,
+    slerp,
+    write_animation,
+)
+from inr_gon.training import runlock
 
 Opt = typer.Option
 MAX_FRAME_PIXELS = 256 * 2**20  # pixels over all frames, held in memory at once
@@ -49,5 +50,7 @@ def interpolate(
                          "fewer --frames or a smaller --size")
     z = endpoint_latents(r, a, b)
     walk = slerp(z[0], z[1], torch.linspace(0, 1, frames))
-    write_animation(out_file, np.asarray(r.render(walk, hw)), fps)
+    frames_out = np.asarray(r.render(walk, hw))
+    with runlock.hold_if_inside(run, out_file, is_dir=False):
+        write_animation(out_file, frames_out, fps)
     note(f"{frames} frames at {hw[0]}x{hw[1]} from {a} to {b} in {out_file}", quiet)

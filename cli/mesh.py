@@ -7,10 +7,12 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from inr_gon import oom
 from inr_gon.cli.common import app, note, out
 from inr_gon.errors import InputError
 from inr_gon.inference.mesh import mesh_run
 from inr_gon.inference.run import load_run
+from inr_gon.training import runlock
 
 Opt = typer.Option
 
@@ -39,8 +41,11 @@ def mesh(
         raise InputError("-n and --max-memory must be positive")
     r = load_run(run, device)
     out_dir = out_dir or run / "meshes"
-    rows = mesh_run(r, inputs or [], out_dir, resolution, fmt, original_frame, n, dense,
-                    max_memory * 2**20, quiet)
+    with runlock.hold_if_inside(run, out_dir, is_dir=True), oom.guard(
+            lambda what: f"mesh ran out of {what} at {resolution}^3; lower --max-memory "
+                         f"(now {max_memory} MiB) or --resolution"):
+        rows = mesh_run(r, inputs or [], out_dir, resolution, fmt, original_frame, n, dense,
+                        max_memory * 2**20, quiet)
     if not quiet:
         table = Table("shape", "mesh", "vertices", "faces", "watertight")
         for row in rows:

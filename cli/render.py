@@ -8,6 +8,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
+from inr_gon import oom
 from inr_gon.cli.common import app, note, out, parse_size
 from inr_gon.errors import InputError
 from inr_gon.export.runtime import onnx_renderer
@@ -16,6 +17,7 @@ from inr_gon.inference.latents import load_latents
 from inr_gon.inference.run import load_run
 from inr_gon.io import write_png
 from inr_gon.plots import image_grid
+from inr_gon.training import runlock
 
 Opt = typer.Option
 GRID_MAX_PIXELS = 64 * 2**20
@@ -47,13 +49,16 @@ def render(
     names, z = item_latents(r, inputs or [], latents, n)
     out_dir = out_dir or run / "renders"
     tiles = []
-    for name, zi in zip(names, z):
-        img = decode(zi[None], hw, max_memory * 2**20)[0]
-        write_png(out_dir / f"{name}.png", img)
-        if len(names) * img.size <= GRID_MAX_PIXELS:
-            tiles.append(img)
-    if len(tiles) == len(names) and len(names) > 1:
-        write_png(out_dir / "grid.png", image_grid(np.stack(tiles)))
+    with runlock.hold_if_inside(run, out_dir, is_dir=True), oom.guard(
+            lambda what: f"render ran out of {what} at {hw[1]}x{hw[0]}; lower --max-memory "
+                         f"(now {max_memory} MiB) or --size"):
+        for name, zi in zip(names, z):
+            img = decode(zi[None], hw, max_memory * 2**20)[0]
+            write_png(out_dir / f"{name}.png", img)
+            if len(names) * img.size <= GRID_MAX_PIXELS:
+                tiles.append(img)
+        if len(tiles) == len(names) and len(names) > 1:
+            write_png(out_dir / "grid.png", image_grid(np.stack(tiles)))
     if not quiet:
         table = Table("item", "file")
         for name in names:

@@ -13,6 +13,7 @@ from inr_gon.inference.run import load_run
 from inr_gon.inference.sample import check_image_run, sample_latents
 from inr_gon.io import write_png
 from inr_gon.plots import image_grid
+from inr_gon.training import runlock
 
 Opt = typer.Option
 
@@ -38,8 +39,9 @@ def sample(
     out_dir = out_dir or run / "samples"
     names = [f"sample_{i:04d}" for i in range(n)]
     images = r.render(z, hw)
-    for name, img in zip(names, images):
-        write_png(out_dir / f"{name}.png", img)
-    write_png(out_dir / "grid.png", image_grid(images))
-    save_latents(out_dir / "latents.safetensors", names, z, run=str(run))
+    with runlock.hold_if_inside(run, out_dir, is_dir=True):
+        for name, img in zip(names, images):
+            write_png(out_dir / f"{name}.png", img)
+        write_png(out_dir / "grid.png", image_grid(images))
+        save_latents(out_dir / "latents.safetensors", names, z, run=str(run))
     note(f"{n} samples from the {used} prior at {hw[0]}x{hw[1]} in {out_dir}", quiet)

@@ -81,6 +81,23 @@ def append_line(path: str | os.PathLike, line: str) -> None:
         raise write_error(path, e) from None
 
 
+def sync_file(path: str | os.PathLike) -> None:
+    """fsync an appended file (metrics.jsonl at checkpoint steps): what it holds so far
+    survives a power loss, not only a killed process. A missing file is fine."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise write_error(Path(path), e) from None
+    try:
+        os.fsync(fd)
+    except OSError as e:
+        raise write_error(Path(path), e) from None
+    finally:
+        os.close(fd)
+
+
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
     """The JSON objects of a .jsonl file; cut, garbled or non-object lines are skipped."""
     try:

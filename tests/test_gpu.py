@@ -11,26 +11,28 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from inr_gon import load_run, perf
+from inr_gon import load_run
 from inr_gon.config import Config
 from inr_gon.export.build import export_run
 from inr_gon.export.onnx import decoder_proto, save_onnx
 from inr_gon.export.runtime import decode_points, open_session
-from inr_gon.gon import GON
-from inr_gon.render import grid, render_images
-from inr_gon.step import Stepper
-from inr_gon.train import read_metrics, train
+from inr_gon.models.gon import GON
+from inr_gon.models.render import grid, render_images
+from inr_gon.training import perf
+from inr_gon.training.step import Stepper
+from inr_gon.training.train import read_metrics, train
 
 CUDA = torch.cuda.is_available()
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not CUDA, reason="no CUDA device here")]
 
-CFG = Config(data="builtin:shapes", height=8, width=8, channels=3, hidden=32, layers=3, latent_dim=8,
-             batch_size=4, steps=6, log_every=2, preview_every=0, checkpoint_every=0, val_fraction=0.25)
+CFG = Config.of(data="builtin:shapes", height=8, width=8, channels=3, hidden=32, layers=3, latent_dim=8,
+                batch_size=4, steps=6, log_every=2, preview_every=0, checkpoint_every=0, val_fraction=0.25)
 
 
 def batch(cfg: Config = CFG):
     torch.manual_seed(1)
-    return grid(cfg.height, cfg.width), torch.rand(cfg.batch_size, cfg.height * cfg.width, cfg.channels)
+    h, w = cfg.size
+    return grid(h, w), torch.rand(cfg.train.batch_size, h * w, cfg.summary.channels)
 
 
 def step_grads(cfg: Config, device: str) -> torch.Tensor:
@@ -98,7 +100,7 @@ def test_nccl_single_rank_all_reduce_and_ddp_gradient(tmp_path):
 def test_render_on_cuda_equals_cpu():
     torch.manual_seed(0)
     dec = GON(CFG).decoder.eval()
-    z = torch.randn(2, CFG.latent_dim)
+    z = torch.randn(2, CFG.net.latent_dim)
     cpu = render_images(dec, z, 64, 48)
     cuda = render_images(copy.deepcopy(dec).cuda(), z.cuda(), 64, 48)
     assert np.abs(cuda - cpu).max() < 1e-4
@@ -123,8 +125,8 @@ def test_onnxruntime_on_cuda_with_io_binding(tmp_path, tensorrt):
     s = open_session(tmp_path / "d.onnx", "cuda", tensorrt=tensorrt, exact=True, quiet=True)
     assert s.provider == ("TensorrtExecutionProvider" if tensorrt else "CUDAExecutionProvider")
     assert s.device_type == "cuda"  # inputs and output bound on the GPU
-    coords, z = grid(32, 32), torch.randn(2, CFG.latent_dim)
-    got = decode_points(s, coords.numpy(), z.numpy(), CFG.hidden)
+    coords, z = grid(32, 32), torch.randn(2, CFG.net.latent_dim)
+    got = decode_points(s, coords.numpy(), z.numpy(), CFG.net.hidden)
     with torch.no_grad():
         want = dec(coords, z).numpy()
     assert np.abs(got - want).max() < (1e-3 if tensorrt else 1e-4)

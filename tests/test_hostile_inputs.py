@@ -20,6 +20,7 @@ from pathlib import Path
 import guards
 import hostile_commands
 import hostile_files as hf
+import hostile_locks
 import hostile_shapes
 import numpy as np
 import pytest
@@ -63,8 +64,9 @@ def deadline(seconds: int = TIMEOUT):
         signal.signal(signal.SIGALRM, old)
 
 
-ALL_CASES = CASES + hostile_commands.CASES + hostile_shapes.CASES
-SHAPE_ROWS = {c.id for c in hostile_shapes.CASES}  # counted apart in the published figures
+ALL_CASES = CASES + hostile_commands.CASES + hostile_shapes.CASES + hostile_locks.CASES
+SHAPE_ROWS = ({c.id for c in hostile_shapes.CASES}  # counted apart in the published figures
+              | {c.id for c in hostile_locks.CASES if c.run == "sdf"})
 assert len({c.id for c in ALL_CASES}) == len(ALL_CASES), "case ids must be unique"
 
 

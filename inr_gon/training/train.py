@@ -20,16 +20,16 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from inr_gon import __version__
+from inr_gon import __version__, oom
 from inr_gon.config import Config
 from inr_gon.device import resolve_device
 from inr_gon.errors import InputError
-from inr_gon.io import append_line, atomic_write, read_jsonl, remove_temp_files, write_png
+from inr_gon.io import append_line, atomic_write, read_jsonl, remove_temp_files, sync_file, write_png
 from inr_gon.metrics import psnr_from_mse
 from inr_gon.models.factory import build_model
 from inr_gon.plots import curve_image
-from inr_gon.training import distributed, perf
-from inr_gon.training.checkpoint import is_run, load_checkpoint, save_checkpoint, save_config
+from inr_gon.training import distributed, perf, runlock
+from inr_gon.training.checkpoint import STATE_FILE, is_run, load_checkpoint, save_checkpoint, save_config
 from inr_gon.training.step import FiniteGuard, Stepper, weights_finite
 from inr_gon.training.tasks import make_task, resolved_source
 
@@ -72,14 +72,26 @@ def train(cfg: Config, out: str | Path, resume: bool = False, quiet: bool = Fals
 
 def _train(cfg: Config, run_dir: Path, device: torch.device, world: distributed.World,
            resume: bool, quiet: bool) -> TrainResult:
-    if is_run(run_dir) and not resume:
-        raise InputError(f"{run_dir} already holds a run: pass --resume, or another --out")
-    if resume and not is_run(run_dir):
-        raise InputError(f"{run_dir}: nothing to resume (not a run folder)")
+    _check_folder(run_dir, resume)  # fail fast, before the data is read
     distributed.check_batch(cfg.train.batch_size, world)
     task = make_task(cfg, device, quiet=quiet)
     # What the data determined, and DATA as a path that loads from anywhere; checked once.
     cfg = cfg.replace(summary=task.facts, data=resolved_source(cfg.dataset.data)).validate()
+    with runlock.hold_on_main_rank(run_dir, not resume, world, device):
+        _check_folder(run_dir, resume)  # again, now that no other process can write here
+        return _train_locked(cfg, task, run_dir, world, resume, quiet)
+
+
+def _check_folder(run_dir: Path, resume: bool) -> None:
+    if is_run(run_dir) and not resume:
+        raise InputError(f"{run_dir} already holds a run: pass --resume, or another --out")
+    if resume and not is_run(run_dir):
+        raise InputError(f"{run_dir}: nothing to resume (not a run folder)")
+
+
+def _train_locked(cfg: Config, task, run_dir: Path, world: distributed.World, resume: bool,
+                  quiet: bool) -> TrainResult:
+    device = task.device
     perf.configure(cfg, device)
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg).to(device)
@@ -100,7 +112,18 @@ def _train(cfg: Config, run_dir: Path, device: torch.device, world: distributed.
             save_config(run_dir, cfg)
         _rewrite_metrics(run_dir, start)
     loop = _Loop(cfg, task, model, opt, run_dir, quiet or not world.is_main, info.get("seconds", 0.0))
-    return loop.run(start)
+    with oom.guard(lambda what: _oom_message(loop, what)):
+        return loop.run(start)
+
+
+def _oom_message(loop: _Loop, what: str) -> str:
+    """What ran out, what is safe, and the flags that lower memory."""
+    cfg = loop.cfg
+    points = (f"--sdf-points (now {cfg.sdf.sdf_points})" if cfg.summary.modality == "sdf" else
+              f"--points-per-signal (now {cfg.train.points_per_signal or 'every pixel'})")
+    return (f"training ran out of {what} at step {loop.step + 1}; the last good checkpoint is "
+            f"step {loop.last_saved} in {loop.run_dir / STATE_FILE} (--resume continues from it); "
+            f"lower --batch-size (now {cfg.train.batch_size}) or {points}")
 
 
 class _Loop:
@@ -113,7 +136,7 @@ class _Loop:
         self.sync_every_step = task.device.type == "cpu"  # reading a CPU scalar is free
         self.stop_requested = False  # set by Ctrl-C
         self.stop_agreed = False  # under torchrun: some rank was asked to stop (read at syncs)
-        self.last_saved = 0
+        self.last_saved = self.step = 0  # step: steps done (the one running is step + 1)
         self.val_psnr: float | None = None
 
     def run(self, start: int) -> TrainResult:
@@ -127,6 +150,7 @@ class _Loop:
                                        metric="", rate=0.0)
                 rate_t, rate_step = time.perf_counter(), step
                 while step < cfg.train.steps and not self.stopping():
+                    self.step = step
                     out = self.train_step(step)
                     step += 1
                     self.guard.update(out["loss"], step)
@@ -167,6 +191,7 @@ class _Loop:
         metric = getattr(self.task, "metric", "psnr")
         self.log({"step": step, "eval": True, f"train_{metric}": train_psnr,
                   f"val_{metric}": self.val_psnr, "seconds": round(elapsed(), 3)})
+        sync_file(self.run_dir / "metrics.jsonl")  # the whole log of a finished run is on disk
         return TrainResult(self.run_dir, step, stopped, train_psnr, self.val_psnr, elapsed(), metric)
 
     def train_step(self, step: int) -> dict:
@@ -208,6 +233,7 @@ class _Loop:
             if self.world.active:
                 info.update(world_size=self.world.size, ranks_identical=True)
             save_checkpoint(self.run_dir, self.model, self.opt, step, info)
+            sync_file(self.run_dir / "metrics.jsonl")  # a power loss costs only later records
         self.last_saved = step
 
     def preview(self, step: int) -> None:
