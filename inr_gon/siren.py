@@ -22,7 +22,7 @@ so scaling touches [H, H] weights instead of every [B, N, H] activation, forward
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -129,7 +129,7 @@ class Siren(nn.Module):
         s = self.shifts(self.interp_weights(coords), z)
         return self.sines(self.base(coords) + s[0], s[1:])
 
-    def sines(self, phase1: Tensor, later: list[Tensor] = ()) -> Tensor:
+    def sines(self, phase1: Tensor, later: Sequence[Tensor] = ()) -> Tensor:
         """First phase [..., H] and the later layers' shifts (modulation all) -> values [..., C]."""
         h = torch.sin(phase1)
         for k, (weight, bias) in enumerate(self.hidden_folded()):
