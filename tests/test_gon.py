@@ -140,7 +140,7 @@ def test_modulated_grid_latent_is_negative_gradient(d, g, modulation):
                           latent_autograd(net, shared, x), atol=1e-12)
 
 
-@pytest.mark.parametrize("d,g", [(2, 2), (2, 3), (3, 2), (3, 3)])  # dense and sparse J^T J
+@pytest.mark.parametrize("d,g", [(2, 2), (2, 3), (3, 2), (3, 3)])
 def test_gauss_newton_step_matches_autograd_jacobian(d, g):
     net = capacious(d, g=g)
     rule = OriginStep("gauss-newton", net.latent_size).double()

@@ -22,7 +22,7 @@ so scaling touches [H, H] weights instead of every [B, N, H] activation, forward
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -129,7 +129,7 @@ class Siren(nn.Module):
         s = self.shifts(self.interp_weights(coords), z)
         return self.sines(self.base(coords) + s[0], s[1:])
 
-    def sines(self, phase1: Tensor, later: list[Tensor] = ()) -> Tensor:
+    def sines(self, phase1: Tensor, later: Sequence[Tensor] = ()) -> Tensor:
         """First phase [..., H] and the later layers' shifts (modulation all) -> values [..., C]."""
         h = torch.sin(phase1)
         for k, (weight, bias) in enumerate(self.hidden_folded()):
@@ -186,24 +186,9 @@ def grid_jacobian_t(weights: Tensor | None, v: Tensor, r: Tensor) -> Tensor:
 
 
 def grid_gram(weights: Tensor | None, v: Tensor) -> Tensor:
-    """J^T J [..., D_total, D_total] from its factors. A point touches at most 2^d cells, so
-    with more cells than that the G^d x G^d blocks are summed from those pairs alone (4^d
-    index_adds of [N, D, D] instead of N x D_total^2 multiply-adds for the dense product)."""
-    k = 0 if weights is None else int((weights > 0).sum(-1).max())  # cells a point touches
-    if weights is None or k >= weights.shape[-1]:
-        j = grid_jacobian(weights, v).flatten(-3, -2)  # [..., N*C, D_total]
-        return j.transpose(-1, -2) @ j
-    cells, d, n = weights.shape[-1], v.shape[-1], v.shape[-3]
-    p = torch.einsum("...ncd,...nce->...nde", v, v)  # [..., N, D, D], channels summed
-    batch = torch.broadcast_shapes(p.shape[:-3], weights.shape[:-2])
-    p = p.expand(*batch, n, d, d).reshape(-1, d, d)  # [B*N, D, D]
-    w, idx = weights.topk(k, dim=-1)  # the cells each point touches, [..., N, k]
-    w, idx = w.expand(*batch, n, k).reshape(-1, k), idx.expand(*batch, n, k).reshape(-1, k)
-    offset = torch.arange(w.shape[0], device=w.device) // n * cells * cells  # signal b's block
-    h = p.new_zeros(w.shape[0] // n * cells * cells, d, d)
-    for a in range(k):
-        for b in range(k):
-            pair = offset + idx[:, a] * cells + idx[:, b]
-            h = h.index_add(0, pair, (w[:, a] * w[:, b])[:, None, None] * p)
-    h = h.reshape(-1, cells, cells, d, d).transpose(2, 3)  # [B, cell, D, cell, D]
-    return h.reshape(*batch, cells * d, cells * d)
+    """J^T J [..., D_total, D_total] from its factors, as one dense product. A point touches only
+    2^d cells, but summing the G^d x G^d blocks from those pairs alone (4^d index_adds of
+    [N, D, D]) measured no faster on a CPU: 3.90 vs 3.88 s per step with a 4x4 grid of 64,
+    14.6 vs 10.4 s with a 4^3 grid of 16 (B 8, 4096 points), so dense it is."""
+    j = grid_jacobian(weights, v).flatten(-3, -2)  # [..., N*C, D_total]
+    return j.transpose(-1, -2) @ j
