@@ -9,7 +9,7 @@ import torch
 import typer
 
 from inr_gon.cli.common import app, note, parse_size
-from inr_gon.errors import InputError
+from inr_gon.errors import InputError, wxh
 from inr_gon.inference.run import load_run
 from inr_gon.inference.sample import (
         check_animation_path,
@@ -30,7 +30,7 @@ def interpolate(
     b: str = typer.Argument(..., help="Second image"),
     out_file: Path = Opt(..., "--out", help="Animation file: .gif, or .mp4 with imageio-ffmpeg"),
     frames: int = Opt(24, "--frames", help="Frames from A to B, both included"),
-    size: str = Opt(None, "--size", help="Output resolution S or HxW (default: training size)"),
+    size: str = Opt(None, "--size", help="Output resolution S or WxH (default: training size)"),
     fps: float = Opt(12.0, "--fps", help="Frames per second of the animation"),
     device: str = Opt("auto", "--device", help="auto | cpu | cuda[:i] | mps"),
     quiet: bool = Opt(False, "--quiet", help="No progress output"),
@@ -45,9 +45,9 @@ def interpolate(
     check_image_run(r, "interpolate")
     hw = parse_size(size) or r.cfg.size
     if frames * hw[0] * hw[1] > MAX_FRAME_PIXELS:
-        raise InputError(f"{frames} frames of {hw[0]}x{hw[1]} is too much for one animation: "
+        raise InputError(f"{frames} frames of {wxh(*hw)} is too much for one animation: "
                          "fewer --frames or a smaller --size")
     z = endpoint_latents(r, a, b)
     walk = slerp(z[0], z[1], torch.linspace(0, 1, frames))
     write_animation(out_file, np.asarray(r.render(walk, hw)), fps)
-    note(f"{frames} frames at {hw[0]}x{hw[1]} from {a} to {b} in {out_file}", quiet)
+    note(f"{frames} frames at {wxh(*hw)} from {a} to {b} in {out_file}", quiet)

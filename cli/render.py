@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from inr_gon.cli.common import app, note, out, parse_size
-from inr_gon.errors import InputError
+from inr_gon.errors import InputError, wxh
 from inr_gon.export.runtime import onnx_renderer
 from inr_gon.inference.inputs import load_inputs, training_items
 from inr_gon.inference.latents import load_latents
@@ -25,7 +25,7 @@ GRID_MAX_PIXELS = 64 * 2**20
 def render(
     run: Path = typer.Argument(..., help="Run folder"),
     inputs: list[str] = typer.Argument(None, help="Images or folders (default: training items)"),
-    size: str = Opt(None, "--size", help="Output resolution S or HxW (default: training size)"),
+    size: str = Opt(None, "--size", help="Output resolution S or WxH (default: training size)"),
     out_dir: Path = Opt(None, "--out", help="Output folder (default RUN/renders)"),
     backend: str = Opt("torch", "--backend", help="torch | onnx (RUN/decoder.onnx, from `inr-gon export`)"),
     tensorrt: bool = Opt(False, "--tensorrt", help="With --backend onnx on CUDA: TensorRT first"),
@@ -59,7 +59,7 @@ def render(
         for name in names:
             table.add_row(name, str(out_dir / f"{name}.png"))
         out.print(table)
-    note(f"{len(names)} renders at {hw[0]}x{hw[1]} in {out_dir}", quiet)
+    note(f"{len(names)} renders at {wxh(*hw)} in {out_dir}", quiet)
 
 
 def item_latents(r, inputs: list[str], latents: Path | None, n: int):

@@ -17,7 +17,7 @@ from pathlib import Path
 import onnx
 import torch
 
-from inr_gon.errors import InputError, warn
+from inr_gon.errors import InputError, warn, wxh
 from inr_gon.export.check import Check, ExportCheckError, Items, check_decoder, check_encoder, training_items
 from inr_gon.export.encoder import encoder_proto, grid_encoder_proto
 from inr_gon.export.onnx import (
@@ -128,7 +128,7 @@ def encoder_jobs(model, cfg, items: Items | None, out: Path) -> list[Job]:
     coords = grid(*cfg.size)
     jobs.append(Job(grid_path, "encoder_grid", "fp32", grid_encoder_proto(model, coords),
                     lambda run_s, name: check_encoder(run_s, model, cfg, items, name, grid=coords),
-                    {"inr_gon.grid": f"{cfg.dataset.height}x{cfg.dataset.width}"}))
+                    {"inr_gon.grid": wxh(*cfg.size)}))
     return jobs
 
 
