@@ -28,6 +28,8 @@ def render(
     size: str = Opt(None, "--size", help="Output resolution S or WxH (default: training size)"),
     out_dir: Path = Opt(None, "--out", help="Output folder (default RUN/renders)"),
     backend: str = Opt("torch", "--backend", help="torch | onnx (RUN/decoder.onnx, from `inr-gon export`)"),
+    fp16: bool = Opt(False, "--fp16", help="With --backend onnx: RUN/decoder_fp16.onnx (`export --fp16`)"),
+    decoder: Path = Opt(None, "--decoder", help="With --backend onnx: this exported decoder file"),
     tensorrt: bool = Opt(False, "--tensorrt", help="With --backend onnx on CUDA: TensorRT first"),
     latents: Path = Opt(None, "--latents", help="Render saved latents (from `inr-gon fit`)"),
     n: int = Opt(8, "-n", "--count", help="How many training items when no INPUT is given"),
@@ -38,12 +40,15 @@ def render(
     """Render inputs (or the first training items) at any resolution; PNG per item + grid."""
     if backend not in ("torch", "onnx"):
         raise InputError(f"--backend must be torch or onnx, got '{backend}'")
+    if backend == "torch" and (fp16 or decoder is not None):
+        raise InputError("--fp16 and --decoder pick an exported ONNX file: add --backend onnx")
     if n < 1 or max_memory < 1:
         raise InputError("-n and --max-memory must be positive")
     r = load_run(run, device)
     r.require_images()  # before the training data is looked for as images
     hw = parse_size(size) or r.cfg.size
-    decode = _decoder(r, backend, tensorrt, quiet)  # before encoding: a missing file fails fast
+    # Before encoding: a missing file fails fast.
+    decode = _decoder(r, backend, tensorrt, quiet, fp16, decoder)
     names, z = item_latents(r, inputs or [], latents, n)
     out_dir = out_dir or run / "renders"
     tiles = []
@@ -73,10 +78,11 @@ def item_latents(r, inputs: list[str], latents: Path | None, n: int):
     return names, r.encode(images)
 
 
-def _decoder(r, backend: str, tensorrt: bool = False, quiet: bool = False):
+def _decoder(r, backend: str, tensorrt: bool = False, quiet: bool = False, fp16: bool = False,
+             path: Path | None = None):
     if backend == "torch":
         if tensorrt:
             raise InputError("--tensorrt needs --backend onnx")
         return lambda z, hw, mem: r.render(z, hw, mem)
 
-    return onnx_renderer(r, tensorrt=tensorrt, quiet=quiet)
+    return onnx_renderer(r, path, tensorrt=tensorrt, quiet=quiet, fp16=fp16)
