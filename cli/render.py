@@ -11,7 +11,7 @@ from rich.table import Table
 from inr_gon.cli.common import app, note, out, parse_size
 from inr_gon.errors import InputError, wxh
 from inr_gon.export.runtime import onnx_renderer
-from inr_gon.inference.inputs import load_inputs, training_items
+from inr_gon.inference.inputs import first_training_items, load_inputs
 from inr_gon.inference.latents import load_latents
 from inr_gon.inference.run import load_run
 from inr_gon.io import write_png
@@ -32,7 +32,8 @@ def render(
     decoder: Path = Opt(None, "--decoder", help="With --backend onnx: this exported decoder file"),
     tensorrt: bool = Opt(False, "--tensorrt", help="With --backend onnx on CUDA: TensorRT first"),
     latents: Path = Opt(None, "--latents", help="Render saved latents (from `inr-gon fit`)"),
-    n: int = Opt(8, "-n", "--count", help="How many training items when no INPUT is given"),
+    n: int = Opt(8, "-n", "--count", help="How many training items (the first of the training "
+                 "split) when no INPUT is given"),
     device: str = Opt("auto", "--device", help="auto | cpu | cuda[:i] | mps"),
     max_memory: int = Opt(512, "--max-memory", help="MiB of activations per decoder call"),
     quiet: bool = Opt(False, "--quiet", help="No progress output"),
@@ -49,7 +50,7 @@ def render(
     hw = parse_size(size) or r.cfg.size
     # Before encoding: a missing file fails fast.
     decode = _decoder(r, backend, tensorrt, quiet, fp16, decoder)
-    names, z = item_latents(r, inputs or [], latents, n)
+    names, z = item_latents(r, inputs or [], latents, n, quiet)
     out_dir = out_dir or run / "renders"
     tiles = []
     for name, zi in zip(names, z):
@@ -67,14 +68,19 @@ def render(
     note(f"{len(names)} renders at {wxh(*hw)} in {out_dir}", quiet)
 
 
-def item_latents(r, inputs: list[str], latents: Path | None, n: int):
-    """(names, latents [B, D]) from a latents file, input images, or the training items."""
+def item_latents(r, inputs: list[str], latents: Path | None, n: int, quiet: bool = False):
+    """(names, latents [B, D]) from a latents file, input images, or the first n training items
+    (saying how many of how many)."""
     if latents is not None:
         if inputs:
             raise InputError("give INPUT images or --latents, not both")
         return load_latents(latents, r.cfg.latent_size)
-    names, images = (load_inputs(inputs, r.cfg.size, r.cfg.summary.channels) if inputs
-                     else training_items(r.cfg, n))
+    if inputs:
+        names, images = load_inputs(inputs, r.cfg.size, r.cfg.summary.channels)
+    else:
+        names, images, total = first_training_items(r.cfg, n)
+        note(f"rendering {len(names)} of {total} training items; -n N for more" if total > len(names)
+             else f"rendering all {total} training items", quiet)
     return names, r.encode(images)
 
 

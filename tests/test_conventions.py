@@ -187,3 +187,22 @@ def test_render_fp16_without_its_file_says_what_is_there(make_run, capsys):
     code, _, err = run_cli(capsys, "render", run, "--backend", "onnx", "-n", "1")
     assert_input_error(code, err, "decoder.onnx: no such file", "decoder_fp16.onnx is there",
                        "add --fp16")
+
+
+# ---- commands say what they chose ------------------------------------------------------------
+
+def test_render_without_inputs_says_how_many_training_items(capsys, tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(5):
+        iio.imwrite(photos / f"p{i}.png", (rng.random((8, 8, 3)) * 255).astype(np.uint8))
+    run = tmp_path / "run"
+    assert cli_exit("train", photos, "--size", "8", "--val-fraction", "0.2", "--out", run, *TINY) == 0
+    code, _, err = run_cli(capsys, "render", run, "-n", "2", "--out", tmp_path / "r")
+    assert code == 0, err
+    assert "rendering 2 of 4 training items; -n N for more" in err
+    code, _, err = run_cli(capsys, "render", run, "--out", tmp_path / "r")  # default -n 8
+    assert code == 0 and "rendering all 4 training items" in err, err
+    code, _, err = run_cli(capsys, "render", run, "-n", "2", "--out", tmp_path / "r", "--quiet")
+    assert code == 0 and err == "", err

@@ -39,6 +39,12 @@ def load_inputs(paths: list[str], size: tuple[int, int], channels: int) -> tuple
 
 def training_items(cfg: Config, n: int) -> tuple[list[str], np.ndarray]:
     """The first n training items of a run's data (regenerated or re-read, same split)."""
+    names, images, _ = first_training_items(cfg, n)
+    return names, images
+
+
+def first_training_items(cfg: Config, n: int) -> tuple[list[str], np.ndarray, int]:
+    """(names, images [n, H, W, C], how many training items there are in all)."""
     if cfg.extra.get("data", {}).get("lazy"):  # a streamed folder: decode only the n items
         data = LazyFolder(cfg.dataset.data, cfg.size, cfg.summary.channels)
         train_idx, _ = split_indices(len(data), cfg.dataset.val_fraction, cfg.train.seed)
@@ -50,4 +56,4 @@ def training_items(cfg: Config, n: int) -> tuple[list[str], np.ndarray]:
         pick = train_idx[:n].tolist()
         images = data.images[pick]
     names = [Path(data.names[i]).with_suffix("").as_posix().replace("/", "_") for i in pick]
-    return unique_names(names), to_channels(images, cfg.summary.channels)
+    return unique_names(names), to_channels(images, cfg.summary.channels), len(train_idx)
