@@ -39,7 +39,7 @@ def resize_image(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """[H, W, C] (or [H, W]) float -> [h, w, C] float32 by centre crop + area resize."""
     h, w = int(size[0]), int(size[1])
     if h <= 0 or w <= 0:
-        raise ValueError(f"size must be positive, got {h}x{w}")
+        raise ValueError(f"size (H, W) must be positive, got {(h, w)}")
     src_h, src_w = img.shape[:2]
     if (src_h, src_w) == (h, w):
         return np.array(img, dtype=np.float32)
