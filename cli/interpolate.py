@@ -25,7 +25,8 @@ Opt = typer.Option
 MAX_FRAME_PIXELS = 256 * 2**20  # pixels over all frames, held in memory at once
 
 
-@app.command(epilog="Example: inr-gon interpolate runs/demo a.png b.png --frames 24 --out walk.gif")
+@app.command(epilog="Example: inr-gon interpolate runs/demo a.png b.png --frames 24  "
+             "(writes runs/demo/interpolate/a_to_b.gif)")
 def interpolate(
     run: Path = typer.Argument(..., help="Run folder"),
     a: str = typer.Argument(..., help="First image, or latents: z.safetensors[:NAME] (from fit or sample)"),

@@ -76,16 +76,17 @@ def load_latents(path: str | Path, latent_dim: int) -> tuple[list[str], torch.Te
     return unique_names([str(n) for n in names]), z.float()
 
 
-def latent_spec(spec: str) -> tuple[str, str] | None:
+def latent_spec(spec: str | Path) -> tuple[str, str] | None:
     """'z.safetensors' -> ('z.safetensors', ''); 'z.safetensors:NAME' -> ('z.safetensors', 'NAME');
     None when spec names no latents file (an image, say)."""
+    spec = str(spec)
     file, name = spec, ""
     if not spec.lower().endswith(".safetensors"):
         file, _, name = spec.rpartition(":")
     return (file, name) if file.lower().endswith(".safetensors") else None
 
 
-def pick_latent(spec: str, latent_dim: int) -> tuple[str, torch.Tensor] | None:
+def pick_latent(spec: str | Path, latent_dim: int) -> tuple[str, torch.Tensor] | None:
     """A latents file's first latent, or the one saved under NAME -> (name, latent [D]);
     None when spec names no latents file."""
     parsed = latent_spec(spec)
