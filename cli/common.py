@@ -10,7 +10,7 @@ from rich.console import Console
 from typer.core import TyperCommand, TyperGroup
 
 from inr_gon import __version__
-from inr_gon.errors import InputError
+from inr_gon.errors import InputError, wxh
 from inr_gon.limits import MAX_RENDER_SIDE
 
 
@@ -80,18 +80,19 @@ def parse_grid(text: str, name: str = "--latent-grid") -> int:
 
 def parse_size(text: str | None, name: str = "--size",
                limit: int = MAX_RENDER_SIDE) -> tuple[int, int] | None:
-    """'S' -> (S, S); 'HxW' -> (H, W). Bounds keep a typo from asking for terabytes."""
+    """'S' -> (S, S); 'WxH' (width x height, as ffmpeg and ImageMagick write it) -> (H, W), the
+    order the code keeps. Bounds keep a typo from asking for terabytes."""
     if text is None:
         return None
     m = re.fullmatch(r"\s*(-?\d+)\s*(?:[xX]\s*(-?\d+)\s*)?", text)
     if not m:
-        raise InputError(f"{name} must be S or HxW, got '{text}'")
-    h = int(m.group(1))
-    w = int(m.group(2)) if m.group(2) is not None else h
+        raise InputError(f"{name} must be S or WxH (width x height), got '{text}'")
+    w = int(m.group(1))
+    h = int(m.group(2)) if m.group(2) is not None else w
     if h <= 0 or w <= 0:
         raise InputError(f"{name} must be positive, got '{text}'")
     if h > limit or w > limit:
-        raise InputError(f"{name} {h}x{w} is above the limit of {limit} per side")
+        raise InputError(f"{name} {wxh(h, w)} is above the limit of {limit} per side")
     return h, w
 
 

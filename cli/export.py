@@ -19,8 +19,10 @@ Opt = typer.Option
 @app.command(epilog="Example: inr-gon export runs/demo --with-encoder")
 def export(
     run: Path = typer.Argument(..., help="Run folder"),
-    out_file: Path = Opt(None, "--out", help="Decoder file (default RUN/decoder.onnx)"),
-    fp16: bool = Opt(False, "--fp16", help="Half-precision decoder (held to a 0.5 dB PSNR-drop bound)"),
+    out_file: Path = Opt(None, "--out", help="Decoder file (default RUN/decoder.onnx, or "
+                         "RUN/decoder_fp16.onnx with --fp16)", show_default=False),
+    fp16: bool = Opt(False, "--fp16", help="Half-precision decoder (held to a 0.5 dB PSNR-drop bound), "
+                     "beside the fp32 decoder.onnx, never replacing it"),
     with_encoder: bool = Opt(False, "--with-encoder",
                              help="Also the gradient-origin encoder (general, and for the training grid)"),
     device: str = Opt("auto", "--device", help="Provider the checks run on: auto | cpu | cuda[:i]"),

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from inr_gon.cli.common import app, note, parse_size
-from inr_gon.errors import InputError
+from inr_gon.errors import InputError, wxh
 from inr_gon.inference.latents import save_latents
 from inr_gon.inference.run import load_run
 from inr_gon.inference.sample import check_image_run, sample_latents
@@ -22,7 +22,7 @@ Opt = typer.Option
 def sample(
     run: Path = typer.Argument(..., help="Run folder"),
     n: int = Opt(16, "-n", "--count", help="How many samples"),
-    size: str = Opt(None, "--size", help="Output resolution S or HxW (default: training size)"),
+    size: str = Opt(None, "--size", help="Output resolution S or WxH (default: training size)"),
     prior: str = Opt("auto", "--prior", help="model (variational runs) | fitted | auto"),
     seed: int = Opt(0, "--seed", help="Seed of the prior draws"),
     out_dir: Path = Opt(None, "--out", help="Output folder (default RUN/samples)"),
@@ -44,4 +44,4 @@ def sample(
             write_png(out_dir / f"{name}.png", img)
         write_png(out_dir / "grid.png", image_grid(images))
         save_latents(out_dir / "latents.safetensors", names, z, run=str(run))
-    note(f"{n} samples from the {used} prior at {hw[0]}x{hw[1]} in {out_dir}", quiet)
+    note(f"{n} samples from the {used} prior at {wxh(*hw)} in {out_dir}", quiet)

@@ -28,7 +28,7 @@ def train(
                             "grouped in tables net, dataset, train, sdf; flags override it"),
     preset: str = Opt(None, "--preset", help=f"Named recipe: {' | '.join(PRESETS)} "
                       "(inr_gon/presets.py); --config and flags override it"),
-    size: str = Opt(None, "--size", help="Training resolution S or HxW (default 32)",
+    size: str = Opt(None, "--size", help="Training resolution S or WxH, width x height (default 32)",
                     rich_help_panel="Data"),
     latent_grid: str = Opt(None, "--latent-grid", help="G or GxG (GxGxG for shapes): a grid of "
                            "--latent-dim vectors interpolated at each point (0: one vector)",

@@ -23,6 +23,9 @@ from inr_gon.models.render import DEFAULT_MAX_MEMORY, grid, points_per_chunk
 
 INSTALL = "pip install 'inr-gon[cpu]' (or 'inr-gon[gpu]' for CUDA; never both)"
 DECODER_FILE, ENCODER_FILE, GRID_ENCODER_FILE = "decoder.onnx", "encoder.onnx", "encoder_grid.onnx"
+# An fp16 export sits beside the fp32 one and never replaces it: decoder_fp16.onnx.
+FP16_SUFFIX = "_fp16"
+FP16_DECODER_FILE = f"decoder{FP16_SUFFIX}.onnx"
 
 
 def require_onnxruntime():
@@ -141,22 +144,38 @@ def decode_points(s: Session, coords: np.ndarray, z: np.ndarray, hidden: int,
     return out
 
 
-def _decoder_session(run, path, tensorrt: bool, quiet: bool):
+def decoder_file(run_dir: Path, path: str | Path | None = None, fp16: bool = False) -> Path:
+    """The exported decoder to use: `path`, else RUN/decoder.onnx (fp32), or RUN/decoder_fp16.onnx
+    when fp16 is asked for; an fp16 file is never picked silently."""
+    if path is not None:
+        return Path(path)
+    path = run_dir / (FP16_DECODER_FILE if fp16 else DECODER_FILE)
+    if not path.is_file():
+        other = run_dir / (DECODER_FILE if fp16 else FP16_DECODER_FILE)
+        hint = (f" ({other.name} is there: {'leave out' if fp16 else 'add'} --fp16)"
+                if other.is_file() else "")
+        raise InputError(f"{path}: no such file: run `inr-gon export {run_dir}"
+                         f"{' --fp16' if fp16 else ''}` first{hint}")
+    return path
+
+
+def _decoder_session(run, path, tensorrt: bool, quiet: bool, fp16: bool = False):
     require_onnxruntime()  # first: without it, exporting would not help either
     require_gon(run.cfg)  # before "run export first": export refuses other models
-    path = Path(path) if path is not None else run.path / DECODER_FILE
+    path = decoder_file(run.path, path, fp16)
     if not path.is_file():
-        raise InputError(f"{path}: no such file: run `inr-gon export {run.path}` first")
+        raise InputError(f"{path}: no such file")
     info = read_info(path, ("decoder",))
     check_belongs(info, run.cfg, run.path)
     return info, open_session(path, run.device, tensorrt, quiet=quiet, parallel=True)
 
 
-def onnx_decoder(run, path: str | Path | None = None, tensorrt: bool = False, quiet: bool = False
-                 ) -> Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]:
-    """RUN/decoder.onnx (or `path`) as `inr_gon.models.render.decode_chunked`: (coords [N, d] shared by
-    z [B, D], max_memory bytes) -> values [B, N, C] float32 on the CPU. For images and SDFs."""
-    info, s = _decoder_session(run, path, tensorrt, quiet)
+def onnx_decoder(run, path: str | Path | None = None, tensorrt: bool = False, quiet: bool = False,
+                 fp16: bool = False) -> Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]:
+    """RUN/decoder.onnx (RUN/decoder_fp16.onnx with fp16, or `path`) as
+    `inr_gon.models.render.decode_chunked`: (coords [N, d] shared by z [B, D], max_memory bytes)
+    -> values [B, N, C] float32 on the CPU. For images and SDFs."""
+    info, s = _decoder_session(run, path, tensorrt, quiet, fp16)
 
     def decode(coords: torch.Tensor, z: torch.Tensor, max_memory: int = DEFAULT_MAX_MEMORY) -> torch.Tensor:
         zn = z.detach().float().cpu().numpy()
@@ -166,14 +185,15 @@ def onnx_decoder(run, path: str | Path | None = None, tensorrt: bool = False, qu
     return decode
 
 
-def onnx_renderer(run, path: str | Path | None = None, tensorrt: bool = False,
-                  quiet: bool = False) -> Callable[[torch.Tensor, tuple[int, int], int], np.ndarray]:
-    """RUN/decoder.onnx (or `path`) as a renderer: (z [B, D], (H, W), max_memory bytes)
-    -> images float32 [B, H, W, C] in [0, 1], chunked like `inr_gon.models.render.render_images`."""
+def onnx_renderer(run, path: str | Path | None = None, tensorrt: bool = False, quiet: bool = False,
+                  fp16: bool = False) -> Callable[[torch.Tensor, tuple[int, int], int], np.ndarray]:
+    """RUN/decoder.onnx (RUN/decoder_fp16.onnx with fp16, or `path`) as a renderer:
+    (z [B, D], (H, W), max_memory bytes) -> images float32 [B, H, W, C] in [0, 1], chunked like
+    `inr_gon.models.render.render_images`."""
     if run.cfg.summary.modality != "image":
         raise InputError(f"{run.path}: an {run.cfg.summary.modality} run renders no images "
                          "(use `inr-gon mesh`)")
-    decode = onnx_decoder(run, path, tensorrt, quiet)
+    decode = onnx_decoder(run, path, tensorrt, quiet, fp16)
 
     def render(z: torch.Tensor, hw: tuple[int, int], max_memory: int = DEFAULT_MAX_MEMORY) -> np.ndarray:
         h, w = hw

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from inr_gon.errors import InputError
+from inr_gon.errors import InputError, wxh
 from inr_gon.limits import MAX_TRAIN_SIDE
 
 MODALITIES = ("image", "sdf")
@@ -247,8 +247,8 @@ class Config:
         """A latent grid that fits the images and the size limit; steps the model can take."""
         net, g = self.net, self.net.latent_grid
         if self.summary.modality == "image" and g > min(self.size):
-            raise InputError(f"--latent-grid {g} is larger than the {self.dataset.width}x"
-                             f"{self.dataset.height} images: use at most the smaller side")
+            raise InputError(f"--latent-grid {g} is larger than the {wxh(*self.size)} "
+                             f"images: use at most the smaller side")
         if self.latent_size > MAX_LATENT_SIZE:
             raise InputError(f"a {g}^{self.coord_dim} latent grid of {net.latent_dim}-vectors is "
                              f"{self.latent_size} values per signal, above the {MAX_LATENT_SIZE} limit")
@@ -285,7 +285,7 @@ class Config:
         (h, w), layers, hidden = self.size, self.net.layers, self.net.hidden
         most = max((max(h, w) - 1).bit_length(), 1) + 1
         if layers > most:
-            raise InputError(f"--model conv doubles its grid layers - 1 times: at {h}x{w} use "
+            raise InputError(f"--model conv doubles its grid layers - 1 times: at {wxh(h, w)} use "
                              f"at most --layers {most}, got {layers}")
         if hidden < 2 and 2 ** max(layers - 1, 1) >= max(h, w):
             raise InputError(f"--model conv at --layers {layers} starts from a 1x1 grid, which "

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from inr_gon.datasets import load_images, resize_image, to_channels
-from inr_gon.errors import InputError, warn
+from inr_gon.errors import InputError, warn, wxh
 from inr_gon.inference.fit import REFINE_LR, fit_images, mean_scores
 from inr_gon.inference.shape_eval import evaluate_shapes
 from inr_gon.training.batches import split_indices
@@ -66,11 +66,11 @@ def _load_at_size(data: str, size: tuple[int, int]):
     except InputError as e:
         if "differ in size" not in str(e):  # the loader's message for a mixed-size folder
             raise
-        warn(f"{data}: images of several sizes resampled to {size[0]}x{size[1]}, the training size")
+        warn(f"{data}: images of several sizes resampled to {wxh(*size)}, the training size")
         return load_images(data, size)
     if ds.images.shape[1:3] != tuple(size):
         h, w = ds.images.shape[1:3]
-        warn(f"{data}: {h}x{w} resampled to {size[0]}x{size[1]}, the training size")
+        warn(f"{data}: {wxh(h, w)} resampled to {wxh(*size)}, the training size")
         ds.images = np.stack([resize_image(img, size) for img in ds.images])
     return ds
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from inr_gon.config import Config
 from inr_gon.datasets import LazyFolder, load_image_file, load_images, resize_image, to_channels
-from inr_gon.errors import warn
+from inr_gon.errors import warn, wxh
 from inr_gon.io import unique_names
 from inr_gon.training.batches import split_indices
 
@@ -22,13 +22,13 @@ def load_inputs(paths: list[str], size: tuple[int, int], channels: int) -> tuple
         path = Path(p)
         if path.is_dir():
             data = load_images(str(path), size)
-            warn(f"{path}: images resampled to {size[0]}x{size[1]}, the training size")
+            warn(f"{path}: images resampled to {wxh(*size)}, the training size")
             names += [Path(n).with_suffix("").as_posix().replace("/", "_") for n in data.names]
             images += list(data.images)
             continue
         img = load_image_file(path)
         if img.shape[:2] != tuple(size):
-            warn(f"{path}: {img.shape[0]}x{img.shape[1]} resampled to {size[0]}x{size[1]}, "
+            warn(f"{path}: {wxh(*img.shape[:2])} resampled to {wxh(*size)}, "
                  "the training size")
             img = resize_image(img, size)
         names.append(path.stem)
@@ -39,6 +39,12 @@ def load_inputs(paths: list[str], size: tuple[int, int], channels: int) -> tuple
 
 def training_items(cfg: Config, n: int) -> tuple[list[str], np.ndarray]:
     """The first n training items of a run's data (regenerated or re-read, same split)."""
+    names, images, _ = first_training_items(cfg, n)
+    return names, images
+
+
+def first_training_items(cfg: Config, n: int) -> tuple[list[str], np.ndarray, int]:
+    """(names, images [n, H, W, C], how many training items there are in all)."""
     if cfg.extra.get("data", {}).get("lazy"):  # a streamed folder: decode only the n items
         data = LazyFolder(cfg.dataset.data, cfg.size, cfg.summary.channels)
         train_idx, _ = split_indices(len(data), cfg.dataset.val_fraction, cfg.train.seed)
@@ -50,4 +56,4 @@ def training_items(cfg: Config, n: int) -> tuple[list[str], np.ndarray]:
         pick = train_idx[:n].tolist()
         images = data.images[pick]
     names = [Path(data.names[i]).with_suffix("").as_posix().replace("/", "_") for i in pick]
-    return unique_names(names), to_channels(images, cfg.summary.channels)
+    return unique_names(names), to_channels(images, cfg.summary.channels), len(train_idx)

@@ -11,7 +11,7 @@ from torch import nn
 
 from inr_gon.config import Config
 from inr_gon.device import resolve_device
-from inr_gon.errors import InputError, warn
+from inr_gon.errors import InputError, warn, wxh
 from inr_gon.limits import MAX_RENDER_SIDE
 from inr_gon.models import render as R
 from inr_gon.models.factory import build_model
@@ -77,11 +77,11 @@ class Run:
             raise InputError(f"latents must be finite [B, {self.cfg.latent_size}], "
                              f"got {tuple(z.shape)}")
         if not (0 < h <= MAX_RENDER_SIDE and 0 < w <= MAX_RENDER_SIDE):
-            raise InputError(f"render size must be 1 to {MAX_RENDER_SIDE} per side, got {h}x{w}")
+            raise InputError(f"render size must be 1 to {MAX_RENDER_SIDE} per side, got {wxh(h, w)}")
         if self.cfg.net.model == "conv" and (h, w) != self.cfg.size and not self.warned_resample:
             self.warned_resample = True  # once per run, not once per rendered item
-            warn(f"the convolutional GON decodes at {self.cfg.dataset.height}x{self.cfg.dataset.width} only: "
-                 f"{h}x{w} is a bilinear resample, not a super-resolved render")
+            warn(f"the convolutional GON decodes at {wxh(*self.cfg.size)} only: "
+                 f"{wxh(h, w)} is a bilinear resample, not a super-resolved render")
         return self.model.render(z.to(self.device), h, w, max_memory)
 
     def reconstruct(self, images: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:

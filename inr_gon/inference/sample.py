@@ -19,6 +19,7 @@ from torch import Tensor
 
 from inr_gon.errors import InputError
 from inr_gon.inference.inputs import load_inputs, training_items
+from inr_gon.inference.latents import pick_latent
 from inr_gon.io import atomic_write, write_error
 
 PRIORS = ("auto", "model", "fitted")
@@ -70,13 +71,21 @@ def sample_latents(run, n: int, prior: str = "auto", seed: int = 0) -> tuple[str
 
 
 def endpoint_latents(run, a: str, b: str) -> Tensor:
-    """Latents [2, D] of the two image files a walk starts and ends at (resampled to the
-    training size with a warning). A folder would silently put its first two images there."""
+    """Latents [2, D] of the two ends of a walk: each an image file (resampled to the training
+    size with a warning) or a latents file, 'z.safetensors' or 'z.safetensors:NAME'. A folder
+    would silently put its first two images there."""
+    ends = []
     for p in (a, b):
+        picked = pick_latent(p, run.cfg.latent_size)
+        if picked is not None:
+            ends.append(picked[1].cpu())
+            continue
         if Path(p).is_dir():
-            raise InputError(f"{p}: a folder; interpolate walks between two image files")
-    _, images = load_inputs([a, b], run.cfg.size, run.cfg.summary.channels)
-    return run.encode(images).cpu()
+            raise InputError(f"{p}: a folder; interpolate walks between two image files "
+                             "(or latents files)")
+        _, images = load_inputs([p], run.cfg.size, run.cfg.summary.channels)
+        ends.append(run.encode(images).cpu()[0])
+    return torch.stack(ends)
 
 
 def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
