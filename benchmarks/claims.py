@@ -58,7 +58,7 @@ def base_config(data: Path, args) -> Config:
 
 def measure(cfg: Config, run_dir: Path) -> dict:
     """Train one model, then score it on its training items and on the held-out split."""
-    result = train(cfg, run_dir, quiet=True)
+    result = train(cfg, run_dir, quiet=False)  # progress: plain lines when piped
     run = load_run(run_dir, cfg.train.device)
     row = {"params": sum(p.numel() for p in run.model.parameters()), "seconds": result.seconds}
     for split in ("train", "val"):

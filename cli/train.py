@@ -77,10 +77,10 @@ def report(result, quiet: bool) -> None:
     if result.interrupted:  # one line: where it stopped, what was saved, how to go on
         out.print(f"stopped at step {result.step} of {result.total_steps}: checkpoint saved in "
                   f"{run} (step {result.step}); continue with: inr-gon train --resume --out {run}",
-                  highlight=False)
+                  highlight=False, soft_wrap=True)
         raise typer.Exit(130)
     out.print(f"run {run}: step {result.step}, {_figures(result)}, {result.seconds:.0f} s",
-              highlight=False)
+              highlight=False, soft_wrap=True)
     image = getattr(result, "metric", "psnr") == "psnr"
     previews = sorted((run / "previews").glob("step_*.png"))
     shown = [str(previews[-1]) if previews else "", str(run / "loss.png")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from inr_gon.config import Config
 
-FACTOR = 12  # float32 values kept per (point, hidden unit, layer) in one step, measured
+FACTOR = 4  # float32 values kept per (point, hidden unit, layer) in one step, measured
 BYTES = 4  # float32
 MIN_POINTS = 64  # a cap never draws fewer points than this per signal
 
