@@ -8,7 +8,8 @@ every few seconds otherwise (CI, nohup, `| tee`), nothing with quiet.
 
 Rate and ETA are measured against wall time over the last WINDOW seconds of updates (not per
 step), so pauses for previews and checkpoints count. Plain lines go to stderr, flushed, every
-INR_GON_PROGRESS_SECONDS seconds (default 10) and at the end.
+INR_GON_PROGRESS_SECONDS seconds (default 10) and at the end; work that ends sooner prints
+nothing, unless it has a `first` line to say (train: the memory a step needs).
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ class Progress:
         self.console = Console(stderr=True)
         self.live = not quiet and (self.console.is_terminal or self.console.is_jupyter)
         self.rate = Rate(start)
-        self.every, self.last_line = plain_every(), 0.0
+        self.every, self.last_line, self.lines = plain_every(), 0.0, 0
         self.t0 = time.perf_counter()
         self.bar: RichProgress | None = None
         if self.live:
@@ -93,8 +94,10 @@ class Progress:
             self.bar.start()
             if self.first:
                 self.bar.console.print(self.first, highlight=False)
-        elif not self.quiet:
+        elif self.first and not self.quiet:
             self.line(self.first)
+        else:  # quick work stays silent: the first line comes after `every` seconds
+            self.last_line = time.perf_counter()
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -125,13 +128,13 @@ class Progress:
         total = f"/{self.total}" if self.total is not None else ""
         line = f"{self.description} {self.completed}{total} {self.unit}  {self.text()}"
         print(f"{line}  {extra}".rstrip(), file=sys.stderr, flush=True)
-        self.last_line = time.perf_counter()
+        self.last_line, self.lines = time.perf_counter(), self.lines + 1
 
     def close(self, final: bool = True) -> None:
         """End the bar; in plain mode a last line (`done in ...`) unless final is False."""
         if self.bar is not None:
             self.bar.stop()
             self.bar = None
-        elif final and not self.quiet and self.completed and self.last_line >= 0:
+        elif final and not self.quiet and self.lines and self.last_line >= 0:
             self.line(f"done in {clock(time.perf_counter() - self.t0)}")
         self.last_line = -1.0  # closed: no second final line

@@ -10,6 +10,7 @@ import sys
 import pytest
 from cli_helpers import run_cli
 
+from inr_gon.datasets import Sampling, load_shapes
 from inr_gon.progress import Progress, Rate, clock
 from inr_gon.training.train import _Loop
 
@@ -71,3 +72,18 @@ def test_fields_and_eta_show_a_dash_until_known(capsys):
     p = Progress("job", 100, fields=("loss",))
     assert p.text().startswith("loss -") and p.text().endswith("ETA -")
     assert clock(None) == "-" and clock(3725) == "1:02:05"
+
+
+def test_shape_sampling_prints_progress_when_piped(capsys, monkeypatch):
+    monkeypatch.setenv("INR_GON_PROGRESS_SECONDS", "0")
+    load_shapes("builtin:shapes3d:2", Sampling(count=256))
+    err = capsys.readouterr().err
+    assert re.search(r"^generating shapes 2/2 shapes  \S+ shapes/s  ETA 0:00:00", err, re.M), err
+    load_shapes("builtin:shapes3d:2", Sampling(count=256), quiet=True)
+    assert capsys.readouterr().err == ""
+
+
+def test_quick_work_prints_nothing_when_piped(capsys):
+    with Progress("job", 3) as p:  # the default 10 s between lines
+        p.update(3)
+    assert capsys.readouterr().err == ""

@@ -1,5 +1,6 @@
-"""What a training step needs in memory, said before training starts, and the cap that keeps
-it under --max-memory by drawing fewer points per signal.
+"""What a training step holds: a batch no larger than the training set, and the memory it
+needs, said before training starts, with the cap that keeps it under --max-memory by drawing
+fewer points per signal.
 
 A GON step runs the SIREN twice over every point of the batch (at z0 = 0 with its graph kept
 for the gradient-origin step, then at z) and back-propagates through both, so activations grow
@@ -14,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from inr_gon.config import Config
+from inr_gon.errors import warn
+from inr_gon.training import distributed
 
 FACTOR = 4  # float32 values kept per (point, hidden unit, layer) in one step, measured
 BYTES = 4  # float32
@@ -65,3 +68,21 @@ def plan(cfg: Config, batch: int, pixels: int) -> Plan:
     return Plan(capped, new, note, f"--max-memory {cfg.train.max_memory} MiB: a step with all "
                 f"{points} points of each signal needs ~{mib(estimate)}; drawing {int(min(fit, points))} "
                 f"points per signal each step (--{field.replace('_', '-')})")
+
+
+def fit_batch(cfg: Config, n_train: int, world: distributed.World) -> Config:
+    """A batch larger than the training set would repeat items within a step: clamp it to the
+    set (a multiple of the processes under torchrun), with a warning."""
+    b = cfg.train.batch_size
+    fit = max(world.size, n_train // world.size * world.size)
+    if b <= fit:
+        return cfg
+    if world.is_main:
+        warn(f"--batch-size {b} is larger than the {n_train} training items: using {fit}")
+    return cfg.replace(batch_size=fit)
+
+
+def task_pixels(task) -> int:
+    """Points of one whole signal: H*W for images (SDF runs draw sdf_points of a pool)."""
+    coords = getattr(task, "coords", None)
+    return int(coords.shape[0]) if coords is not None else 0
