@@ -106,8 +106,11 @@ def test_memory_estimate_and_cap_draw_fewer_points():
 
 
 def test_max_memory_caps_a_run_and_says_so(tmp_path, capsys):
-    code, _, err = run_cli(capsys, "train", "builtin:shapes:8", *TINY, "--steps", "1",
-                           "--size", "32", "--max-memory", "1", "--out", tmp_path / "run")
+    # 7 training items x 1024 pixels x 64 x 1 layer x 4 bytes x FACTOR 4: ~7 MiB, above 1
+    code, _, err = run_cli(capsys, "train", "builtin:shapes:8", "--size", "32", "--hidden", "64",
+                           "--layers", "1", "--latent-dim", "4", "--device", "cpu", "--quiet",
+                           "--preview-every", "0", "--steps", "1", "--max-memory", "1",
+                           "--out", tmp_path / "run")
     assert code == 0 and "--max-memory 1 MiB" in err and "points per signal" in err
     saved = json.loads((tmp_path / "run/config.json").read_text())
     assert 0 < saved["points_per_signal"] < 32 * 32
