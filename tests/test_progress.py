@@ -2,8 +2,10 @@
 periodic lines (step, loss, PSNR, steps/s, ETA); a stopped run says where it stopped and what
 was saved; rate and ETA come from wall time."""
 
+import json
 import os
 import re
+import signal
 import subprocess
 import sys
 
@@ -87,3 +89,22 @@ def test_quick_work_prints_nothing_when_piped(capsys):
     with Progress("job", 3) as p:  # the default 10 s between lines
         p.update(3)
     assert capsys.readouterr().err == ""
+
+
+def test_sigterm_stops_a_piped_run_which_says_where(tmp_path):
+    """`kill` (SIGTERM), as CI and nohup'd jobs are stopped: finish the step, save, one line."""
+    env = {**os.environ, "INR_GON_PROGRESS_SECONDS": "0", "OMP_NUM_THREADS": "1",
+           "PYTHONSAFEPATH": "1"}
+    run = tmp_path / "run"
+    p = subprocess.Popen([sys.executable, "-m", "inr_gon", "train", *TINY, "--steps", "100000",
+                          "--out", str(run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env=env)
+    for line in p.stderr:  # wait until steps are being taken
+        m = LINE.match(line)
+        if m and int(m.group(1)) >= 2:
+            break
+    p.send_signal(signal.SIGTERM)
+    out, _ = p.communicate(timeout=300)
+    assert p.returncode == 130
+    step = int(re.fullmatch(r"stopped at step (\d+) of 100000: checkpoint saved in .*\n", out).group(1))
+    assert json.loads((run / "train_state.json").read_text())["step"] == step >= 2
