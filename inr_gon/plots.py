@@ -48,7 +48,7 @@ def line_figure(steps: list[int], series: dict[str, list[float]], ylabel: str,
     if log_y:
         ax.set_yscale("log")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="upper right")
+    ax.legend(loc="best")
     return fig
 
 
