@@ -24,8 +24,8 @@ from inr_gon.config import Config
 from inr_gon.inference.evaluate import load_split
 from inr_gon.inference.fit import fit_images
 from inr_gon.inference.run import load_run
-from inr_gon.io import atomic_write, write_json, write_png
-from inr_gon.plots import curve_image
+from inr_gon.io import atomic_write, write_json
+from inr_gon.plots import line_figure, save_figure
 from inr_gon.training.train import read_metrics, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +58,7 @@ def base_config(data: Path, args) -> Config:
 
 def measure(cfg: Config, run_dir: Path) -> dict:
     """Train one model, then score it on its training items and on the held-out split."""
-    result = train(cfg, run_dir, quiet=True)
+    result = train(cfg, run_dir, quiet=False)  # progress: plain lines when piped
     run = load_run(run_dir, cfg.train.device)
     row = {"params": sum(p.numel() for p in run.model.parameters()), "seconds": result.seconds}
     for split in ("train", "val"):
@@ -103,7 +103,9 @@ def verdicts(results: dict) -> str:
 def plot(path: Path, results: dict) -> None:
     steps = next(iter(results.values()))["curve"]["step"]
     series = {k: r["curve"]["mse"] for k, r in results.items() if r["curve"]["step"] == steps}
-    write_png(path, curve_image(steps, series))
+    series = {MODELS[k][0]: v for k, v in series.items()}
+    save_figure(line_figure(steps, series, "training MSE (log scale)",
+                            title="training MSE per step, same data and steps"), path)
 
 
 def main() -> None:

@@ -79,7 +79,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name, (option, mult) in runs.items():
             cfg = base_cfg(args).replace(**OPTIONS[option], steps=args.steps * mult)
-            res = train(cfg, Path(tmp) / name.replace(" ", "_").replace("/", "-"), quiet=True)
+            run = Path(tmp) / name.replace(" ", "_").replace("/", "-")
+            res = train(cfg, run, quiet=False)  # progress: plain lines when piped
             quality[name] = {"steps": cfg.train.steps, "train_psnr": res.train_psnr,
                              "val_psnr": res.val_psnr, "seconds": res.seconds}
     full = times["full, fp32"]

@@ -47,7 +47,7 @@ def main() -> None:
     run_dir = Path(tempfile.mkdtemp(prefix="inr-gon-bench-"))
     try:
         t0 = time.perf_counter()
-        res = train(cfg, run_dir / "run", quiet=True)
+        res = train(cfg, run_dir / "run", quiet=False)  # progress: plain lines when piped
         wall = time.perf_counter() - t0
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)

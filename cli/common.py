@@ -98,4 +98,4 @@ def parse_size(text: str | None, name: str = "--size",
 
 def note(message: str, quiet: bool = False) -> None:
     if not quiet:
-        err.print(message, highlight=False)
+        err.print(message, highlight=False, soft_wrap=True)

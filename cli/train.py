@@ -49,15 +49,16 @@ def train(
     if resume:  # a resumed run keeps its config; only --steps may extend it
         # (and where and how fast it runs: settings that leave the arithmetic alone)
         out_dir = out_dir or Path("runs") / _data_name(data or "run")
-        kept = ("steps", "device", "compile", "threads", "data_workers")
-        ignored = [flag_name(k) for k in flags if k not in kept]
-        ignored = [*(["--size"] if size_given else []),
-                   *[f for f in ignored if f not in ("--height", "--width")],
+        saved = load_config(out_dir)
+        kept = ("steps", "device", "compile", "threads", "data_workers", "tensorboard")
+        # a flag that repeats the run's own value changes nothing: not worth a warning
+        differ = {k for k, v in flags.items() if k not in kept and saved.flat().get(k) != v}
+        ignored = [flag_name(k) for k in differ if k not in ("height", "width")]
+        ignored = [*(["--size"] if {"height", "width"} & differ else []), *ignored,
                    *(["--preset"] if preset else []), *(["--config"] if config_file else [])]
         if ignored:
             warn(f"{out_dir}: --resume keeps the run's config; ignored {' '.join(ignored)}")
-        cfg = load_config(out_dir).replace(**{k: flags[k] for k in kept if k in flags})
-        cfg = cfg.validate()
+        cfg = saved.replace(**{k: flags[k] for k in kept if k in flags}).validate()
     else:
         if data is None and preset is None and config_file is None:
             raise InputError("train needs DATA (or a --preset or --config that names it)")
@@ -72,18 +73,31 @@ def report(result, quiet: bool) -> None:
         if result.interrupted:
             raise typer.Exit(130)
         return
-    if getattr(result, "metric", "psnr") == "psnr":
-        val = "n/a" if result.val_psnr is None else f"{result.val_psnr:.2f} dB"
-        figures = f"train PSNR {result.train_psnr:.2f} dB, held-out PSNR {val}"
-    else:  # shapes: mean clamped L1 of the SDF, normalised frame
-        val = "n/a" if result.val_psnr is None else f"{result.val_psnr:.4f}"
-        figures = f"train {result.metric} {result.train_psnr:.4f}, held-out {result.metric} {val}"
-    out.print(f"run {result.run_dir}: step {result.step}, {figures}, {result.seconds:.0f} s",
-              highlight=False)
-    if result.interrupted:
-        note(f"interrupted: checkpoint saved at step {result.step}; continue with "
-             f"--resume --out {result.run_dir}")
+    run = result.run_dir
+    if result.interrupted:  # one line: where it stopped, what was saved, how to go on
+        out.print(f"stopped at step {result.step} of {result.total_steps}: checkpoint saved in "
+                  f"{run} (step {result.step}); continue with: inr-gon train --resume --out {run}",
+                  highlight=False, soft_wrap=True)
         raise typer.Exit(130)
+    out.print(f"run {run}: step {result.step}, {_figures(result)}, {result.seconds:.0f} s",
+              highlight=False, soft_wrap=True)
+    image = getattr(result, "metric", "psnr") == "psnr"
+    previews = sorted((run / "previews").glob("step_*.png"))
+    shown = [str(previews[-1]) if previews else "", str(run / "loss.png")
+             if (run / "loss.png").exists() else ""]
+    nxt = f"inr-gon render {run} --size 256" if image else f"inr-gon mesh {run} --resolution 256"
+    note(f"pictures: {', '.join(x for x in shown if x) or 'none'}; next: {nxt}", quiet)
+
+
+def _figures(result) -> str:
+    """Train and held-out figures; the held-out one names how many items it rests on."""
+    n = getattr(result, "val_items", 0)
+    items = f" ({n} item{'s' if n != 1 else ''})"
+    if getattr(result, "metric", "psnr") == "psnr":
+        val = "n/a" if result.val_psnr is None else f"{result.val_psnr:.2f} dB{items}"
+        return f"train PSNR {result.train_psnr:.2f} dB, held-out PSNR {val}"
+    val = "n/a" if result.val_psnr is None else f"{result.val_psnr:.4f}{items}"  # shapes: clamped L1
+    return f"train {result.metric} {result.train_psnr:.4f}, held-out {result.metric} {val}"
 
 
 def _data_name(data: str) -> str:

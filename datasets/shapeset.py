@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from inr_gon.errors import InputError
+from inr_gon.progress import Progress
 
 from .builtin import PREFIX, builtin_modality, parse_builtin
 from .meshes import MeshFile, UnreadableMesh, load_mesh, mesh_files, normalise, usable
@@ -47,13 +46,6 @@ class ShapeSet:
                 "modality": "sdf", "points_per_shape": int(self.points.shape[1])}
 
 
-def progress_bar(quiet: bool) -> Progress:
-    """A transient bar on stderr with a free-text `note` field; quiet disables it."""
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[note]}"), TimeRemainingColumn(),
-                    console=Console(stderr=True), disable=quiet, transient=True)
-
-
 def load_shapes(spec: str | os.PathLike, s: Sampling, quiet: bool = False) -> ShapeSet:
     """builtin:NAME, a mesh file or a folder of meshes -> ShapeSet (sampling cached on disk)."""
     text = os.fspath(spec)
@@ -61,20 +53,20 @@ def load_shapes(spec: str | os.PathLike, s: Sampling, quiet: bool = False) -> Sh
         if builtin_modality(text) != "sdf":
             raise InputError(f"'{text}' is image data, not shapes")
 
-        check_memory(text, parse_builtin(text)[1] or COUNT, s)
-        with progress_bar(quiet) as bar:
-            task = bar.add_task("generating shapes", total=None, note="")
-            return ShapeSet(**load_shapes3d(text, s, progress=lambda: bar.advance(task)))
+        count = parse_builtin(text)[1] or COUNT
+        check_memory(text, count, s)
+        with Progress("generating shapes", count, unit="shapes", quiet=quiet, transient=True) as bar:
+            return ShapeSet(**load_shapes3d(text, s, progress=lambda: bar.update(advance=1)))
     files = mesh_files(text)
     check_memory(text, len(files), s)
-    with progress_bar(quiet) as bar:
-        task = bar.add_task("sampling meshes", total=len(files), note="")
+    with Progress("sampling meshes", len(files), unit="meshes", fields=("cached",), quiet=quiet,
+                  transient=True) as bar:
         hits = [0]
 
         def check(f: MeshFile):
             entry, hit = _sample_file(f, s)
             hits[0] += hit
-            bar.update(task, advance=1, note=f"{hits[0]} from cache")
+            bar.update(advance=1, cached=hits[0])
             return f, entry
 
         good = usable(files, text, check)

@@ -131,6 +131,10 @@ class TrainConfig:
     preview_every: int = knob(250, "Steps between preview pictures (0 = none)", bounds="[0, 10**9]")
     checkpoint_every: int = knob(250, "Steps between checkpoints (0 = at the end only)",
                                  bounds="[0, 10**9]")
+    max_memory: int = knob(0, "MiB of activations a step may take (0 = no cap); above it each "
+                           "step draws a subset of the points of every signal", bounds="[0, 2**40]")
+    tensorboard: bool = knob(False, "Also log scalars and previews to RUN/tensorboard "
+                             "(pip install \"inr-gon[tensorboard]\")")
 
 
 @dataclass

@@ -17,6 +17,7 @@ LAZY_ALLOWED = {
     "tifffile",  # optional, through imageio: only TIFF inputs need it
     "matplotlib",  # optional: plots only
     "tensorboard",  # optional logger
+    "torch.utils.tensorboard",  # the same optional extra ([tensorboard]): needs that package
     "tomllib",  # standard library from Python 3.11 only: --config FILE.toml (3.10 gets JSON)
     # Required but heavy (about a second together), needed only by the mesh/SDF paths: kept out
     # of image commands and `--help`.

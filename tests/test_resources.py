@@ -99,9 +99,10 @@ def test_out_of_memory_while_rendering_is_one_line(image_run, tmp_path, capsys, 
         return decode
 
     monkeypatch.setattr("inr_gon.cli.render._decoder", decoder)
-    code, _, err = run_cli(capsys, "render", image_run, "--size", "64x32", "--out", tmp_path / "r")
+    code, _, err = run_cli(capsys, "render", image_run, "--size", "64x32", "--out", tmp_path / "r",
+                           "--quiet")  # no "rendering 8 of 12 items" note: only the error line
     line = one_error_line(err)
-    assert code == 1 and "render ran out of CPU memory" in line and "at 32x64" in line
+    assert code == 1 and "render ran out of CPU memory" in line and "at 64x32" in line  # WxH
     assert "--max-memory (now 512 MiB)" in line
     record("oom", case="render (injected)", exit=code, message=line)
 
@@ -141,7 +142,8 @@ def limited(cwd: Path, mib: int, *argv) -> subprocess.CompletedProcess:
 def test_a_real_memory_limit_in_training_and_rendering(image_run, tmp_path):
     """RLIMIT_AS 400 MiB above what torch maps at import: a 64x64 batch of 64 through 512-wide
     layers (512 MiB per activation) and a 4096x4096 render in 4 GiB chunks cannot fit."""
-    p = limited(tmp_path, 400, "train", "builtin:shapes:16", "--size", "64", "--batch-size", "64",
+    # 80 items leave 72 to train: the batch of 64 is not clamped to the set
+    p = limited(tmp_path, 400, "train", "builtin:shapes:80", "--size", "64", "--batch-size", "64",
                 "--hidden", "512", "--layers", "2", "--steps", "3", "--device", "cpu", "--out",
                 "big", "--quiet")
     line = one_error_line(p.stderr)

@@ -13,6 +13,7 @@ from inr_gon.errors import InputError, warn
 from inr_gon.io import unique_names, write_png
 from inr_gon.models.render import DEFAULT_MAX_MEMORY
 from inr_gon.plots import image_grid
+from inr_gon.progress import Progress
 from inr_gon.shapes.mesh import FORMATS, export_mesh, extract_mesh, network_sdf, sdf_volume
 from inr_gon.shapes.splat import render_mesh
 from inr_gon.training.sdf import encode_shapes, training_shapes
@@ -41,21 +42,32 @@ def mesh_run(run, inputs: list[str], out_dir: Path, resolution: int = 256, fmt: 
                                            else training_shapes(run.cfg, n, quiet))
     z = encode_shapes(run.model, points, sdf, run.device)
     rows, previews = [], []
-    for i, name in enumerate(unique_names([n.replace("/", "_") for n in names])):
-        mesh = extract_mesh(sdf_volume(network_sdf(run.decoder, z[i].to(run.device), max_memory),
-                                       resolution, dense))
-        if mesh is None:
-            warn(f"{name}: the network's SDF does not cross zero on the {resolution}^3 grid; "
-                 "no mesh written")
-            continue
-        previews.append(render_mesh(mesh, 256))
-        write_png(out_dir / f"{name}.png", previews[-1])
-        if original_frame:
-            mesh.vertices = to_original(mesh.vertices, centers[i], float(scales[i]))
-        export_mesh(mesh, out_dir / f"{name}.{fmt}", fmt)
-        rows.append({"name": name, "file": str(out_dir / f"{name}.{fmt}"),
-                     "preview": str(out_dir / f"{name}.png"), "vertices": len(mesh.vertices),
-                     "faces": len(mesh.faces), "watertight": bool(mesh.is_watertight)})
+    with Progress(f"meshing at {resolution}^3", len(names), unit="shapes", quiet=quiet,
+                  transient=True) as bar:
+        for i, name in enumerate(unique_names([n.replace("/", "_") for n in names])):
+            rows += _mesh_one(run, z[i], name, out_dir, resolution, fmt, dense, max_memory,
+                              (centers[i], float(scales[i])) if original_frame else None, previews)
+            bar.update(advance=1)
     if len(previews) > 1:
         write_png(out_dir / "grid.png", image_grid(np.stack(previews)))
     return rows
+
+
+def _mesh_one(run, z, name: str, out_dir: Path, resolution: int, fmt: str, dense: bool,
+              max_memory: int, frame, previews: list) -> list[dict]:
+    """One shape: marching cubes, its PNG preview (appended to previews) and its mesh file;
+    frame: (center, scale) to put it back in its source file's frame, or None."""
+    mesh = extract_mesh(sdf_volume(network_sdf(run.decoder, z.to(run.device), max_memory),
+                                   resolution, dense))
+    if mesh is None:
+        warn(f"{name}: the network's SDF does not cross zero on the {resolution}^3 grid; "
+             "no mesh written")
+        return []
+    previews.append(render_mesh(mesh, 256))
+    write_png(out_dir / f"{name}.png", previews[-1])
+    if frame is not None:
+        mesh.vertices = to_original(mesh.vertices, *frame)
+    export_mesh(mesh, out_dir / f"{name}.{fmt}", fmt)
+    return [{"name": name, "file": str(out_dir / f"{name}.{fmt}"),
+             "preview": str(out_dir / f"{name}.png"), "vertices": len(mesh.vertices),
+             "faces": len(mesh.faces), "watertight": bool(mesh.is_watertight)}]

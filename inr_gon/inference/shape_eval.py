@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from inr_gon.datasets import Sampling, load_shapes
-from inr_gon.datasets.shapeset import progress_bar
 from inr_gon.errors import InputError
 from inr_gon.inference.shape_metrics import CONVENTION, iou, surface_metrics
+from inr_gon.progress import Progress
 from inr_gon.shapes.mesh import extract_mesh, network_sdf, sdf_volume
 from inr_gon.training.batches import split_indices
 from inr_gon.training.sdf import encode_shapes
@@ -37,8 +37,7 @@ def evaluate_shapes(run, data: str, quiet: bool = False, resolution: int = 128,
         split = {**{i: "train" for i in tr.tolist()}, **{i: "val" for i in va.tolist()}}
     cube = np.random.default_rng(0).uniform(-1, 1, (IOU_POINTS, 3)).astype(np.float32)
     items = []
-    with progress_bar(quiet) as bar:
-        task = bar.add_task("evaluating", total=len(pick), note="")
+    with Progress("evaluating", len(pick), unit="shapes", quiet=quiet, transient=True) as bar:
         for k, i in enumerate(pick):
             name = shapes.names[i]
             f = network_sdf(run.decoder, z[k].to(run.device))
@@ -52,7 +51,7 @@ def evaluate_shapes(run, data: str, quiet: bool = False, resolution: int = 128,
                 each(i, name, mesh)
             row["iou"] = iou(f(cube) < 0, shapes.true_sdf(i, cube) < 0)
             items.append(row)
-            bar.advance(task)
+            bar.update(advance=1)
     return {"modality": "sdf", "data": data, "count": len(items), "resolution": resolution,
             "points": points, "iou_points": IOU_POINTS, "convention": CONVENTION,
             "failed": sum(r["chamfer_l1"] is None for r in items),

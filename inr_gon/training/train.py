@@ -17,21 +17,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from inr_gon import __version__, oom
 from inr_gon.config import Config
 from inr_gon.device import resolve_device
-from inr_gon.errors import InputError
+from inr_gon.errors import InputError, warn
 from inr_gon.io import append_line, atomic_write, read_jsonl, remove_temp_files, sync_file, write_png
 from inr_gon.metrics import psnr_from_mse
 from inr_gon.models.factory import build_model
-from inr_gon.plots import curve_image
-from inr_gon.training import distributed, perf, runlock
+from inr_gon.plots import save_figure, training_figure
+from inr_gon.progress import Progress
+from inr_gon.training import distributed, memory, perf, runlock
 from inr_gon.training.checkpoint import STATE_FILE, is_run, load_checkpoint, save_checkpoint, save_config
 from inr_gon.training.step import FiniteGuard, Stepper, weights_finite
 from inr_gon.training.tasks import make_task, resolved_source
+from inr_gon.training.tblog import TensorBoard
 
 
 class TrainingError(Exception):
@@ -48,10 +48,18 @@ class TrainResult:
     seconds: float
     metric: str = "psnr"  # what train_psnr/val_psnr hold: psnr (images) or sdf_l1 (shapes)
     rank: int = 0  # under torchrun: only rank 0 evaluates and reports
+    val_items: int = 0  # held-out items behind val_psnr
+    total_steps: int = 0  # the run's --steps (step < total_steps when stopped early)
 
 
 def lr_at(cfg: Config, step: int) -> float:
-    """Cosine decay from lr to lr * lr_min_ratio over cfg.steps."""
+    """Cosine decay from lr to lr * lr_min_ratio over cfg.steps.
+
+    Why not torch.optim.lr_scheduler: CosineAnnealingLR computes each lr from the previous one
+    (1981 of 2000 steps differ from this closed form in the last bits, lr 1e-4, ratio 0.1), and
+    cannot follow `--resume --steps N`, which stretches the schedule; LambdaLR reproduces these
+    values bit for bit but only wraps this same formula, adding state to checkpoint. A pure
+    function of (cfg, step) is what keeps --resume and the ranks of torchrun exact."""
     t = min(step / max(cfg.train.steps, 1), 1.0)
     lr, ratio = cfg.train.lr, cfg.train.lr_min_ratio
     return lr * (ratio + (1 - ratio) * 0.5 * (1 + math.cos(math.pi * t)))
@@ -92,6 +100,18 @@ def _check_folder(run_dir: Path, resume: bool) -> None:
 def _train_locked(cfg: Config, task, run_dir: Path, world: distributed.World, resume: bool,
                   quiet: bool) -> TrainResult:
     device = task.device
+    # before anything is written: a missing optional package is an error at once
+    board = TensorBoard(run_dir, start=0) if cfg.train.tensorboard and world.is_main else None
+    if not resume:  # a resumed run keeps the batch and points it was trained with
+        cfg = memory.fit_batch(cfg, len(task.train_idx), world)
+    step_plan = memory.plan(cfg, cfg.train.batch_size // world.size, memory.task_pixels(task))
+    if step_plan.capped and not resume:  # every rank draws the capped points
+        if world.is_main:
+            warn(step_plan.capped)
+        cfg = step_plan.cfg
+    task.cfg = cfg  # the task draws its batches with the (possibly clamped) config
+    if cfg.train.steps == 0 and world.is_main and not resume:
+        warn("--steps 0: the run is written untrained (weights at their initialisation)")
     perf.configure(cfg, device)
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg).to(device)
@@ -112,8 +132,16 @@ def _train_locked(cfg: Config, task, run_dir: Path, world: distributed.World, re
             save_config(run_dir, cfg)
         _rewrite_metrics(run_dir, start)
     loop = _Loop(cfg, task, model, opt, run_dir, quiet or not world.is_main, info.get("seconds", 0.0))
-    with oom.guard(lambda what: _oom_message(loop, what)):
-        return loop.run(start)
+    loop.first_line = step_plan.note
+    if board is not None and start:
+        board = TensorBoard(run_dir, start)  # drop what was logged after the checkpoint
+    loop.board = board
+    try:
+        with oom.guard(lambda what: _oom_message(loop, what)):
+            return loop.run(start)
+    finally:
+        if board is not None:
+            board.close()
 
 
 def _oom_message(loop: _Loop, what: str) -> str:
@@ -138,17 +166,19 @@ class _Loop:
         self.stop_agreed = False  # under torchrun: some rank was asked to stop (read at syncs)
         self.last_saved = self.step = 0  # step: steps done (the one running is step + 1)
         self.val_psnr: float | None = None
+        self.first_line = ""  # shown before the first step: what a step needs in memory
+        self.board: TensorBoard | None = None  # --tensorboard
 
     def run(self, start: int) -> TrainResult:
         cfg, t0 = self.cfg, time.perf_counter()
         elapsed = lambda: self.seconds0 + time.perf_counter() - t0  # noqa: E731
         step = self.last_saved = start
-        old = _catch_sigint(self)
+        old = _catch_stop(self)
         try:
-            with _progress(self.quiet) as bar:
-                task_id = bar.add_task("train", total=cfg.train.steps, completed=start, loss=0.0,
-                                       metric="", rate=0.0)
-                rate_t, rate_step = time.perf_counter(), step
+            metric = getattr(self.task, "metric", "psnr")
+            bar = Progress("train", cfg.train.steps, start=start, fields=("loss", metric),
+                           quiet=self.quiet, first=self.first_line)
+            with bar:
                 while step < cfg.train.steps and not self.stopping():
                     self.step = step
                     out = self.train_step(step)
@@ -159,31 +189,29 @@ class _Loop:
                     save_now = bool(cfg.train.checkpoint_every) and step % cfg.train.checkpoint_every == 0
                     if self.sync_every_step or log_now or preview_now or save_now:
                         self.sync()
+                    shown = {}
                     if log_now:
-                        now = time.perf_counter()
-                        rate = (step - rate_step) / max(now - rate_t, 1e-9)
-                        rate_t, rate_step = now, step
                         loss = float(out["loss"])
                         name, p = _step_metric(self.task, out)
                         self.log({"step": step, "loss": loss, name: p, "lr": lr_at(cfg, step - 1),
                                   "seconds": round(elapsed(), 3)})
-                        shown = f"psnr {p:.2f} dB" if name == "psnr" else f"{name} {p:.4g}"
-                        bar.update(task_id, completed=step, loss=loss, metric=shown, rate=rate)
+                        shown = {"loss": loss, metric: round(p, 2) if name == "psnr" else p}
+                    bar.update(step, **shown)
                     if preview_now:
                         self.preview(step)
                     if save_now:
                         self.save(step, elapsed())
-                bar.update(task_id, completed=step)
+                    if self.stopping():
+                        bar.close(final=False)  # the command says where it stopped
             self.sync()  # the steps since the last sync
         finally:
-            if old is not None:
-                signal.signal(signal.SIGINT, old)
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
         if step != self.last_saved or step == start:
             self.save(step, elapsed())
         stopped = self.stopping()
         if not stopped:
             self.preview(step)
-            self.write_curve()
         if not self.world.is_main:
             return TrainResult(self.run_dir, step, stopped, math.nan, None, elapsed(),
                                rank=self.world.rank)
@@ -192,7 +220,10 @@ class _Loop:
         self.log({"step": step, "eval": True, f"train_{metric}": train_psnr,
                   f"val_{metric}": self.val_psnr, "seconds": round(elapsed(), 3)})
         sync_file(self.run_dir / "metrics.jsonl")  # the whole log of a finished run is on disk
-        return TrainResult(self.run_dir, step, stopped, train_psnr, self.val_psnr, elapsed(), metric)
+        if not stopped:
+            self.write_curve()  # after the evaluation, which it shows
+        return TrainResult(self.run_dir, step, stopped, train_psnr, self.val_psnr, elapsed(), metric,
+                           val_items=len(self.task.val_idx), total_steps=cfg.train.steps)
 
     def train_step(self, step: int) -> dict:
         coords, values = self.task.batch(step)  # this rank's share of the global batch
@@ -218,6 +249,8 @@ class _Loop:
         if not self.world.is_main:
             return
         append_line(self.run_dir / "metrics.jsonl", json.dumps(record))
+        if self.board is not None:
+            self.board.scalars(record)
 
     def save(self, step: int, seconds: float) -> None:
         """Never from non-finite weights (the last good checkpoint stays); under torchrun,
@@ -242,14 +275,15 @@ class _Loop:
         strip = self.task.preview(self.model)
         if strip is not None:
             write_png(self.run_dir / "previews" / f"step_{step:06d}.png", strip)
+            if self.board is not None:
+                self.board.image("preview", strip, step)
 
     def write_curve(self) -> None:
         if not self.world.is_main:
             return
-        rows = [r for r in read_metrics(self.run_dir) if "loss" in r]
-        if len(rows) >= 2:
-            img = curve_image([r["step"] for r in rows], {"loss": [r["loss"] for r in rows]})
-            write_png(self.run_dir / "loss.png", img)
+        rows = read_metrics(self.run_dir)
+        if sum("loss" in r for r in rows) >= 2:
+            save_figure(training_figure(rows), self.run_dir / "loss.png")
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
@@ -273,20 +307,15 @@ def _step_metric(task, out: dict) -> tuple[str, float]:
     return "sdf_l1", float(out["rec"])
 
 
-def _catch_sigint(loop: _Loop):
-    """Ctrl-C finishes the current step, saves, and returns (the CLI exits 130)."""
+def _catch_stop(loop: _Loop) -> dict:
+    """Ctrl-C (SIGINT) or `kill` (SIGTERM, as nohup'd and CI jobs are stopped) finishes the
+    current step, saves, and returns (the CLI exits 130). Returns the handlers to restore."""
     def handler(signum, frame):
         loop.stop_requested = True
-    try:
-        return signal.signal(signal.SIGINT, handler)
-    except ValueError:  # not the main thread: leave Ctrl-C alone
-        return None
-
-
-def _progress(quiet: bool) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.4g}  {task.fields[metric]}"),
-        TextColumn("{task.fields[rate]:.1f} steps/s"), TimeRemainingColumn(),
-        console=Console(stderr=True), disable=quiet, transient=False,
-    )
+    old = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            old[sig] = signal.signal(sig, handler)
+        except ValueError:  # not the main thread: leave the signals alone
+            break
+    return old
