@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from inr_gon.cli.common import app, note, out, parse_size
+from inr_gon.cli.photo import render_whole
 from inr_gon.errors import InputError
 from inr_gon.export.runtime import onnx_renderer
 from inr_gon.inference.inputs import load_inputs, training_items
@@ -26,6 +27,10 @@ def render(
     run: Path = typer.Argument(..., help="Run folder"),
     inputs: list[str] = typer.Argument(None, help="Images or folders (default: training items)"),
     size: str = Opt(None, "--size", help="Output resolution S or HxW (default: training size)"),
+    scale: float = Opt(None, "--scale", help="Whole photos: render at S x each photo's own size "
+                       "(implies --whole)"),
+    whole: bool = Opt(False, "--whole", help="Encode each photo whole, at its own resolution, "
+                      "as tiles of the training size (default: resampled to the training size)"),
     out_dir: Path = Opt(None, "--out", help="Output folder (default RUN/renders)"),
     backend: str = Opt("torch", "--backend", help="torch | onnx (RUN/decoder.onnx, from `inr-gon export`)"),
     tensorrt: bool = Opt(False, "--tensorrt", help="With --backend onnx on CUDA: TensorRT first"),
@@ -42,10 +47,15 @@ def render(
         raise InputError("-n and --max-memory must be positive")
     r = load_run(run, device)
     r.require_images()  # before the training data is looked for as images
+    out_dir = out_dir or run / "renders"
+    if whole or scale is not None:
+        if latents is not None or backend != "torch":
+            raise InputError("--whole/--scale render photos with the torch backend, not --latents")
+        render_whole(r, inputs or [], parse_size(size), scale, out_dir, max_memory * 2**20, quiet)
+        return
     hw = parse_size(size) or r.cfg.size
     decode = _decoder(r, backend, tensorrt, quiet)  # before encoding: a missing file fails fast
     names, z = item_latents(r, inputs or [], latents, n)
-    out_dir = out_dir or run / "renders"
     tiles = []
     for name, zi in zip(names, z):
         img = decode(zi[None], hw, max_memory * 2**20)[0]
