@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
 import typer
 from rich.table import Table
 
 from inr_gon.cli.common import app, note, out
+from inr_gon.cli.photo import fit_whole
 from inr_gon.errors import InputError
 from inr_gon.export.runtime import onnx_encoder  # the exported gradient-origin encoder
 from inr_gon.inference.fit import MAX_REFINE_LR, MAX_REFINE_STEPS, REFINE_LR, fit_images
@@ -28,6 +30,8 @@ def fit(
     refine_lr: float = Opt(REFINE_LR, "--refine-lr", help="Adam step size of the refine steps"),
     out_file: Path = Opt(None, "--out", help="Save the latents (.safetensors) for `render --latents`"),
     backend: str = Opt("torch", "--backend", help="torch | onnx (the exported encoder)"),
+    whole: bool = Opt(False, "--whole", help="Encode each photo whole, at its own resolution, as "
+                      "tiles of the training size (--out saves the tile latents, NAME@X,Y)"),
     as_json: bool = Opt(False, "--json", help="Print the figures as JSON"),
     device: str = Opt("auto", "--device", help="auto | cpu | cuda[:i] | mps"),
     quiet: bool = Opt(False, "--quiet", help="No progress output"),
@@ -41,6 +45,16 @@ def fit(
         if r.cfg.summary.modality != "image":
             raise InputError(f"fit takes images; this is an {r.cfg.summary.modality} run "
                              "(use `inr-gon mesh`)")
+        if whole:
+            if backend != "torch":
+                raise InputError("--whole fits with the torch backend")
+            names, zs, summary = fit_whole(r, inputs, refine_steps, refine_lr, quiet or as_json)
+            if out_file is not None:
+                save_latents(out_file, names, torch.cat(zs), run=str(run))
+                note(f"{len(names)} tile latents saved to {out_file}", quiet)
+            if as_json:
+                out.print_json(json.dumps(summary))
+            return
         names, images = load_inputs(inputs, r.cfg.size, r.cfg.summary.channels)
         encoder = _onnx_encoder(r) if backend == "onnx" else None
         res = fit_images(r, images, names, refine_steps, refine_lr, encoder)

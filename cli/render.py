@@ -10,6 +10,7 @@ from rich.table import Table
 
 from inr_gon import oom
 from inr_gon.cli.common import app, note, out, parse_size
+from inr_gon.cli.photo import render_whole
 from inr_gon.errors import InputError, wxh
 from inr_gon.export.runtime import onnx_renderer
 from inr_gon.inference.inputs import first_training_items, load_inputs
@@ -28,6 +29,10 @@ def render(
     run: Path = typer.Argument(..., help="Run folder"),
     inputs: list[str] = typer.Argument(None, help="Images or folders (default: training items)"),
     size: str = Opt(None, "--size", help="Output resolution S or WxH (default: training size)"),
+    scale: float = Opt(None, "--scale", help="Whole photos: render at S x each photo's own size "
+                       "(implies --whole)"),
+    whole: bool = Opt(False, "--whole", help="Encode each photo whole, at its own resolution, "
+                      "as tiles of the training size (default: resampled to the training size)"),
     out_dir: Path = Opt(None, "--out", help="Output folder (default RUN/renders)"),
     backend: str = Opt("torch", "--backend", help="torch | onnx (RUN/decoder.onnx, from `inr-gon export`)"),
     fp16: bool = Opt(False, "--fp16", help="With --backend onnx: RUN/decoder_fp16.onnx (`export --fp16`)"),
@@ -49,11 +54,19 @@ def render(
         raise InputError("-n and --max-memory must be positive")
     r = load_run(run, device)
     r.require_images()  # before the training data is looked for as images
+    out_dir = out_dir or run / "renders"
+    if whole or scale is not None:
+        if latents is not None or backend != "torch":
+            raise InputError("--whole/--scale render photos with the torch backend, not --latents")
+        with runlock.hold_if_inside(run, out_dir, is_dir=True), oom.guard(
+                lambda what: f"render ran out of {what}; lower --max-memory (now {max_memory} MiB), "
+                             "--scale or --size"):
+            render_whole(r, inputs or [], parse_size(size), scale, out_dir, max_memory * 2**20, quiet)
+        return
     hw = parse_size(size) or r.cfg.size
     # Before encoding: a missing file fails fast.
     decode = _decoder(r, backend, tensorrt, quiet, fp16, decoder)
     names, z = item_latents(r, inputs or [], latents, n, quiet)
-    out_dir = out_dir or run / "renders"
     tiles = []
     with runlock.hold_if_inside(run, out_dir, is_dir=True), oom.guard(
             lambda what: f"render ran out of {what} at {hw[1]}x{hw[0]}; lower --max-memory "

@@ -108,6 +108,8 @@ class DataConfig:
                             bounds="[0, 2**40]")
     data_workers: int = knob(2, "Worker processes decoding a streamed folder (0 = in the loop)",
                              bounds="[0, 64]")
+    crops: bool = knob(False, "Folders of photos: train on random --size crops of each photo at "
+                       "its own resolution, not on the whole photo shrunk to --size")
 
 
 @dataclass

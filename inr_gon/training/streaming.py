@@ -5,6 +5,11 @@ A folder whose decoded training set (N x H x W x C float32) would take more than
 batch (datasets.LazyFolder), in DataLoader worker processes that run a few steps ahead.
 Batches stay a pure function of (seed, step) (the same `batch_indices` and split as the
 in-memory task, over all listed files), so resume and torchrun work unchanged.
+
+With `crops` (photos at their own resolution) every folder goes this way, as a CropFolder:
+each step draws, per item, a random crop of the full-size photo, its corner also a pure
+function of (seed, step) (`crop_corners`). A folder whose full-size photos fit `data_memory`
+stays decoded in this process's cache (no workers); a larger one streams as above.
 """
 
 from __future__ import annotations
@@ -16,9 +21,10 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from inr_gon.config import Config
-from inr_gon.datasets import IMAGE_EXTS, LazyFolder, find_files
+from inr_gon.datasets import IMAGE_EXTS, CropFolder, LazyFolder, find_files
+from inr_gon.errors import InputError
 from inr_gon.training import distributed
-from inr_gon.training.batches import batch_indices
+from inr_gon.training.batches import batch_indices, step_generator
 
 PREFETCH = 2  # steps each worker prepares ahead
 
@@ -27,9 +33,16 @@ def lazy_folder(cfg: Config, processes: int = 1) -> LazyFolder | None:
     """A LazyFolder for cfg.data when it is a folder too large for cfg.data_memory, else None.
     processes: how many processes will decode (they share the cache budget)."""
     path = Path(cfg.dataset.data)
+    budget = cfg.dataset.data_memory * 2**20
+    if cfg.dataset.crops:
+        if cfg.dataset.data.startswith("builtin:") or not path.is_dir():
+            raise InputError(f"--crops trains on a folder of photos; {cfg.dataset.data} is not one")
+        folder = CropFolder(path.resolve(), cfg.size, cache_bytes=budget)
+        if not folder.in_memory:  # the decoding processes share the budget
+            folder.cache_bytes = budget // max(processes, 1)
+        return folder
     if cfg.dataset.data.startswith("builtin:") or not path.is_dir():
         return None
-    budget = cfg.dataset.data_memory * 2**20
     # channels are not known before decoding: count 3, the most a set can have
     if len(find_files(path, IMAGE_EXTS)) * cfg.dataset.height * cfg.dataset.width * 3 * 4 <= budget:
         return None
@@ -42,16 +55,27 @@ class StepValues(Dataset):
 
     def __init__(self, task) -> None:
         self.folder, self.train_idx, self.world = task.data, task.train_idx, task.world
-        self.batch_size, self.seed = task.cfg.train.batch_size, task.cfg.train.seed
+        self.cfg, self.batch_size, self.seed = task.cfg, task.cfg.train.batch_size, task.cfg.train.seed
 
     def __getitem__(self, step: int) -> Tensor:
         idx = batch_indices(step, self.batch_size, len(self.train_idx), self.seed)
         pick = self.train_idx[distributed.shard(idx, self.world)].tolist()
-        images = self.folder.items(pick)
+        if isinstance(self.folder, CropFolder):
+            corners = distributed.shard(crop_corners(self.cfg, step), self.world)
+            images = self.folder.crops(pick, corners.numpy())
+        else:
+            images = self.folder.items(pick)
         return torch.from_numpy(images).reshape(len(pick), -1, images.shape[-1])
 
     def __len__(self) -> int:  # never used: the sampler names the steps
         return 0
+
+
+def crop_corners(cfg: Config, step: int) -> Tensor:
+    """[batch, 2] crop corners in [0, 1)^2 (fractions of each photo's free range) of a step's
+    global batch: a pure function of (seed, step), so --resume and every rank draw the same."""
+    gen = step_generator(cfg, step, salt=5)
+    return torch.rand(cfg.train.batch_size, 2, generator=gen, dtype=torch.float64)
 
 
 class StreamedValues:
@@ -68,7 +92,7 @@ class StreamedValues:
     def values_at(self, step: int) -> Tensor:
         """The step's values from the workers (started at this step, in order), or decoded here."""
         cfg, device = self.task.cfg, self.task.device
-        if cfg.dataset.data_workers == 0 or step >= cfg.train.steps:
+        if cfg.dataset.data_workers == 0 or self.task.data.in_memory or step >= cfg.train.steps:
             return self.steps[step]
         if self._loader is None or step != self._next:
             self._loader = iter(DataLoader(
