@@ -38,7 +38,8 @@ def fit(
     r = load_run(run, device)
     if r.cfg.summary.modality != "image":
         raise InputError(f"fit takes images; this is an {r.cfg.summary.modality} run (use `inr-gon mesh`)")
-    names, images = load_inputs(inputs, r.cfg.size, r.cfg.summary.channels)
+    names, images = load_inputs(inputs, r.cfg.size, r.cfg.summary.channels,
+                                keep_smaller=r.cfg.net.model == "gon")
     encoder = _onnx_encoder(r) if backend == "onnx" else None
     res = fit_images(r, images, names, refine_steps, refine_lr, encoder)
     if out_file is not None:

@@ -68,7 +68,8 @@ def item_latents(r, inputs: list[str], latents: Path | None, n: int):
         if inputs:
             raise InputError("give INPUT images or --latents, not both")
         return load_latents(latents, r.cfg.latent_size)
-    names, images = (load_inputs(inputs, r.cfg.size, r.cfg.summary.channels) if inputs
+    names, images = (load_inputs(inputs, r.cfg.size, r.cfg.summary.channels,
+                                 keep_smaller=r.cfg.net.model == "gon") if inputs
                      else training_items(r.cfg, n))
     return names, r.encode(images)
 
