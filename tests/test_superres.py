@@ -8,6 +8,7 @@ import torch
 from cli_helpers import assert_input_error, run_cli
 
 from inr_gon.config import Config
+from inr_gon.demos.images import run_demo
 from inr_gon.inference.fit import fit_images
 from inr_gon.inference.run import Run, load_run
 from inr_gon.models import gon
@@ -148,3 +149,12 @@ def test_fit_cli_small_input(capsys, make_run, tmp_path):
     code, _, err = run_cli(capsys, "render", run, path, "--size", "32", "--out", tmp_path / "r")
     assert code == 0 and "resampled" not in err, err
     assert iio.imread(tmp_path / "r" / "small.png").shape[:2] == (32, 32)
+
+
+def test_demo_reports_bicubic_beside_the_4x_render(tmp_path):
+    cfg = Config.of(data="builtin:shapes:16", height=8, width=8, hidden=16, layers=2, latent_dim=4,
+                    steps=2, batch_size=4, preview_every=0, checkpoint_every=0, device="cpu")
+    f = run_demo(tmp_path / "demo", quiet=True, cfg=cfg)
+    assert np.isfinite(f["val_psnr_4x_bicubic"]) and np.isfinite(f["val_psnr_4x_vs_truth"])
+    strip = iio.imread(tmp_path / "demo" / "demo_heldout_4x.png")
+    assert strip.shape[1] > strip.shape[0] // f["val_items"] * 3  # four 32 px columns
