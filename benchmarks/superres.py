@@ -10,7 +10,7 @@ input and is scored (PSNR, SSIM) against the truth:
 - SIREN per image: a SIREN (3 x 64, w0 30) fitted to the small image's pixel centres for a
   fixed number of Adam steps (lr 1e-3) and rendered at the truth's pixel centres.
 Data: CIFAR-10 items the run held out (its own split: 1,000 of the 10k with --val-fraction 0.1,
-seed 0), and 32 x 32 crops of the photographs in builtin:skimage (4 crops of 128 x 128 per
+seed 0), and 32 x 32 crops of the photographs in builtin:skimage (2 crops of 128 x 128 per
 photo at fixed random places, area-downsampled to 32 x 32), never seen in training.
 
     OMP_NUM_THREADS=1 python benchmarks/superres.py RUN [RUN ...] [--n 1000]
@@ -47,7 +47,7 @@ def cifar_held_out(run, n: int) -> np.ndarray:
     return images[val[:n].numpy()]
 
 
-def photo_crops(per_photo: int = 4, crop: int = 128, seed: int = 0) -> np.ndarray:
+def photo_crops(per_photo: int = 2, crop: int = 128, seed: int = 0) -> np.ndarray:
     """Crops at fixed random places of each builtin:skimage photograph, area-resized to 32."""
     rng, out = np.random.default_rng(seed), []
     full = load_builtin("builtin:skimage", (512, 512), None).images  # [P, 512, 512, 3]
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"\n{title}\n{text}", flush=True)
                 md.append(f"### {title}\n\n```\n{text}\n```\n")
                 if factor == 4:
-                    tag = f"{args.name}_{Path(run_dir).name}_{data.split()[0]}_4x.png"
+                    tag = f"{args.name}_{data.split()[0]}_4x.png"
                     picture(RESULTS / tag, truth, small, outs)
     write_result(args.name, record)
     (RESULTS / f"{args.name}.md").write_text(

@@ -146,10 +146,10 @@ class TrainConfig:
     preview_every: int = knob(250, "Steps between preview pictures (0 = none)", bounds="[0, 10**9]")
     checkpoint_every: int = knob(250, "Steps between checkpoints (0 = at the end only)",
                                  bounds="[0, 10**9]")
-    observe_scales: str = knob("1", "Images: each batch also encodes views box-downsampled by "
-                               "these factors (e.g. 1,2,4), all scored at full resolution "
-                               "(super-resolution; a step costs about one per factor)",
-                               check=_scales_ok)
+    # Each factor s adds one encode of the view box-downsampled by s, decoded and scored at
+    # full resolution (super-resolution, issue 13): a step costs about one step per factor.
+    observe_scales: str = knob("1", "Also encode box-downsampled views, e.g. 1,2,4 (scored at "
+                               "full size)", check=_scales_ok)
 
 
 @dataclass
