@@ -11,6 +11,7 @@ from inr_gon.config import Config
 from inr_gon.demos.images import run_demo
 from inr_gon.inference.fit import fit_images
 from inr_gon.inference.run import Run, load_run
+from inr_gon.io import read_jsonl
 from inr_gon.models import gon
 from inr_gon.models.factory import build_model
 from inr_gon.models.render import box_downsample, box_grid, grid
@@ -118,8 +119,8 @@ def test_observe_scales_trains_with_finite_loss(tmp_path):
                     latent_grid=2, origin_step="gauss-newton", steps=3, batch_size=4,
                     observe_scales="1,2,4", preview_every=0, checkpoint_every=0, log_every=1)
     train(cfg, tmp_path / "run", quiet=True)
-    rows = [line for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    losses = [eval(r.replace("true", "True"))["loss"] for r in rows if '"loss"' in r]
+    rows = read_jsonl(tmp_path / "run" / "metrics.jsonl")
+    losses = [r["loss"] for r in rows if "loss" in r]
     assert len(losses) == 3 and np.isfinite(losses).all()
 
 
