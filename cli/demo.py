@@ -30,8 +30,10 @@ def demo(
     out.print(
         f"demo: {f['steps']} steps in {f['seconds']:.0f} s\n"
         f"  PSNR train {f['train_psnr']:.2f} dB, held-out {f['val_psnr']:.2f} dB, "
-        f"held-out at 4x vs true pixels {f['val_psnr_4x_vs_truth']:.2f} dB\n"
-        f"  pictures: {f['run']}/demo_heldout_4x.png (truth | reconstruction | 4x render), "
+        f"held-out at 4x vs true pixels {f['val_psnr_4x_vs_truth']:.2f} dB "
+        f"(bicubic of the input: {f['val_psnr_4x_bicubic']:.2f} dB)\n"
+        f"  pictures: {f['run']}/demo_heldout_4x.png (truth | reconstruction | 4x render | "
+        "bicubic), "
         f"{f['run']}/previews/, {f['run']}/loss.png", highlight=False)
 
 

@@ -55,7 +55,8 @@ def fit(
             if as_json:
                 out.print_json(json.dumps(summary))
             return
-        names, images = load_inputs(inputs, r.cfg.size, r.cfg.summary.channels)
+        names, images = load_inputs(inputs, r.cfg.size, r.cfg.summary.channels,
+                                    keep_smaller=r.cfg.net.model == "gon")
         encoder = _onnx_encoder(r) if backend == "onnx" else None
         res = fit_images(r, images, names, refine_steps, refine_lr, encoder)
         if out_file is not None:

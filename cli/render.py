@@ -94,7 +94,8 @@ def item_latents(r, inputs: list[str], latents: Path | None, n: int, quiet: bool
             raise InputError("give INPUT images or --latents, not both")
         return load_latents(latents, r.cfg.latent_size)
     if inputs:
-        names, images = load_inputs(inputs, r.cfg.size, r.cfg.summary.channels)
+        names, images = load_inputs(inputs, r.cfg.size, r.cfg.summary.channels,
+                                    keep_smaller=r.cfg.net.model == "gon")
     else:
         names, images, total = first_training_items(r.cfg, n)
         note(f"rendering {len(names)} of {total} training items; -n N for more" if total > len(names)

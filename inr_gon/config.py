@@ -28,6 +28,7 @@ MODULATIONS = ("first", "all")  # latent shifts of the first or of every sine la
 ORIGIN_STEPS = ("gradient", "learned", "gauss-newton")  # gon.OriginStep
 MAX_LATENT_GRID = 64  # cells per side
 MAX_LATENT_SIZE = 4096  # values per latent, grid included
+MAX_OBSERVE_SCALE = 16  # --observe-scales: a view box-downsampled 16x (16^2 fine points a pixel)
 MAX_WEIGHTS = 2**28  # hidden^2 * layers: far above any SIREN GON, far below a typo's 17 GB
 # Fields that shape the model and its data: a run's config.json must state them all (a
 # missing one would silently fall back to a default the weights were not trained with).
@@ -62,6 +63,20 @@ def _noise_ok(text: str) -> bool:
     except ValueError:
         return False
     return 1 <= len(scales) <= 8 and all(0.0 < x < 1.0 for x in scales)
+
+
+def observe_scales(text: str) -> list[int]:
+    """"1,2,4" -> [1, 2, 4]: box-downsampling factors of the views each batch encodes."""
+    return [int(x) for x in text.split(",")]
+
+
+def _scales_ok(text: str) -> bool:
+    try:
+        scales = observe_scales(text)
+    except ValueError:
+        return False
+    return 1 <= len(scales) <= 8 and len(set(scales)) == len(scales) and all(
+        1 <= x <= MAX_OBSERVE_SCALE for x in scales)
 
 
 def _path_ok(text: str) -> bool:
@@ -137,6 +152,10 @@ class TrainConfig:
                            "step draws a subset of the points of every signal", bounds="[0, 2**40]")
     tensorboard: bool = knob(False, "Also log scalars and previews to RUN/tensorboard "
                              "(pip install \"inr-gon[tensorboard]\")")
+    # Each factor s adds one encode of the view box-downsampled by s, decoded and scored at
+    # full resolution (super-resolution, issue 13): a step costs about one step per factor.
+    observe_scales: str = knob("1", "Also encode box-downsampled views, e.g. 1,2,4 (scored at "
+                               "full size)", check=_scales_ok)
 
 
 @dataclass
@@ -283,7 +302,23 @@ class Config:
                              "of each shape's points every step")
         if model == "ae" and self.train.points_per_signal:
             raise InputError("--model ae encodes whole images: leave --points-per-signal at 0")
+        self._check_scales()
         return self
+
+    def _check_scales(self) -> None:
+        """A downsampled view needs whole images (every pixel of a footprint), a side the
+        factor divides, and the implicit GON's observation model."""
+        scales = observe_scales(self.train.observe_scales)
+        if scales == [1]:
+            return
+        if self.net.model != "gon" or self.summary.modality != "image":
+            raise InputError("--observe-scales is for --model gon on images")
+        if self.train.points_per_signal:
+            raise InputError("--observe-scales encodes whole images: leave --points-per-signal at 0")
+        h, w = self.size
+        bad = [s for s in scales if h % s or w % s]
+        if bad:
+            raise InputError(f"--observe-scales {bad[0]} does not divide the training size {w}x{h}")
 
     def _check_conv(self) -> None:
         """The conv decoder doubles a base grid (layers - 1) times: doublings past one pixel

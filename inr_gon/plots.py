@@ -7,6 +7,7 @@ import io
 import os
 
 import numpy as np
+from skimage.transform import resize
 
 from inr_gon.io import atomic_write
 
@@ -28,11 +29,23 @@ def upscale_nearest(images: np.ndarray, factor: int) -> np.ndarray:
     return images.repeat(factor, axis=1).repeat(factor, axis=2)
 
 
-def preview_strip(truth: np.ndarray, recon: np.ndarray, superres: np.ndarray) -> np.ndarray:
-    """Rows of (truth | reconstruction | super-resolved render). [B, h, w, C] x2, [B, H, W, C]."""
+def upscale_bicubic(images: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The baseline of super-resolution: bicubic interpolation of [B, h, w, C] to height x
+    width (skimage.transform.resize, order 3, edge padding, no anti-aliasing), clipped to [0, 1]."""
+    return np.stack([resize(im, (height, width), order=3, mode="edge", anti_aliasing=False)
+                     for im in images]).clip(0, 1).astype(np.float32)
+
+
+def preview_strip(truth: np.ndarray, recon: np.ndarray, superres: np.ndarray,
+                  bicubic: np.ndarray | None = None) -> np.ndarray:
+    """Rows of (truth | reconstruction | super-resolved render [| bicubic of the truth,
+    the model's input]).
+    [B, h, w, C] x2, [B, H, W, C] (x2)."""
     f = superres.shape[1] // truth.shape[1]
-    cells = np.stack([upscale_nearest(truth, f), upscale_nearest(recon, f), superres], axis=1)
-    return image_grid(cells.reshape(-1, *superres.shape[1:]), cols=3)
+    cols = [upscale_nearest(truth, f), upscale_nearest(recon, f), superres]
+    cols += [] if bicubic is None else [bicubic]
+    cells = np.stack(cols, axis=1)
+    return image_grid(cells.reshape(-1, *superres.shape[1:]), cols=len(cols))
 
 
 def line_figure(steps: list[int], series: dict[str, list[float]], ylabel: str,

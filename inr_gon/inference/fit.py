@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from inr_gon.errors import InputError
 from inr_gon.metrics import image_scores
-from inr_gon.models.gon import inner_loss
-from inr_gon.models.render import grid
+from inr_gon.models.gon import inner_loss, observe
 
 REFINE_LR = 1e-2
 MAX_REFINE_STEPS = 100_000  # a typo's guard (10^20 steps would never end), far above any use
@@ -52,13 +52,14 @@ def mean_scores(res: FitResult) -> dict[str, float]:
 
 
 def refine(model, coords: Tensor, values: Tensor, z: Tensor, steps: int,
-           lr: float = REFINE_LR) -> Tensor:
-    """Adam on latents z [B, D] with the weights frozen: steps on inner_loss. values [B, N, C]."""
+           lr: float = REFINE_LR, box: int = 1) -> Tensor:
+    """Adam on latents z [B, D] with the weights frozen: steps on inner_loss. values [B, N, C]
+    observe box averages of `box` consecutive points of coords [N * box, d] (1: themselves)."""
     z = z.detach().clone().requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)
     with torch.enable_grad():
         for _ in range(steps):
-            loss = inner_loss(model.decode(coords, z), values).sum()
+            loss = inner_loss(observe(model.decode(coords, z), box), values).sum()
             (z.grad,) = torch.autograd.grad(loss, z)  # weights get no .grad
             opt.step()
     return z.detach()
@@ -67,19 +68,26 @@ def refine(model, coords: Tensor, values: Tensor, z: Tensor, steps: int,
 def fit_images(run, images: np.ndarray, names: list[str], refine_steps: int = 0,
                lr: float = REFINE_LR, encoder: Callable[[np.ndarray], Tensor] | None = None,
                batch: int = 64) -> FitResult:
-    """images [B, H, W, C] at the run's training size -> latents and scores after 0 and K steps.
+    """images [B, h, w, C] at the run's training size, or smaller (observed: Run.observation)
+    -> latents and scores after 0 and K steps, scored against the images as observed.
     encoder: values [B, N, C] (numpy) -> latents [B, D]; default the run's own (torch)."""
     values = run.to_values(images)  # [B, N, C]
-    coords = grid(*run.cfg.size, run.device)
+    size = tuple(images.shape[1:3])
+    coords, k = run.observation(size)
+    if encoder is not None and k > 1:
+        (h, w) = run.cfg.size
+        raise InputError(f"the exported encoder takes {w}x{h} inputs; {size[1]}x{size[0]} "
+                         "needs --backend torch")
     z0s, zs = [], []
     for i in range(0, values.shape[0], batch):
         v = values[i:i + batch]
         with torch.no_grad():
             z0 = (encoder(v.cpu().numpy()).to(run.device) if encoder is not None
-                  else run.model.encode(coords, v))
+                  else run.encode_values(coords, v, k))
         z0s.append(z0)
-        zs.append(refine(run.model, coords, v, z0, refine_steps, lr) if refine_steps else z0)
+        zs.append(refine(run.model, coords, v, z0, refine_steps, lr, k * k) if refine_steps
+                  else z0)
     z0, z = torch.cat(z0s), torch.cat(zs)
-    scores0 = image_scores(run.render(z0), images)
-    scores = image_scores(run.render(z), images) if refine_steps else scores0
+    scores0 = image_scores(run.observed(z0, size), images)
+    scores = image_scores(run.observed(z, size), images) if refine_steps else scores0
     return FitResult(list(names), z0.cpu(), z.cpu(), scores0, scores, refine_steps)

@@ -18,14 +18,21 @@ from inr_gon.datasets import (
     resize_image,
     to_channels,
 )
-from inr_gon.errors import warn, wxh
+from inr_gon.errors import InputError, warn, wxh
 from inr_gon.io import unique_names
 from inr_gon.training.batches import split_indices
 
 
-def load_inputs(paths: list[str], size: tuple[int, int], channels: int) -> tuple[list[str], np.ndarray]:
+def load_inputs(paths: list[str], size: tuple[int, int], channels: int,
+                keep_smaller: bool = False) -> tuple[list[str], np.ndarray]:
     """Image files or folders -> (names, images [B, H, W, C] at the training size). Inputs of
-    another size are resampled (centre crop, area resize) with a warning."""
+    another size are resampled (centre crop, area resize) with a warning, except, with
+    keep_smaller (a GON's observation model, Run.encode), image files all of one size no larger
+    than the training size: those come back as they are, to be fitted as observed."""
+    small = _common_smaller_size(paths, size) if keep_smaller else None
+    if small is not None:
+        names = unique_names([Path(p).stem for p in paths])
+        return names, np.stack([to_channels(load_image_file(p), channels) for p in paths])
     names, images = [], []
     for p in paths:
         path = Path(p)
@@ -44,6 +51,21 @@ def load_inputs(paths: list[str], size: tuple[int, int], channels: int) -> tuple
         images.append(img)
     images = [to_channels(np.asarray(i, dtype=np.float32), channels) for i in images]
     return unique_names(names), np.stack(images)
+
+
+def _common_smaller_size(paths: list[str], size: tuple[int, int]) -> tuple[int, int] | None:
+    """The size all of `paths` share when they are files no larger than `size`, else None.
+    A side under 2 pixels is an error: one pixel holds no spatial information to fit."""
+    if not paths or any(Path(p).is_dir() for p in paths):
+        return None
+    sizes = {load_image_file(p).shape[:2] for p in paths}
+    for h, w in sizes:
+        if min(h, w) < 2:
+            raise InputError(f"an input is {w}x{h}: fitting needs at least 2x2 pixels")
+    if len(sizes) != 1:
+        return None
+    (h, w), = sizes
+    return (h, w) if h <= size[0] and w <= size[1] and (h, w) != tuple(size) else None
 
 
 def training_items(cfg: Config, n: int) -> tuple[list[str], np.ndarray]:

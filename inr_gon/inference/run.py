@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from torch import nn
 from inr_gon.config import Config
 from inr_gon.device import resolve_device
 from inr_gon.errors import InputError, warn, wxh
-from inr_gon.limits import MAX_RENDER_SIDE
+from inr_gon.limits import MAX_OBSERVE_FACTOR, MAX_RENDER_SIDE
 from inr_gon.models import render as R
 from inr_gon.models.factory import build_model
 from inr_gon.training.checkpoint import MODEL_FILE, load_config, load_model_weights
@@ -43,7 +44,8 @@ class Run:
                              "(use `inr-gon mesh`)")
 
     def to_values(self, images: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """Images at the training size [B, H, W, C] -> values [B, H*W, C] on the device."""
+        """Images [B, h, w, C] at the training size, or smaller for a GON (observed, see
+        `observation`) -> values [B, h*w, C] on the device."""
         self.require_images()
         try:
             x = torch.as_tensor(np.asarray(images, dtype=np.float32), device=self.device)
@@ -51,21 +53,51 @@ class Run:
             raise InputError(f"images must be a float array [B, H, W, C] ({e})") from None
         if x.dim() == 3:
             x = x.unsqueeze(-1) if self.cfg.summary.channels == 1 else x.unsqueeze(0)
-        if x.dim() != 4 or tuple(x.shape[1:3]) != self.cfg.size or x.shape[-1] != self.cfg.summary.channels:
-            raise InputError(f"images are {tuple(x.shape[1:])}, the run wants "
-                             f"{(*self.cfg.size, self.cfg.summary.channels)}: resample them first "
-                             "(inr_gon.datasets.resize_image)")
+        (h, w), smaller_ok = self.cfg.size, self.cfg.net.model == "gon"
+        fits = x.dim() == 4 and x.shape[-1] == self.cfg.summary.channels and (
+            tuple(x.shape[1:3]) == (h, w)
+            or smaller_ok and 2 <= x.shape[1] <= h and 2 <= x.shape[2] <= w)
+        if not fits:
+            most = "at most" if smaller_ok else "exactly"
+            raise InputError(f"images are {tuple(x.shape[1:])}, the run wants {most} "
+                             f"{(h, w, self.cfg.summary.channels)} (and 2x2 or more): resample "
+                             "them first (inr_gon.datasets.resize_image)")
         if not torch.isfinite(x).all():
             raise InputError("images contain NaN or inf")
         return x.reshape(x.shape[0], -1, x.shape[-1])
 
+    def observation(self, size: tuple[int, int]) -> tuple[torch.Tensor, int]:
+        """(fine points [h*w*k^2, 2], k) of an input of size (h, w): each input pixel is the
+        box average of the function over its footprint, sampled at the centres of k x k
+        sub-pixels, k the size ratio to the training size (rounded up, at most
+        MAX_OBSERVE_FACTOR). At the training size: the pixel centres, k = 1."""
+        (h, w), (th, tw) = size, self.cfg.size
+        k = min(MAX_OBSERVE_FACTOR, max(1, math.ceil(max(th / h, tw / w))))
+        return R.box_grid(h, w, k, self.device), k
+
+    def observed(self, z: torch.Tensor, size: tuple[int, int],
+                 max_memory: int = R.DEFAULT_MAX_MEMORY) -> np.ndarray:
+        """What the model predicts an input of size (h, w) shows: latents [B, D] rendered on
+        the fine points of `observation` and box-averaged -> [B, h, w, C]."""
+        _, k = self.observation(size)
+        fine = self.render(z, (size[0] * k, size[1] * k), max_memory)
+        return R.box_downsample(torch.as_tensor(fine), k).numpy()
+
     @torch.no_grad()
     def encode(self, images: np.ndarray | torch.Tensor, batch: int = 64) -> torch.Tensor:
-        """Gradient-origin latents [B, D] of images at the training size."""
+        """Gradient-origin latents [B, D] of images [B, h, w, C] at the training size or, for a
+        GON, smaller: then the step fits the box averages it observed (`observation`), so
+        rendering the latent larger is the model's own answer, not an upscale."""
         values = self.to_values(images)
-        coords = R.grid(*self.cfg.size, self.device)
-        return torch.cat([self.model.encode(coords, values[i:i + batch])
+        coords, k = self.observation(np.shape(images)[1:3])
+        return torch.cat([self.encode_values(coords, values[i:i + batch], k)
                           for i in range(0, values.shape[0], batch)])
+
+    def encode_values(self, coords: torch.Tensor, values: torch.Tensor, k: int = 1) -> torch.Tensor:
+        """The model's encoder on values [B, M, C] at coords [M*k^2, 2] (k > 1: observed)."""
+        if k == 1:
+            return self.model.encode(coords, values)
+        return self.model.encode(coords, values, box=k * k)
 
     def render(self, z: torch.Tensor, size: tuple[int, int] | None = None,
                max_memory: int = R.DEFAULT_MAX_MEMORY) -> np.ndarray:

@@ -37,6 +37,21 @@ class LazyGrid:
         return torch.stack([ys, xs], dim=-1)
 
 
+def box_grid(height: int, width: int, k: int, device: torch.device | str = "cpu") -> Tensor:
+    """The fine points of an observed height x width image, each pixel the box average of the
+    function over its footprint: the centres of the k x k pixels of grid(k*height, k*width)
+    inside each observed pixel, grouped so that pixel m owns rows m*k^2 ... (m+1)*k^2 - 1
+    (observed pixels row-major, then their sub-pixels row-major): [H*W*k^2, 2] as (y, x)."""
+    fine = grid(k * height, k * width, device).reshape(height, k, width, k, 2)
+    return fine.permute(0, 2, 1, 3, 4).reshape(-1, 2)
+
+
+def box_downsample(images: Tensor, s: int) -> Tensor:
+    """Area (box) downsampling by an integer factor s: [B, H, W, C] -> [B, H/s, W/s, C]."""
+    b, h, w, c = images.shape
+    return images.reshape(b, h // s, s, w // s, s, c).mean((2, 4))
+
+
 def grid3d(resolution: int, device: torch.device | str = "cpu") -> Tensor:
     """Cell-centre coordinates of an R^3 grid in [-1, 1]^3, index order (x, y, z): [R^3, 3]."""
     a = axis(resolution, device)
