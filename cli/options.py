@@ -19,8 +19,9 @@ from typing import Any
 import typer
 
 from inr_gon.config import FIELD_GROUP, FIELDS, Config, route, typed
+from inr_gon.datasets import detect_modality
 from inr_gon.errors import InputError
-from inr_gon.presets import PRESETS
+from inr_gon.presets import FOLDER_DEFAULTS, PRESETS
 
 PANELS = {"net": "Model", "dataset": "Data", "train": "Training", "sdf": "SDF sampling"}
 TYPES = {"int": int, "float": float, "bool": bool, "str": str}
@@ -109,9 +110,26 @@ def preset_values(name: str | None) -> dict[str, Any]:
 
 
 def starting_config(preset: str | None, config_file: Path | None, given: dict[str, Any]) -> Config:
-    """defaults < preset < config file < given (flags and DATA, None = not given); validated."""
+    """defaults < folder defaults < preset < config file < given (flags and DATA, None = not
+    given); validated."""
     values = preset_values(preset)
     if config_file is not None:
         values.update(read_config_file(config_file))
     values.update({k: v for k, v in given.items() if v is not None})
-    return Config.from_dict(values)
+    return Config.from_dict({**folder_defaults(values), **values})
+
+
+def folder_defaults(values: dict[str, Any]) -> dict[str, Any]:
+    """The measured best model for a folder of images or meshes (presets.FOLDER_DEFAULTS); none
+    for built-in data and arrays, and no latent grid on images smaller than 2 cells a side."""
+    data = values.get("data")
+    if not isinstance(data, str) or data.startswith("builtin:") or not Path(data).is_dir():
+        return {}
+    try:
+        chosen = dict(FOLDER_DEFAULTS[detect_modality(data)])
+    except InputError:  # an empty or mixed folder: `train` says so when it loads it
+        return {}
+    size = min(values.get("height", FIELDS["height"].default), values.get("width", FIELDS["width"].default))
+    if size < 2 * chosen["latent_grid"]:
+        chosen.update(latent_grid=0, latent_dim=FIELDS["latent_dim"].default)
+    return chosen

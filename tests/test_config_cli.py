@@ -6,10 +6,10 @@ import json
 import pytest
 from cli_helpers import assert_input_error, run_cli
 
-from inr_gon.cli.options import flag_name
+from inr_gon.cli.options import flag_name, starting_config
 from inr_gon.config import FIELDS, GROUPS, Config
 from inr_gon.errors import InputError
-from inr_gon.presets import PRESETS
+from inr_gon.presets import FOLDER_DEFAULTS, PRESETS
 
 TINY = ["--size", "8", "--batch-size", "4", "--hidden", "8", "--layers", "2", "--latent-dim", "4",
         "--preview-every", "0", "--checkpoint-every", "0", "--device", "cpu", "--quiet"]
@@ -152,3 +152,23 @@ def test_version(capsys):
 
     code, out, _ = run_cli(capsys, "--version")
     assert code == 0 and out.strip() == f"inr-gon {__version__}"
+
+
+def test_folders_start_from_the_measured_defaults_and_presets_override_them(tmp_path):
+    """An image folder starts from presets.FOLDER_DEFAULTS["image"] (quality.md), a mesh folder
+    from ["sdf"]; built-in data and arrays keep the field defaults; flags and presets win."""
+    photos, meshes = tmp_path / "photos", tmp_path / "meshes"
+    photos.mkdir(), meshes.mkdir()
+    (photos / "a.png").write_bytes(b"")  # detection goes by extension; nothing is decoded here
+    (meshes / "a.obj").write_text("")
+    net = starting_config(None, None, {"data": str(photos)}).net
+    assert {k: getattr(net, k) for k in FOLDER_DEFAULTS["image"]} == FOLDER_DEFAULTS["image"]
+    net = starting_config(None, None, {"data": str(meshes)}).net
+    assert {k: getattr(net, k) for k in FOLDER_DEFAULTS["sdf"]} == FOLDER_DEFAULTS["sdf"]
+    assert starting_config(None, None, {"data": "builtin:shapes"}).net.latent_grid == 0
+    paper = starting_config("paper", None, {"data": str(photos)}).net
+    assert (paper.modulation, paper.latent_grid, paper.origin_step) == ("first", 0, "gradient")
+    flags = starting_config(None, None, {"data": str(photos), "origin_step": "gradient"}).net
+    assert (flags.origin_step, flags.latent_grid) == ("gradient", 4)
+    tiny = starting_config(None, None, {"data": str(photos), "height": 4, "width": 4}).net
+    assert tiny.latent_grid == 0  # no grid finer than 2 pixels a cell
