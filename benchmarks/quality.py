@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import shlex
 import sys
 import tempfile
 import time
@@ -111,8 +110,7 @@ def measure(name: str, latent: int, args, work: Path) -> dict:
     row = {"config": name, "label": CONFIGS[name][0], "data": args.data, "latent": latent,
            "hidden": args.hidden, "steps": args.steps, "batch": args.batch_size, "lr": args.lr,
            "params": sum(p.numel() for p in run.model.parameters()),
-           "train_seconds": round(result.seconds, 1), "fields": _fields(cfg),
-           "command": "python " + shlex.join(sys.argv)}
+           "train_seconds": round(result.seconds, 1), "fields": _fields(cfg)}
     names, images = load_split(run.cfg, cfg.data, "val")
     res = fit_images(run, images, names)
     row["val_psnr"] = float(np.mean(res.scores0["psnr"]))
@@ -212,9 +210,16 @@ def markdown(records: list[dict]) -> str:
         out.append(f"| {r['data']} | {r['label']} | {r['hidden']} | {r['latent']} | {r['steps']} | "
                    f"{r['batch']} | {r['lr']:g} | {r['val_psnr']:.2f} dB | {r['val_ssim']:.3f} | "
                    f"{r['train_psnr']:.2f} dB | {ratio} |")
-    cmds = sorted({r["command"] for r in records})
-    out += ["", "Commands (each run's own; `--report` rebuilt this file):", "", "```"] + cmds + ["```", ""]
+    cmds = sorted({command(r) for r in records})
+    out += ["", "Commands (one per run; `--report` rebuilt this file):", "", "```"] + cmds + ["```", ""]
     return "\n".join(out)
+
+
+def command(r: dict) -> str:
+    """The invocation that makes (or, with --force, re-makes) the run of record r."""
+    return (f"python benchmarks/quality.py --data {r['data']} --configs {r['config']} --latents "
+            f"{r['latent']} --steps {r['steps']} --batch-size {r['batch']} --hidden {r['hidden']} "
+            f"--lr {r['lr']:g}" + ("" if "time_ratio" in r else " --no-timing"))
 
 
 def _label(r: dict) -> str:
@@ -223,11 +228,7 @@ def _label(r: dict) -> str:
 
 
 def plot_curves(records: list[dict], path: Path) -> None:
-    import matplotlib  # benchmark-side dependency (the `bench` extra), not needed by the package
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     datas = sorted({r["data"] for r in records})
     fig, axes = plt.subplots(1, len(datas), figsize=(7 * len(datas), 5), squeeze=False)
     for ax, data in zip(axes[0], datas):
@@ -271,9 +272,27 @@ def picture_grid(records: list[dict], path: Path) -> None:
         cells = np.repeat(cells, 3, axis=-1)
     f = max(1, 96 // cells.shape[2])
     img = image_grid(upscale_nearest(cells.reshape(-1, *cells.shape[2:]), f), cols=cells.shape[1])
-    write_png(path, img)
-    names = ["truth"] + [f"{_label(r)} {r['val_psnr']:.1f} dB" for r in runs]
-    atomic_write(path.with_suffix(".txt"), (f"{steps} steps; columns: " + " | ".join(names) + "\n").encode())
+    names = ["truth"] + [f"{_label(r)}\n{r['val_psnr']:.1f} dB" for r in runs]
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(1.3 * len(names), 1.3 * SHOWN + 0.8))
+    ax.imshow(img, interpolation="nearest")
+    step = img.shape[1] / len(names)
+    ax.set_xticks([step * (i + 0.5) for i in range(len(names))], names, fontsize=7)
+    ax.xaxis.tick_top()
+    ax.set_yticks([])
+    ax.set_title(f"{records[0]['data']}, held-out items, one encoding pass, {steps} steps", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _pyplot():
+    import matplotlib  # benchmark-side dependency (the `bench` extra), not needed by the package
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def main() -> None:
