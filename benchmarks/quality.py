@@ -103,22 +103,30 @@ def run_key(name: str, latent: int, args) -> str:
 
 
 def measure(name: str, latent: int, args, work: Path) -> dict:
-    """Train one configuration, score one encoding pass on held-out and training items."""
+    """Train one configuration (or reuse its finished run folder under --work), then score one
+    encoding pass on the held-out items."""
     cfg = config_for(name, latent, args)
-    result = train(cfg, work / run_key(name, latent, args), quiet=True)
-    run = load_run(result.run_dir, "cpu")
+    run_dir = work / run_key(name, latent, args)
+    done = [r for r in read_metrics(run_dir) if r.get("eval")] if run_dir.is_dir() else []
+    if done:
+        train_psnr, seconds = done[-1]["train_psnr"], done[-1]["seconds"]
+    else:
+        result = train(cfg, run_dir, quiet=True)
+        train_psnr, seconds = result.train_psnr, result.seconds
+    run = load_run(run_dir, "cpu")
     row = {"config": name, "label": CONFIGS[name][0], "data": args.data, "latent": latent,
            "hidden": args.hidden, "steps": args.steps, "batch": args.batch_size, "lr": args.lr,
            "params": sum(p.numel() for p in run.model.parameters()),
-           "train_seconds": round(result.seconds, 1), "fields": _fields(cfg)}
+           "train_seconds": round(seconds, 1), "fields": _fields(cfg)}
     names, images = load_split(run.cfg, cfg.data, "val")
-    res = fit_images(run, images, names)
-    row["val_psnr"] = float(np.mean(res.scores0["psnr"]))
-    row["val_ssim"] = float(np.nanmean(res.scores0["ssim"]))
-    row["train_psnr"] = result.train_psnr  # the loop's own: the first 256 training items
-    recon = run.render(res.z0[:SHOWN].to(run.device))
+    scores = [fit_images(run, images[i:i + 100], names[i:i + 100]).scores0  # bounded memory
+              for i in range(0, len(names), 100)]
+    row["val_psnr"] = float(np.mean(np.concatenate([s["psnr"] for s in scores])))
+    row["val_ssim"] = float(np.nanmean(np.concatenate([s["ssim"] for s in scores])))
+    row["train_psnr"] = train_psnr  # the loop's own: the first 256 training items
+    recon = run.reconstruct(images[:SHOWN])
     row["shown"] = np.round(np.concatenate([images[:SHOWN], recon]), 4).tolist()
-    logged = [r for r in read_metrics(result.run_dir) if "psnr" in r and "loss" in r]
+    logged = [r for r in read_metrics(run_dir) if "psnr" in r and "loss" in r]
     row["curve"] = {"step": [r["step"] for r in logged], "psnr": [r["psnr"] for r in logged]}
     return row
 
@@ -210,6 +218,10 @@ def markdown(records: list[dict]) -> str:
         out.append(f"| {r['data']} | {r['label']} | {r['hidden']} | {r['latent']} | {r['steps']} | "
                    f"{r['batch']} | {r['lr']:g} | {r['val_psnr']:.2f} dB | {r['val_ssim']:.3f} | "
                    f"{r['train_psnr']:.2f} dB | {ratio} |")
+    out.append("")
+    for data, steps, batch in sorted({(r["data"], r["steps"], r["batch"]) for r in records}):
+        n = sum((r["data"], r["steps"], r["batch"]) == (data, steps, batch) for r in records)
+        out.append(f"- {data}: {n} runs at {steps} steps, batch {batch}")
     cmds = sorted({command(r) for r in records})
     out += ["", "Commands (one per run; `--report` rebuilt this file):", "", "```"] + cmds + ["```", ""]
     return "\n".join(out)
@@ -309,6 +321,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--time-batch", type=int, default=64)
     p.add_argument("--no-timing", action="store_true", help="skip the time-per-step ratio")
+    p.add_argument("--work", type=Path, help="keep run folders here (default: a temporary folder); "
+                   "a finished run found there is scored, not trained again")
     p.add_argument("--force", action="store_true", help="re-run configurations already recorded")
     p.add_argument("--report", action="store_true", help="only rebuild the table and figures")
     args = p.parse_args()
@@ -319,6 +333,7 @@ def main() -> None:
     latents = [int(x) for x in args.latents.split(",") if x]
     RUNS.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
+        work = args.work or Path(tmp)
         for latent in [] if args.report else latents:
             for name in names:
                 path = RUNS / f"{run_key(name, latent, args)}.json"
@@ -326,7 +341,7 @@ def main() -> None:
                     print(f"{path.name}: recorded, skipped", flush=True)
                     continue
                 try:
-                    row = measure(name, latent, args, Path(tmp))
+                    row = measure(name, latent, args, work)
                     row.update({} if args.no_timing else time_ratio(name, latent, args))
                 except (KeyError, ValueError) as e:
                     print(f"skipped: {e}", flush=True)
