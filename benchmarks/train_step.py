@@ -71,7 +71,7 @@ class Unfolded(Siren):
     """inr-gon's decoder before the w0 folding: sin(w0 * x) scaled on every activation."""
 
     def forward(self, coords, z):
-        h = torch.sin(self.w0 * (self.first(coords) + self.shift(z)))
+        h = torch.sin(self.w0 * (self.coord(coords) + self.latent(z).unsqueeze(-2)))
         for layer in self.hidden:
             h = torch.sin(self.w0_hidden * layer(h))
         return self.out(h)

@@ -32,7 +32,10 @@ def _header(fp, path: str, available: int) -> tuple[tuple[int, ...], np.dtype]:
     for terabytes that the file cannot hold, or for objects that only pickle could load."""
     version = npformat.read_magic(fp)
     read = npformat.read_array_header_1_0 if version == (1, 0) else npformat.read_array_header_2_0
-    shape, _, dtype = read(fp)
+    try:
+        shape, _, dtype = read(fp)
+    except (IndexError, TypeError) as e:  # numpy's parser on a malformed descr, e.g. []
+        raise ValueError(f"malformed .npy header ({type(e).__name__})") from None
     if dtype.hasobject:
         raise InputError(f"cannot read {path}: it holds Python objects, which only pickle could "
                          "load (refused: inr-gon never unpickles input)")

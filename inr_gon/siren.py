@@ -22,7 +22,7 @@ so scaling touches [H, H] weights instead of every [B, N, H] activation, forward
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -114,13 +114,10 @@ class Siren(nn.Module):
             total = total + on_grid @ (w0 * m)  # [..., G^d, D]
         return total.flatten(-2)
 
-    def latent_jacobian(self, weights: Tensor | None, grads: list[Tensor]) -> Tensor:
-        """dphase_k/dz mixed by per-point cotangents: grads [..., N, H] -> [..., N, D_total].
-        A point touches only its 2^d cells: row n is weights[n] (x) v[n] (dense here)."""
-        v = sum(g @ (w0 * m) for (m, w0), g in zip(self.mod_weights(), grads))  # [..., N, D]
-        if weights is None:
-            return v
-        return (weights.unsqueeze(-1) * v.unsqueeze(-2)).flatten(-2)
+    def latent_factor(self, grads: list[Tensor]) -> Tensor:
+        """v = sum_k dL/dphase_k (w0_k M_k): grads [..., N, H] -> [..., N, D]. With per-point
+        cotangents, row n of dL/dz is weights[n] (x) v[n] (see `grid_jacobian`)."""
+        return sum(g @ (w0 * m) for (m, w0), g in zip(self.mod_weights(), grads))
 
     # -- the trunk -----------------------------------------------------------------------------
 
@@ -132,7 +129,7 @@ class Siren(nn.Module):
         s = self.shifts(self.interp_weights(coords), z)
         return self.sines(self.base(coords) + s[0], s[1:])
 
-    def sines(self, phase1: Tensor, later: list[Tensor] = ()) -> Tensor:
+    def sines(self, phase1: Tensor, later: Sequence[Tensor] = ()) -> Tensor:
         """First phase [..., H] and the later layers' shifts (modulation all) -> values [..., C]."""
         h = torch.sin(phase1)
         for k, (weight, bias) in enumerate(self.hidden_folded()):
@@ -171,3 +168,27 @@ class Siren(nn.Module):
         """Multiply-adds x 2 of one forward evaluation at one coordinate (latent shift excluded)."""
         mats = [self.coord, *self.hidden, self.out]
         return sum(2 * m.in_features * m.out_features for m in mats)
+
+
+# -- Jacobians with a latent grid: J[n, c] = weights[n] (x) v[n, c], D_total = G^d x D ----------
+
+def grid_jacobian(weights: Tensor | None, v: Tensor) -> Tensor:
+    """The dense J: weights [..., N, G^d] (None: no grid), v [..., N, C, D] -> [..., N, C, D_total]."""
+    if weights is None:
+        return v
+    return (weights[..., :, None, :, None] * v[..., None, :]).flatten(-2)
+
+
+def grid_jacobian_t(weights: Tensor | None, v: Tensor, r: Tensor) -> Tensor:
+    """sum over points and channels of J^T r: r [..., N, C] -> [..., D_total]."""
+    u = torch.einsum("...nc,...ncd->...nd", r, v)
+    return u.sum(-2) if weights is None else (weights.transpose(-1, -2) @ u).flatten(-2)
+
+
+def grid_gram(weights: Tensor | None, v: Tensor) -> Tensor:
+    """J^T J [..., D_total, D_total] from its factors, as one dense product. A point touches only
+    2^d cells, but summing the G^d x G^d blocks from those pairs alone (4^d index_adds of
+    [N, D, D]) measured no faster on a CPU: 3.90 vs 3.88 s per step with a 4x4 grid of 64,
+    14.6 vs 10.4 s with a 4^3 grid of 16 (B 8, 4096 points), so dense it is."""
+    j = grid_jacobian(weights, v).flatten(-3, -2)  # [..., N*C, D_total]
+    return j.transpose(-1, -2) @ j
