@@ -32,13 +32,15 @@ import numpy as np
 import torch
 
 from inr_gon.config import Config
-from inr_gon.evaluate import load_split
-from inr_gon.fit import fit_images
+from inr_gon.inference.evaluate import load_split
+from inr_gon.inference.fit import fit_images
+from inr_gon.inference.run import load_run
 from inr_gon.io import atomic_write, read_json, write_json, write_png
-from inr_gon.render import grid, image_grid, upscale_nearest
-from inr_gon.run import build_model, load_run
-from inr_gon.step import Stepper
-from inr_gon.train import read_metrics, train
+from inr_gon.models.factory import build_model
+from inr_gon.models.render import grid
+from inr_gon.plots import image_grid, upscale_nearest
+from inr_gon.training.step import Stepper
+from inr_gon.training.train import read_metrics, train
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -90,11 +92,11 @@ def config_for(name: str, latent: int, args) -> Config:
         raise ValueError(f"{name}: {latent} latent values do not split over a {g}x{g} grid")
     size, path = SIZES.get(args.data, args.size), data_path(args.data)
     shape = np.load(path, mmap_mode="r").shape  # [N, H, W] or [N, H, W, C]
-    cfg = Config(data=str(path), height=size, width=size, channels=shape[3] if len(shape) == 4 else 1,
-                 latent_dim=latent // max(g * g, 1), hidden=args.hidden, steps=args.steps,
-                 batch_size=args.batch_size, lr=args.lr, val_fraction=HELD_OUT, seed=args.seed,
-                 device="cpu", threads=args.threads, log_every=max(1, args.steps // 100),
-                 preview_every=0, checkpoint_every=0)
+    cfg = Config.of(data=str(path), height=size, width=size, channels=shape[3] if len(shape) == 4 else 1,
+                    latent_dim=latent // max(g * g, 1), hidden=args.hidden, steps=args.steps,
+                    batch_size=args.batch_size, lr=args.lr, val_fraction=HELD_OUT, seed=args.seed,
+                    device="cpu", threads=args.threads, log_every=max(1, args.steps // 100),
+                    preview_every=0, checkpoint_every=0)
     return cfg.replace(**changes, **({"latent_grid": g} if g else {})).validate()
 
 
@@ -118,7 +120,7 @@ def measure(name: str, latent: int, args, work: Path) -> dict:
            "hidden": args.hidden, "steps": args.steps, "batch": args.batch_size, "lr": args.lr,
            "params": sum(p.numel() for p in run.model.parameters()),
            "train_seconds": round(seconds, 1), "fields": _fields(cfg)}
-    names, images = load_split(run.cfg, cfg.data, "val")
+    names, images = load_split(run.cfg, cfg.dataset.data, "val")
     scores = [fit_images(run, images[i:i + 100], names[i:i + 100]).scores0  # bounded memory
               for i in range(0, len(names), 100)]
     row["val_psnr"] = float(np.mean(np.concatenate([s["psnr"] for s in scores])))
@@ -141,13 +143,13 @@ def step_seconds(cfg: Config, batch: int, steps: int = 2) -> list[float]:
     cfg = cfg.replace(batch_size=batch)
     torch.manual_seed(0)
     model = build_model(cfg)
-    stepper = Stepper(model, torch.optim.Adam(model.parameters(), lr=cfg.lr), cfg, torch.device("cpu"))
-    coords = grid(cfg.height, cfg.width)
-    values = torch.rand(batch, cfg.height * cfg.width, cfg.channels)
+    stepper = Stepper(model, torch.optim.Adam(model.parameters(), lr=cfg.train.lr), cfg, torch.device("cpu"))
+    coords = grid(cfg.dataset.height, cfg.dataset.width)
+    values = torch.rand(batch, cfg.dataset.height * cfg.dataset.width, cfg.summary.channels)
     out = []
     for i in range(steps + 1):
         t = time.perf_counter()
-        stepper(coords, values, None, cfg.lr)
+        stepper(coords, values, None, cfg.train.lr)
         if i:
             out.append(time.perf_counter() - t)
     return out
