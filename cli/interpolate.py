@@ -58,8 +58,6 @@ def interpolate(
     frames_out = np.asarray(r.render(walk, hw))
     with runlock.hold_if_inside(run, out_file, is_dir=False):
         write_animation(out_file, frames_out, fps)
-    note(f"{frames} frames at {hw[0]}x{hw[1]} from {a} to {b} in {out_file}", quiet)
-    write_animation(out_file, np.asarray(r.render(walk, hw)), fps)
     note(f"wrote {out_file}: {frames} frames at {wxh(*hw)} from {a} to {b}", quiet)
 
 
