@@ -10,7 +10,9 @@ from rich.table import Table
 
 from inr_gon.cli.common import app, out
 from inr_gon.cli.fit import check_refine
+from inr_gon.errors import InputError
 from inr_gon.fit import REFINE_LR
+from inr_gon.mesh import MAX_RESOLUTION
 
 Opt = typer.Option
 
@@ -23,6 +25,8 @@ def evaluate(
     limit: int = Opt(None, "--limit", help="At most this many items"),
     refine_steps: int = Opt(0, "--refine-steps", help="Also score after K latent refine steps"),
     refine_lr: float = Opt(REFINE_LR, "--refine-lr"),
+    resolution: int = Opt(None, "--resolution", "-r",
+                          help="Shapes: marching-cubes grid R (R^3 cells; default 128)"),
     as_json: bool = Opt(False, "--json", help="Print the figures as JSON"),
     device: str = Opt("auto", "--device"),
     quiet: bool = Opt(False, "--quiet"),
@@ -32,7 +36,10 @@ def evaluate(
     from inr_gon.run import load_run
 
     check_refine(refine_steps, refine_lr, "torch")
-    figures = run_eval(load_run(run, device), data, refine_steps, refine_lr, split, limit, quiet)
+    if resolution is not None and not 2 <= resolution <= MAX_RESOLUTION:
+        raise InputError(f"--resolution must be from 2 to {MAX_RESOLUTION}, got {resolution}")
+    figures = run_eval(load_run(run, device), data, refine_steps, refine_lr, split, limit, quiet,
+                       resolution)
     if as_json:
         out.print_json(json.dumps(figures))
         return

@@ -18,7 +18,8 @@ Opt = typer.Option
 @app.command()
 def fit(
     run: Path = typer.Argument(..., help="Run folder"),
-    inputs: list[str] = typer.Argument(..., help="Images or folders of images"),
+    inputs: list[str] = typer.Argument(..., help="Images or folders of images; for an SDF run, "
+                                       "mesh files, folders of them or builtin:NAME"),
     refine_steps: int = Opt(0, "--refine-steps", help="Latent optimisation steps after the first"),
     refine_lr: float = Opt(REFINE_LR, "--refine-lr", help="Adam step size of the refine steps"),
     out_file: Path = Opt(None, "--out", help="Save the latents (.safetensors) for `render --latents`"),
@@ -27,20 +28,25 @@ def fit(
     device: str = Opt("auto", "--device"),
     quiet: bool = Opt(False, "--quiet"),
 ) -> None:
-    """Fit new signals: one gradient step from zero, then optionally K more; PSNR/SSIM of each."""
+    """Fit new signals: one gradient step from zero, then optionally K more; PSNR/SSIM of each
+    (shapes: the clamped L1 of the SDF, sdf_l1)."""
     from inr_gon.fit import fit_images
     from inr_gon.latents import check_latents_path, save_latents
     from inr_gon.run import load_inputs, load_run
+    from inr_gon.shape_eval import fit_shapes
 
     check_refine(refine_steps, refine_lr, backend)
     if out_file is not None:
         check_latents_path(out_file)
     r = load_run(run, device)
-    if r.cfg.modality != "image":
-        raise InputError(f"fit takes images; this is an {r.cfg.modality} run (use `inr-gon mesh`)")
-    names, images = load_inputs(inputs, r.cfg.size, r.cfg.channels)
-    encoder = _onnx_encoder(r) if backend == "onnx" else None
-    res = fit_images(r, images, names, refine_steps, refine_lr, encoder)
+    if r.cfg.modality == "sdf":
+        if backend != "torch":
+            raise InputError("--backend onnx applies to image runs; SDF runs fit with torch")
+        res = fit_shapes(r, inputs, refine_steps, refine_lr, quiet)
+    else:
+        names, images = load_inputs(inputs, r.cfg.size, r.cfg.channels)
+        encoder = _onnx_encoder(r) if backend == "onnx" else None
+        res = fit_images(r, images, names, refine_steps, refine_lr, encoder)
     if out_file is not None:
         save_latents(out_file, res.names, res.z, run=str(run))
     if as_json:
@@ -48,7 +54,7 @@ def fit(
     elif not quiet:
         out.print(_table(res.summary(), r.cfg.model))
     if out_file is not None:
-        note(f"{len(names)} latents saved to {out_file}", quiet)
+        note(f"{len(res.names)} latents saved to {out_file}", quiet)
 
 
 def check_refine(refine_steps: int, refine_lr: float, backend: str) -> None:
@@ -67,6 +73,8 @@ def _onnx_encoder(r):
 
 
 def _table(summary: dict, model: str) -> Table:
+    if "sdf_l1_0" in summary["mean"]:
+        return _shape_table(summary)
     k = summary["refine_steps"]
     cols = ["PSNR", "SSIM"] + ([f"PSNR +{k}", f"SSIM +{k}"] if k else [])
     keys = ["psnr_0", "ssim_0"] + ([f"psnr_{k}", f"ssim_{k}"] if k else [])
@@ -76,6 +84,18 @@ def _table(summary: dict, model: str) -> Table:
     for row in summary["items"]:
         table.add_row(row["name"], *(_fmt(key, row[key]) for key in keys))
     table.add_row("mean", *(_fmt(key, summary["mean"][key]) for key in keys), style="bold")
+    return table
+
+
+def _shape_table(summary: dict) -> Table:
+    k = summary["refine_steps"]
+    keys = ["sdf_l1_0"] + ([f"sdf_l1_{k}"] if k else [])
+    caption = ("clamped L1 of the SDF on each shape's points: one gradient step from z = 0"
+               + (f"; +{k}: after {k} latent refine steps" if k else ""))
+    table = Table("shape", "sdf L1", *([f"sdf L1 +{k}"] if k else []), caption=caption)
+    for row in summary["items"]:
+        table.add_row(row["name"], *(f"{row[key]:.5f}" for key in keys))
+    table.add_row("mean", *(f"{summary['mean'][key]:.5f}" for key in keys), style="bold")
     return table
 
 

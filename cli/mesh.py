@@ -9,6 +9,7 @@ from rich.table import Table
 
 from inr_gon.cli.common import app, note, out
 from inr_gon.errors import InputError
+from inr_gon.mesh import MAX_RESOLUTION
 
 Opt = typer.Option
 
@@ -34,8 +35,8 @@ def mesh(
     from inr_gon.mesh import mesh_run
     from inr_gon.run import load_run
 
-    if not 2 <= resolution <= 2048:
-        raise InputError(f"--resolution must be from 2 to 2048, got {resolution}")
+    if not 2 <= resolution <= MAX_RESOLUTION:
+        raise InputError(f"--resolution must be from 2 to {MAX_RESOLUTION}, got {resolution}")
     if n < 1 or max_memory < 1:
         raise InputError("-n and --max-memory must be positive")
     r = load_run(run, device)
@@ -43,9 +44,11 @@ def mesh(
     rows = mesh_run(r, inputs or [], out_dir, resolution, fmt, original_frame, n, dense,
                     max_memory * 2**20, quiet)
     if not quiet:
-        table = Table("shape", "mesh", "vertices", "faces", "watertight")
+        table = Table("shape", "mesh", "vertices", "faces", "components", "watertight",
+                      caption="watertight: every edge on two faces (each component closed); "
+                      "compare the components with the source's")
         for row in rows:
             table.add_row(row["name"], row["file"], str(row["vertices"]), str(row["faces"]),
-                          "yes" if row["watertight"] else "no")
+                          str(row["components"]), "yes" if row["watertight"] else "no")
         out.print(table)
     note(f"{len(rows)} meshes at {resolution}^3 in {out_dir} (previews: *.png)", quiet)

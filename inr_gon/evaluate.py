@@ -12,17 +12,23 @@ from inr_gon.errors import InputError, warn
 from inr_gon.fit import REFINE_LR, fit_images, mean_scores
 
 SPLITS = ("all", "train", "val")
+SHAPE_RESOLUTION = 128  # eval's marching-cubes grid for shapes when --resolution is not given
 
 
 def evaluate(run, data: str, refine_steps: int = 0, lr: float = REFINE_LR, split: str = "all",
-             limit: int | None = None, quiet: bool = False) -> dict:
-    """Figures of `run` over DATA: {"data", "items", "psnr", "ssim", "mse", ...}."""
+             limit: int | None = None, quiet: bool = False, resolution: int | None = None) -> dict:
+    """Figures of `run` over DATA: {"data", "items", "psnr", "ssim", "mse", ...} for images;
+    shapes: inr_gon.mesh.evaluate_shapes, meshed at `resolution` (default 128)."""
     if run.cfg.modality == "sdf":
-        if refine_steps or split != "all" or limit is not None:
-            raise InputError("--refine-steps, --split and --limit apply to image runs")
+        if split != "all" or limit is not None:
+            raise InputError("--split and --limit apply to image runs")
         from inr_gon.mesh import evaluate_shapes
 
-        return evaluate_shapes(run, data, quiet=quiet)
+        return evaluate_shapes(run, data, quiet=quiet, resolution=resolution or SHAPE_RESOLUTION,
+                               refine_steps=refine_steps, lr=lr)
+    if resolution is not None:
+        raise InputError("--resolution applies to SDF runs (meshes); images are scored at the "
+                         "run's training size")
     names, images = load_split(run.cfg, data, split, limit)
     res = fit_images(run, images, names, refine_steps, lr)
     means = mean_scores(res)

@@ -22,10 +22,12 @@ import numpy as np
 import torch
 
 from inr_gon.errors import InputError
+from inr_gon.fit import REFINE_LR
 from inr_gon.io import atomic_write
 from inr_gon.render import DEFAULT_MAX_MEMORY, axis, decode_chunked
 
 BLOCK, MARGIN = 4, 2.0
+MAX_RESOLUTION = 2048  # --resolution's bound: the volume is R^3 float32 (32 GiB at 2048)
 SLAB_POINTS = 1 << 21  # coordinates made at once: 24 MiB of float32
 FORMATS = ("ply", "obj", "glb")
 SdfFn = Callable[[np.ndarray], np.ndarray]  # points float32 [N, 3] -> sdf float32 [N]
@@ -123,6 +125,7 @@ def mesh_run(run, inputs: list[str], out_dir: Path, resolution: int = 256, fmt: 
     from inr_gon.render import image_grid
     from inr_gon.run import unique_names
     from inr_gon.sdf import encode_shapes, training_shapes
+    from inr_gon.shape_metrics import components
     from inr_gon.splat import render_mesh
 
     if run.cfg.modality != "sdf":
@@ -148,17 +151,19 @@ def mesh_run(run, inputs: list[str], out_dir: Path, resolution: int = 256, fmt: 
         export_mesh(mesh, out_dir / f"{name}.{fmt}", fmt)
         rows.append({"name": name, "file": str(out_dir / f"{name}.{fmt}"),
                      "preview": str(out_dir / f"{name}.png"), "vertices": len(mesh.vertices),
-                     "faces": len(mesh.faces), "watertight": bool(mesh.is_watertight)})
+                     "faces": len(mesh.faces), "components": components(mesh),
+                     "watertight": bool(mesh.is_watertight)})
     if len(previews) > 1:
         write_png(out_dir / "grid.png", image_grid(np.stack(previews)))
     return rows
 
 
 def evaluate_shapes(run, data: str, quiet: bool = False, resolution: int = 128,
-                    points: int = 30_000) -> dict:
-    """Chamfer distance, normal consistency and volumetric IoU of the run's reconstructions of
-    the shapes in DATA against their source surfaces (see inr_gon/shape_metrics.py for the
-    conventions). Items whose network SDF has no surface get None and count as failed."""
+                    points: int = 30_000, refine_steps: int = 0, lr: float = REFINE_LR) -> dict:
+    """Chamfer distance, normal consistency, volumetric IoU and connected components of the
+    run's reconstructions of the shapes in DATA against their source surfaces (see
+    inr_gon/shape_metrics.py for the conventions), latents refined refine_steps steps at lr.
+    Items whose network SDF has no surface get None and count as failed."""
     from inr_gon.shape_eval import evaluate
 
-    return evaluate(run, data, quiet, resolution, points)
+    return evaluate(run, data, quiet, resolution, points, refine_steps=refine_steps, lr=lr)
