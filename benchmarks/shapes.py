@@ -1,0 +1,196 @@
+"""Signed-distance quality on real meshes: Chamfer-L1, normal consistency, IoU and connected
+components, for the training meshes, the held-out meshes after one gradient step and after
+latent refinement, one mesh trained alone, and builtin:shapes3d; time per training step.
+
+    OMP_NUM_THREADS=1 python benchmarks/shapes.py run NAME [--meshes DIR] [--steps N]
+    python benchmarks/shapes.py report
+
+`run NAME` trains configuration NAME (CONFIGS below) on each set and writes
+benchmarks/results/shapes/NAME.json and NAME.png (rows: truth | reconstruction);
+`report` gathers every NAME.json into benchmarks/results/shapes.json and shapes.md.
+One thread per run: run at most two at once on a 2-core machine.
+
+Sets (the held-out choice is fixed, not drawn): of the 8 meshes in DIR, HELD_OUT (one
+organic scan, one CAD part) are held out and the other 6 trained on; ALONE is trained on
+by itself (batch 1); builtin:shapes3d:SHAPES3D with 8 of them held out by the run's seed.
+Every set is trained for the same --steps; meshes are extracted at RESOLUTION^3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS, machine  # noqa: E402
+
+from inr_gon.config import Config  # noqa: E402
+from inr_gon.io import write_png  # noqa: E402
+from inr_gon.render import image_grid  # noqa: E402
+from inr_gon.run import load_run  # noqa: E402
+from inr_gon.shape_eval import evaluate  # noqa: E402
+from inr_gon.splat import render_mesh  # noqa: E402
+from inr_gon.train import train  # noqa: E402
+
+HELD_OUT, ALONE, SHAPES3D = ("cow", "rocker-arm"), "homer", 64
+RESOLUTION, REFINE_STEPS, REFINE_LR, PICTURE = 256, 200, 1e-2, 160
+DEFAULT_MESHES = Path(__file__).resolve().parents[2] / "shared" / "data" / "meshes"
+
+# The issue's short-run recipe: the paper's GON (latent shifts the first layer, one plain
+# gradient step from the origin), 3 x 128, w0 10.
+PAPER = dict(hidden=128, layers=3, latent_dim=32, w0=10.0, batch_size=8, sdf_points=1024,
+             lr=1e-3, lr_min_ratio=0.1)
+CONFIGS: dict[str, dict] = {
+    "paper": PAPER,
+    "wide": {**PAPER, "hidden": 256, "latent_dim": 64},
+}
+
+
+def sets(meshes: Path, work: Path) -> dict[str, tuple[str, str | None, dict]]:
+    """name -> (training data, held-out data or None, config overrides). Folders of links."""
+    files = sorted(p for p in meshes.iterdir() if p.suffix == ".obj")
+    missing = set(HELD_OUT + (ALONE,)) - {p.stem for p in files}
+    if missing:
+        raise SystemExit(f"error: {meshes} lacks {sorted(missing)}")
+    folders = {"train": [p for p in files if p.stem not in HELD_OUT],
+               "heldout": [p for p in files if p.stem in HELD_OUT],
+               "alone": [p for p in files if p.stem == ALONE]}
+    for name, group in folders.items():
+        (work / name).mkdir(parents=True, exist_ok=True)
+        for p in group:
+            link = work / name / p.name
+            if not link.exists():
+                link.symlink_to(p)
+    return {"meshes": (str(work / "train"), str(work / "heldout"), {"val_fraction": 0.0}),
+            "alone": (str(work / "alone"), None, {"val_fraction": 0.0, "batch_size": 1}),
+            "shapes3d": (f"builtin:shapes3d:{SHAPES3D}", None, {"val_fraction": 8 / SHAPES3D})}
+
+
+def scored(run, data: str, cells: list, refine_steps: int = 0, only=None) -> dict:
+    """evaluate() at RESOLUTION, with a truth | reconstruction picture pair per item."""
+    from inr_gon.datasets import Sampling, load_shapes
+
+    shapes = load_shapes(data, Sampling.from_config(run.cfg), quiet=True)
+
+    def keep(i: int, name: str, mesh) -> None:
+        cells.extend([render_mesh(shapes.surface(i), PICTURE), render_mesh(mesh, PICTURE)])
+
+    t = time.perf_counter()
+    r = evaluate(run, data, quiet=True, resolution=RESOLUTION, points=30_000, only=only,
+                 each=keep, refine_steps=refine_steps, lr=REFINE_LR)
+    r["seconds"] = round(time.perf_counter() - t, 1)
+    r["items"] = [{k: v for k, v in row.items() if k != "chamfer_l2"} for row in r["items"]]
+    return r
+
+
+def run_config(name: str, meshes: Path, steps: int, only_sets: list[str]) -> dict:
+    fields = CONFIGS[name]
+    work = Path(tempfile.gettempdir()) / "inr-gon-shapes-bench"
+    record = {"config": name, "fields": fields, "steps": steps, "resolution": RESOLUTION,
+              "refine_steps": REFINE_STEPS, "refine_lr": REFINE_LR, "held_out": HELD_OUT,
+              "alone": ALONE, "machine": machine(), "sets": {}}
+    cells: list[np.ndarray] = []
+    for set_name, (data, held, extra) in sets(meshes, work).items():
+        if only_sets and set_name not in only_sets:
+            continue
+        cfg = Config(data=data, steps=steps, seed=0, threads=1, device="cpu", log_every=50,
+                     preview_every=0, checkpoint_every=steps, **{**fields, **extra})
+        out = work / "runs" / f"{name}-{set_name}-{steps}"
+        res = train(cfg, out, quiet=True)
+        run = load_run(out, "cpu")
+        row = {"data": data, "seconds_per_step": seconds_per_step(out),
+               "train_sdf_l1": res.train_psnr, "val_sdf_l1": res.val_psnr}
+        if set_name == "shapes3d":  # 8 training shapes and the 8 held-out ones
+            from inr_gon.tasks import split_indices
+
+            tr, va = split_indices(SHAPES3D, cfg.val_fraction, cfg.seed)
+            row["train"] = scored(run, data, cells, only=tr[:8].tolist())
+            row["heldout_0"] = scored(run, data, cells, only=va.tolist())
+            row["heldout_refined"] = scored(run, data, cells, REFINE_STEPS, only=va.tolist())
+        else:
+            row["train"] = scored(run, data, cells)
+            if held:
+                row["heldout_0"] = scored(run, held, cells)
+                row["heldout_refined"] = scored(run, held, cells, REFINE_STEPS)
+        record["sets"][set_name] = row
+        print(f"{name} {set_name}: {summary_line(row)}", flush=True)
+    path = RESULTS / "shapes" / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    old = json.loads(path.read_text()) if path.exists() and only_sets else {"sets": {}}
+    record["sets"] = {**old["sets"], **record["sets"]}
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    if cells:
+        write_png(path.with_suffix(".png") if not only_sets else
+                  path.with_name(f"{name}-{'-'.join(only_sets)}.png"),
+                  image_grid(np.stack(cells), cols=8))
+    return record
+
+
+def seconds_per_step(run_dir: Path) -> float:
+    """Training-loop seconds per step from metrics.jsonl (first logged step to the last, so
+    data loading and the final evaluation are left out)."""
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    rows = [r for r in rows if not r.get("eval")]
+    a, b = rows[0], rows[-1]
+    return round((b["seconds"] - a["seconds"]) / max(b["step"] - a["step"], 1), 4)
+
+
+def summary_line(row: dict) -> str:
+    parts = [f"{row['seconds_per_step']:.3f} s/step"]
+    for key in ("train", "heldout_0", "heldout_refined"):
+        if key in row:
+            m = row[key]["mean"]
+            parts.append(f"{key} CD {m['chamfer_l1']:.4f} NC {m['normal_consistency']:.3f} "
+                         f"IoU {m['iou']:.3f} parts {row[key]['components_match']}/{row[key]['count']}")
+    return " | ".join(parts)
+
+
+def report() -> None:
+    rows, records = [], {}
+    for path in sorted((RESULTS / "shapes").glob("*.json")):
+        rec = json.loads(path.read_text())
+        records[rec["config"]] = rec
+        for set_name, row in rec["sets"].items():
+            for key, label in (("train", "training"), ("heldout_0", "held-out, one step"),
+                               ("heldout_refined", f"held-out, +{rec['refine_steps']} refine")):
+                if key not in row:
+                    continue
+                m, r = row[key]["mean"], row[key]
+                rows.append([rec["config"], set_name, label, rec["steps"],
+                             f"{m['chamfer_l1']:.4f}", f"{m['normal_consistency']:.3f}",
+                             f"{m['iou']:.3f}", f"{r['components_match']}/{r['count']}",
+                             f"{row['seconds_per_step']:.3f}"])
+    head = ["config", "set", "shapes", "steps", "Chamfer-L1", "normal cons.", "IoU",
+            "components = ref", "s/step"]
+    md = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    md += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    (RESULTS / "shapes.md").write_text("\n".join(md) + "\n")
+    (RESULTS / "shapes.json").write_text(json.dumps(
+        {"benchmark": "shapes", "command": "OMP_NUM_THREADS=1 python benchmarks/shapes.py run "
+         "NAME --steps N; python benchmarks/shapes.py report", "configs": records}, indent=1) + "\n")
+    print("\n".join(md))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("what", choices=["run", "report"])
+    ap.add_argument("name", nargs="?", choices=list(CONFIGS))
+    ap.add_argument("--meshes", type=Path, default=Path(os.environ.get("INR_GON_MESHES", DEFAULT_MESHES)))
+    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--sets", nargs="*", default=[], help="only these of meshes alone shapes3d")
+    args = ap.parse_args()
+    if args.what == "report":
+        report()
+    else:
+        run_config(args.name, args.meshes, args.steps, args.sets)
+
+
+if __name__ == "__main__":
+    main()
