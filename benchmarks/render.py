@@ -49,7 +49,7 @@ def onnx_backend(decoder, fp16: bool, tmp: str, max_memory: int):
 
 def compiled_backend(decoder, max_memory: int):
     fast = copy.deepcopy(decoder)
-    fast.trunk = torch.compile(fast.trunk)  # the per-chunk work of decode_chunked
+    fast.forward = torch.compile(fast.forward)  # the per-chunk work of decode_chunked
     return lambda z, h, w: render_images(fast, z, h, w, max_memory)
 
 

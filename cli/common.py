@@ -39,6 +39,17 @@ def parse_size(text: str | None, name: str = "--size", limit: int = 16384) -> tu
     return h, w
 
 
+def parse_grid(text: str, name: str = "--latent-grid") -> int:
+    """'G', 'GxG' or 'GxGxG' -> G: latent grids are square (cubic in 3D)."""
+    m = re.fullmatch(r"\s*(\d{1,6})\s*(?:[xX]\s*(\d{1,6})\s*){0,2}", text)
+    sides = [int(s) for s in re.findall(r"\d+", text)] if m else []
+    if not sides:
+        raise InputError(f"{name} must be G or GxG, got '{text}'")
+    if len(set(sides)) != 1:
+        raise InputError(f"{name} grids are square: GxG with equal sides, got '{text}'")
+    return sides[0]
+
+
 def config_from_flags(base: Config | None = None, **flags: Any) -> Config:
     """Flags that were given (not None) override the base config's fields."""
     cfg = base or Config()

@@ -68,7 +68,7 @@ def item_latents(r, inputs: list[str], latents: Path | None, n: int):
     if latents is not None:
         if inputs:
             raise InputError("give INPUT images or --latents, not both")
-        return load_latents(latents, r.cfg.latent_dim)
+        return load_latents(latents, r.cfg.latent_size)
     names, images = (load_inputs(inputs, r.cfg.size, r.cfg.channels) if inputs
                      else training_items(r.cfg, n))
     return names, r.encode(images)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from inr_gon.cli.common import app, config_from_flags, note, out
+from inr_gon.cli.common import app, config_from_flags, note, out, parse_grid
 from inr_gon.config import Config
 from inr_gon.errors import warn
 from inr_gon.run import load_config
@@ -33,6 +33,11 @@ def train(
     detach_inner: bool = Opt(None, "--detach-inner/--no-detach-inner",
                              help="Ablation: no back-propagation through the gradient step"),
     model: str = Opt(None, "--model", help="gon | conv | ae"),
+    modulation: str = Opt(None, "--modulation",
+                          help="first | all: the latent shifts the first or every sine layer"),
+    latent_grid: str = Opt(None, "--latent-grid",
+                           help="G or GxG(xG): a grid of --latent-dim vectors, interpolated (0: one)"),
+    origin_step: str = Opt(None, "--origin-step", help="gradient | learned | gauss-newton"),
     lr: float = Opt(None, "--lr"),
     lr_min_ratio: float = Opt(None, "--lr-min-ratio"),
     seed: int = Opt(None, "--seed"),
@@ -71,6 +76,8 @@ def train(
         if ignored:
             warn(f"{out_dir}: --resume keeps the run's config; ignored {' '.join(ignored)}")
         flags = {k: flags[k] for k in kept}
+    if flags.get("latent_grid") is not None:
+        flags["latent_grid"] = parse_grid(flags["latent_grid"])
     cfg = config_from_flags(base, **flags)
     result = run_training(cfg, out_dir, resume=resume, quiet=quiet)
     report(result, quiet)

@@ -108,12 +108,20 @@ def example_latents(model, items: Items | None) -> dict[str, str]:
 
 def encoder_jobs(model, cfg, items: Items | None, out: Path) -> list[Job]:
     general, grid_path = encoder_paths(out)
-    jobs = [Job(general, "encoder", "fp32", encoder_proto(model),
-                lambda run_s, name: check_encoder(run_s, model, cfg, items, name))]
-    if cfg.modality != "image" or cfg.inner_steps != 1:
+    jobs = []
+    affine = cfg.modality == "image" and cfg.inner_steps == 1
+    if model.origin.needs_hessian:
+        warn(f"{general.name} not written: a Gauss-Newton step solves a linear system, which "
+             "ONNX has no operator for" + (f"; {grid_path.name} holds it on the run's grid"
+                                           if affine else ""))
+    else:
+        jobs.append(Job(general, "encoder", "fp32", encoder_proto(model),
+                        lambda run_s, name: check_encoder(run_s, model, cfg, items, name)))
+    if not affine:
         why = "an SDF run shares no grid" if cfg.modality != "image" else \
             f"with {cfg.inner_steps} inner steps the latent is not affine in the values"
-        warn(f"{grid_path.name} not written: {why}; {general.name} covers every case")
+        warn(f"{grid_path.name} not written: {why}"
+             + (f"; {general.name} covers every case" if jobs else ""))
         return jobs
     coords = grid(*cfg.size)
     jobs.append(Job(grid_path, "encoder_grid", "fp32", grid_encoder_proto(model, coords),

@@ -69,7 +69,7 @@ def random_inputs(cfg: Config, scale: float, seed: int = 0) -> tuple[Tensor, Ten
     g = torch.Generator().manual_seed(seed)
     coords = torch.rand(3, 257, cfg.coord_dim, generator=g) * 2 - 1
     values = torch.rand(3, 257, cfg.out_dim, generator=g)
-    return coords, values, torch.randn(3, cfg.latent_dim, generator=g) * scale
+    return coords, values, torch.randn(3, cfg.latent_size, generator=g) * scale
 
 
 def diff(got: np.ndarray, ref: Tensor) -> float:

@@ -2,12 +2,13 @@
 
 Two graphs, both returning the latent to decode (the posterior mean of a variational run,
 whose step is taken on the ELBO through the heads: see `inr_gon.gon.variational_step`):
-- `EncoderGraph`, the general one: coords [B, N, d] and values [B, N, C] -> z [B, D]. The
-  inner backward of the SIREN is written out by `Siren.trunk_vjp` (the cos chain), so any
-  coordinates work, and `inner_steps` > 1 repeats the step.
-- `GridEncoder`, for the run's own grid: at z0 = 0 the latent is affine in the values,
-  z = values.flatten(1) @ A + b, one MatMul + Add with A [N*C, D] and b [D] precomputed from
-  F(c, 0) and J = dF/dz (see `inr_gon.gon.latent_shared_grid`).
+- `EncoderGraph`, the general one: coords [B, N, d] and values [B, N, C] -> z [B, D]. It is
+  `GON.encode` itself: gon.py writes the inner backward out (`Siren.sines_vjp`, the cos chain),
+  so any coordinates work and `inner_steps` > 1 repeats the step. Gradient and learned steps
+  only: a Gauss-Newton step solves a linear system, which ONNX has no operator for.
+- `GridEncoder`, for the run's own grid: from z0 = 0 the latent is affine in the values,
+  z = values.flatten(1) @ A + b, one MatMul + Add with A [N*C, D] and b [D] precomputed
+  (`inr_gon.gon.origin_affine`: the gradient, learned and Gauss-Newton steps alike).
 """
 
 from __future__ import annotations
@@ -19,76 +20,42 @@ import torch
 from torch import Tensor, nn
 
 from inr_gon.export.onnx import trace
-from inr_gon.gon import GON, heads_grad, inner_kl_weight
+from inr_gon.gon import GON, heads_grad, inner_kl_weight, origin_affine
 
 
 class EncoderGraph(nn.Module):
-    """coords [B or 1, N, d], values [B, N, C] -> latent [B, D]; as `GON.encode`."""
+    """coords [B or 1, N, d], values [B, N, C] -> latent [B, D]; `GON.encode`, per-signal form."""
 
     def __init__(self, model: GON) -> None:
         super().__init__()
-        self.decoder, self.steps = model.decoder, model.cfg.inner_steps
-        self.variational = model.cfg.variational
-        if self.variational:
-            self.to_mu, self.to_logvar = model.to_mu, model.to_logvar
-            self.kl_scale = inner_kl_weight(model.cfg)
+        if model.origin.needs_hessian:
+            raise ValueError("a Gauss-Newton step needs a linear solve, which ONNX lacks")
+        self.model = model
 
     def forward(self, coords: Tensor, values: Tensor) -> Tensor:
-        dec = self.decoder
-        pre1 = dec.first(coords)  # [B or 1, N, H]: with one shared grid the forward runs once
-        z = None
-        for _ in range(self.steps):
-            if self.variational:  # the decoder input is the mean of the heads at z (0 at first)
-                z0 = values.new_zeros(1, self.to_mu.in_features) if z is None else z
-                mu0, logvar0 = self.to_mu(z0), self.to_logvar(z0)
-                z_in = mu0
-            else:
-                z_in = z
-            pre = pre1 if z_in is None else pre1 + dec.shift(z_in)
-            # L = mean over points of |F - x|^2, so dL/dF = 2 (F - x) / N. Taking the mean of
-            # the per-point gradients below (not (2/N) times a sum) keeps N a dynamic dimension
-            # in the exported graph instead of a constant traced from the example input.
-            _, g = dec.trunk_vjp(pre, lambda pred: 2.0 * (pred - values))  # [B, N, H]
-            grad = g.mean(-2) @ dec.latent.weight  # [B, H] @ [H, D]: pre1 = ... + z Wz^T
-            if self.variational:
-                z = z0 - heads_grad(self.to_mu, self.to_logvar, mu0, logvar0, grad, None,
-                                    self.kl_scale)
-            else:
-                z = -grad if z is None else z - grad
-        return self.to_mu(z) if self.variational else z
+        return self.model.encode(coords, values)  # coords [B or 1, N, d]: the explicit form
 
 
 @torch.no_grad()
 def grid_affine(model: GON, coords: Tensor, chunk: int = 4096) -> tuple[Tensor, Tensor]:
     """(A [N*C, D], b [D]) in float64 with z = values.flatten(1) @ A + b for values [B, N, C]
-    sampled at coords [N, d]; one gradient-origin step (inner_steps == 1), to_mu folded in.
+    sampled at coords [N, d]; one origin step (inner_steps == 1), to_mu folded in.
     Float64 so the precomputed map carries no more rounding than one float32 product."""
     if model.cfg.inner_steps != 1:
         raise ValueError("the latent is affine in the values only for one inner step")
     model = copy.deepcopy(model).double()
-    dec, n = model.decoder, coords.shape[0]
-    c = dec.out.out_features
-    eye = torch.eye(c, dtype=torch.float64)
-    blocks, bias = [], torch.zeros(dec.latent.in_features, dtype=torch.float64)
-    # A variational run's decoder input at the origin is the mean head's bias, shared by all.
-    shift = dec.latent(model.to_mu.bias) if model.cfg.variational else 0.0
-    for i in range(0, n, chunk):
-        pts = coords[i:i + chunk].double()
-        m = pts.shape[0]
-        # One cotangent per output channel: g[k] = dF_k/dpre1, [C, m, H]; J = g Wz, [C, m, D].
-        f0, g = dec.trunk_vjp(dec.first(pts) + shift, lambda pred, m=m: eye[:, None, :].expand(c, m, c))
-        jac = (2.0 / n) * (g @ dec.latent.weight)
-        blocks.append(jac.permute(1, 0, 2).reshape(m * c, -1))  # row n*C + k: point n, channel k
-        bias -= torch.einsum("nc,cnd->d", f0, jac)  # z = (2/N) J^T (x - F(c, 0))
-    a = torch.cat(blocks)  # x A + bias = -dL_rec/dz_in
-    if model.cfg.variational:  # the step through the heads and to_mu are affine too: fold in
-        mu, logvar = model.to_mu, model.to_logvar
-        zero = torch.zeros(1, a.shape[1], dtype=torch.float64)
-        const = heads_grad(mu, logvar, mu(zero), logvar(zero), zero, None,
-                           inner_kl_weight(model.cfg))[0]  # heads_grad is g W_mu + const
-        a, bias = a @ mu.weight, bias @ mu.weight - const  # z = -heads_grad(-(x A + bias))
-        a, bias = a @ mu.weight.T, bias @ mu.weight.T + mu.bias
-    return a, bias
+    dec, pts = model.decoder, coords.double()
+    if not model.cfg.variational:
+        return origin_affine(dec, model.origin, pts, chunk=chunk)
+    # A variational run's decoder input at the origin is the mean head's bias, shared by all:
+    # x A + bias = -dL_rec/dz_in there. The step through the heads and to_mu are affine too.
+    a, bias = origin_affine(dec, model.origin, pts, model.to_mu.bias, chunk)
+    mu, logvar = model.to_mu, model.to_logvar
+    zero = torch.zeros(1, a.shape[1], dtype=torch.float64)
+    const = heads_grad(mu, logvar, mu(zero), logvar(zero), zero, None,
+                       inner_kl_weight(model.cfg))[0]  # heads_grad is g W_mu + const
+    a, bias = a @ mu.weight, bias @ mu.weight - const  # z = -heads_grad(-(x A + bias))
+    return a @ mu.weight.T, bias @ mu.weight.T + mu.bias
 
 
 class GridEncoder(nn.Module):

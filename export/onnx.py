@@ -8,6 +8,7 @@ package version in its metadata; `read_info` refuses files without them.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import tempfile
@@ -35,39 +36,44 @@ COORDINATES = {
 }
 # The config fields that decide the graph: a file whose fields differ belongs to another run.
 ARCH_FIELDS = ("model", "modality", "channels", "latent_dim", "hidden", "layers", "w0", "w0_hidden",
-               "inner_steps", "variational")
+               "inner_steps", "variational", "modulation", "latent_grid", "origin_step")
 
 
 class DecoderGraph(nn.Module):
     """F(coords, latent) as the exported graph: coords [B or 1, N, d], latent [B, D] -> [B, N, C].
 
     w0 is folded into the weights, so each layer is one MatMul + Add + Sin, and the points are
-    flattened to [B*N, H] so onnxruntime fuses each MatMul + Add into one Gemm. fp16 keeps the
-    first layer and its sine in float32: its phases reach tens of radians, where fp16 steps are
-    ~1e-2 rad, and the coordinates of a 2048-pixel grid are closer than fp16 resolves near 1.
-    Inputs and output stay float32 either way.
+    flattened to [B*N, H] so onnxruntime fuses each MatMul + Add into one Gemm. A latent grid
+    is interpolated inside the graph (`Siren.interp_weights`: tent weights, then one MatMul per
+    modulated layer). fp16 keeps the first layer, its sine and the latent shifts' arithmetic in
+    float32: its phases reach tens of radians, where fp16 steps are ~1e-2 rad, and the
+    coordinates of a 2048-pixel grid are closer than fp16 resolves near 1. Inputs and output
+    stay float32 either way.
     """
 
     def __init__(self, dec: Siren, fp16: bool = False) -> None:
         super().__init__()
         self.dtype = torch.float16 if fp16 else torch.float32
         self.channels = dec.out.out_features  # a constant, so the output's last dim is static
+        self.dec = copy.deepcopy(dec).float().requires_grad_(False)  # first layer and shifts
 
         def const(t: Tensor, scale: float = 1.0, dtype: torch.dtype = torch.float32) -> nn.Parameter:
             return nn.Parameter((t.detach().float() * scale).to(dtype).contiguous(), requires_grad=False)
 
-        self.wc, self.bc = const(dec.coord.weight.T, dec.w0), const(dec.coord.bias, dec.w0)
-        self.wz = const(dec.latent.weight.T, dec.w0)
         self.ws = nn.ParameterList(const(m.weight.T, dec.w0_hidden, self.dtype) for m in dec.hidden)
         self.bs = nn.ParameterList(const(m.bias, dec.w0_hidden, self.dtype) for m in dec.hidden)
         self.wo, self.bo = const(dec.out.weight.T, 1.0, self.dtype), const(dec.out.bias, 1.0, self.dtype)
 
     def forward(self, coords: Tensor, latent: Tensor) -> Tensor:
-        pre = coords @ self.wc + self.bc + (latent @ self.wz).unsqueeze(1)  # [B, N, H]
+        shifts = self.dec.shifts(self.dec.interp_weights(coords), latent)  # [B, 1 or N, H] each
+        pre = self.dec.base(coords) + shifts[0]  # [B, N, H]
         b, n = pre.shape[0], pre.shape[1]
         h = torch.sin(pre.flatten(0, 1)).to(self.dtype)  # [B*N, H]
-        for w, bias in zip(self.ws, self.bs):
-            h = torch.sin(h @ w + bias)
+        for k, (w, bias) in enumerate(zip(self.ws, self.bs)):
+            pre = h @ w + bias
+            if k + 1 < len(shifts):  # modulation all: [B, 1 or N, H] -> [B*N, H]
+                pre = (pre.reshape(b, n, -1) + shifts[k + 1].to(self.dtype)).flatten(0, 1)
+            h = torch.sin(pre)
         return (h @ self.wo + self.bo).float().reshape(b, n, self.channels)
 
 
@@ -85,7 +91,7 @@ def trace(module: nn.Module, args: tuple[Tensor, ...], inputs: list[str], output
 
 def decoder_proto(decoder: Siren, fp16: bool = False) -> onnx.ModelProto:
     """coords [B or 1, N, d], latent [B, D] -> values [B, N, C]; B and N dynamic."""
-    d, dz = decoder.coord.in_features, decoder.latent.in_features
+    d, dz = decoder.coord.in_features, decoder.latent_size
     return trace(DecoderGraph(decoder, fp16), (torch.rand(2, 5, d), torch.randn(2, dz)),
                  ["coords", "latent"], "values",
                  {"coords": {0: "coords_batch", 1: "points"}, "latent": {0: "batch"},

@@ -27,9 +27,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inr_gon.config import Config
-from inr_gon.gon import inner_loss, step_outputs
+from inr_gon.gon import decoder_for, inner_loss, step_outputs
 from inr_gon.render import DEFAULT_MAX_MEMORY, grid, render_images
-from inr_gon.siren import Siren
 
 
 def _groups(channels: int, pixels: int) -> int:
@@ -148,11 +147,10 @@ class AutoEncoder(nn.Module):
     def __init__(self, cfg: Config) -> None:
         super().__init__()
         self.cfg = cfg
-        self.decoder = Siren(cfg.coord_dim, cfg.latent_dim, cfg.out_dim, cfg.hidden, cfg.layers,
-                             cfg.w0, cfg.w0_hidden, cfg.latent_init)
+        self.decoder = decoder_for(cfg)
         target = sum(p.numel() for p in self.decoder.parameters())
-        width = encoder_width(cfg.channels, cfg.latent_dim, target)
-        self.encoder = ConvEncoder(cfg.channels, width, cfg.latent_dim)
+        width = encoder_width(cfg.channels, cfg.latent_size, target)
+        self.encoder = ConvEncoder(cfg.channels, width, cfg.latent_size)
 
     def encode(self, coords: Tensor, values: Tensor) -> Tensor:
         """values [B, H*W, C] on the training grid -> z [B, D] (coords are implied)."""

@@ -14,11 +14,16 @@ MODALITIES = ("image", "sdf")
 MODELS = ("gon", "conv", "ae")
 PRECISIONS = ("fp32", "tf32", "bf16")  # tf32: TF32 matmuls on CUDA; bf16: autocast
 DEVICE_PATTERN = r"auto|cpu|mps|cuda(:\d{1,3})?"
+MODULATIONS = ("first", "all")  # issue 12: latent shifts of the first or every sine layer
+ORIGIN_STEPS = ("gradient", "learned", "gauss-newton")  # issue 12: see gon.OriginStep
+MAX_LATENT_GRID = 64  # cells per side
+MAX_LATENT_SIZE = 4096  # values per latent, grid included
 MAX_WEIGHTS = 2**28  # hidden^2 * layers: far above any SIREN GON, far below a typo's 17 GB
 # Fields that shape the model and its data: a run's config.json must state them all (a
 # missing one would silently fall back to a default the weights were not trained with).
 MODEL_FIELDS = ("data", "modality", "height", "width", "channels", "model", "latent_dim",
-                "hidden", "layers", "w0", "w0_hidden", "latent_init", "inner_steps", "variational")
+                "hidden", "layers", "w0", "w0_hidden", "latent_init", "inner_steps", "variational",
+                "modulation", "latent_grid", "origin_step")  # the last three: issue 12
 
 
 @dataclass
@@ -42,6 +47,11 @@ class Config:
     variational: bool = False
     kl_weight: float = 1e-4
     detach_inner: bool = False  # ablation: no back-propagation through the gradient-origin step
+    # --- model capacity and origin step (issue 12; see siren.py and gon.py) ---
+    modulation: str = "first"  # first: z shifts the first sine layer | all: every sine layer
+    latent_grid: int = 0  # 0: one latent vector; G: a G^d grid of latent_dim-vectors, interpolated
+    origin_step: str = "gradient"  # gradient (the paper) | learned (Meta-SGD) | gauss-newton
+    # --- end of issue-12 fields ---
     # training
     steps: int = 2000
     batch_size: int = 32
@@ -71,6 +81,11 @@ class Config:
     @property
     def size(self) -> tuple[int, int]:
         return (self.height, self.width)
+
+    @property
+    def latent_size(self) -> int:
+        """Values per latent: latent_dim, times G^d cells with a latent grid (issue 12)."""
+        return max(self.latent_grid, 1) ** self.coord_dim * self.latent_dim
 
     @property
     def coord_dim(self) -> int:
@@ -130,7 +145,32 @@ class Config:
                              f"means {self.hidden**2 * self.layers:.3g} weights, above the "
                              f"{MAX_WEIGHTS:.3g} limit")
         _check_extra(self.extra)
+        self._check_latent()
         return self._check_model()
+
+    def _check_latent(self) -> None:
+        """Issue 12's fields: names, and a grid that fits the image and the latent size limit."""
+        for name, allowed in (("modulation", MODULATIONS), ("origin_step", ORIGIN_STEPS)):
+            if getattr(self, name) not in allowed:
+                raise InputError(f"config field '{name}' must be one of {', '.join(allowed)}, "
+                                 f"got {getattr(self, name)!r}")
+        g = self.latent_grid
+        if not 0 <= g <= MAX_LATENT_GRID:
+            raise InputError(f"config field 'latent_grid' is out of range: {g!r} (0 to {MAX_LATENT_GRID})")
+        if self.modality == "image" and g > min(self.height, self.width):
+            raise InputError(f"--latent-grid {g} is larger than the {self.width}x{self.height} "
+                             "images: use at most the smaller side")
+        if self.latent_size > MAX_LATENT_SIZE:
+            raise InputError(f"a {g}^{self.coord_dim} latent grid of {self.latent_dim}-vectors is "
+                             f"{self.latent_size} values per signal, above the {MAX_LATENT_SIZE} limit")
+        if self.variational and self.origin_step != "gradient":
+            raise InputError(f"--variational takes the gradient step only, not --origin-step "
+                             f"{self.origin_step}")
+        if self.model != "gon" and self.origin_step != "gradient":
+            raise InputError(f"--origin-step {self.origin_step} is for --model gon")
+        if self.model == "conv" and (self.modulation != "first" or g):
+            raise InputError("--model conv has no SIREN: --modulation and --latent-grid are for "
+                             "gon and ae")
 
     def _check_model(self) -> Config:
         """Combinations the baselines (baselines.py) cannot honour."""

@@ -10,10 +10,17 @@ random subset per step, or a different resolution, gives the same expected laten
 
 Three ways to take the step, equal up to rounding (tests check it):
 - `latent_autograd`: the reference, autograd.grad with create_graph=True.
-- `latent_explicit`: the same gradient written out (Siren.trunk_vjp), for per-signal coords.
+- `latent_explicit`: the same gradient written out (Siren.sines_vjp), for per-signal coords.
 - `latent_shared_grid`: at z0 = 0 neither F(c, 0) nor J = dF/dz(c, 0) depends on the signal,
   so z = (2/N) J^T (x - F(c, 0)) is affine in x; a batch sharing one grid pays for F(c, 0)
   and J once (C backward passes over N points, not B).
+
+The step rule (`OriginStep`, issue 12) preconditions that gradient: `gradient` is the paper's
+step, `learned` scales each latent value by a trained step size (Meta-SGD), `gauss-newton`
+solves with the damped Gauss-Newton matrix H = (2/N) J^T J of the inner loss. From the origin
+on one grid each is a linear map P of the gradient, so the first step stays affine in the
+signal (`origin_affine`, what encoder_grid.onnx holds); further steps (`inner_steps` > 1) are
+taken per signal from the current z. `origin_step` is the one implementation of a step.
 
 Variational GON (`variational_step`), as the paper's Variational-GON.py: the step is taken on
 the ELBO through linear heads, (mu, logvar) = heads(z0), reparameterised, with the KL in the
@@ -23,11 +30,14 @@ inner loss too; the resulting latent goes through the heads again for the outer 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
-from inr_gon.config import Config
+from inr_gon.config import ORIGIN_STEPS, Config
 from inr_gon.render import DEFAULT_MAX_MEMORY, render_images
 from inr_gon.siren import Siren
 
@@ -37,11 +47,15 @@ def inner_loss(pred: Tensor, target: Tensor) -> Tensor:
     return (pred - target).pow(2).sum(-1).mean(-1)
 
 
+def zeros_latent(decoder: Siren, values: Tensor) -> Tensor:
+    return values.new_zeros(values.shape[0], decoder.latent_size)
+
+
 def latent_autograd(decoder: Siren, coords: Tensor, values: Tensor, z0: Tensor | None = None,
                     create_graph: bool = True) -> Tensor:
     """coords [B, N, d] (or [N, d]), values [B, N, C] -> z = z0 - dL/dz0  [B, D]."""
     if z0 is None:
-        z0 = values.new_zeros(values.shape[0], decoder.latent.in_features)
+        z0 = zeros_latent(decoder, values)
     with torch.enable_grad():
         z0 = z0 if z0.requires_grad else z0.detach().requires_grad_(True)
         # Summing per-signal losses keeps each signal's gradient its own.
@@ -51,35 +65,60 @@ def latent_autograd(decoder: Siren, coords: Tensor, values: Tensor, z0: Tensor |
 
 
 def latent_grad(decoder: Siren, coords: Tensor, values: Tensor, z: Tensor) -> Tensor:
-    """dL/dz of each signal's inner loss at latents z [B, D], backward pass written out.
-    coords [B, N, d] or [N, d], values [B, N, C] -> [B, D]."""
-    n = values.shape[-2]
-    pre1 = decoder.first(coords) + decoder.shift(z)
-    pre1 = pre1.expand(values.shape[0], *pre1.shape[-2:])
-    _, g = decoder.trunk_vjp(pre1, lambda pred: (2.0 / n) * (pred - values))  # dL/dpre1
-    return g.sum(-2) @ decoder.latent.weight  # [B, H] @ [H, D]: pre1 = ... + z Wz^T
+    """dL/dz of each signal's inner loss at latents z [B or 1, D], backward pass written out.
+    coords [B or 1, N, d] or [N, d], values [B, N, C] -> [B, D]."""
+    weights = decoder.interp_weights(coords)
+    s = decoder.shifts(weights, z)
+    # L = mean over points of |F - x|^2: dL/dF = 2 (F - x) / N. Dividing the tensor by the
+    # shape entry keeps N dynamic in an exported graph (2.0 / N would be traced as a constant).
+    cot = lambda pred: 2 * (pred - values) / values.shape[-2]  # noqa: E731
+    _, grads = decoder.sines_vjp(decoder.base(coords) + s[0], s[1:], cot)
+    return decoder.latent_vjp(weights, grads)
 
 
 def latent_explicit(decoder: Siren, coords: Tensor, values: Tensor,
                     z0: Tensor | None = None) -> Tensor:
     """As latent_autograd, with the backward pass written out. coords [B, N, d] or [N, d]."""
     if z0 is None:
-        z0 = values.new_zeros(values.shape[0], decoder.latent.in_features)
+        z0 = zeros_latent(decoder, values)
     return z0 - latent_grad(decoder, coords, values, z0)
+
+
+def jacobian(decoder: Siren, coords: Tensor, z: Tensor) -> tuple[Tensor, Tensor]:
+    """F and J = dF/dz: coords [N, d] or [B or 1, N, d], z [B or 1, D] ->
+    (values [B, N, C], jac [B, N, C, D]), one cotangent per output channel (C backward passes,
+    all sharing one forward pass)."""
+    c = decoder.out.out_features
+    weights = decoder.interp_weights(coords)
+    s = decoder.shifts(weights, z)
+    eye = torch.eye(c, dtype=z.dtype, device=z.device)
+    cot = lambda pred: eye.reshape(c, *[1] * (pred.dim() - 1), c)  # noqa: E731  [C, 1.., C]
+    f, grads = decoder.sines_vjp(decoder.base(coords) + s[0], s[1:], cot)  # grads [C, B, N, H]
+    jac = decoder.latent_jacobian(weights, grads)  # [C, B, N, D]
+    return f, jac.movedim(0, -2)  # [B, N, C, D]
+
+
+def gauss_newton_matrix(jac: Tensor) -> Tensor:
+    """H = (2/N) J^T J of the inner loss: jac [..., N, C, D] -> [..., D, D]."""
+    j = jac.flatten(-3, -2)  # [..., N*C, D]
+    return (j.transpose(-1, -2) @ j) * (2 / jac.shape[-3])
 
 
 def shared_grid_grad(decoder: Siren, coords: Tensor, values: Tensor,
                      z0: Tensor | None = None) -> Tensor:
     """dL/dz at a z0 [D] shared by the batch (default 0): coords [N, d], values [B, N, C] ->
     [B, D]. F(c, z0) and its Jacobian are then signal-independent, so they are paid for once."""
-    n, c = values.shape[-2:]
-    eye = torch.eye(c, dtype=values.dtype, device=values.device)
-    pre1 = decoder.first(coords) if z0 is None else decoder.first(coords) + decoder.latent(z0)
-    # One cotangent per output channel: G[k] = dF_k/dpre1, [C, N, H].
-    f0, g = decoder.trunk_vjp(pre1, lambda pred: eye[:, None, :].expand(c, n, c))
-    jac = g @ decoder.latent.weight  # dF_k/dz  [C, N, D]
-    residual = (2.0 / n) * (f0 - values)  # dL/dF  [B, N, C]
-    return torch.einsum("bnc,cnd->bd", residual, jac)
+    f0, jac = shared_jacobian(decoder, coords, values, z0)
+    return torch.einsum("bnc,ncd->bd", (2.0 / values.shape[-2]) * (f0 - values), jac)
+
+
+def shared_jacobian(decoder: Siren, coords: Tensor, like: Tensor,
+                    z0: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """(F(c, z0) [N, C], J [N, C, D]) at a z0 [D] shared by every signal (default 0)."""
+    if z0 is None:
+        z0 = like.new_zeros(decoder.latent_size)
+    f0, jac = jacobian(decoder, coords, z0[None])
+    return f0[0], jac[0]
 
 
 def latent_shared_grid(decoder: Siren, coords: Tensor, values: Tensor,
@@ -89,15 +128,92 @@ def latent_shared_grid(decoder: Siren, coords: Tensor, values: Tensor,
     return -grad if z0 is None else z0 - grad
 
 
-def gradient_origin(decoder: Siren, coords: Tensor, values: Tensor, steps: int = 1) -> Tensor:
-    """The latent of each signal: one step from zero (shared-grid form when coords is [N, d]),
-    then steps-1 further steps with the explicit form."""
-    if coords.dim() == 2:
-        z = latent_shared_grid(decoder, coords, values)
-    else:
-        z = latent_explicit(decoder, coords, values)
+DAMPING_INIT = 0.1  # lambda / mean(diag H) at the start (before its floor)
+DAMPING_FLOOR = 1e-3  # ... and its floor: cond(H + lambda I) <= D / 1e-3 + 1, float32-safe
+ABS_FLOOR = 1e-6  # lambda where H = 0 (a dead decoder): the step stays finite
+
+
+class OriginStep(nn.Module):
+    """How a latent moves given its inner gradient g [..., D]:
+    gradient: z - g (the paper);  learned: z - alpha * g, alpha [D] trained with the decoder
+    (Meta-SGD, Li et al. 2017; init 1 so the first step is the paper's);  gauss-newton:
+    z - (H + lambda I)^-1 g with H = (2/N) J^T J, lambda = (softplus(rho) + 1e-3) mean(diag H)
+    + 1e-6: relative to H, so it follows the decoder's scale, and never singular."""
+
+    def __init__(self, kind: str = "gradient", size: int = 1) -> None:
+        super().__init__()
+        if kind not in ORIGIN_STEPS:
+            raise ValueError(f"origin step must be one of {ORIGIN_STEPS}, got {kind!r}")
+        self.kind = kind
+        if kind == "learned":
+            self.alpha = nn.Parameter(torch.ones(size))
+        elif kind == "gauss-newton":  # softplus(rho) = DAMPING_INIT
+            self.rho = nn.Parameter(torch.tensor(math.log(math.expm1(DAMPING_INIT))))
+
+    @property
+    def needs_hessian(self) -> bool:
+        return self.kind == "gauss-newton"
+
+    def damping(self, hessian: Tensor) -> Tensor:
+        """lambda [...] of H [..., D, D]."""
+        scale = hessian.diagonal(dim1=-2, dim2=-1).mean(-1)
+        return (F.softplus(self.rho) + DAMPING_FLOOR) * scale + ABS_FLOOR
+
+    def precondition(self, grad: Tensor, hessian: Tensor | None = None) -> Tensor:
+        """P g for rows grad [..., K, D] (hessian [..., D, D] shared by the rows) or [B, D]."""
+        if self.kind == "gradient":
+            return grad
+        if self.kind == "learned":
+            return self.alpha * grad
+        lam = self.damping(hessian)[..., None, None]
+        eye = torch.eye(hessian.shape[-1], dtype=hessian.dtype, device=hessian.device)
+        # Rows: X (H + lam I) = g  <=>  X = g (H + lam I)^-1, H + lam I symmetric.
+        return torch.linalg.solve(hessian + lam * eye, grad, left=False)
+
+
+PAPER_STEP = OriginStep()
+
+
+def origin_step(decoder: Siren, rule: OriginStep, coords: Tensor, values: Tensor,
+                z: Tensor | None = None) -> Tensor:
+    """One step of `rule` from z [B, D] (None: the origin) -> [B, D]. From the origin on one
+    grid (coords [N, d]) F(c, 0), J and H are signal-independent: paid for once per batch."""
+    if z is None and coords.dim() == 2:
+        f0, jac = shared_jacobian(decoder, coords, values)
+        grad = torch.einsum("bnc,ncd->bd", (2.0 / values.shape[-2]) * (f0 - values), jac)
+        hessian = gauss_newton_matrix(jac) if rule.needs_hessian else None
+        return -rule.precondition(grad, hessian)
+    z0 = zeros_latent(decoder, values) if z is None else z
+    if not rule.needs_hessian:
+        return z0 - rule.precondition(latent_grad(decoder, coords, values, z0))
+    f, jac = jacobian(decoder, coords, z0)  # per signal: [B, N, C, D]
+    grad = torch.einsum("bnc,bncd->bd", 2 * (f - values) / values.shape[-2], jac)
+    return z0 - rule.precondition(grad[:, None], gauss_newton_matrix(jac))[:, 0]
+
+
+def origin_affine(decoder: Siren, rule: OriginStep, coords: Tensor, z0: Tensor | None = None,
+                  chunk: int = 4096) -> tuple[Tensor, Tensor]:
+    """The first step from z0 [D] (default the origin) on one grid coords [N, d] as an affine
+    map of the values: z - z0 = values.flatten(1) @ A + b, A [N*C, D], b [D]. The step is P(-g)
+    with P linear and g = (2/N) J^T (F(c, z0) - x): A = P((2/N) J) row by row and
+    b = -P((2/N) J^T F(c, z0)). J is built `chunk` points at a time to bound memory."""
+    parts = [shared_jacobian(decoder, coords[i:i + chunk], coords, z0)
+             for i in range(0, coords.shape[0], chunk)]
+    f0, jac = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+    rows = (2.0 / coords.shape[0]) * jac.flatten(0, 1)  # [N*C, D]: row n*C + k, point n, channel k
+    hessian = gauss_newton_matrix(jac) if rule.needs_hessian else None
+    a = rule.precondition(rows, hessian)
+    b = -rule.precondition(f0.flatten()[None] @ rows, hessian)[0]
+    return a, b
+
+
+def gradient_origin(decoder: Siren, coords: Tensor, values: Tensor, steps: int = 1,
+                    rule: OriginStep = PAPER_STEP) -> Tensor:
+    """The latent of each signal: one step of `rule` from zero (shared-grid form when coords is
+    [N, d]), then steps-1 further steps from the current z, per signal."""
+    z = origin_step(decoder, rule, coords, values)
     for _ in range(steps - 1):
-        z = latent_explicit(decoder, coords, values, z0=z)
+        z = origin_step(decoder, rule, coords, values, z)
     return z
 
 
@@ -146,17 +262,25 @@ def variational_step(decoder: Siren, to_mu: nn.Linear, to_logvar: nn.Linear, coo
     return z0 - heads_grad(to_mu, to_logvar, mu0, logvar0, g, eps, kl_scale)
 
 
+def decoder_for(cfg: Config) -> Siren:
+    """The SIREN decoder a config describes (GON and the autoencoder baseline)."""
+    return Siren(cfg.coord_dim, cfg.latent_dim, cfg.out_dim, cfg.hidden, cfg.layers, cfg.w0,
+                 cfg.w0_hidden, cfg.latent_init, cfg.modulation, cfg.latent_grid)
+
+
 class GON(nn.Module):
-    """Implicit GON: a SIREN decoder, its gradient-origin encoder, an optional variational head."""
+    """Implicit GON: a SIREN decoder, its gradient-origin encoder (the step rule `origin`, with
+    parameters for learned and gauss-newton steps), an optional variational head."""
 
     def __init__(self, cfg: Config) -> None:
         super().__init__()
         self.cfg = cfg
-        self.decoder = Siren(cfg.coord_dim, cfg.latent_dim, cfg.out_dim, cfg.hidden, cfg.layers,
-                             cfg.w0, cfg.w0_hidden, cfg.latent_init)
+        self.decoder = decoder_for(cfg)
+        size = self.decoder.latent_size
+        self.origin = OriginStep(cfg.origin_step, size)
         if cfg.variational:  # the paper's VGON: z -> (mu, log sigma^2), reparameterised
-            self.to_mu = nn.Linear(cfg.latent_dim, cfg.latent_dim)
-            self.to_logvar = nn.Linear(cfg.latent_dim, cfg.latent_dim)
+            self.to_mu = nn.Linear(size, size)
+            self.to_logvar = nn.Linear(size, size)
 
     def posterior(self, coords: Tensor, values: Tensor, generator: torch.Generator | None = None,
                   sample: bool = False) -> tuple[Tensor, Tensor | None]:
@@ -164,9 +288,9 @@ class GON(nn.Module):
         the inner step's reparameterisation noise (training), else use the mean."""
         cfg = self.cfg
         if not cfg.variational:
-            z = gradient_origin(self.decoder, coords, values, cfg.inner_steps)
+            z = gradient_origin(self.decoder, coords, values, cfg.inner_steps, self.origin)
             return (z.detach() if cfg.detach_inner else z), None
-        eps = _normal(values.shape[0], cfg.latent_dim, values, generator) if sample else None
+        eps = _normal(values.shape[0], cfg.latent_size, values, generator) if sample else None
         kl_scale, z = inner_kl_weight(cfg), None
         for _ in range(cfg.inner_steps):
             z = variational_step(self.decoder, self.to_mu, self.to_logvar, coords, values, z, eps,

@@ -57,10 +57,9 @@ def decode_chunked(decoder: torch.nn.Module, coords: Tensor, z: Tensor,
     step = points_per_chunk(decoder.out.in_features, b, max_memory)
     if out is None:
         out = torch.empty(b, n, decoder.out.out_features)
-    shift = decoder.shift(z)  # [B, 1, H]
     for i in range(0, n, step):
         c = coords[i:i + step].to(z.device)
-        out[:, i:i + step] = decoder.trunk(decoder.first(c) + shift).float().cpu()
+        out[:, i:i + step] = decoder(c, z).float().cpu()
     return out
 
 

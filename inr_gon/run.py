@@ -128,8 +128,8 @@ class Run:
         self.require_images()
         h, w = size or self.cfg.size
         z = torch.as_tensor(z)
-        if z.dim() != 2 or z.shape[1] != self.cfg.latent_dim or not torch.isfinite(z).all():
-            raise InputError(f"latents must be finite [B, {self.cfg.latent_dim}], "
+        if z.dim() != 2 or z.shape[1] != self.cfg.latent_size or not torch.isfinite(z).all():
+            raise InputError(f"latents must be finite [B, {self.cfg.latent_size}], "
                              f"got {tuple(z.shape)}")
         if not (0 < h <= MAX_RENDER_SIDE and 0 < w <= MAX_RENDER_SIDE):
             raise InputError(f"render size must be 1 to {MAX_RENDER_SIDE} per side, got {h}x{w}")

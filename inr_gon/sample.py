@@ -58,7 +58,7 @@ def sample_latents(run, n: int, prior: str = "auto", seed: int = 0) -> tuple[str
         raise InputError("this run is not variational, so its latents have no prior: train with "
                          "--variational, or sample with --prior fitted")
     gen = torch.Generator().manual_seed(seed)
-    d = run.cfg.latent_dim
+    d = run.cfg.latent_size
     eps = torch.randn(n, d, generator=gen, dtype=torch.float64)
     if prior == "model":
         return prior, eps.float()

@@ -1,13 +1,22 @@
-"""SIREN decoder F(coords, z) with the latent as a per-signal bias of the first layer.
+"""SIREN decoder F(coords, z) whose latent shifts the phases of its sine layers.
 
 Concatenating z to every coordinate, [c, z] @ W^T, is the same as c @ Wc^T + z @ Wz^T: the
-latent only shifts the first layer's phases. Splitting W lets a batch that shares one
-coordinate grid compute c @ Wc^T once, and lets each column block get the initialisation of
-its own role (see `Siren.reset_parameters`).
+latent shifts the first layer's phases. Two options extend that (issue 12):
+- modulation "all": z also shifts every later sine layer through its own map M_k, the shift
+  modulations of functa (Dupont et al. 2022): pre_k = h_{k-1} W_k^T + b_k + z M_k^T.
+- latent_grid G: z is a G^d grid of latent_dim-vectors, flat [B, G^d * D] in row-major cell
+  order, channels last ([B, G, G(, G), D] viewed flat), grid axis i along coordinate i.
+  Cell centres sit at -1 + 2 i / (G - 1) (align_corners=True: the first and last cover -1 and
+  1, so every coordinate in [-1, 1] interpolates and none extrapolates; outside, it clamps).
+  The vector at a coordinate is the bilinear (trilinear in 3D) mix of its 2^d neighbours.
+  Interpolation is linear, so the shifts are projected on the grid first ([B, G^d, H]) and then
+  interpolated: G^d x D x H per signal instead of N x D x H.
+
+The interpolation weights are tent functions, w_i(p) = relu(1 - |p - i|), multiplied over the
+axes: dense [N, G^d] weights, no gather, so the ONNX graph is plain Sub/Abs/Relu/Mul/MatMul.
 
 Speed: the frequencies are folded into the weights (sin(w0 (h W^T + b)) = sin(h (w0 W)^T + w0 b)),
-so scaling touches [H, H] weights instead of every [B, N, H] activation, forward and backward;
-a batch at the reference size spends as long on elementwise passes as on matmuls otherwise.
+so scaling touches [H, H] weights instead of every [B, N, H] activation, forward and backward.
 """
 
 from __future__ import annotations
@@ -19,29 +28,34 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from inr_gon.config import MODULATIONS
+
 
 class Siren(nn.Module):
-    """pre1 = c Wc^T + b + z Wz^T;  h1 = sin(w0 pre1);  h_k = sin(w0' (h_{k-1} W_k^T + b_k));
-    out = h_L Wo^T + bo.  coords [..., N, d], z [..., D] -> values [..., N, C]."""
+    """phase_1 = w0 (c Wc^T + b + zeta M_1^T);  phase_k = w0' (h_{k-1} W_k^T + b_k [+ zeta M_k^T]);
+    h_k = sin(phase_k);  out = h_L Wo^T + bo;  zeta = z, or the latent grid interpolated at c.
+    coords [..., N, d], z [..., D_total] -> values [..., N, C]."""
 
-    def __init__(
-        self,
-        coord_dim: int,
-        latent_dim: int,
-        out_dim: int,
-        hidden: int = 256,
-        layers: int = 4,
-        w0: float = 30.0,
-        w0_hidden: float = 30.0,
-        latent_init: float = 1.0,
-    ) -> None:
+    def __init__(self, coord_dim: int, latent_dim: int, out_dim: int, hidden: int = 256,
+                 layers: int = 4, w0: float = 30.0, w0_hidden: float = 30.0,
+                 latent_init: float = 1.0, modulation: str = "first", latent_grid: int = 0) -> None:
         super().__init__()
+        if modulation not in MODULATIONS:
+            raise ValueError(f"modulation must be one of {MODULATIONS}, got {modulation!r}")
         self.w0, self.w0_hidden, self.latent_init = w0, w0_hidden, latent_init
+        self.grid, self.cells = latent_grid, max(latent_grid, 1) ** coord_dim
         self.coord = nn.Linear(coord_dim, hidden)  # Wc, b
-        self.latent = nn.Linear(latent_dim, hidden, bias=False)  # Wz
+        self.latent = nn.Linear(latent_dim, hidden, bias=False)  # M_1 (Wz)
         self.hidden = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(layers - 1))
+        n_mods = layers - 1 if modulation == "all" else 0
+        self.mods = nn.ModuleList(nn.Linear(latent_dim, hidden, bias=False) for _ in range(n_mods))
         self.out = nn.Linear(hidden, out_dim)
         self.reset_parameters()
+
+    @property
+    def latent_size(self) -> int:
+        """D_total: the length of a flat latent (G^d x D with a grid)."""
+        return self.cells * self.latent.in_features
 
     @torch.no_grad()
     def reset_parameters(self) -> None:
@@ -54,33 +68,76 @@ class Siren(nn.Module):
         # (sqrt(6/dz)/w0) so a unit-scale z moves phases by O(1) rad, times latent_init.
         bound = self.latent_init * math.sqrt(6 / dz) / self.w0
         self.latent.weight.uniform_(-bound, bound)
+        for m in self.mods:  # the same O(1) rad per unit z in the later layers
+            b = self.latent_init * math.sqrt(6 / dz) / self.w0_hidden
+            m.weight.uniform_(-b, b)
         for layer in [*self.hidden, self.out]:
             b = math.sqrt(6 / layer.in_features) / self.w0_hidden
             layer.weight.uniform_(-b, b)
 
-    def first(self, coords: Tensor) -> Tensor:
-        """The latent-free part of the first pre-activation: coords [..., d] -> [..., H]."""
-        return self.coord(coords)
+    # -- the latent's side: interpolation weights, phase shifts and their transpose ----------
 
-    def shift(self, z: Tensor) -> Tensor:
-        """The latent's phase shift: z [..., D] -> [..., 1, H], broadcast over points."""
-        return self.latent(z).unsqueeze(-2)
+    def interp_weights(self, coords: Tensor) -> Tensor | None:
+        """Bilinear/trilinear weights of the grid cells at coords [..., N, d] -> [..., N, G^d]
+        (rows sum to 1), or None without a grid."""
+        if not self.grid:
+            return None
+        g = self.grid
+        pos = ((coords + 1) * (0.5 * (g - 1))).clamp(0, g - 1)  # grid units [..., N, d]
+        nodes = torch.arange(g, dtype=coords.dtype, device=coords.device)
+        tent = torch.relu(1 - (pos.unsqueeze(-1) - nodes).abs())  # [..., N, d, G]
+        w = tent[..., 0, :]
+        for axis in range(1, coords.shape[-1]):  # outer product over axes, row-major cells
+            w = (w.unsqueeze(-1) * tent[..., axis, None, :]).flatten(-2)
+        return w
 
-    def trunk(self, pre1: Tensor) -> Tensor:
-        """First pre-activation [..., H] -> values [..., C]."""
-        return self.sines(self.w0 * pre1)
+    def mod_weights(self) -> list[tuple[Tensor, float]]:
+        """(M_k, w0_k) of each modulated layer, the first first."""
+        return [(self.latent.weight, self.w0)] + [(m.weight, self.w0_hidden) for m in self.mods]
+
+    def shifts(self, weights: Tensor | None, z: Tensor) -> list[Tensor]:
+        """Phase shift w0_k zeta M_k^T of each modulated layer: z [B, D_total] ->
+        [B, 1, H] each (no grid) or [B, N, H] (weights [B or 1, N, G^d] or [N, G^d])."""
+        cells = z.reshape(*z.shape[:-1], self.cells, -1)  # [B, G^d, D]
+        out = []
+        for m, w0 in self.mod_weights():
+            table = F.linear(cells, w0 * m)  # [B, G^d, H]: projected on the grid, then mixed
+            out.append(table if weights is None else weights @ table)
+        return out
+
+    def latent_vjp(self, weights: Tensor | None, grads: list[Tensor]) -> Tensor:
+        """The transpose of `shifts`: dL/dphase_k [..., N, H] of the modulated layers ->
+        dL/dz [..., D_total], summed over points."""
+        total = 0
+        for (m, w0), g in zip(self.mod_weights(), grads):
+            on_grid = g.sum(-2, keepdim=True) if weights is None else weights.transpose(-1, -2) @ g
+            total = total + on_grid @ (w0 * m)  # [..., G^d, D]
+        return total.flatten(-2)
+
+    def latent_jacobian(self, weights: Tensor | None, grads: list[Tensor]) -> Tensor:
+        """dphase_k/dz mixed by per-point cotangents: grads [..., N, H] -> [..., N, D_total].
+        A point touches only its 2^d cells: row n is weights[n] (x) v[n] (dense here)."""
+        v = sum(g @ (w0 * m) for (m, w0), g in zip(self.mod_weights(), grads))  # [..., N, D]
+        if weights is None:
+            return v
+        return (weights.unsqueeze(-1) * v.unsqueeze(-2)).flatten(-2)
+
+    # -- the trunk -----------------------------------------------------------------------------
+
+    def base(self, coords: Tensor) -> Tensor:
+        """The latent-free part of the first phase, w0 (c Wc^T + b): coords [..., d] -> [..., H]."""
+        return F.linear(coords, self.w0 * self.coord.weight, self.w0 * self.coord.bias)
 
     def forward(self, coords: Tensor, z: Tensor) -> Tensor:
-        # w0 (c Wc^T + b + z Wz^T) with w0 folded into the small operands: no [B, N, H] scaling.
-        w0 = self.w0
-        phase = F.linear(coords, w0 * self.coord.weight, w0 * self.coord.bias)
-        return self.sines(phase + F.linear(z, w0 * self.latent.weight).unsqueeze(-2))
+        s = self.shifts(self.interp_weights(coords), z)
+        return self.sines(self.base(coords) + s[0], s[1:])
 
-    def sines(self, phase1: Tensor) -> Tensor:
-        """First phase w0 * pre1 [..., H] -> values [..., C]."""
+    def sines(self, phase1: Tensor, later: list[Tensor] = ()) -> Tensor:
+        """First phase [..., H] and the later layers' shifts (modulation all) -> values [..., C]."""
         h = torch.sin(phase1)
-        for weight, bias in self.hidden_folded():
-            h = torch.sin(F.linear(h, weight, bias))
+        for k, (weight, bias) in enumerate(self.hidden_folded()):
+            pre = F.linear(h, weight, bias)
+            h = torch.sin(pre + later[k] if later else pre)
         return self.out(h)
 
     def hidden_folded(self) -> list[tuple[Tensor, Tensor]]:
@@ -88,22 +145,27 @@ class Siren(nn.Module):
         s = self.w0_hidden
         return [(s * layer.weight, s * layer.bias) for layer in self.hidden]
 
-    def trunk_vjp(self, pre1: Tensor, cotangent: Callable[[Tensor], Tensor]) -> tuple[Tensor, Tensor]:
-        """Values and d<g, F>/d pre1 with g = cotangent(values), written out (the cos chain).
-
-        Plain tensor ops only, so it is differentiable by ordinary autograd (no create_graph)
-        and exportable to ONNX, which cannot trace autograd.grad.
-        pre1 [..., H] -> (values [..., C], grad [..., H]).
-        """
+    def sines_vjp(self, phase1: Tensor, later: list[Tensor],
+                  cotangent: Callable[[Tensor], Tensor]) -> tuple[Tensor, list[Tensor]]:
+        """Values and d<g, F>/dphase_k of each modulated layer, g = cotangent(values), written
+        out (the cos chain). Plain tensor ops only, so it is differentiable by ordinary autograd
+        (no create_graph) and exportable to ONNX, which cannot trace autograd.grad.
+        phase1 [..., N, H] -> (values [..., N, C], [dL/dphase_k [..., N, H]] for modulated k)."""
         folded = self.hidden_folded()
-        phases = [self.w0 * pre1]  # phase_k = w0_k * pre_k
-        for weight, bias in folded:
-            phases.append(F.linear(torch.sin(phases[-1]), weight, bias))
+        phases = [phase1]
+        for k, (weight, bias) in enumerate(folded):
+            pre = F.linear(torch.sin(phases[-1]), weight, bias)
+            phases.append(pre + later[k] if later else pre)
         values = self.out(torch.sin(phases[-1]))
-        g = cotangent(values) @ self.out.weight  # dL/dh_L  [..., H]
+        g = cotangent(values) @ self.out.weight  # dL/dh_L  [..., N, H]
+        grads = []
         for (weight, _), phase in zip(reversed(folded), reversed(phases[1:])):
-            g = (g * torch.cos(phase)) @ weight  # dL/dh_{k-1}; w0' is inside weight
-        return values, (g * torch.cos(phases[0])) * self.w0
+            g = g * torch.cos(phase)  # dL/dphase_k
+            grads.append(g)
+            g = g @ weight  # dL/dh_{k-1}; w0' is inside weight
+        grads.append(g * torch.cos(phases[0]))
+        grads.reverse()
+        return values, grads[:1 + len(self.mods)]
 
     def flops_per_point(self) -> int:
         """Multiply-adds x 2 of one forward evaluation at one coordinate (latent shift excluded)."""
