@@ -80,9 +80,9 @@ def render_mesh(mesh, size: int = 256, extent: float = 1.0) -> np.ndarray:
             i = ids[s:s + per]
             t, p, d = _candidates(x[i], y[i], z[i], lo[i], int(k), size)
             tri.append(i[t]), pix.append(p), depth.append(d)
-    if not tri:
+    tri, pix, depth = (np.concatenate(a) if a else np.zeros(0, np.int64) for a in (tri, pix, depth))
+    if len(pix) == 0:  # no triangle covers a pixel centre (a speck, or all outside the frame)
         return img
-    tri, pix, depth = np.concatenate(tri), np.concatenate(pix), np.concatenate(depth)
     order = np.lexsort((-depth, pix))  # per pixel, nearest (largest view z) first
     first = order[np.r_[True, pix[order][1:] != pix[order][:-1]]]
     img.reshape(-1, 3)[pix[first]] = np.clip(shade[tri[first], None] * BASE, 0, 1)

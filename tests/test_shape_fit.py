@@ -123,6 +123,13 @@ def test_preview_has_no_pinholes(resolution, size):
     assert covered == pytest.approx(2 * np.pi * 0.3**2 / 4, rel=0.1)  # two discs' share
 
 
+def test_preview_of_a_speck_or_an_offscreen_mesh_is_blank():
+    speck = trimesh.creation.icosphere(1, radius=1e-3)
+    far = trimesh.creation.icosphere(1, radius=0.1).apply_translation([5, 0, 0])
+    for mesh in (speck, far):
+        assert (render_mesh(mesh, 32) == 1).all()
+
+
 def test_preview_of_a_coarse_source_mesh_has_no_pinholes():
     img = render_mesh(trimesh.creation.torus(0.6, 0.25, major_sections=12, minor_sections=8), 128)
     assert pinholes(img) == 0 and (img < 1).any()
