@@ -39,7 +39,7 @@ from torch.nn import functional as F
 
 from inr_gon.config import ORIGIN_STEPS, Config
 from inr_gon.render import DEFAULT_MAX_MEMORY, render_images
-from inr_gon.siren import Siren
+from inr_gon.siren import Siren, grid_gram, grid_jacobian, grid_jacobian_t
 
 
 def inner_loss(pred: Tensor, target: Tensor) -> Tensor:
@@ -84,41 +84,41 @@ def latent_explicit(decoder: Siren, coords: Tensor, values: Tensor,
     return z0 - latent_grad(decoder, coords, values, z0)
 
 
-def jacobian(decoder: Siren, coords: Tensor, z: Tensor) -> tuple[Tensor, Tensor]:
-    """F and J = dF/dz: coords [N, d] or [B or 1, N, d], z [B or 1, D] ->
-    (values [B, N, C], jac [B, N, C, D]), one cotangent per output channel (C backward passes,
-    all sharing one forward pass)."""
+def jacobian(decoder: Siren, coords: Tensor, z: Tensor) -> tuple[Tensor, Tensor | None, Tensor]:
+    """F and the factors of J = dF/dz: coords [N, d] or [B or 1, N, d], z [B or 1, D] ->
+    (values [B, N, C], weights [..., N, G^d] or None, v [B, N, C, D]) with
+    J[b, n, c] = weights[n] (x) v[b, n, c] (`inr_gon.siren.grid_jacobian`). One cotangent per
+    output channel: C backward passes, all sharing one forward pass."""
     c = decoder.out.out_features
     weights = decoder.interp_weights(coords)
     s = decoder.shifts(weights, z)
     eye = torch.eye(c, dtype=z.dtype, device=z.device)
     cot = lambda pred: eye.reshape(c, *[1] * (pred.dim() - 1), c)  # noqa: E731  [C, 1.., C]
     f, grads = decoder.sines_vjp(decoder.base(coords) + s[0], s[1:], cot)  # grads [C, B, N, H]
-    jac = decoder.latent_jacobian(weights, grads)  # [C, B, N, D]
-    return f, jac.movedim(0, -2)  # [B, N, C, D]
+    return f, weights, decoder.latent_factor(grads).movedim(0, -2)  # v [B, N, C, D]
 
 
-def gauss_newton_matrix(jac: Tensor) -> Tensor:
-    """H = (2/N) J^T J of the inner loss: jac [..., N, C, D] -> [..., D, D]."""
-    j = jac.flatten(-3, -2)  # [..., N*C, D]
-    return (j.transpose(-1, -2) @ j) * (2 / jac.shape[-3])
+def gauss_newton_matrix(weights: Tensor | None, v: Tensor) -> Tensor:
+    """H = (2/N) J^T J of the inner loss from J's factors (v [..., N, C, D]) -> [..., D, D]."""
+    return grid_gram(weights, v) * (2 / v.shape[-3])
 
 
 def shared_grid_grad(decoder: Siren, coords: Tensor, values: Tensor,
                      z0: Tensor | None = None) -> Tensor:
     """dL/dz at a z0 [D] shared by the batch (default 0): coords [N, d], values [B, N, C] ->
     [B, D]. F(c, z0) and its Jacobian are then signal-independent, so they are paid for once."""
-    f0, jac = shared_jacobian(decoder, coords, values, z0)
-    return torch.einsum("bnc,ncd->bd", (2.0 / values.shape[-2]) * (f0 - values), jac)
+    f0, weights, v = shared_jacobian(decoder, coords, values, z0)
+    return grid_jacobian_t(weights, v, (2.0 / values.shape[-2]) * (f0 - values))
 
 
-def shared_jacobian(decoder: Siren, coords: Tensor, like: Tensor,
-                    z0: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    """(F(c, z0) [N, C], J [N, C, D]) at a z0 [D] shared by every signal (default 0)."""
+def shared_jacobian(decoder: Siren, coords: Tensor, like: Tensor, z0: Tensor | None = None
+                    ) -> tuple[Tensor, Tensor | None, Tensor]:
+    """(F(c, z0) [N, C], weights [N, G^d] or None, v [N, C, D]) at a z0 [D] shared by every
+    signal (default 0): `jacobian` once for the whole batch."""
     if z0 is None:
         z0 = like.new_zeros(decoder.latent_size)
-    f0, jac = jacobian(decoder, coords, z0[None])
-    return f0[0], jac[0]
+    f0, weights, v = jacobian(decoder, coords, z0[None])
+    return f0[0], weights, v[0]
 
 
 def latent_shared_grid(decoder: Siren, coords: Tensor, values: Tensor,
@@ -179,16 +179,16 @@ def origin_step(decoder: Siren, rule: OriginStep, coords: Tensor, values: Tensor
     """One step of `rule` from z [B, D] (None: the origin) -> [B, D]. From the origin on one
     grid (coords [N, d]) F(c, 0), J and H are signal-independent: paid for once per batch."""
     if z is None and coords.dim() == 2:
-        f0, jac = shared_jacobian(decoder, coords, values)
-        grad = torch.einsum("bnc,ncd->bd", (2.0 / values.shape[-2]) * (f0 - values), jac)
-        hessian = gauss_newton_matrix(jac) if rule.needs_hessian else None
+        f0, weights, v = shared_jacobian(decoder, coords, values)
+        grad = grid_jacobian_t(weights, v, (2.0 / values.shape[-2]) * (f0 - values))
+        hessian = gauss_newton_matrix(weights, v) if rule.needs_hessian else None
         return -rule.precondition(grad, hessian)
     z0 = zeros_latent(decoder, values) if z is None else z
     if not rule.needs_hessian:
         return z0 - rule.precondition(latent_grad(decoder, coords, values, z0))
-    f, jac = jacobian(decoder, coords, z0)  # per signal: [B, N, C, D]
-    grad = torch.einsum("bnc,bncd->bd", 2 * (f - values) / values.shape[-2], jac)
-    return z0 - rule.precondition(grad[:, None], gauss_newton_matrix(jac))[:, 0]
+    f, weights, v = jacobian(decoder, coords, z0)  # per signal: v [B, N, C, D]
+    grad = grid_jacobian_t(weights, v, 2 * (f - values) / values.shape[-2])
+    return z0 - rule.precondition(grad[:, None], gauss_newton_matrix(weights, v))[:, 0]
 
 
 def origin_affine(decoder: Siren, rule: OriginStep, coords: Tensor, z0: Tensor | None = None,
@@ -199,10 +199,11 @@ def origin_affine(decoder: Siren, rule: OriginStep, coords: Tensor, z0: Tensor |
     b = -P((2/N) J^T F(c, z0)). J is built `chunk` points at a time to bound memory."""
     parts = [shared_jacobian(decoder, coords[i:i + chunk], coords, z0)
              for i in range(0, coords.shape[0], chunk)]
-    f0, jac = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
-    rows = (2.0 / coords.shape[0]) * jac.flatten(0, 1)  # [N*C, D]: row n*C + k, point n, channel k
-    hessian = gauss_newton_matrix(jac) if rule.needs_hessian else None
-    a = rule.precondition(rows, hessian)
+    f0, v = torch.cat([p[0] for p in parts]), torch.cat([p[2] for p in parts])
+    weights = None if parts[0][1] is None else torch.cat([p[1] for p in parts])
+    rows = (2.0 / coords.shape[0]) * grid_jacobian(weights, v).flatten(0, 1)  # [N*C, D]
+    hessian = gauss_newton_matrix(weights, v) if rule.needs_hessian else None
+    a = rule.precondition(rows, hessian)  # row n*C + k: point n, channel k
     b = -rule.precondition(f0.flatten()[None] @ rows, hessian)[0]
     return a, b
 

@@ -114,13 +114,10 @@ class Siren(nn.Module):
             total = total + on_grid @ (w0 * m)  # [..., G^d, D]
         return total.flatten(-2)
 
-    def latent_jacobian(self, weights: Tensor | None, grads: list[Tensor]) -> Tensor:
-        """dphase_k/dz mixed by per-point cotangents: grads [..., N, H] -> [..., N, D_total].
-        A point touches only its 2^d cells: row n is weights[n] (x) v[n] (dense here)."""
-        v = sum(g @ (w0 * m) for (m, w0), g in zip(self.mod_weights(), grads))  # [..., N, D]
-        if weights is None:
-            return v
-        return (weights.unsqueeze(-1) * v.unsqueeze(-2)).flatten(-2)
+    def latent_factor(self, grads: list[Tensor]) -> Tensor:
+        """v = sum_k dL/dphase_k (w0_k M_k): grads [..., N, H] -> [..., N, D]. With per-point
+        cotangents, row n of dL/dz is weights[n] (x) v[n] (see `grid_jacobian`)."""
+        return sum(g @ (w0 * m) for (m, w0), g in zip(self.mod_weights(), grads))
 
     # -- the trunk -----------------------------------------------------------------------------
 
@@ -171,3 +168,42 @@ class Siren(nn.Module):
         """Multiply-adds x 2 of one forward evaluation at one coordinate (latent shift excluded)."""
         mats = [self.coord, *self.hidden, self.out]
         return sum(2 * m.in_features * m.out_features for m in mats)
+
+
+# -- Jacobians with a latent grid: J[n, c] = weights[n] (x) v[n, c], D_total = G^d x D ----------
+
+def grid_jacobian(weights: Tensor | None, v: Tensor) -> Tensor:
+    """The dense J: weights [..., N, G^d] (None: no grid), v [..., N, C, D] -> [..., N, C, D_total]."""
+    if weights is None:
+        return v
+    return (weights[..., :, None, :, None] * v[..., None, :]).flatten(-2)
+
+
+def grid_jacobian_t(weights: Tensor | None, v: Tensor, r: Tensor) -> Tensor:
+    """sum over points and channels of J^T r: r [..., N, C] -> [..., D_total]."""
+    u = torch.einsum("...nc,...ncd->...nd", r, v)
+    return u.sum(-2) if weights is None else (weights.transpose(-1, -2) @ u).flatten(-2)
+
+
+def grid_gram(weights: Tensor | None, v: Tensor) -> Tensor:
+    """J^T J [..., D_total, D_total] from its factors. A point touches at most 2^d cells, so
+    with more cells than that the G^d x G^d blocks are summed from those pairs alone (4^d
+    index_adds of [N, D, D] instead of N x D_total^2 multiply-adds for the dense product)."""
+    k = 0 if weights is None else int((weights > 0).sum(-1).max())  # cells a point touches
+    if weights is None or k >= weights.shape[-1]:
+        j = grid_jacobian(weights, v).flatten(-3, -2)  # [..., N*C, D_total]
+        return j.transpose(-1, -2) @ j
+    cells, d, n = weights.shape[-1], v.shape[-1], v.shape[-3]
+    p = torch.einsum("...ncd,...nce->...nde", v, v)  # [..., N, D, D], channels summed
+    batch = torch.broadcast_shapes(p.shape[:-3], weights.shape[:-2])
+    p = p.expand(*batch, n, d, d).reshape(-1, d, d)  # [B*N, D, D]
+    w, idx = weights.topk(k, dim=-1)  # the cells each point touches, [..., N, k]
+    w, idx = w.expand(*batch, n, k).reshape(-1, k), idx.expand(*batch, n, k).reshape(-1, k)
+    offset = torch.arange(w.shape[0], device=w.device) // n * cells * cells  # signal b's block
+    h = p.new_zeros(w.shape[0] // n * cells * cells, d, d)
+    for a in range(k):
+        for b in range(k):
+            pair = offset + idx[:, a] * cells + idx[:, b]
+            h = h.index_add(0, pair, (w[:, a] * w[:, b])[:, None, None] * p)
+    h = h.reshape(-1, cells, cells, d, d).transpose(2, 3)  # [B, cell, D, cell, D]
+    return h.reshape(*batch, cells * d, cells * d)

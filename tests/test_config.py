@@ -34,3 +34,23 @@ def test_not_json():
         Config.from_json("{nope")
     with pytest.raises(InputError, match="object"):
         Config.from_dict(json.loads("[1, 2]"))
+
+
+@pytest.mark.parametrize("fields,words", [
+    ({"modulation": "some"}, "modulation"), ({"origin_step": "newton"}, "origin_step"),
+    ({"latent_grid": -1}, "latent_grid"), ({"latent_grid": 65}, "latent_grid"),
+    ({"latent_grid": 9, "height": 8, "width": 16}, "larger than the 16x8"),
+    ({"latent_grid": 8, "latent_dim": 65}, "4096 limit"),
+    ({"origin_step": "learned", "variational": True}, "--variational"),
+    ({"origin_step": "gauss-newton", "model": "ae"}, "--model gon"),
+    ({"latent_grid": 2, "model": "conv"}, "conv"),
+])
+def test_issue12_fields_are_validated(fields, words):
+    with pytest.raises(InputError, match=words):
+        Config(**fields).validate()
+
+
+def test_latent_size_counts_the_grid():
+    assert Config(latent_dim=16).latent_size == 16
+    assert Config(latent_dim=16, latent_grid=4).latent_size == 256
+    assert Config(latent_dim=16, latent_grid=4, modality="sdf", channels=1).latent_size == 1024

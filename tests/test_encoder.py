@@ -81,3 +81,43 @@ def test_grid_encoder_is_the_gradient_origin_step(variational):
 def test_grid_encoder_refuses_several_inner_steps():
     with pytest.raises(ValueError):
         grid_affine(gon(inner_steps=2), grid(4, 4))
+
+
+@pytest.mark.parametrize("fields", [
+    {"modulation": "all"},
+    {"modulation": "all", "latent_grid": 3, "latent_dim": 2},
+    {"modality": "sdf", "channels": 1, "latent_grid": 2, "latent_dim": 2, "modulation": "all"},
+    {"origin_step": "learned", "inner_steps": 2, "latent_grid": 2, "latent_dim": 2},
+])
+def test_explicit_encoder_of_issue12_options_matches_autograd(fields):
+    model = gon(**fields)
+    if model.cfg.origin_step == "learned":
+        with torch.no_grad():
+            model.origin.alpha.uniform_(0.5, 2.0)
+    d, c = model.cfg.coord_dim, model.cfg.out_dim
+    coords, values = torch.rand(3, 40, d) * 2 - 1, torch.rand(3, 40, c)
+    z, alpha = None, getattr(model.origin, "alpha", 1.0)
+    for _ in range(model.cfg.inner_steps):  # reference: autograd's gradient, scaled by alpha
+        z0 = torch.zeros(3, model.cfg.latent_size) if z is None else z
+        z = (z0 - alpha * (z0 - latent_autograd(model.decoder, coords, values, z0, False))).detach()
+    with torch.no_grad():
+        ours = EncoderGraph(model)(coords, values)
+    assert ours.shape == z.shape == (3, model.cfg.latent_size)
+    assert (ours - z).abs().max() <= 1e-5 * max(1.0, z.abs().max())
+
+
+@pytest.mark.parametrize("kind", ["learned", "gauss-newton"])
+def test_grid_encoder_holds_the_learned_and_gauss_newton_steps(kind):
+    model = gon(origin_step=kind, latent_grid=2, latent_dim=3, modulation="all")
+    coords, values = grid(6, 5), torch.rand(4, 30, 3)
+    a, b = grid_affine(model, coords, chunk=7)
+    assert a.shape == (30 * 3, 12) and b.shape == (12,)
+    with torch.no_grad():
+        ref = model.encode(coords, values)
+    got = GridEncoder(a, b)(values)
+    assert (got - ref).abs().max() <= 1e-4 * max(1.0, ref.abs().max())
+
+
+def test_gauss_newton_has_no_general_encoder_graph():
+    with pytest.raises(ValueError, match="solve"):
+        EncoderGraph(gon(origin_step="gauss-newton"))

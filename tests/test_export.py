@@ -182,3 +182,44 @@ def test_fp16_that_overflows_is_refused(make_run, capsys):
     assert code == 1 and "non-finite values" in err and "not written" in err
     assert not (run / "decoder.onnx").exists()
     assert run_cli(capsys, "export", run, "--quiet")[0] == 0  # float32 is fine with the same weights
+
+
+@pytest.mark.parametrize("fields", [
+    {"modulation": "all"},
+    {"latent_grid": 3, "latent_dim": 2},
+    {"modulation": "all", "latent_grid": 4, "latent_dim": 2},
+    {"modality": "sdf", "channels": 1, "modulation": "all", "latent_grid": 2, "latent_dim": 2},
+])
+def test_decoder_graph_interpolates_latent_grids_and_modulates_every_layer(fields):
+    torch.manual_seed(0)
+    cfg = Config(**{"hidden": 32, "layers": 3, "latent_dim": 5, "height": 8, "width": 8, **fields})
+    dec = GON(cfg).decoder.eval()
+    s = session(decoder_proto(dec))
+    for b, n in [(1, 1), (3, 77)]:
+        coords = torch.rand(b, n, cfg.coord_dim) * 2.2 - 1.1  # a little outside [-1, 1] too
+        z = torch.randn(b, cfg.latent_size)
+        with torch.no_grad():
+            ref = dec(coords, z)
+        got = s.run(None, {"coords": coords.numpy(), "latent": z.numpy()})[0]
+        assert got.shape == (b, n, cfg.out_dim) and np.abs(got - ref.numpy()).max() < 1e-5
+        shared = s.run(None, {"coords": coords[:1].numpy(), "latent": z.numpy()})[0]
+        with torch.no_grad():
+            assert np.abs(shared - dec(coords[0], z).numpy()).max() < 1e-5
+
+
+def test_export_of_a_gauss_newton_grid_run(make_run, capsys):
+    """encoder_grid.onnx of a Gauss-Newton run with a latent grid is still one MatMul + Add,
+    checked against torch; the general encoder is refused with a warning (ONNX has no solve)."""
+    run = make_run(origin_step="gauss-newton", latent_grid=2, modulation="all")
+    code, out, err = run_cli(capsys, "export", run, "--with-encoder")
+    assert code == 0, err
+    assert "encoder.onnx not written" in err and "ok" in out
+    assert not (run / "encoder.onnx").exists()
+    ops = [n.op_type for n in onnx.load(str(run / "encoder_grid.onnx")).graph.node]
+    assert ops.count("MatMul") == 1 and ops.count("Add") == 1 and len(ops) <= 3
+    r = load_run(run)
+    values = torch.rand(2, 64, 3)
+    with torch.no_grad():
+        ref = r.model.encode(grid(8, 8), values).numpy()
+    got = session(onnx.load(str(run / "encoder_grid.onnx"))).run(None, {"values": values.numpy()})[0]
+    assert got.shape == (2, 16) and np.abs(got - ref).max() <= 1e-4 * max(1.0, np.abs(ref).max())

@@ -76,3 +76,22 @@ def test_sdf_config_fields_are_validated(tiny_sdf_cfg):
     for bad in [{"sdf_noise": "0.1,x"}, {"sdf_noise": "0"}, {"sdf_uniform": 1.0}, {"sdf_samples": 3}]:
         with pytest.raises(InputError, match=next(iter(bad))):
             tiny_sdf_cfg.replace(**bad).validate()
+
+
+def test_sdf_trains_with_a_trilinear_grid_and_gauss_newton_steps(tmp_path, capsys):
+    """Issue 14 item 1 on issue 12's options: per-shape points, so every step solves per signal."""
+    from cli_helpers import run_cli
+
+    code, _, err = run_cli(capsys, "train", "builtin:shapes3d:4", "--out", tmp_path / "run",
+                           "--latent-grid", "2", "--latent-dim", "4", "--modulation", "all",
+                           "--origin-step", "gauss-newton", "--inner-steps", "2", "--hidden", "16",
+                           "--layers", "2", "--steps", "3", "--batch-size", "2", "--sdf-points", "64",
+                           "--sdf-samples", "512", "--preview-every", "0", "--quiet")
+    assert code == 0, err
+    rows = [json.loads(x) for x in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
+    assert all(torch.isfinite(torch.tensor(r["loss"])) for r in rows if "loss" in r)
+    run = load_run(tmp_path / "run")
+    assert run.cfg.latent_size == 2**3 * 4 and torch.isfinite(run.model.origin.rho)
+    names, points, sdf, centers, scales = training_shapes(run.cfg, 2)
+    z = encode_shapes(run.model, points, sdf)
+    assert z.shape == (2, 32) and torch.isfinite(z).all()

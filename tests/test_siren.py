@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from inr_gon.siren import Siren
+from inr_gon.siren import Siren, grid_gram, grid_jacobian, grid_jacobian_t
 
 
 def make(c=3, d=2, dz=5, **kw):
@@ -59,7 +59,27 @@ def test_sines_vjp_and_latent_maps_match_autograd(kw):
     assert len(grads) == len(s) and torch.allclose(values, net(coords, z))
     (ref,) = torch.autograd.grad((net(coords, z) * cot).sum(), z)
     assert torch.allclose(net.latent_vjp(weights, grads), ref, atol=1e-10)
-    assert torch.allclose(net.latent_jacobian(weights, grads).sum(-2), ref, atol=1e-10)
+    jac = grid_jacobian(weights, net.latent_factor(grads)[..., None, :])  # [B, N, 1, D_total]
+    assert torch.allclose(jac.sum((-3, -2)), ref, atol=1e-10)
+
+
+@pytest.mark.parametrize("d,g", [(2, 0), (2, 2), (2, 4), (3, 2), (3, 3)])
+def test_sparse_gram_equals_the_dense_product(d, g):
+    """J^T J summed from the 2^d cells each point touches == the dense J^T J; J^T r too."""
+    torch.manual_seed(0)
+    cells = max(g, 1) ** d
+    coords = torch.rand(2, 30, d, dtype=torch.double) * 2 - 1
+    weights = make(d=d, latent_grid=g).interp_weights(coords)
+    v = torch.randn(2, 30, 3, 4, dtype=torch.double)
+    j = grid_jacobian(weights, v).flatten(-3, -2)  # [B, N*C, D_total]
+    assert j.shape == (2, 90, cells * 4)
+    assert torch.allclose(grid_gram(weights, v), j.transpose(-1, -2) @ j, atol=1e-12)
+    r = torch.randn(2, 30, 3, dtype=torch.double)
+    assert torch.allclose(grid_jacobian_t(weights, v, r), (r.flatten(1)[:, None] @ j)[:, 0], atol=1e-12)
+    if weights is not None:  # one grid shared by a batch of factors
+        shared = grid_gram(weights[0], v)
+        j0 = grid_jacobian(weights[0], v).flatten(-3, -2)
+        assert torch.allclose(shared, j0.transpose(-1, -2) @ j0, atol=1e-12)
 
 
 def test_init_roles():
