@@ -21,12 +21,12 @@ from pathlib import Path
 import torch
 
 from inr_gon.config import Config
-from inr_gon.evaluate import load_split
-from inr_gon.fit import fit_images
-from inr_gon.io import atomic_write, write_json, write_png
-from inr_gon.plots import curve_image
-from inr_gon.run import load_run
-from inr_gon.train import read_metrics, train
+from inr_gon.inference.evaluate import load_split
+from inr_gon.inference.fit import fit_images
+from inr_gon.inference.run import load_run
+from inr_gon.io import atomic_write, write_json
+from inr_gon.plots import line_figure, save_figure
+from inr_gon.training.train import read_metrics, train
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -50,19 +50,19 @@ def default_data() -> list[Path]:
 
 
 def base_config(data: Path, args) -> Config:
-    return Config(data=str(data), height=args.size, width=args.size, latent_dim=32, hidden=256,
-                  layers=4, w0=30.0, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                  val_fraction=0.1, seed=args.seed, device=args.device,
-                  log_every=max(1, args.steps // 60), preview_every=0, checkpoint_every=0)
+    return Config.of(data=str(data), height=args.size, width=args.size, latent_dim=32, hidden=256,
+                     layers=4, w0=30.0, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                     val_fraction=0.1, seed=args.seed, device=args.device,
+                     log_every=max(1, args.steps // 60), preview_every=0, checkpoint_every=0)
 
 
 def measure(cfg: Config, run_dir: Path) -> dict:
     """Train one model, then score it on its training items and on the held-out split."""
-    result = train(cfg, run_dir, quiet=True)
-    run = load_run(run_dir, cfg.device)
+    result = train(cfg, run_dir, quiet=False)  # progress: plain lines when piped
+    run = load_run(run_dir, cfg.train.device)
     row = {"params": sum(p.numel() for p in run.model.parameters()), "seconds": result.seconds}
     for split in ("train", "val"):
-        names, images = load_split(run.cfg, cfg.data, split)
+        names, images = load_split(run.cfg, cfg.dataset.data, split)
         scores = fit_images(run, images, names).scores0
         row[f"{split}_mse"] = float(scores["mse"].mean())
         row[f"{split}_psnr"] = float(scores["psnr"].mean())
@@ -103,7 +103,9 @@ def verdicts(results: dict) -> str:
 def plot(path: Path, results: dict) -> None:
     steps = next(iter(results.values()))["curve"]["step"]
     series = {k: r["curve"]["mse"] for k, r in results.items() if r["curve"]["step"] == steps}
-    write_png(path, curve_image(steps, series))
+    series = {MODELS[k][0]: v for k, v in series.items()}
+    save_figure(line_figure(steps, series, "training MSE (log scale)",
+                            title="training MSE per step, same data and steps"), path)
 
 
 def main() -> None:

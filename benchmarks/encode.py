@@ -21,8 +21,8 @@ from pathlib import Path
 import torch
 
 from inr_gon.config import Config
-from inr_gon.gon import GON
-from inr_gon.render import grid
+from inr_gon.models.gon import GON
+from inr_gon.models.render import grid
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -55,8 +55,8 @@ def main() -> None:
     p.add_argument("--out", default=str(RESULTS / "encode.json"))
     args = p.parse_args()
     torch.manual_seed(0)
-    cfg = Config(height=args.size, width=args.size, hidden=args.hidden, layers=args.layers,
-                 latent_dim=args.latent_dim, channels=3)
+    cfg = Config.of(height=args.size, width=args.size, hidden=args.hidden, layers=args.layers,
+                    latent_dim=args.latent_dim, channels=3)
     model = GON(cfg).eval()
     coords = grid(args.size, args.size)
     values = torch.rand(args.batch, coords.shape[0], 3)

@@ -4,7 +4,7 @@ for quality as well as speed (they are not counted in train_step.py's ratio).
     python benchmarks/objective_options.py [--steps 300] [--repeats 5] [--device cpu] [--threads N]
 
 Real data: 900 Fashion-MNIST images at 28 x 28 (/work/shared/data, else built-in grey shapes),
-SIREN 4 x 128, latent 32, batch 32. Quality: one full `inr_gon.train.train` run per option from
+SIREN 4 x 128, latent 32, batch 32. Quality: one full `inr_gon.training.train.train` run per option from
 the same seed, PSNR on training and held-out images (gradient-origin latents, as the run
 reports them), and for the point subsets also at equal compute (2x or 4x the steps). Speed:
 the options' training steps alternate within each round (A B C D, ...)
@@ -24,12 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, median, table, write_result  # noqa: E402
 from train_step import FASHION, timed  # noqa: E402
 
-from inr_gon import perf  # noqa: E402
 from inr_gon.config import Config  # noqa: E402
-from inr_gon.run import build_model  # noqa: E402
-from inr_gon.step import Stepper  # noqa: E402
-from inr_gon.tasks import make_task  # noqa: E402
-from inr_gon.train import train  # noqa: E402
+from inr_gon.models.factory import build_model  # noqa: E402
+from inr_gon.training import perf  # noqa: E402
+from inr_gon.training.step import Stepper  # noqa: E402
+from inr_gon.training.tasks import make_task  # noqa: E402
+from inr_gon.training.train import train  # noqa: E402
 
 OPTIONS = {"full, fp32": {}, "points 1/2": {"points_per_signal": 392},
            "points 1/4": {"points_per_signal": 196}, "bf16 autocast": {"precision": "bf16"}}
@@ -39,9 +39,9 @@ LONGER = {"points 1/2, 2x steps": ("points 1/2", 2), "points 1/4, 4x steps": ("p
 
 def base_cfg(args) -> Config:
     data = str(FASHION) if FASHION.exists() else "builtin:shapes-gray:900"
-    return Config(data=data, height=28, width=28, hidden=128, layers=4, latent_dim=32, batch_size=32,
-                  lr=5e-4, steps=args.steps, val_fraction=0.1, log_every=50, preview_every=0,
-                  checkpoint_every=0, device=args.device, seed=0, threads=args.threads)
+    return Config.of(data=data, height=28, width=28, hidden=128, layers=4, latent_dim=32, batch_size=32,
+                     lr=5e-4, steps=args.steps, val_fraction=0.1, log_every=50, preview_every=0,
+                     checkpoint_every=0, device=args.device, seed=0, threads=args.threads)
 
 
 def speed(args) -> dict[str, list[float]]:
@@ -51,8 +51,9 @@ def speed(args) -> dict[str, list[float]]:
         cfg = base_cfg(args).replace(**change)
         task = make_task(cfg, device)
         torch.manual_seed(0)
-        model = build_model(task.cfg).to(device)
-        step = Stepper(model, torch.optim.Adam(model.parameters(), lr=cfg.lr), task.cfg, device)
+        cfg = cfg.replace(summary=task.facts)  # what the data determined
+        model = build_model(cfg).to(device)
+        step = Stepper(model, torch.optim.Adam(model.parameters(), lr=cfg.train.lr), cfg, device)
         steppers[name] = (task, step)
     times: dict[str, list[float]] = {k: [] for k in OPTIONS}
     for r in range(args.repeats + 1):  # round 0 warms up
@@ -78,8 +79,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name, (option, mult) in runs.items():
             cfg = base_cfg(args).replace(**OPTIONS[option], steps=args.steps * mult)
-            res = train(cfg, Path(tmp) / name.replace(" ", "_").replace("/", "-"), quiet=True)
-            quality[name] = {"steps": cfg.steps, "train_psnr": res.train_psnr,
+            run = Path(tmp) / name.replace(" ", "_").replace("/", "-")
+            res = train(cfg, run, quiet=False)  # progress: plain lines when piped
+            quality[name] = {"steps": cfg.train.steps, "train_psnr": res.train_psnr,
                              "val_psnr": res.val_psnr, "seconds": res.seconds}
     full = times["full, fp32"]
     rows, out = [], {}

@@ -26,7 +26,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from inr_gon.siren import Siren
+from inr_gon.models.siren import Siren
 
 
 class ReferenceSiren(nn.Module):

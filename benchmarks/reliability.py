@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SUITES = ["tests/test_reliability.py", "tests/test_security.py", "tests/test_hostile_inputs.py"]
+SUITES = ["tests/test_reliability.py", "tests/test_runlock.py", "tests/test_resources.py",
+          "tests/test_security.py", "tests/test_hostile_inputs.py"]
 
 
 def read(folder: Path, name: str) -> list[dict]:
@@ -44,6 +45,10 @@ def collect(folder: Path, suites: dict) -> dict:
         "suites": suites,
         "sigkill": kill[-1] if kill else None,
         "disk_full": read(folder, "disk_full"),
+        "lock": read(folder, "lock"),
+        "oom": read(folder, "oom"),
+        "locked_rows": dict(collections.Counter(r["outcome"] for r in hostile
+                                             if r["id"].startswith("locked-"))),
         "pickle": read(folder, "pickle")[-1:] or None,
         "paths": read(folder, "paths")[-1:] or None,
         "atomic": read(folder, "atomic")[-1:] or None,
@@ -68,6 +73,11 @@ def markdown(f: dict) -> str:
     pk = (f["pickle"] or [{}])[0]
     pa = (f["paths"] or [{}])[0]
     at = (f["atomic"] or [{}])[0]
+    locks = {r["case"]: r for r in f["lock"]}
+    race = locks.get("two trains started together", {})
+    racing = locks.get("--resume racing export", {})
+    lr = f["locked_rows"]
+    oom = "; ".join(f"{r['case']}: exit {r['exit']}" for r in f["oom"])
     disk = ", ".join(f"{d['hit']}: exit {d['exit_code']}, checkpoint of step {d['checkpoint_kept']} kept"
                      for d in f["disk_full"])
     rows = [
@@ -78,7 +88,17 @@ def markdown(f: dict) -> str:
         ("  files lost or unloadable", k.get("files_lost", "n/a")),
         ("  resumed weights == uninterrupted run (CPU, bit for bit)",
          k.get("final_weights_equal_uninterrupted")),
-        ("disk full while saving", disk or "n/a"),
+        ("disk full while saving (injected ENOSPC; real tmpfs; real RLIMIT_FSIZE)", disk or "n/a"),
+        ("two `train`s into one folder, started together: exit codes", race.get("exits", "n/a")),
+        ("`--resume` racing `export`: writers refused (exit 2, holder named) / readers that worked",
+         f"{racing.get('writers_refused', 'n/a')} / {racing.get('readers_ok', 'n/a')}"),
+        ("locked-folder rows in the hostile table: writers refused / readers that worked",
+         f"{lr.get('error', 0)} / {lr.get('ok', 0)}"),
+        ("lock of a SIGKILLed holder left stale", "no" if "holder SIGKILLed, then --resume" in locks
+         else "n/a"),
+        ("readers during a half-written checkpoint (loaded the whole previous one)",
+         locks.get("reader mid-checkpoint", {}).get("readers_ok", "n/a")),
+        ("out of memory (one line, last checkpoint, the flag)", oom or "n/a"),
         ("pickle payloads planted (refused + ignored) / executed",
          f"{pk.get('planted', 0)} ({pk.get('refused', 0)} + {pk.get('ignored', 0)}) / "
          f"{pk.get('executed', 'n/a')}"),

@@ -3,7 +3,7 @@
     python benchmarks/render.py [--size 512] [--batch 1] [--repeats 3] [--run RUN]
 
 Each backend renders size x size images for a batch of latents through its product path
-(`inr_gon.render.render_images`; `inr_gon.export.runtime.decode_points` for onnxruntime), in
+(`inr_gon.models.render.render_images`; `inr_gon.export.runtime.decode_points` for onnxruntime), in
 the same chunks. Backends alternate within every repeat (A B C D, A B C D, ...) with a float32
 matmul of the decoder's own shape, so machine noise hits all alike; medians are quoted.
 Prints coordinates/s, the ratio to torch eager and the fraction of the measured matmul peak
@@ -26,8 +26,8 @@ from pathlib import Path
 import torch
 
 from inr_gon.config import Config
-from inr_gon.gon import GON
-from inr_gon.render import DEFAULT_MAX_MEMORY, grid, points_per_chunk, render_images
+from inr_gon.models.gon import GON
+from inr_gon.models.render import DEFAULT_MAX_MEMORY, grid, points_per_chunk, render_images
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -84,11 +84,11 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     if args.run:
-        from inr_gon.run import load_run
+        from inr_gon.inference.run import load_run
 
         decoder = load_run(args.run).decoder
     else:
-        cfg = Config(hidden=args.hidden, layers=args.layers, latent_dim=args.latent_dim)
+        cfg = Config.of(hidden=args.hidden, layers=args.layers, latent_dim=args.latent_dim)
         decoder = GON(cfg).decoder.eval()
     mem = args.max_memory * 2**20
     z = torch.randn(args.batch, decoder.latent.in_features)

@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, median, table, write_result  # noqa: E402
 
 from inr_gon.config import Config  # noqa: E402
-from inr_gon.render import DEFAULT_MAX_MEMORY  # noqa: E402
-from inr_gon.train import train  # noqa: E402
+from inr_gon.models.render import DEFAULT_MAX_MEMORY  # noqa: E402
+from inr_gon.training.train import train  # noqa: E402
 
 
 def peak_rss_mib(cmd: list[str]) -> tuple[float, float]:
@@ -49,12 +49,12 @@ def main() -> None:
     budgets = [int(b) for b in args.budgets.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) / "run"
-        cfg = Config(data="builtin:shapes:8", height=32, width=32, hidden=256, layers=4,
-                     latent_dim=32, steps=1, batch_size=4, preview_every=0, checkpoint_every=0,
-                     device="cpu")
+        cfg = Config.of(data="builtin:shapes:8", height=32, width=32, hidden=256, layers=4,
+                        latent_dim=32, steps=1, batch_size=4, preview_every=0, checkpoint_every=0,
+                        device="cpu")
         train(cfg, run, quiet=True)
         cli = [sys.executable, "-m", "inr_gon"]
-        floor = [sys.executable, "-c", "import inr_gon.cli.app, inr_gon.run, inr_gon.render"]
+        floor = [sys.executable, "-c", "import inr_gon.cli.app, inr_gon.inference.run, inr_gon.models.render"]
         rows: dict[str, list[tuple[float, float]]] = {"import only": []}
         for _ in range(args.repeats):
             rows["import only"].append(peak_rss_mib(floor))

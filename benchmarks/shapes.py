@@ -27,17 +27,21 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, machine  # noqa: E402
 
 from inr_gon.config import Config  # noqa: E402
+from inr_gon.datasets import Sampling, load_shapes  # noqa: E402
+from inr_gon.inference.run import load_run  # noqa: E402
+from inr_gon.inference.shape_eval import evaluate_shapes  # noqa: E402
 from inr_gon.io import write_png  # noqa: E402
-from inr_gon.render import image_grid  # noqa: E402
-from inr_gon.run import load_run  # noqa: E402
-from inr_gon.shape_eval import evaluate  # noqa: E402
-from inr_gon.splat import render_mesh  # noqa: E402
-from inr_gon.train import train  # noqa: E402
+from inr_gon.models.gon import GON  # noqa: E402
+from inr_gon.plots import image_grid  # noqa: E402
+from inr_gon.shapes.splat import render_mesh  # noqa: E402
+from inr_gon.training.batches import split_indices  # noqa: E402
+from inr_gon.training.train import train  # noqa: E402
 
 HELD_OUT, ALONE, SHAPES3D = ("cow", "rocker-arm"), "homer", 64
 # Flat open sheets (zero thickness, no inside): their true SDF never goes below zero, so no
@@ -83,17 +87,15 @@ def sets(meshes: Path, work: Path) -> dict[str, tuple[str, str | None, dict]]:
 
 def scored(run, data: str, cells: list, resolution: int, refine_steps: int = 0,
            only=None) -> dict:
-    """evaluate() at resolution, with a truth | reconstruction picture pair per item."""
-    from inr_gon.datasets import Sampling, load_shapes
-
+    """evaluate_shapes() at resolution, with a truth | reconstruction picture pair per item."""
     shapes = load_shapes(data, Sampling.from_config(run.cfg), quiet=True)
 
     def keep(i: int, name: str, mesh) -> None:
         cells.extend([render_mesh(shapes.surface(i), PICTURE), render_mesh(mesh, PICTURE)])
 
     t = time.perf_counter()
-    r = evaluate(run, data, quiet=True, resolution=resolution, points=30_000, only=only,
-                 each=keep, refine_steps=refine_steps, lr=REFINE_LR)
+    r = evaluate_shapes(run, data, quiet=True, resolution=resolution, points=30_000, only=only,
+                        each=keep, refine_steps=refine_steps, lr=REFINE_LR)
     r["seconds"] = round(time.perf_counter() - t, 1)
     r["items"] = [{k: v for k, v in row.items() if k != "chamfer_l2"} for row in r["items"]]
     return r
@@ -110,8 +112,8 @@ def run_config(name: str, meshes: Path, steps: int, only_sets: list[str], resolu
     for set_name, (data, held, extra) in sets(meshes, work).items():
         if only_sets and set_name not in only_sets:
             continue
-        cfg = Config(data=data, steps=steps, seed=0, threads=1, device="cpu", log_every=50,
-                     preview_every=0, checkpoint_every=steps, **{**fields, **extra})
+        cfg = Config.of(data=data, steps=steps, seed=0, threads=1, device="cpu", log_every=50,
+                        preview_every=0, checkpoint_every=steps, **{**fields, **extra})
         out = work / "runs" / f"{label}-{set_name}-{steps}"
         if not (out / "model.safetensors").exists():  # else: evaluate the finished run again
             train(cfg, out, quiet=True)
@@ -119,9 +121,7 @@ def run_config(name: str, meshes: Path, steps: int, only_sets: list[str], resolu
         row = {"data": data, "seconds_per_step": seconds_per_step(out),
                "train_sdf_l1": final_loss(out)}
         if set_name == "shapes3d":  # 8 training shapes and the 8 held-out ones
-            from inr_gon.tasks import split_indices
-
-            tr, va = split_indices(SHAPES3D, cfg.val_fraction, cfg.seed)
+            tr, va = split_indices(SHAPES3D, cfg.dataset.val_fraction, cfg.train.seed)
             train_data, held, only, only_held = data, data, tr[:8].tolist(), va.tolist()
         else:
             train_data, only, only_held = data, None, None
@@ -207,15 +207,11 @@ def step_times(names: list[str], rounds: int = 5, per: int = 3) -> dict:
     """Seconds per training step (batch 8 x 1024 points, forward + backward + Adam) and per
     origin step alone (the encoder, no backward) of each configuration, interleaved
     (A B C, A B C, ...) so machine load hits all alike; medians over rounds."""
-    import torch
-
-    from inr_gon.gon import GON
-
     torch.set_num_threads(1)
     g = torch.Generator().manual_seed(0)
     coords = torch.rand(8, 1024, 3, generator=g) * 2 - 1
     values = coords.norm(dim=-1, keepdim=True) - 0.5
-    models = {n: GON(Config(modality="sdf", channels=1, **{**CONFIGS[n], "sdf_points": 1024}))
+    models = {n: GON(Config.of(modality="sdf", channels=1, **{**CONFIGS[n], "sdf_points": 1024}))
               for n in names}
     opts = {n: torch.optim.Adam(m.parameters(), 1e-4) for n, m in models.items()}
     train_t: dict[str, list[float]] = {n: [] for n in names}

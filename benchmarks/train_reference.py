@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from inr_gon.config import Config
-from inr_gon.train import train
+from inr_gon.training.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "fashion_sprite900_images.npy"
@@ -41,13 +41,13 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "train_reference.json"))
     args = p.parse_args()
-    cfg = Config(data=args.data, height=28, width=28, hidden=256, layers=4, w0=30.0, latent_dim=32,
-                 batch_size=64, steps=args.steps, lr=args.lr, val_fraction=0.1,
-                 preview_every=0, checkpoint_every=0, log_every=50)
+    cfg = Config.of(data=args.data, height=28, width=28, hidden=256, layers=4, w0=30.0, latent_dim=32,
+                    batch_size=64, steps=args.steps, lr=args.lr, val_fraction=0.1,
+                    preview_every=0, checkpoint_every=0, log_every=50)
     run_dir = Path(tempfile.mkdtemp(prefix="inr-gon-bench-"))
     try:
         t0 = time.perf_counter()
-        res = train(cfg, run_dir / "run", quiet=True)
+        res = train(cfg, run_dir / "run", quiet=False)  # progress: plain lines when piped
         wall = time.perf_counter() - t0
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)

@@ -8,8 +8,8 @@ Reference config: SIREN 4 x 256, w0 30, latent 32, batch 64, 28 x 28, one channe
 Fashion-MNIST images (/work/shared/data, else built-in grey shapes). Variants:
 - reference: the original code's step (reference_gon.py), checked first to give the same loss
   and weight gradients as inr-gon's (float64 to 1e-10 and float32 to 1e-4, relative);
-- inr-gon: the training loop's own step (inr_gon.step.Stepper: shared-grid latent, w0 folded
-  into the weights), under the process settings `inr-gon train` applies (inr_gon.perf);
+- inr-gon: the training loop's own step (inr_gon.training.step.Stepper: shared-grid latent, w0 folded
+  into the weights), under the process settings `inr-gon train` applies (inr_gon.training.perf);
 - with --ablate: inr-gon with w0 not folded (the elementwise passes it saves);
 - with --compile: inr-gon under torch.compile (compile time reported, not timed).
 A float32 matmul of the step's main shape, [B*N, H] @ [H, H], is timed in every round too: the
@@ -42,12 +42,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, median, table, write_result  # noqa: E402
 from reference_gon import ReferenceSiren, reference_loss, reference_step  # noqa: E402
 
-from inr_gon import perf  # noqa: E402
 from inr_gon.config import Config  # noqa: E402
-from inr_gon.gon import GON  # noqa: E402
-from inr_gon.render import grid  # noqa: E402
-from inr_gon.siren import Siren  # noqa: E402
-from inr_gon.step import Stepper  # noqa: E402
+from inr_gon.models.gon import GON  # noqa: E402
+from inr_gon.models.render import grid  # noqa: E402
+from inr_gon.models.siren import Siren  # noqa: E402
+from inr_gon.training import perf  # noqa: E402
+from inr_gon.training.step import Stepper  # noqa: E402
 
 FASHION = Path("/work/shared/data/fashion_sprite900_images.npy")
 
@@ -62,16 +62,16 @@ def batch(b: int, size: int, device) -> tuple[torch.Tensor, str]:
 
 
 def make_cfg(args, **kw) -> Config:
-    return Config(height=args.size, width=args.size, channels=1, hidden=256, layers=4, latent_dim=32,
-                  w0=30.0, batch_size=args.batch, precision=args.precision, threads=args.threads,
-                  **kw)
+    return Config.of(height=args.size, width=args.size, channels=1, hidden=256, layers=4, latent_dim=32,
+                     w0=30.0, batch_size=args.batch, precision=args.precision, threads=args.threads,
+                     **kw)
 
 
 class Unfolded(Siren):
     """inr-gon's decoder before the w0 folding: sin(w0 * x) scaled on every activation."""
 
     def forward(self, coords, z):
-        h = torch.sin(self.w0 * (self.first(coords) + self.shift(z)))
+        h = torch.sin(self.w0 * (self.coord(coords) + self.latent(z).unsqueeze(-2)))
         for layer in self.hidden:
             h = torch.sin(self.w0_hidden * layer(h))
         return self.out(h)
@@ -98,7 +98,7 @@ def check_same(cfg: Config, x: torch.Tensor, coords: torch.Tensor, dtype) -> dic
 
 def check_compiled(cfg: Config, x: torch.Tensor, coords: torch.Tensor) -> dict:
     """Relative error of the compiled step's weight gradients against eager ones."""
-    from inr_gon.step import compiled
+    from inr_gon.training.step import compiled
 
     torch.manual_seed(0)
     model = GON(cfg).to(x.device)

@@ -7,24 +7,26 @@ from pathlib import Path
 import typer
 
 from inr_gon.cli.common import app, out
+from inr_gon.demos.images import free_run_dir, run_demo
+from inr_gon.demos.shapes import run_shapes_demo
+from inr_gon.training import runlock
 
 Opt = typer.Option
 
 
-@app.command()
+@app.command(epilog="Example: inr-gon demo  (3D: inr-gon demo --shapes)")
 def demo(
     out_dir: Path = Opt(None, "--out", help="Run folder (default runs/demo, never overwritten)"),
-    quiet: bool = Opt(False, "--quiet"),
+    quiet: bool = Opt(False, "--quiet", help="No progress output"),
     shapes: bool = Opt(False, "--shapes", help="3D instead: train on builtin:shapes3d (SDF), "
                        "mesh the held-out shapes, report Chamfer / normal consistency / IoU"),
 ) -> None:
     """Train on builtin:shapes, render held-out items at 4x, report PSNR against the truth."""
-    from inr_gon.demo import free_run_dir, run_demo
-
-    if shapes:
-        return _shapes_demo(out_dir or free_run_dir(Path("runs/demo-shapes")), quiet)
-
-    f = run_demo(out_dir or free_run_dir(Path("runs/demo")), quiet=quiet)
+    run = out_dir or free_run_dir(Path("runs/demo-shapes" if shapes else "runs/demo"))
+    with runlock.hold(run, create=True):  # the demo writes into its run after training it
+        if shapes:
+            return _shapes_demo(run, quiet)
+        f = run_demo(run, quiet=quiet)
     out.print(
         f"demo: {f['steps']} steps in {f['seconds']:.0f} s\n"
         f"  PSNR train {f['train_psnr']:.2f} dB, held-out {f['val_psnr']:.2f} dB, "
@@ -34,8 +36,6 @@ def demo(
 
 
 def _shapes_demo(run: Path, quiet: bool) -> None:
-    from inr_gon.demo_sdf import run_shapes_demo
-
     f = run_shapes_demo(run, quiet=quiet)
     out.print(
         f"demo --shapes: {f['steps']} steps in {f['seconds']:.0f} s; clamped L1 of the SDF "

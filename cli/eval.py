@@ -11,30 +11,29 @@ from rich.table import Table
 from inr_gon.cli.common import app, out
 from inr_gon.cli.fit import check_refine
 from inr_gon.errors import InputError
-from inr_gon.fit import REFINE_LR
-from inr_gon.mesh import MAX_RESOLUTION
+from inr_gon.inference.evaluate import evaluate as run_eval
+from inr_gon.inference.fit import REFINE_LR
+from inr_gon.inference.run import load_run
+from inr_gon.limits import MAX_RESOLUTION
 
 Opt = typer.Option
 
 
-@app.command("eval")
+@app.command("eval", epilog="Example: inr-gon eval runs/demo builtin:shapes:64 --json")
 def evaluate(
     run: Path = typer.Argument(..., help="Run folder"),
     data: str = typer.Argument(..., help="Images (folder, .npy/.npz, builtin:NAME) or meshes"),
     split: str = Opt("all", "--split", help="all | train | val (val/train: the run's own data)"),
     limit: int = Opt(None, "--limit", help="At most this many items"),
     refine_steps: int = Opt(0, "--refine-steps", help="Also score after K latent refine steps"),
-    refine_lr: float = Opt(REFINE_LR, "--refine-lr"),
+    refine_lr: float = Opt(REFINE_LR, "--refine-lr", help="Step size of the refinement steps"),
     resolution: int = Opt(None, "--resolution", "-r",
                           help="Shapes: marching-cubes grid R (R^3 cells; default 128)"),
     as_json: bool = Opt(False, "--json", help="Print the figures as JSON"),
-    device: str = Opt("auto", "--device"),
-    quiet: bool = Opt(False, "--quiet"),
+    device: str = Opt("auto", "--device", help="auto | cpu | cuda[:i] | mps"),
+    quiet: bool = Opt(False, "--quiet", help="No progress output"),
 ) -> None:
     """Mean PSNR/SSIM (images) or Chamfer/IoU (shapes) of the run over DATA."""
-    from inr_gon.evaluate import evaluate as run_eval
-    from inr_gon.run import load_run
-
     check_refine(refine_steps, refine_lr, "torch")
     if resolution is not None and not 2 <= resolution <= MAX_RESOLUTION:
         raise InputError(f"--resolution must be from 2 to {MAX_RESOLUTION}, got {resolution}")

@@ -5,17 +5,25 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
 import typer
 from rich.table import Table
 
 from inr_gon.cli.common import app, note, out
+from inr_gon.cli.photo import fit_whole
 from inr_gon.errors import InputError
-from inr_gon.fit import MAX_REFINE_LR, MAX_REFINE_STEPS, REFINE_LR
+from inr_gon.export.runtime import onnx_encoder  # the exported gradient-origin encoder
+from inr_gon.inference.fit import MAX_REFINE_LR, MAX_REFINE_STEPS, REFINE_LR, fit_images
+from inr_gon.inference.inputs import load_inputs
+from inr_gon.inference.latents import check_latents_path, save_latents
+from inr_gon.inference.run import load_run
+from inr_gon.inference.shape_eval import fit_shapes
+from inr_gon.training import runlock
 
 Opt = typer.Option
 
 
-@app.command()
+@app.command(epilog="Example: inr-gon fit runs/demo photo.png --refine-steps 20 --out latents.safetensors")
 def fit(
     run: Path = typer.Argument(..., help="Run folder"),
     inputs: list[str] = typer.Argument(..., help="Images or folders of images; for an SDF run, "
@@ -24,35 +32,45 @@ def fit(
     refine_lr: float = Opt(REFINE_LR, "--refine-lr", help="Adam step size of the refine steps"),
     out_file: Path = Opt(None, "--out", help="Save the latents (.safetensors) for `render --latents`"),
     backend: str = Opt("torch", "--backend", help="torch | onnx (the exported encoder)"),
+    whole: bool = Opt(False, "--whole", help="Encode each photo whole, at its own resolution, as "
+                      "tiles of the training size (--out saves the tile latents, NAME@X,Y)"),
     as_json: bool = Opt(False, "--json", help="Print the figures as JSON"),
-    device: str = Opt("auto", "--device"),
-    quiet: bool = Opt(False, "--quiet"),
+    device: str = Opt("auto", "--device", help="auto | cpu | cuda[:i] | mps"),
+    quiet: bool = Opt(False, "--quiet", help="No progress output"),
 ) -> None:
     """Fit new signals: one gradient step from zero, then optionally K more; PSNR/SSIM of each
     (shapes: the clamped L1 of the SDF, sdf_l1)."""
-    from inr_gon.fit import fit_images
-    from inr_gon.latents import check_latents_path, save_latents
-    from inr_gon.run import load_inputs, load_run
-    from inr_gon.shape_eval import fit_shapes
-
     check_refine(refine_steps, refine_lr, backend)
     if out_file is not None:
         check_latents_path(out_file)
-    r = load_run(run, device)
-    if r.cfg.modality == "sdf":
-        if backend != "torch":
-            raise InputError("--backend onnx applies to image runs; SDF runs fit with torch")
-        res = fit_shapes(r, inputs, refine_steps, refine_lr, quiet)
-    else:
-        names, images = load_inputs(inputs, r.cfg.size, r.cfg.channels)
-        encoder = _onnx_encoder(r) if backend == "onnx" else None
-        res = fit_images(r, images, names, refine_steps, refine_lr, encoder)
-    if out_file is not None:
-        save_latents(out_file, res.names, res.z, run=str(run))
+    with runlock.hold_if_inside(run, out_file, is_dir=False):  # --out into the run: one writer
+        r = load_run(run, device)
+        if r.cfg.summary.modality == "sdf":
+            if backend != "torch":
+                raise InputError("--backend onnx applies to image runs; SDF runs fit with torch")
+            if whole:
+                raise InputError("--whole applies to image runs")
+            res = fit_shapes(r, inputs, refine_steps, refine_lr, quiet)
+        else:
+            if whole:
+                if backend != "torch":
+                    raise InputError("--whole fits with the torch backend")
+                names, zs, summary = fit_whole(r, inputs, refine_steps, refine_lr, quiet or as_json)
+                if out_file is not None:
+                    save_latents(out_file, names, torch.cat(zs), run=str(run))
+                    note(f"{len(names)} tile latents saved to {out_file}", quiet)
+                if as_json:
+                    out.print_json(json.dumps(summary))
+                return
+            names, images = load_inputs(inputs, r.cfg.size, r.cfg.summary.channels)
+            encoder = _onnx_encoder(r) if backend == "onnx" else None
+            res = fit_images(r, images, names, refine_steps, refine_lr, encoder)
+        if out_file is not None:
+            save_latents(out_file, res.names, res.z, run=str(run))
     if as_json:
         out.print_json(json.dumps(res.summary()))
     elif not quiet:
-        out.print(_table(res.summary(), r.cfg.model))
+        out.print(_table(res.summary(), r.cfg.net.model))
     if out_file is not None:
         note(f"{len(res.names)} latents saved to {out_file}", quiet)
 
@@ -67,8 +85,6 @@ def check_refine(refine_steps: int, refine_lr: float, backend: str) -> None:
 
 
 def _onnx_encoder(r):
-    from inr_gon.export.runtime import onnx_encoder  # the exported gradient-origin encoder
-
     return onnx_encoder(r)
 
 

@@ -9,40 +9,61 @@ import torch
 import typer
 
 from inr_gon.cli.common import app, note, parse_size
-from inr_gon.errors import InputError
+from inr_gon.errors import InputError, wxh
+from inr_gon.inference.latents import latent_spec
+from inr_gon.inference.run import load_run
+from inr_gon.inference.sample import (
+    check_animation_path,
+    check_image_run,
+    endpoint_latents,
+    slerp,
+    write_animation,
+)
+from inr_gon.io import safe_name
+from inr_gon.training import runlock
 
 Opt = typer.Option
 MAX_FRAME_PIXELS = 256 * 2**20  # pixels over all frames, held in memory at once
 
 
-@app.command()
+@app.command(epilog="Example: inr-gon interpolate runs/demo a.png b.png --frames 24  "
+             "(writes runs/demo/interpolate/a_to_b.gif)")
 def interpolate(
     run: Path = typer.Argument(..., help="Run folder"),
-    a: str = typer.Argument(..., help="First image"),
-    b: str = typer.Argument(..., help="Second image"),
-    out_file: Path = Opt(..., "--out", help="Animation file: .gif, or .mp4 with imageio-ffmpeg"),
+    a: str = typer.Argument(..., help="First image, or latents: z.safetensors[:NAME] (from fit or sample)"),
+    b: str = typer.Argument(..., help="Second image, or latents: z.safetensors[:NAME]"),
+    out_file: Path = Opt(None, "--out", help="Animation file: .gif, or .mp4 with imageio-ffmpeg "
+                         "(default RUN/interpolate/A_to_B.gif)", show_default=False),
     frames: int = Opt(24, "--frames", help="Frames from A to B, both included"),
-    size: str = Opt(None, "--size", help="Output resolution S or HxW (default: training size)"),
-    fps: float = Opt(12.0, "--fps"),
-    device: str = Opt("auto", "--device"),
-    quiet: bool = Opt(False, "--quiet"),
+    size: str = Opt(None, "--size", help="Output resolution S or WxH (default: training size)"),
+    fps: float = Opt(12.0, "--fps", help="Frames per second of the animation"),
+    device: str = Opt("auto", "--device", help="auto | cpu | cuda[:i] | mps"),
+    quiet: bool = Opt(False, "--quiet", help="No progress output"),
 ) -> None:
     """Walk the latent space from A to B (slerp) and write the frames as an animation."""
-    from inr_gon.run import load_run
-    from inr_gon.sample import check_animation_path, check_image_run, endpoint_latents, slerp, write_animation
-
     if not 2 <= frames <= 1000:
         raise InputError(f"--frames must lie in 2..1000, got {frames}")
     if not 0 < fps <= 120:
         raise InputError(f"--fps must lie in (0, 120], got {fps}")
+    out_file = out_file or run / "interpolate" / f"{_stem(a)}_to_{_stem(b)}.gif"
     check_animation_path(out_file)
     r = load_run(run, device)
     check_image_run(r, "interpolate")
     hw = parse_size(size) or r.cfg.size
     if frames * hw[0] * hw[1] > MAX_FRAME_PIXELS:
-        raise InputError(f"{frames} frames of {hw[0]}x{hw[1]} is too much for one animation: "
+        raise InputError(f"{frames} frames of {wxh(*hw)} is too much for one animation: "
                          "fewer --frames or a smaller --size")
     z = endpoint_latents(r, a, b)
     walk = slerp(z[0], z[1], torch.linspace(0, 1, frames))
-    write_animation(out_file, np.asarray(r.render(walk, hw)), fps)
+    frames_out = np.asarray(r.render(walk, hw))
+    with runlock.hold_if_inside(run, out_file, is_dir=False):
+        write_animation(out_file, frames_out, fps)
     note(f"{frames} frames at {hw[0]}x{hw[1]} from {a} to {b} in {out_file}", quiet)
+    write_animation(out_file, np.asarray(r.render(walk, hw)), fps)
+    note(f"wrote {out_file}: {frames} frames at {wxh(*hw)} from {a} to {b}", quiet)
+
+
+def _stem(endpoint: str) -> str:
+    """'photos/a.png' -> 'a'; 'z.safetensors:sample_0003' -> 'z-sample_0003' (for a file name)."""
+    file, name = latent_spec(endpoint) or (endpoint, "")
+    return safe_name(Path(file).stem + (f"-{name}" if name else ""))

@@ -7,14 +7,18 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from inr_gon import oom
 from inr_gon.cli.common import app, note, out
 from inr_gon.errors import InputError
-from inr_gon.mesh import MAX_RESOLUTION
+from inr_gon.inference.mesh import mesh_run
+from inr_gon.inference.run import load_run
+from inr_gon.limits import MAX_RESOLUTION
+from inr_gon.training import runlock
 
 Opt = typer.Option
 
 
-@app.command()
+@app.command(epilog="Example: inr-gon mesh runs/demo-shapes --resolution 256 --out meshes/")
 def mesh(
     run: Path = typer.Argument(..., help="Run folder of an SDF run"),
     inputs: list[str] = typer.Argument(None, help="Mesh files, folders or builtin:NAME "
@@ -27,22 +31,22 @@ def mesh(
     n: int = Opt(8, "-n", "--count", help="How many training shapes when no INPUT is given"),
     dense: bool = Opt(False, "--dense", help="Evaluate every grid point (default: skip blocks "
                       "far from the surface, coarse to fine)"),
-    device: str = Opt("auto", "--device"),
+    device: str = Opt("auto", "--device", help="auto | cpu | cuda[:i] | mps"),
     max_memory: int = Opt(512, "--max-memory", help="MiB of activations per decoder call"),
-    quiet: bool = Opt(False, "--quiet"),
+    quiet: bool = Opt(False, "--quiet", help="No progress output"),
 ) -> None:
     """Marching cubes on the network's SDF: .ply/.obj/.glb and a shaded .png per shape."""
-    from inr_gon.mesh import mesh_run
-    from inr_gon.run import load_run
-
     if not 2 <= resolution <= MAX_RESOLUTION:
         raise InputError(f"--resolution must be from 2 to {MAX_RESOLUTION}, got {resolution}")
     if n < 1 or max_memory < 1:
         raise InputError("-n and --max-memory must be positive")
     r = load_run(run, device)
     out_dir = out_dir or run / "meshes"
-    rows = mesh_run(r, inputs or [], out_dir, resolution, fmt, original_frame, n, dense,
-                    max_memory * 2**20, quiet)
+    with runlock.hold_if_inside(run, out_dir, is_dir=True), oom.guard(
+            lambda what: f"mesh ran out of {what} at {resolution}^3; lower --max-memory "
+                         f"(now {max_memory} MiB) or --resolution"):
+        rows = mesh_run(r, inputs or [], out_dir, resolution, fmt, original_frame, n, dense,
+                        max_memory * 2**20, quiet)
     if not quiet:
         table = Table("shape", "mesh", "vertices", "faces", "components", "watertight",
                       caption="watertight: every edge on two faces (each component closed); "

@@ -8,77 +8,105 @@ import numpy as np
 import typer
 from rich.table import Table
 
+from inr_gon import oom
 from inr_gon.cli.common import app, note, out, parse_size
-from inr_gon.errors import InputError
+from inr_gon.cli.photo import render_whole
+from inr_gon.errors import InputError, wxh
+from inr_gon.export.runtime import onnx_renderer
+from inr_gon.inference.inputs import first_training_items, load_inputs
+from inr_gon.inference.latents import load_latents
+from inr_gon.inference.run import load_run
 from inr_gon.io import write_png
-from inr_gon.render import image_grid
+from inr_gon.plots import image_grid
+from inr_gon.training import runlock
 
 Opt = typer.Option
 GRID_MAX_PIXELS = 64 * 2**20
 
 
-@app.command()
+@app.command(epilog="Example: inr-gon render runs/demo photo.png --size 256 --out renders/")
 def render(
     run: Path = typer.Argument(..., help="Run folder"),
     inputs: list[str] = typer.Argument(None, help="Images or folders (default: training items)"),
-    size: str = Opt(None, "--size", help="Output resolution S or HxW (default: training size)"),
+    size: str = Opt(None, "--size", help="Output resolution S or WxH (default: training size)"),
+    scale: float = Opt(None, "--scale", help="Whole photos: render at S x each photo's own size "
+                       "(implies --whole)"),
+    whole: bool = Opt(False, "--whole", help="Encode each photo whole, at its own resolution, "
+                      "as tiles of the training size (default: resampled to the training size)"),
     out_dir: Path = Opt(None, "--out", help="Output folder (default RUN/renders)"),
     backend: str = Opt("torch", "--backend", help="torch | onnx (RUN/decoder.onnx, from `inr-gon export`)"),
+    fp16: bool = Opt(False, "--fp16", help="With --backend onnx: RUN/decoder_fp16.onnx (`export --fp16`)"),
+    decoder: Path = Opt(None, "--decoder", help="With --backend onnx: this exported decoder file"),
     tensorrt: bool = Opt(False, "--tensorrt", help="With --backend onnx on CUDA: TensorRT first"),
     latents: Path = Opt(None, "--latents", help="Render saved latents (from `inr-gon fit`)"),
-    n: int = Opt(8, "-n", "--count", help="How many training items when no INPUT is given"),
-    device: str = Opt("auto", "--device"),
+    n: int = Opt(8, "-n", "--count", help="How many training items (the first of the training "
+                 "split) when no INPUT is given"),
+    device: str = Opt("auto", "--device", help="auto | cpu | cuda[:i] | mps"),
     max_memory: int = Opt(512, "--max-memory", help="MiB of activations per decoder call"),
-    quiet: bool = Opt(False, "--quiet"),
+    quiet: bool = Opt(False, "--quiet", help="No progress output"),
 ) -> None:
     """Render inputs (or the first training items) at any resolution; PNG per item + grid."""
-    from inr_gon.run import load_run
-
     if backend not in ("torch", "onnx"):
         raise InputError(f"--backend must be torch or onnx, got '{backend}'")
+    if backend == "torch" and (fp16 or decoder is not None):
+        raise InputError("--fp16 and --decoder pick an exported ONNX file: add --backend onnx")
     if n < 1 or max_memory < 1:
         raise InputError("-n and --max-memory must be positive")
     r = load_run(run, device)
     r.require_images()  # before the training data is looked for as images
-    hw = parse_size(size) or r.cfg.size
-    decode = _decoder(r, backend, tensorrt, quiet)  # before encoding: a missing file fails fast
-    names, z = item_latents(r, inputs or [], latents, n)
     out_dir = out_dir or run / "renders"
+    if whole or scale is not None:
+        if latents is not None or backend != "torch":
+            raise InputError("--whole/--scale render photos with the torch backend, not --latents")
+        with runlock.hold_if_inside(run, out_dir, is_dir=True), oom.guard(
+                lambda what: f"render ran out of {what}; lower --max-memory (now {max_memory} MiB), "
+                             "--scale or --size"):
+            render_whole(r, inputs or [], parse_size(size), scale, out_dir, max_memory * 2**20, quiet)
+        return
+    hw = parse_size(size) or r.cfg.size
+    # Before encoding: a missing file fails fast.
+    decode = _decoder(r, backend, tensorrt, quiet, fp16, decoder)
+    names, z = item_latents(r, inputs or [], latents, n, quiet)
     tiles = []
-    for name, zi in zip(names, z):
-        img = decode(zi[None], hw, max_memory * 2**20)[0]
-        write_png(out_dir / f"{name}.png", img)
-        if len(names) * img.size <= GRID_MAX_PIXELS:
-            tiles.append(img)
-    if len(tiles) == len(names) and len(names) > 1:
-        write_png(out_dir / "grid.png", image_grid(np.stack(tiles)))
+    with runlock.hold_if_inside(run, out_dir, is_dir=True), oom.guard(
+            lambda what: f"render ran out of {what} at {hw[1]}x{hw[0]}; lower --max-memory "
+                         f"(now {max_memory} MiB) or --size"):
+        for name, zi in zip(names, z):
+            img = decode(zi[None], hw, max_memory * 2**20)[0]
+            write_png(out_dir / f"{name}.png", img)
+            if len(names) * img.size <= GRID_MAX_PIXELS:
+                tiles.append(img)
+        if len(tiles) == len(names) and len(names) > 1:
+            write_png(out_dir / "grid.png", image_grid(np.stack(tiles)))
     if not quiet:
         table = Table("item", "file")
         for name in names:
             table.add_row(name, str(out_dir / f"{name}.png"))
         out.print(table)
-    note(f"{len(names)} renders at {hw[0]}x{hw[1]} in {out_dir}", quiet)
+    note(f"{len(names)} renders at {wxh(*hw)} in {out_dir}", quiet)
 
 
-def item_latents(r, inputs: list[str], latents: Path | None, n: int):
-    """(names, latents [B, D]) from a latents file, input images, or the training items."""
-    from inr_gon.latents import load_latents
-    from inr_gon.run import load_inputs, training_items
-
+def item_latents(r, inputs: list[str], latents: Path | None, n: int, quiet: bool = False):
+    """(names, latents [B, D]) from a latents file, input images, or the first n training items
+    (saying how many of how many)."""
     if latents is not None:
         if inputs:
             raise InputError("give INPUT images or --latents, not both")
         return load_latents(latents, r.cfg.latent_size)
-    names, images = (load_inputs(inputs, r.cfg.size, r.cfg.channels) if inputs
-                     else training_items(r.cfg, n))
+    if inputs:
+        names, images = load_inputs(inputs, r.cfg.size, r.cfg.summary.channels)
+    else:
+        names, images, total = first_training_items(r.cfg, n)
+        note(f"rendering {len(names)} of {total} training items; -n N for more" if total > len(names)
+             else f"rendering all {total} training items", quiet)
     return names, r.encode(images)
 
 
-def _decoder(r, backend: str, tensorrt: bool = False, quiet: bool = False):
+def _decoder(r, backend: str, tensorrt: bool = False, quiet: bool = False, fp16: bool = False,
+             path: Path | None = None):
     if backend == "torch":
         if tensorrt:
             raise InputError("--tensorrt needs --backend onnx")
         return lambda z, hw, mem: r.render(z, hw, mem)
-    from inr_gon.export.runtime import onnx_renderer
 
-    return onnx_renderer(r, tensorrt=tensorrt, quiet=quiet)
+    return onnx_renderer(r, path, tensorrt=tensorrt, quiet=quiet, fp16=fp16)

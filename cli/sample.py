@@ -7,29 +7,29 @@ from pathlib import Path
 import typer
 
 from inr_gon.cli.common import app, note, parse_size
-from inr_gon.errors import InputError
+from inr_gon.errors import InputError, wxh
+from inr_gon.inference.latents import save_latents
+from inr_gon.inference.run import load_run
+from inr_gon.inference.sample import check_image_run, sample_latents
 from inr_gon.io import write_png
-from inr_gon.render import image_grid
+from inr_gon.plots import image_grid
+from inr_gon.training import runlock
 
 Opt = typer.Option
 
 
-@app.command()
+@app.command(epilog="Example: inr-gon sample runs/vgon -n 16 --size 64")
 def sample(
     run: Path = typer.Argument(..., help="Run folder"),
     n: int = Opt(16, "-n", "--count", help="How many samples"),
-    size: str = Opt(None, "--size", help="Output resolution S or HxW (default: training size)"),
+    size: str = Opt(None, "--size", help="Output resolution S or WxH (default: training size)"),
     prior: str = Opt("auto", "--prior", help="model (variational runs) | fitted | auto"),
-    seed: int = Opt(0, "--seed"),
+    seed: int = Opt(0, "--seed", help="Seed of the prior draws"),
     out_dir: Path = Opt(None, "--out", help="Output folder (default RUN/samples)"),
-    device: str = Opt("auto", "--device"),
-    quiet: bool = Opt(False, "--quiet"),
+    device: str = Opt("auto", "--device", help="auto | cpu | cuda[:i] | mps"),
+    quiet: bool = Opt(False, "--quiet", help="No progress output"),
 ) -> None:
     """Draw new signals from the prior; a PNG each, grid.png, and their latents."""
-    from inr_gon.latents import save_latents
-    from inr_gon.run import load_run
-    from inr_gon.sample import check_image_run, sample_latents
-
     if n > 4096:
         raise InputError(f"-n {n} is above the limit of 4096 samples")
     r = load_run(run, device)
@@ -39,8 +39,9 @@ def sample(
     out_dir = out_dir or run / "samples"
     names = [f"sample_{i:04d}" for i in range(n)]
     images = r.render(z, hw)
-    for name, img in zip(names, images):
-        write_png(out_dir / f"{name}.png", img)
-    write_png(out_dir / "grid.png", image_grid(images))
-    save_latents(out_dir / "latents.safetensors", names, z, run=str(run))
-    note(f"{n} samples from the {used} prior at {hw[0]}x{hw[1]} in {out_dir}", quiet)
+    with runlock.hold_if_inside(run, out_dir, is_dir=True):
+        for name, img in zip(names, images):
+            write_png(out_dir / f"{name}.png", img)
+        write_png(out_dir / "grid.png", image_grid(images))
+        save_latents(out_dir / "latents.safetensors", names, z, run=str(run))
+    note(f"{n} samples from the {used} prior at {wxh(*hw)} in {out_dir}", quiet)

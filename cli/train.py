@@ -6,79 +6,64 @@ from pathlib import Path
 
 import typer
 
-from inr_gon.cli.common import app, config_from_flags, note, out, parse_grid
-from inr_gon.config import Config
-from inr_gon.errors import warn
-from inr_gon.run import load_config
+from inr_gon.cli.common import app, note, out, parse_grid, parse_size
+from inr_gon.cli.options import config_options, flag_name, starting_config
+from inr_gon.errors import InputError, warn
+from inr_gon.presets import PRESETS
+from inr_gon.training.checkpoint import load_config
+from inr_gon.training.train import train as run_training
 
 Opt = typer.Option
 
 
-@app.command()
+@app.command(epilog="Example: inr-gon train photos/ --size 64 --steps 3000 --out runs/photos  "
+             "(or: inr-gon train --preset demo; inr-gon train DATA --config my.toml)")
+@config_options
 def train(
-    data: str = typer.Argument(..., help="Image folder, .npy/.npz array, mesh folder or builtin:NAME"),
+    data: str = typer.Argument(None, help="Image folder, .npy/.npz array, mesh folder or "
+                               "builtin:NAME (may come from --preset or --config instead)",
+                               show_default=False),
     out_dir: Path = Opt(None, "--out", help="Run folder (default runs/<data name>)"),
-    size: str = Opt(None, "--size", help="Training resolution S or HxW"),
-    steps: int = Opt(None, "--steps"),
-    batch_size: int = Opt(None, "--batch-size"),
-    latent_dim: int = Opt(None, "--latent-dim"),
-    hidden: int = Opt(None, "--hidden"),
-    layers: int = Opt(None, "--layers", help="Sine layers (the paper: 4)"),
-    w0: float = Opt(None, "--w0"),
-    w0_hidden: float = Opt(None, "--w0-hidden"),
-    latent_init: float = Opt(None, "--latent-init"),
-    inner_steps: int = Opt(None, "--inner-steps"),
-    variational: bool = Opt(None, "--variational/--no-variational"),
-    kl_weight: float = Opt(None, "--kl-weight"),
-    detach_inner: bool = Opt(None, "--detach-inner/--no-detach-inner",
-                             help="Ablation: no back-propagation through the gradient step"),
-    model: str = Opt(None, "--model", help="gon | conv | ae"),
-    modulation: str = Opt(None, "--modulation",
-                          help="first | all: the latent shifts the first or every sine layer"),
-    latent_grid: str = Opt(None, "--latent-grid",
-                           help="G or GxG(xG): a grid of --latent-dim vectors, interpolated (0: one)"),
-    origin_step: str = Opt(None, "--origin-step", help="gradient | learned | gauss-newton"),
-    lr: float = Opt(None, "--lr"),
-    lr_min_ratio: float = Opt(None, "--lr-min-ratio"),
-    seed: int = Opt(None, "--seed"),
-    device: str = Opt(None, "--device", help="auto | cpu | cuda[:i] | mps"),
-    precision: str = Opt(None, "--precision", help="fp32 | tf32 (CUDA matmuls) | bf16 (autocast)"),
-    compile: bool = Opt(None, "--compile/--no-compile", help="torch.compile the training step"),
-    threads: int = Opt(None, "--threads", help="CPU threads (0 = torch's default)"),
-    data_memory: int = Opt(None, "--data-memory",
-                           help="MiB of decoded images held in RAM; larger image folders stream"),
-    data_workers: int = Opt(None, "--data-workers", help="Worker processes decoding a streamed folder"),
-    points_per_signal: int = Opt(None, "--points-per-signal"),
-    val_fraction: float = Opt(None, "--val-fraction"),
-    log_every: int = Opt(None, "--log-every"),
-    preview_every: int = Opt(None, "--preview-every"),
-    checkpoint_every: int = Opt(None, "--checkpoint-every"),
-    sdf_points: int = Opt(None, "--sdf-points", help="SDF: points per shape and step"),
-    sdf_samples: int = Opt(None, "--sdf-samples", help="SDF: points sampled (cached) per shape"),
-    sdf_noise: str = Opt(None, "--sdf-noise", help="SDF: near-surface noise scales, e.g. 0.005,0.05"),
-    sdf_uniform: float = Opt(None, "--sdf-uniform", help="SDF: share of points uniform in the cube"),
-    sdf_clamp: float = Opt(None, "--sdf-clamp", help="SDF: clamp of the L1 loss (DeepSDF)"),
+    config_file: Path = Opt(None, "--config", help="JSON or TOML file of config fields, flat or "
+                            "grouped in tables net, dataset, train, sdf; flags override it"),
+    preset: str = Opt(None, "--preset", help=f"Named recipe: {' | '.join(PRESETS)} "
+                      "(inr_gon/presets.py); --config and flags override it"),
+    size: str = Opt(None, "--size", help="Training resolution S or WxH, width x height (default 32)",
+                    rich_help_panel="Data"),
+    latent_grid: str = Opt(None, "--latent-grid", help="G or GxG (GxGxG for shapes): a grid of "
+                           "--latent-dim vectors interpolated at each point (0: one vector)",
+                           rich_help_panel="Model", show_default="0"),
     resume: bool = Opt(False, "--resume", help="Continue the run in --out from its checkpoint"),
-    quiet: bool = Opt(False, "--quiet"),
+    quiet: bool = Opt(False, "--quiet", help="No progress output"),
+    fields: dict | None = None,
 ) -> None:
     """Train a GON on DATA; writes the run folder."""
-    flags = dict(locals())
-    from inr_gon.train import train as run_training
 
-    for k in ("data", "out_dir", "resume", "quiet"):
-        flags.pop(k)
-    out_dir = out_dir or Path("runs") / _data_name(data)
-    base = load_config(out_dir) if resume else Config(data=data)
+
+    flags = dict(fields or {})
+    size_given = size is not None
+    if size_given:
+        flags["height"], flags["width"] = parse_size(size)
+    if latent_grid is not None:
+        flags["latent_grid"] = parse_grid(latent_grid)
     if resume:  # a resumed run keeps its config; only --steps may extend it
         # (and where and how fast it runs: settings that leave the arithmetic alone)
-        kept = ("steps", "device", "compile", "threads", "data_workers")
-        ignored = [f"--{k.replace('_', '-')}" for k, v in flags.items() if v is not None and k not in kept]
+        out_dir = out_dir or Path("runs") / _data_name(data or "run")
+        saved = load_config(out_dir)
+        kept = ("steps", "device", "compile", "threads", "data_workers", "tensorboard")
+        # a flag that repeats the run's own value changes nothing: not worth a warning
+        differ = {k for k, v in flags.items() if k not in kept and saved.flat().get(k) != v}
+        ignored = [flag_name(k) for k in differ if k not in ("height", "width")]
+        ignored = [*(["--size"] if {"height", "width"} & differ else []), *ignored,
+                   *(["--preset"] if preset else []), *(["--config"] if config_file else [])]
         if ignored:
             warn(f"{out_dir}: --resume keeps the run's config; ignored {' '.join(ignored)}")
-        flags = {k: flags[k] for k in kept}
-    if flags.get("latent_grid") is not None:
-        flags["latent_grid"] = parse_grid(flags["latent_grid"])
-    cfg = config_from_flags(base, **flags)
+        cfg = saved.replace(**{k: flags[k] for k in kept if k in flags}).validate()
+    else:
+        if data is None and preset is None and config_file is None:
+            raise InputError("train needs DATA (or a --preset or --config that names it)")
+        cfg = starting_config(preset, config_file, {**flags, "data": data})  # data None: not given
+        out_dir = out_dir or Path("runs") / _data_name(cfg.dataset.data)
     result = run_training(cfg, out_dir, resume=resume, quiet=quiet)
     report(result, quiet)
 
@@ -88,18 +73,31 @@ def report(result, quiet: bool) -> None:
         if result.interrupted:
             raise typer.Exit(130)
         return
-    if getattr(result, "metric", "psnr") == "psnr":
-        val = "n/a" if result.val_psnr is None else f"{result.val_psnr:.2f} dB"
-        figures = f"train PSNR {result.train_psnr:.2f} dB, held-out PSNR {val}"
-    else:  # shapes: mean clamped L1 of the SDF, normalised frame
-        val = "n/a" if result.val_psnr is None else f"{result.val_psnr:.4f}"
-        figures = f"train {result.metric} {result.train_psnr:.4f}, held-out {result.metric} {val}"
-    out.print(f"run {result.run_dir}: step {result.step}, {figures}, {result.seconds:.0f} s",
-              highlight=False)
-    if result.interrupted:
-        note(f"interrupted: checkpoint saved at step {result.step}; continue with "
-             f"--resume --out {result.run_dir}")
+    run = result.run_dir
+    if result.interrupted:  # one line: where it stopped, what was saved, how to go on
+        out.print(f"stopped at step {result.step} of {result.total_steps}: checkpoint saved in "
+                  f"{run} (step {result.step}); continue with: inr-gon train --resume --out {run}",
+                  highlight=False, soft_wrap=True)
         raise typer.Exit(130)
+    out.print(f"run {run}: step {result.step}, {_figures(result)}, {result.seconds:.0f} s",
+              highlight=False, soft_wrap=True)
+    image = getattr(result, "metric", "psnr") == "psnr"
+    previews = sorted((run / "previews").glob("step_*.png"))
+    shown = [str(previews[-1]) if previews else "", str(run / "loss.png")
+             if (run / "loss.png").exists() else ""]
+    nxt = f"inr-gon render {run} --size 256" if image else f"inr-gon mesh {run} --resolution 256"
+    note(f"pictures: {', '.join(x for x in shown if x) or 'none'}; next: {nxt}", quiet)
+
+
+def _figures(result) -> str:
+    """Train and held-out figures; the held-out one names how many items it rests on."""
+    n = getattr(result, "val_items", 0)
+    items = f" ({n} item{'s' if n != 1 else ''})"
+    if getattr(result, "metric", "psnr") == "psnr":
+        val = "n/a" if result.val_psnr is None else f"{result.val_psnr:.2f} dB{items}"
+        return f"train PSNR {result.train_psnr:.2f} dB, held-out PSNR {val}"
+    val = "n/a" if result.val_psnr is None else f"{result.val_psnr:.4f}{items}"  # shapes: clamped L1
+    return f"train {result.metric} {result.train_psnr:.4f}, held-out {result.metric} {val}"
 
 
 def _data_name(data: str) -> str:

@@ -3,9 +3,11 @@
 See `images.py` for the channel and resize policies, `shapes2d.py` for the demo family.
 """
 
+from inr_gon.limits import MAX_PIXELS
+
 from . import shapes3d  # noqa: F401  (registers builtin:shapes3d, modality sdf)
 from .builtin import BUILTINS, register_builtin
-from .decode import MAX_PIXELS
+from .crops import CropFolder, photo_size
 from .images import (
     ARRAY_EXTS,
     IMAGE_EXTS,
@@ -24,6 +26,7 @@ from .shapeset import ShapeSet, load_shapes
 __all__ = [
     "ARRAY_EXTS",
     "BUILTINS",
+    "CropFolder",
     "IMAGE_EXTS",
     "MAX_PIXELS",
     "MESH_EXTS",
@@ -36,6 +39,7 @@ __all__ = [
     "load_image_file",
     "load_images",
     "load_shapes",
+    "photo_size",
     "register_builtin",
     "resize_image",
     "to_channels",

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from numpy.lib import format as npformat
 
-from inr_gon.errors import InputError
+from inr_gon.errors import InputError, wxh
 
 from .decode import MAX_PIXELS, flatten_alpha
 
@@ -32,7 +32,10 @@ def _header(fp, path: str, available: int) -> tuple[tuple[int, ...], np.dtype]:
     for terabytes that the file cannot hold, or for objects that only pickle could load."""
     version = npformat.read_magic(fp)
     read = npformat.read_array_header_1_0 if version == (1, 0) else npformat.read_array_header_2_0
-    shape, _, dtype = read(fp)
+    try:
+        shape, _, dtype = read(fp)
+    except (IndexError, TypeError) as e:  # numpy's parser on a malformed descr, e.g. []
+        raise ValueError(f"malformed .npy header ({type(e).__name__})") from None
     if dtype.hasobject:
         raise InputError(f"cannot read {path}: it holds Python objects, which only pickle could "
                          "load (refused: inr-gon never unpickles input)")
@@ -41,7 +44,7 @@ def _header(fp, path: str, available: int) -> tuple[tuple[int, ...], np.dtype]:
         raise InputError(f"cannot read {path}: truncated or damaged (its header promises "
                          f"{need} bytes of data, the file holds {have})")
     if len(shape) in (3, 4) and shape[1] * shape[2] > MAX_PIXELS:
-        raise InputError(f"{path}: images of {shape[1]}x{shape[2]} are over the "
+        raise InputError(f"{path}: images of {wxh(shape[1], shape[2])} are over the "
                          f"{MAX_PIXELS / 1e6:g}-megapixel limit")
     return shape, dtype
 

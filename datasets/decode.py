@@ -16,9 +16,10 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps
 
+from inr_gon.limits import MAX_PIXELS  # larger files are refused as decompression bombs
+
 from .png16 import decode_png16, png_header
 
-MAX_PIXELS = 64_000_000  # 64 megapixels: larger files are refused as decompression bombs
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inr_gon.errors import InputError, warn
+from inr_gon.errors import InputError, warn, wxh
 
 from .arrays import load_array
 from .builtin import PREFIX, builtin_modality, load_builtin
@@ -116,9 +116,9 @@ def _stack(images: list[np.ndarray], names: list[str], source: str) -> np.ndarra
         first = images[0].shape[:2]
         odd = next(i for i, img in enumerate(images) if img.shape[:2] != first)
         raise InputError(
-            f"images in {source} differ in size ({names[0]} is {first[0]}x{first[1]}, "
-            f"{names[odd]} is {images[odd].shape[0]}x{images[odd].shape[1]}); "
-            "give a size (--size S or HxW) to resize them all")
+            f"images in {source} differ in size ({names[0]} is {wxh(*first)}, "
+            f"{names[odd]} is {wxh(*images[odd].shape[:2])}); "
+            "give a size (--size S or WxH) to resize them all")
     channels = max(img.shape[-1] for img in images)
     return np.stack([to_channels(img, channels) for img in images]).astype(np.float32)
 

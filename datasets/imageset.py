@@ -7,9 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from inr_gon.errors import InputError
-
-from .decode import MAX_PIXELS
+from inr_gon.errors import InputError, wxh
+from inr_gon.limits import MAX_PIXELS
 
 
 @dataclass
@@ -52,9 +51,9 @@ def check_size(size: tuple[int, int] | int | None) -> tuple[int, int] | None:
     except (TypeError, ValueError):
         raise InputError(f"size must be an integer S or (H, W), got {size!r}") from None
     if h <= 0 or w <= 0:
-        raise InputError(f"size must be positive, got {h}x{w}")
+        raise InputError(f"size must be positive, got {wxh(h, w)}")
     if h * w > MAX_PIXELS:
-        raise InputError(f"size {h}x{w} is over the {MAX_PIXELS / 1e6:g}-megapixel limit")
+        raise InputError(f"size {wxh(h, w)} is over the {MAX_PIXELS / 1e6:g}-megapixel limit")
     return h, w
 
 

@@ -29,6 +29,8 @@ PROBE = 64  # files decoded to choose the channel count
 class LazyFolder:
     """An image folder as items [H, W, C] float32 in [0, 1], decoded when asked for."""
 
+    in_memory = False  # True: every item fits the cache, so nothing is decoded twice
+
     def __init__(self, folder: str | os.PathLike, size: tuple[int, int], channels: int | None = None,
                  cache_bytes: int = 256 * 2**20) -> None:
         self.root = Path(folder)
@@ -85,8 +87,12 @@ class LazyFolder:
                  "the next file takes its place")
             return None
         self.decoded += 1
-        img = resize_image(img, self.size)
+        img = self._fit(img)
         return to_channels(img, self.channels) if self.channels else img
+
+    def _fit(self, img: np.ndarray) -> np.ndarray:
+        """A decoded file [H, W, C] -> what an item holds: resized to the training size."""
+        return resize_image(img, self.size)
 
     def _remember(self, j: int, img: np.ndarray) -> None:
         if img.nbytes > self.cache_bytes:

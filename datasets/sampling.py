@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .signed_distance import is_closed_body, signed_distance
+
 SAMPLER_VERSION = 1  # bump when the sampling changes, so old cache entries are not reused
 
 
@@ -37,7 +39,7 @@ class Sampling:
 
     @classmethod
     def from_config(cls, cfg) -> Sampling:
-        return cls(cfg.sdf_samples, cfg.sdf_noise_scales, cfg.sdf_uniform)
+        return cls(cfg.sdf.sdf_samples, cfg.sdf_noise_scales, cfg.sdf.sdf_uniform)
 
     def key(self) -> str:
         return json.dumps({**asdict(self), "version": SAMPLER_VERSION}, sort_keys=True)
@@ -67,7 +69,6 @@ def sample_mesh(mesh, s: Sampling, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Normalised trimesh -> (points float32 [count, 3], sdf float32 [count])."""
     import trimesh
 
-    from .signed_distance import is_closed_body, signed_distance
 
     rng = np.random.default_rng(seed)
     near = s.count - s.groups()[0]

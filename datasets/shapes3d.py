@@ -16,6 +16,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from inr_gon.shapes.mesh import extract_mesh, sdf_volume
+
 from .builtin import parse_builtin, register_builtin
 from .meshes import RADIUS, normalise
 from .sampling import Sampling, sample_analytic
@@ -81,8 +83,6 @@ def raw_sdf(index: int, points: np.ndarray) -> np.ndarray:
 @lru_cache(maxsize=256)
 def _frame(index: int) -> tuple[np.ndarray, float]:
     """(center, scale) normalising item `index` as meshes are (datasets/meshes.py)."""
-    from inr_gon.mesh import extract_mesh, sdf_volume
-
     mesh = extract_mesh(sdf_volume(lambda p: raw_sdf(index, p).astype(np.float32), 64))
     _, center, scale = normalise(mesh)
     return center, scale
@@ -109,17 +109,14 @@ def _project(index: int, p: np.ndarray, iterations: int = 3) -> np.ndarray:
 def shape_mesh(index: int, resolution: int = 128, project: bool = True):
     """The surface of item `index` as a trimesh: marching cubes, vertices projected onto the
     exact zero level set."""
-    from inr_gon.mesh import extract_mesh, sdf_volume
-
     mesh = extract_mesh(sdf_volume(lambda p: shape_sdf(index, p).astype(np.float32), resolution))
     if project:
         mesh.vertices = _project(index, mesh.vertices)
     return mesh
 
 
-def load_shapes3d(spec: str, s: Sampling, progress=None):
-    from .shapeset import ShapeSet
-
+def load_shapes3d(spec: str, s: Sampling, progress=None) -> dict:
+    """The fields of the ShapeSet of builtin:shapes3d[:COUNT] (shapeset.load_shapes builds it)."""
     _, count = parse_builtin(spec)
     count = count or COUNT
     points, sdf = [], []
@@ -132,7 +129,7 @@ def load_shapes3d(spec: str, s: Sampling, progress=None):
         sdf.append(d)
         if progress is not None:
             progress()
-    return ShapeSet(
+    return dict(
         names=[f"{NAME}/{i:04d}" for i in range(count)], points=np.stack(points), sdf=np.stack(sdf),
         centers=np.zeros((count, 3)), scales=np.ones(count), source=spec, kind="builtin",
         surface_fn=shape_mesh, sdf_fn=shape_sdf)

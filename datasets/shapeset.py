@@ -8,15 +8,16 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from inr_gon.errors import InputError
+from inr_gon.progress import Progress
 
 from .builtin import PREFIX, builtin_modality, parse_builtin
 from .meshes import MeshFile, UnreadableMesh, load_mesh, mesh_files, normalise, usable
 from .sampling import Sampling, sample_mesh
 from .sdf_cache import entry_path, file_digest, load_entry, save_entry
+from .shapes3d import COUNT, load_shapes3d
+from .signed_distance import is_closed_body, signed_distance
 
 
 @dataclass
@@ -45,35 +46,27 @@ class ShapeSet:
                 "modality": "sdf", "points_per_shape": int(self.points.shape[1])}
 
 
-def progress_bar(quiet: bool) -> Progress:
-    """A transient bar on stderr with a free-text `note` field; quiet disables it."""
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[note]}"), TimeRemainingColumn(),
-                    console=Console(stderr=True), disable=quiet, transient=True)
-
-
 def load_shapes(spec: str | os.PathLike, s: Sampling, quiet: bool = False) -> ShapeSet:
     """builtin:NAME, a mesh file or a folder of meshes -> ShapeSet (sampling cached on disk)."""
     text = os.fspath(spec)
     if text.startswith(PREFIX):
         if builtin_modality(text) != "sdf":
             raise InputError(f"'{text}' is image data, not shapes")
-        from .shapes3d import COUNT, load_shapes3d
 
-        check_memory(text, parse_builtin(text)[1] or COUNT, s)
-        with progress_bar(quiet) as bar:
-            task = bar.add_task("generating shapes", total=None, note="")
-            return load_shapes3d(text, s, progress=lambda: bar.advance(task))
+        count = parse_builtin(text)[1] or COUNT
+        check_memory(text, count, s)
+        with Progress("generating shapes", count, unit="shapes", quiet=quiet, transient=True) as bar:
+            return ShapeSet(**load_shapes3d(text, s, progress=lambda: bar.update(advance=1)))
     files = mesh_files(text)
     check_memory(text, len(files), s)
-    with progress_bar(quiet) as bar:
-        task = bar.add_task("sampling meshes", total=len(files), note="")
+    with Progress("sampling meshes", len(files), unit="meshes", fields=("cached",), quiet=quiet,
+                  transient=True) as bar:
         hits = [0]
 
         def check(f: MeshFile):
             entry, hit = _sample_file(f, s)
             hits[0] += hit
-            bar.update(task, advance=1, note=f"{hits[0]} from cache")
+            bar.update(advance=1, cached=hits[0])
             return f, entry
 
         good = usable(files, text, check)
@@ -116,8 +109,6 @@ def _sample_file(f: MeshFile, s: Sampling) -> tuple[dict, bool]:
 
 
 def _from_entries(source: str, good: list[tuple[MeshFile, dict]]) -> ShapeSet:
-    from .signed_distance import is_closed_body, signed_distance
-
     paths = [str(f.path) for f, _ in good]
 
     def true_sdf(i: int, points: np.ndarray) -> np.ndarray:

@@ -71,17 +71,3 @@ def signed_distance(vertices: np.ndarray, faces: np.ndarray, points: np.ndarray,
     out = np.empty(len(points), dtype=np.float32)
     out[order] = d
     return out
-
-
-def winding_inside(vertices: np.ndarray, faces: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Inside test by the winding number alone (no distances): bool [N]."""
-    import igl
-
-    bvh = igl.FastWindingNumberBVH()
-    bvh.init(np.ascontiguousarray(vertices, dtype=np.float64),
-             np.ascontiguousarray(faces, dtype=np.int64), 2)
-    order = morton_order(points)
-    w = bvh.winding_number(np.ascontiguousarray(points[order], dtype=np.float64), WINDING_ACCURACY)
-    out = np.empty(len(points), dtype=bool)
-    out[order] = np.abs(w) > 0.5
-    return out

@@ -17,13 +17,29 @@ from pathlib import Path
 import onnx
 import torch
 
-from inr_gon.errors import InputError, warn
+from inr_gon.errors import InputError, warn, wxh
 from inr_gon.export.check import Check, ExportCheckError, Items, check_decoder, check_encoder, training_items
 from inr_gon.export.encoder import encoder_proto, grid_encoder_proto
-from inr_gon.export.onnx import DecoderGraph, add_metadata, decoder_proto, save_onnx, weights_digest
-from inr_gon.export.runtime import open_session, require_onnxruntime
+from inr_gon.export.onnx import (
+    DecoderGraph,
+    add_metadata,
+    decoder_proto,
+    read_info,
+    require_gon,
+    save_onnx,
+    weights_digest,
+)
+from inr_gon.export.runtime import (
+    DECODER_FILE,
+    FP16_DECODER_FILE,
+    FP16_SUFFIX,
+    open_session,
+    require_onnxruntime,
+)
+from inr_gon.inference.run import load_run
 from inr_gon.io import write_error
-from inr_gon.render import grid
+from inr_gon.models.render import grid
+from inr_gon.training.checkpoint import load_config
 
 
 @dataclass
@@ -41,9 +57,22 @@ class Exported:
 
 
 def encoder_paths(out: Path) -> tuple[Path, Path]:
-    """decoder.onnx -> encoder.onnx, encoder_grid.onnx; NAME.onnx -> NAME_encoder(_grid).onnx."""
-    stem = "encoder" if out.stem == "decoder" else f"{out.stem}_encoder"
+    """decoder.onnx -> encoder.onnx, encoder_grid.onnx; NAME.onnx -> NAME_encoder(_grid).onnx.
+    Encoders are always float32, so an fp16 decoder's name (decoder_fp16.onnx) gives the same."""
+    base = out.stem.removesuffix(FP16_SUFFIX)
+    stem = "encoder" if base == "decoder" else f"{base}_encoder"
     return out.with_name(f"{stem}.onnx"), out.with_name(f"{stem}_grid.onnx")
+
+
+def keep_fp32(out: Path) -> None:
+    """An fp16 export never replaces an fp32 file (CONVENTIONS): refuse before any work."""
+    try:
+        precision = read_info(out).precision if out.is_file() else None
+    except InputError:
+        precision = None  # not ours: --out may replace it, as any output file
+    if precision == "fp32":
+        raise InputError(f"{out} holds the fp32 decoder, which an --fp16 export never replaces: "
+                         f"leave out --out (the fp16 file is {FP16_DECODER_FILE}) or name another file")
 
 
 @dataclass
@@ -56,29 +85,25 @@ class Job:
     extra: dict[str, str] = field(default_factory=dict)
 
 
-def require_gon(cfg) -> None:
-    if cfg.model != "gon":
-        raise InputError(f"only GON runs can be exported to ONNX (this run's model is '{cfg.model}')")
-
-
 def load_exportable(run_dir: str | Path, device: str = "auto"):
     """The run, once its config says it is a GON (the only model with an ONNX form)."""
-    from inr_gon.run import load_config, load_run
-
     require_gon(load_config(run_dir))
     return load_run(run_dir, device)
 
 
 def export_run(run, out: Path | None = None, fp16: bool = False, with_encoder: bool = False
                ) -> list[Exported]:
-    """Write RUN/decoder.onnx (or `out`), and with_encoder the general and shared-grid encoders.
+    """Write RUN/decoder.onnx (RUN/decoder_fp16.onnx with fp16; or `out`), and with_encoder the
+    general and shared-grid encoders (float32: RUN/encoder.onnx, RUN/encoder_grid.onnx).
     Raises ExportCheckError when a graph disagrees with torch (that file is not written)."""
     cfg = run.cfg
     require_gon(cfg)
     require_onnxruntime()
-    out = Path(out) if out is not None else run.path / "decoder.onnx"
+    out = Path(out) if out is not None else run.path / (FP16_DECODER_FILE if fp16 else DECODER_FILE)
     if out.suffix != ".onnx":
         raise InputError(f"--out must name a .onnx file, got '{out}'")
+    if fp16:
+        keep_fp32(out)
     model = copy.deepcopy(run.model).float().cpu().eval()  # the reference: float32 on the CPU
     items = training_items(cfg)
     half = DecoderGraph(model.decoder, fp16=True).eval() if fp16 else None
@@ -109,7 +134,7 @@ def example_latents(model, items: Items | None) -> dict[str, str]:
 def encoder_jobs(model, cfg, items: Items | None, out: Path) -> list[Job]:
     general, grid_path = encoder_paths(out)
     jobs = []
-    affine = cfg.modality == "image" and cfg.inner_steps == 1
+    affine = cfg.summary.modality == "image" and cfg.net.inner_steps == 1
     if model.origin.needs_hessian:
         warn(f"{general.name} not written: a Gauss-Newton step solves a linear system, which "
              "ONNX has no operator for" + (f"; {grid_path.name} holds it on the run's grid"
@@ -118,15 +143,15 @@ def encoder_jobs(model, cfg, items: Items | None, out: Path) -> list[Job]:
         jobs.append(Job(general, "encoder", "fp32", encoder_proto(model),
                         lambda run_s, name: check_encoder(run_s, model, cfg, items, name)))
     if not affine:
-        why = "an SDF run shares no grid" if cfg.modality != "image" else \
-            f"with {cfg.inner_steps} inner steps the latent is not affine in the values"
+        why = "an SDF run shares no grid" if cfg.summary.modality != "image" else \
+            f"with {cfg.net.inner_steps} inner steps the latent is not affine in the values"
         warn(f"{grid_path.name} not written: {why}"
              + (f"; {general.name} covers every case" if jobs else ""))
         return jobs
     coords = grid(*cfg.size)
     jobs.append(Job(grid_path, "encoder_grid", "fp32", grid_encoder_proto(model, coords),
                     lambda run_s, name: check_encoder(run_s, model, cfg, items, name, grid=coords),
-                    {"inr_gon.grid": f"{cfg.height}x{cfg.width}"}))
+                    {"inr_gon.grid": wxh(*cfg.size)}))
     return jobs
 
 

@@ -16,7 +16,11 @@ import torch
 from torch import Tensor
 
 from inr_gon.config import Config
+from inr_gon.datasets import load_images, to_channels
 from inr_gon.errors import InputError, warn
+from inr_gon.metrics import psnr_from_mse
+from inr_gon.models.render import grid
+from inr_gon.training.tasks import make_task
 
 TOL = 1e-4
 FP16_PSNR_DROP = 0.5  # dB
@@ -46,16 +50,12 @@ class Items:
 
 def training_items(cfg: Config, n: int = 4) -> Items | None:
     """A few real signals of the run's data, or None (with a warning) when it is not at hand."""
-    from inr_gon.render import grid
-
     try:
-        if cfg.modality == "image":
-            from inr_gon.datasets import load_images, to_channels
-
-            images = to_channels(load_images(cfg.data, cfg.size, limit=n).images, cfg.channels)
-            values = torch.from_numpy(np.ascontiguousarray(images)).reshape(len(images), -1, cfg.channels)
+        if cfg.summary.modality == "image":
+            c = cfg.summary.channels
+            images = to_channels(load_images(cfg.dataset.data, cfg.size, limit=n).images, c)
+            values = torch.from_numpy(np.ascontiguousarray(images)).reshape(len(images), -1, c)
             return Items(grid(*cfg.size), values)
-        from inr_gon.tasks import make_task
 
         coords, values = make_task(cfg.replace(batch_size=n, device="cpu"), torch.device("cpu")).batch(0)
         return Items(coords, values[:n])
@@ -81,11 +81,11 @@ def diff(got: np.ndarray, ref: Tensor) -> float:
 
 def psnr(pred: np.ndarray, truth: np.ndarray, cfg: Config) -> float:
     """Images: peak 1. SDF: distances clamped to the loss's band, peak its width."""
-    if cfg.modality == "sdf":
-        d = cfg.sdf_clamp
+    if cfg.summary.modality == "sdf":
+        d = cfg.sdf.sdf_clamp
         pred, truth = np.clip(pred, -d, d) / (2 * d), np.clip(truth, -d, d) / (2 * d)
     mse = float(np.mean((np.asarray(pred, np.float64) - truth) ** 2))
-    return -10 * math.log10(max(mse, 1e-20)) if math.isfinite(mse) else -math.inf
+    return float(psnr_from_mse(mse)) if math.isfinite(mse) else -math.inf
 
 
 def batched(coords: Tensor) -> Tensor:

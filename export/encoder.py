@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from inr_gon.export.onnx import trace
-from inr_gon.gon import GON, heads_grad, inner_kl_weight, origin_affine
+from inr_gon.models.gon import GON, heads_grad, inner_kl_weight, origin_affine
 
 
 class EncoderGraph(nn.Module):
@@ -41,11 +41,11 @@ def grid_affine(model: GON, coords: Tensor, chunk: int = 4096) -> tuple[Tensor, 
     """(A [N*C, D], b [D]) in float64 with z = values.flatten(1) @ A + b for values [B, N, C]
     sampled at coords [N, d]; one origin step (inner_steps == 1), to_mu folded in.
     Float64 so the precomputed map carries no more rounding than one float32 product."""
-    if model.cfg.inner_steps != 1:
+    if model.cfg.net.inner_steps != 1:
         raise ValueError("the latent is affine in the values only for one inner step")
     model = copy.deepcopy(model).double()
     dec, pts = model.decoder, coords.double()
-    if not model.cfg.variational:
+    if not model.cfg.net.variational:
         return origin_affine(dec, model.origin, pts, chunk=chunk)
     # A variational run's decoder input at the origin is the mean head's bias, shared by all:
     # x A + bias = -dL_rec/dz_in there. The step through the heads and to_mu are affine too.

@@ -22,9 +22,10 @@ from torch import Tensor, nn
 
 from inr_gon import __version__
 from inr_gon.config import Config
-from inr_gon.errors import InputError
+from inr_gon.errors import InputError, warn
 from inr_gon.io import atomic_write
-from inr_gon.siren import Siren
+from inr_gon.models.siren import Siren
+from inr_gon.training.checkpoint import MODEL_FILE
 
 OPSET = 17
 FORMAT = "inr-gon/1"
@@ -77,6 +78,11 @@ class DecoderGraph(nn.Module):
         return (h @ self.wo + self.bo).float().reshape(b, n, self.channels)
 
 
+def require_gon(cfg) -> None:
+    if cfg.net.model != "gon":
+        raise InputError(f"only GON runs can be exported to ONNX (this run's model is '{cfg.net.model}')")
+
+
 def trace(module: nn.Module, args: tuple[Tensor, ...], inputs: list[str], output: str,
           axes: dict[str, dict[int, str]]) -> onnx.ModelProto:
     """A module -> ModelProto with dynamic axes; weights over 2 GB come back loaded in memory."""
@@ -101,12 +107,12 @@ def decoder_proto(decoder: Siren, fp16: bool = False) -> onnx.ModelProto:
 def add_metadata(model: onnx.ModelProto, kind: str, cfg: Config, precision: str,
                  extra: dict[str, str]) -> None:
     props = {"inr_gon.format": FORMAT, "inr_gon.kind": kind, "inr_gon.version": __version__,
-             "inr_gon.config": cfg.to_json(), "inr_gon.modality": cfg.modality,
-             "inr_gon.coordinates": COORDINATES[cfg.modality], "inr_gon.precision": precision,
+             "inr_gon.config": cfg.to_json(), "inr_gon.modality": cfg.summary.modality,
+             "inr_gon.coordinates": COORDINATES[cfg.summary.modality], "inr_gon.precision": precision,
              **extra}
     onnx.helper.set_model_props(model, props)
     model.producer_name, model.producer_version = "inr-gon", __version__
-    model.doc_string = f"inr-gon {kind} of a {cfg.modality} GON run ({precision})"
+    model.doc_string = f"inr-gon {kind} of a {cfg.summary.modality} GON run ({precision})"
 
 
 def save_onnx(model: onnx.ModelProto, path: Path, limit: int = MAX_PROTO) -> list[Path]:
@@ -162,20 +168,17 @@ def read_info(path: str | Path, kinds: tuple[str, ...] = KINDS) -> OnnxInfo:
 
 def weights_digest(run_dir: Path) -> str:
     """sha256 of the run's model.safetensors: tells a stale export from a current one."""
-    from inr_gon.checkpoint import MODEL_FILE
-
     return hashlib.sha256((run_dir / MODEL_FILE).read_bytes()).hexdigest()
 
 
 def check_belongs(info: OnnxInfo, cfg: Config, run_dir: Path) -> None:
     """InputError if the file was exported from another architecture; a warning if from other
     weights of this one (the run trained on after the export)."""
-    from inr_gon.errors import warn
-
+    theirs, ours = info.cfg.flat(), cfg.flat()
     for name in ARCH_FIELDS:
-        if getattr(info.cfg, name) != getattr(cfg, name):
+        if theirs[name] != ours[name]:
             raise InputError(f"{info.path}: exported from another run ({name} is "
-                             f"{getattr(info.cfg, name)!r} there, {getattr(cfg, name)!r} here)")
+                             f"{theirs[name]!r} there, {ours[name]!r} here)")
     if info.meta.get("inr_gon.weights_sha256") not in (None, weights_digest(run_dir)):
         warn(f"{info.path} was exported from older weights than {run_dir}: "
              f"run `inr-gon export {run_dir}` again")

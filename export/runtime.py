@@ -18,10 +18,14 @@ import numpy as np
 import torch
 
 from inr_gon.errors import InputError, warn
-from inr_gon.render import DEFAULT_MAX_MEMORY, grid, points_per_chunk
+from inr_gon.export.onnx import check_belongs, read_info, require_gon
+from inr_gon.models.render import DEFAULT_MAX_MEMORY, grid, points_per_chunk
 
 INSTALL = "pip install 'inr-gon[cpu]' (or 'inr-gon[gpu]' for CUDA; never both)"
 DECODER_FILE, ENCODER_FILE, GRID_ENCODER_FILE = "decoder.onnx", "encoder.onnx", "encoder_grid.onnx"
+# An fp16 export sits beside the fp32 one and never replaces it: decoder_fp16.onnx.
+FP16_SUFFIX = "_fp16"
+FP16_DECODER_FILE = f"decoder{FP16_SUFFIX}.onnx"
 
 
 def require_onnxruntime():
@@ -122,7 +126,7 @@ CPU_CHUNK_BYTES = 2 * 2**20
 def decode_points(s: Session, coords: np.ndarray, z: np.ndarray, hidden: int,
                   max_memory: int = DEFAULT_MAX_MEMORY) -> np.ndarray:
     """coords [N, d] shared by latents z [B, D] -> values [B, N, C], a slice of points per call
-    so memory stays bounded (the budget of the torch path, `inr_gon.render`, shared by the
+    so memory stays bounded (the budget of the torch path, `inr_gon.models.render`, shared by the
     concurrent calls). On the CPU slices are small enough to stay in cache."""
     b, n = z.shape[0], coords.shape[0]
     step = max(1, points_per_chunk(hidden, b, max_memory) // s.workers)
@@ -140,41 +144,56 @@ def decode_points(s: Session, coords: np.ndarray, z: np.ndarray, hidden: int,
     return out
 
 
-def _decoder_session(run, path, tensorrt: bool, quiet: bool):
-    from inr_gon.export.build import require_gon
-    from inr_gon.export.onnx import check_belongs, read_info
+def decoder_file(run_dir: Path, path: str | Path | None = None, fp16: bool = False) -> Path:
+    """The exported decoder to use: `path`, else RUN/decoder.onnx (fp32), or RUN/decoder_fp16.onnx
+    when fp16 is asked for; an fp16 file is never picked silently."""
+    if path is not None:
+        return Path(path)
+    path = run_dir / (FP16_DECODER_FILE if fp16 else DECODER_FILE)
+    if not path.is_file():
+        other = run_dir / (DECODER_FILE if fp16 else FP16_DECODER_FILE)
+        hint = (f" ({other.name} is there: {'leave out' if fp16 else 'add'} --fp16)"
+                if other.is_file() else "")
+        raise InputError(f"{path}: no such file: run `inr-gon export {run_dir}"
+                         f"{' --fp16' if fp16 else ''}` first{hint}")
+    return path
 
+
+def _decoder_session(run, path, tensorrt: bool, quiet: bool, fp16: bool = False):
     require_onnxruntime()  # first: without it, exporting would not help either
     require_gon(run.cfg)  # before "run export first": export refuses other models
-    path = Path(path) if path is not None else run.path / DECODER_FILE
+    path = decoder_file(run.path, path, fp16)
     if not path.is_file():
-        raise InputError(f"{path}: no such file: run `inr-gon export {run.path}` first")
+        raise InputError(f"{path}: no such file")
     info = read_info(path, ("decoder",))
     check_belongs(info, run.cfg, run.path)
     return info, open_session(path, run.device, tensorrt, quiet=quiet, parallel=True)
 
 
-def onnx_decoder(run, path: str | Path | None = None, tensorrt: bool = False, quiet: bool = False
-                 ) -> Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]:
-    """RUN/decoder.onnx (or `path`) as `inr_gon.render.decode_chunked`: (coords [N, d] shared by
-    z [B, D], max_memory bytes) -> values [B, N, C] float32 on the CPU. For images and SDFs."""
-    info, s = _decoder_session(run, path, tensorrt, quiet)
+def onnx_decoder(run, path: str | Path | None = None, tensorrt: bool = False, quiet: bool = False,
+                 fp16: bool = False) -> Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]:
+    """RUN/decoder.onnx (RUN/decoder_fp16.onnx with fp16, or `path`) as
+    `inr_gon.models.render.decode_chunked`: (coords [N, d] shared by z [B, D], max_memory bytes)
+    -> values [B, N, C] float32 on the CPU. For images and SDFs."""
+    info, s = _decoder_session(run, path, tensorrt, quiet, fp16)
 
     def decode(coords: torch.Tensor, z: torch.Tensor, max_memory: int = DEFAULT_MAX_MEMORY) -> torch.Tensor:
         zn = z.detach().float().cpu().numpy()
         cn = coords.detach().float().cpu().numpy()
-        return torch.from_numpy(decode_points(s, cn, zn, info.cfg.hidden, max_memory))
+        return torch.from_numpy(decode_points(s, cn, zn, info.cfg.net.hidden, max_memory))
 
     return decode
 
 
-def onnx_renderer(run, path: str | Path | None = None, tensorrt: bool = False,
-                  quiet: bool = False) -> Callable[[torch.Tensor, tuple[int, int], int], np.ndarray]:
-    """RUN/decoder.onnx (or `path`) as a renderer: (z [B, D], (H, W), max_memory bytes)
-    -> images float32 [B, H, W, C] in [0, 1], chunked like `inr_gon.render.render_images`."""
-    if run.cfg.modality != "image":
-        raise InputError(f"{run.path}: an {run.cfg.modality} run renders no images (use `inr-gon mesh`)")
-    decode = onnx_decoder(run, path, tensorrt, quiet)
+def onnx_renderer(run, path: str | Path | None = None, tensorrt: bool = False, quiet: bool = False,
+                  fp16: bool = False) -> Callable[[torch.Tensor, tuple[int, int], int], np.ndarray]:
+    """RUN/decoder.onnx (RUN/decoder_fp16.onnx with fp16, or `path`) as a renderer:
+    (z [B, D], (H, W), max_memory bytes) -> images float32 [B, H, W, C] in [0, 1], chunked like
+    `inr_gon.models.render.render_images`."""
+    if run.cfg.summary.modality != "image":
+        raise InputError(f"{run.path}: an {run.cfg.summary.modality} run renders no images "
+                         "(use `inr-gon mesh`)")
+    decode = onnx_decoder(run, path, tensorrt, quiet, fp16)
 
     def render(z: torch.Tensor, hw: tuple[int, int], max_memory: int = DEFAULT_MAX_MEMORY) -> np.ndarray:
         h, w = hw
@@ -189,9 +208,6 @@ def onnx_encoder(run, path: str | Path | None = None, tensorrt: bool = False, qu
     """The exported encoder as a callable: (values [B, N, C] on the run's own training grid, or
     [B, H, W, C]; coords [N, d] for other points, general encoder only) -> latents [B, D].
     Prefers RUN/encoder_grid.onnx (one MatMul + Add), else RUN/encoder.onnx."""
-    from inr_gon.export.build import require_gon
-    from inr_gon.export.onnx import check_belongs, read_info
-
     require_onnxruntime()
     require_gon(run.cfg)
     names = [GRID_ENCODER_FILE, ENCODER_FILE]
@@ -207,11 +223,12 @@ def onnx_encoder(run, path: str | Path | None = None, tensorrt: bool = False, qu
     def encode(values: np.ndarray, coords: np.ndarray | torch.Tensor | None = None) -> torch.Tensor:
         x = np.asarray(values, dtype=np.float32)
         x = x.reshape(x.shape[0], -1, x.shape[-1]) if x.ndim == 4 else x
-        if coords is None and cfg.modality == "image":
+        if coords is None and cfg.summary.modality == "image":
             coords = grid(*cfg.size)
         if x.ndim != 3 or x.shape[-1] != cfg.out_dim or coords is None or len(coords) != x.shape[1]:
-            want = f"[B, {cfg.height * cfg.width}, {cfg.out_dim}]" if cfg.modality == "image" else \
-                "[B, N, 1] with coords [N, 3]"
+            image = cfg.summary.modality == "image"
+            want = (f"[B, {cfg.dataset.height * cfg.dataset.width}, {cfg.out_dim}]" if image
+                    else "[B, N, 1] with coords [N, 3]")
             raise InputError(f"values are {list(x.shape)}, the encoder wants {want}")
         if info.kind == "encoder_grid":
             if not torch.equal(torch.as_tensor(coords).float().cpu(), grid(*cfg.size)):
@@ -220,7 +237,7 @@ def onnx_encoder(run, path: str | Path | None = None, tensorrt: bool = False, qu
         else:
             c = np.asarray(torch.as_tensor(coords).float().cpu())[None]
             feeds = lambda v: {"coords": c, "values": v}  # noqa: E731
-        step = max(1, DEFAULT_MAX_MEMORY // (8 * 4 * cfg.hidden * cfg.layers * x.shape[1]))
+        step = max(1, DEFAULT_MAX_MEMORY // (8 * 4 * cfg.net.hidden * cfg.net.layers * x.shape[1]))
         parts = [s.run(feeds(x[i:i + step])) for i in range(0, x.shape[0], step)]
         return torch.from_numpy(np.concatenate(parts))
 

@@ -1,228 +1,324 @@
-"""One config dataclass for a run: model, data and training, saved as JSON beside the weights."""
+"""A run's config: four groups of choices (net, dataset, train, sdf) and what the data
+determined (summary), saved as one flat JSON beside the weights, as every earlier version did.
+
+Each field is declared once, with its default, its one-line doc (the `--help` line of
+`inr-gon train`) and its bounds: `knob(default, "doc", bounds="[1, 64]")`, `choices=(...)`,
+`pattern=` (a regex) or `check=` (a predicate). Field names are unique across groups, so a flat
+name routes to its group: `Config.of(hidden=64)`, `cfg.replace(lr=1e-3)`, and a flat
+config.json of any earlier run loads. To add a field, add one `knob` line to its group.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import re
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from typing import Any
 
-from inr_gon.errors import InputError
+from inr_gon.errors import InputError, wxh
+from inr_gon.limits import MAX_TRAIN_SIDE
 
 MODALITIES = ("image", "sdf")
 MODELS = ("gon", "conv", "ae")
 PRECISIONS = ("fp32", "tf32", "bf16")  # tf32: TF32 matmuls on CUDA; bf16: autocast
 DEVICE_PATTERN = r"auto|cpu|mps|cuda(:\d{1,3})?"
-MODULATIONS = ("first", "all")  # issue 12: latent shifts of the first or every sine layer
-ORIGIN_STEPS = ("gradient", "learned", "gauss-newton")  # issue 12: see gon.OriginStep
+MODULATIONS = ("first", "all")  # latent shifts of the first or of every sine layer (siren.py)
+ORIGIN_STEPS = ("gradient", "learned", "gauss-newton")  # gon.OriginStep
 MAX_LATENT_GRID = 64  # cells per side
 MAX_LATENT_SIZE = 4096  # values per latent, grid included
 MAX_WEIGHTS = 2**28  # hidden^2 * layers: far above any SIREN GON, far below a typo's 17 GB
 # Fields that shape the model and its data: a run's config.json must state them all (a
 # missing one would silently fall back to a default the weights were not trained with).
 MODEL_FIELDS = ("data", "modality", "height", "width", "channels", "model", "latent_dim",
-                "hidden", "layers", "w0", "w0_hidden", "latent_init", "inner_steps", "variational",
-                "modulation", "latent_grid", "origin_step")  # the last three: issue 12
+                "hidden", "layers", "w0", "w0_hidden", "latent_init", "inner_steps", "variational")
+# modulation, latent_grid and origin_step came later: a config.json without them was trained
+# with their defaults (the paper's latent and step), so an old run folder loads as it was.
+
+
+def _interval(text: str) -> tuple[float, float, bool, bool]:
+    """"[0, 1)" -> (0, 1, closed low, open high); numbers may be written 2**40."""
+    m = re.fullmatch(r"([\[(])\s*(\S+)\s*,\s*(\S+)\s*([\])])", text)
+    if not m:
+        raise ValueError(f"bad bounds {text!r}")
+    num = lambda s: int(s.split("**")[0]) ** int(s.split("**")[1]) if "**" in s else float(s)  # noqa: E731
+    return num(m.group(2)), num(m.group(3)), m.group(1) == "[", m.group(4) == "]"
+
+
+def knob(default: Any, doc: str, *, bounds: str | None = None, choices: tuple | None = None,
+         pattern: str | None = None, check: Callable[[Any], bool] | None = None,
+         cli: bool = True) -> Any:
+    """A config field: default, one-line doc, and what values are valid.
+    bounds: an interval such as "[0, 1)" or "(0, 1e4]"; cli=False: not a `train` option."""
+    meta = {"help": doc, "bounds": _interval(bounds) if bounds else None, "choices": choices,
+            "pattern": pattern, "check": check, "cli": cli}
+    return field(default=default, metadata=meta)
+
+
+def _noise_ok(text: str) -> bool:
+    try:
+        scales = [float(x) for x in text.split(",")]
+    except ValueError:
+        return False
+    return 1 <= len(scales) <= 8 and all(0.0 < x < 1.0 for x in scales)
+
+
+def _path_ok(text: str) -> bool:
+    return 0 < len(text) <= 4096 and "\x00" not in text
+
+
+@dataclass
+class ModelConfig:
+    """The SIREN F(coords, z); the implicit GON of the paper is 4 x 256, w0 = 30, latent 32."""
+
+    model: str = knob("gon", "gon (implicit SIREN GON) | conv (convolutional GON) | ae (autoencoder)",
+                      choices=MODELS)
+    latent_dim: int = knob(32, "Latent size D", bounds="[1, 4096]")
+    hidden: int = knob(256, "Width of the sine layers", bounds="[1, 8192]")
+    layers: int = knob(4, "Sine layers, the first included (the paper: 4)", bounds="[1, 64]")
+    w0: float = knob(30.0, "Frequency of the first sine layer", bounds="(0, 1e4]")
+    w0_hidden: float = knob(30.0, "Frequency of the later sine layers", bounds="(0, 1e4]")
+    latent_init: float = knob(5.0, "Scale of the latent columns of the first layer (siren.py)",
+                              bounds="(0, 1e3]")
+    inner_steps: int = knob(1, "Gradient-origin steps (1 = the paper)", bounds="[1, 100]")
+    variational: bool = knob(False, "Variational GON: a prior to sample from")
+    kl_weight: float = knob(1e-4, "Weight of the KL term (variational runs)", bounds="[0, 1e3]")
+    detach_inner: bool = knob(False, "Ablation: no back-propagation through the gradient step")
+    modulation: str = knob("first", "How z enters the SIREN: first (shifts the first sine layer) | "
+                           "all (shifts every sine layer, functa)", choices=MODULATIONS)
+    latent_grid: int = knob(0, "0: one latent vector; G: a G^d grid of latent-dim vectors, "
+                            "interpolated (set with --latent-grid G or GxG)",
+                            bounds=f"[0, {MAX_LATENT_GRID}]", cli=False)
+    origin_step: str = knob("gradient", "The step from z0 = 0: gradient (the paper) | learned "
+                            "(Meta-SGD step sizes) | gauss-newton (damped, lambda learned)",
+                            choices=ORIGIN_STEPS)
+
+
+@dataclass
+class DataConfig:
+    """What to train on and how it is held in memory."""
+
+    data: str = knob("builtin:shapes", "Image folder, .npy/.npz array, mesh folder or builtin:NAME",
+                     check=_path_ok, cli=False)
+    height: int = knob(32, "Training height (set with --size)", bounds=f"[1, {MAX_TRAIN_SIDE}]", cli=False)
+    width: int = knob(32, "Training width (set with --size)", bounds=f"[1, {MAX_TRAIN_SIDE}]", cli=False)
+    val_fraction: float = knob(0.1, "Share of the items held out for validation", bounds="[0, 1)")
+    data_memory: int = knob(1024, "MiB of decoded images held in RAM; larger image folders stream",
+                            bounds="[0, 2**40]")
+    data_workers: int = knob(2, "Worker processes decoding a streamed folder (0 = in the loop)",
+                             bounds="[0, 64]")
+    crops: bool = knob(False, "Folders of photos: train on random --size crops of each photo at "
+                       "its own resolution, not on the whole photo shrunk to --size")
+
+
+@dataclass
+class TrainConfig:
+    """The optimiser, its schedule, the logging, and where and how fast a step runs."""
+
+    steps: int = knob(2000, "Training steps", bounds="[0, 10**9]")
+    batch_size: int = knob(32, "Signals per step", bounds="[1, 10**6]")
+    lr: float = knob(1e-4, "Adam learning rate", bounds="(0, 1]")
+    lr_min_ratio: float = knob(0.1, "Cosine decay to lr * ratio; 1.0 keeps lr constant",
+                               bounds="[0, 1]")
+    seed: int = knob(0, "Seed of everything random (items, points, split, noise)",
+                     bounds="[0, 2**63)")
+    points_per_signal: int = knob(0, "Pixels drawn per image and step (0 = all)",
+                                  bounds="[0, 10**9]")
+    device: str = knob("auto", "auto | cpu | cuda[:i] | mps", pattern=DEVICE_PATTERN)
+    precision: str = knob("fp32", "fp32 | tf32 (CUDA matmuls) | bf16 (autocast)", choices=PRECISIONS)
+    compile: bool = knob(False, "torch.compile the training step (minutes on a CPU)")
+    threads: int = knob(0, "CPU threads (0 = torch's default)", bounds="[0, 1024]")
+    log_every: int = knob(25, "Steps between metrics lines", bounds="[1, 10**9]")
+    preview_every: int = knob(250, "Steps between preview pictures (0 = none)", bounds="[0, 10**9]")
+    checkpoint_every: int = knob(250, "Steps between checkpoints (0 = at the end only)",
+                                 bounds="[0, 10**9]")
+    max_memory: int = knob(0, "MiB of activations a step may take (0 = no cap); above it each "
+                           "step draws a subset of the points of every signal", bounds="[0, 2**40]")
+    tensorboard: bool = knob(False, "Also log scalars and previews to RUN/tensorboard "
+                             "(pip install \"inr-gon[tensorboard]\")")
+
+
+@dataclass
+class SdfConfig:
+    """How points are sampled around each shape (datasets/sampling.py)."""
+
+    sdf_points: int = knob(4096, "SDF: points per shape and step", bounds="[1, 10**8]")
+    sdf_clamp: float = knob(0.1, "SDF: clamp of the L1 loss (DeepSDF)", bounds="(0, 10]")
+    sdf_samples: int = knob(100_000, "SDF: points sampled (and cached) per shape",
+                            bounds="[16, 10**8]")
+    sdf_noise: str = knob("0.01,0.05,0.15", "SDF: near-surface noise scales, e.g. 0.005,0.05",
+                          check=_noise_ok)
+    sdf_uniform: float = knob(0.8, "SDF: share of points uniform in the cube", bounds="[0, 1)")
+
+
+@dataclass
+class DataSummary:
+    """What the data determined when training started: not options, filled in by `train`."""
+
+    modality: str = knob("image", "image | sdf, from DATA", choices=MODALITIES, cli=False)
+    channels: int = knob(3, "Image channels (1 or 3); 1 for sdf", choices=(1, 3), cli=False)
+
+
+GROUPS: dict[str, type] = {"net": ModelConfig, "dataset": DataConfig, "train": TrainConfig,
+                           "sdf": SdfConfig, "summary": DataSummary}
+FIELD_GROUP: dict[str, str] = {f.name: g for g, cls in GROUPS.items() for f in fields(cls)}
+FIELDS: dict[str, dataclasses.Field] = {f.name: f for cls in GROUPS.values() for f in fields(cls)}
+assert len(FIELDS) == sum(len(fields(c)) for c in GROUPS.values()), "field names must be unique"
+
+
+def route(flat: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """{"hidden": 64, "lr": 1e-3} -> {"net": {"hidden": 64}, "train": {"lr": 1e-3}}.
+    A group name with a dict (or group) value passes through; `extra` stays at the top."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, value in flat.items():
+        if name in GROUPS:
+            items = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+            if not isinstance(items, dict):
+                raise InputError(f"config group '{name}' must be an object")
+            for key, v in items.items():
+                if FIELD_GROUP.get(key) != name:
+                    raise InputError(f"config field '{name}.{key}' is unknown")
+                out.setdefault(name, {})[key] = v
+        elif name in FIELD_GROUP:
+            out.setdefault(FIELD_GROUP[name], {})[name] = value
+        elif name != "extra":
+            raise InputError(f"config field '{name}' is unknown")
+    return out
 
 
 @dataclass
 class Config:
-    # data
-    data: str = "builtin:shapes"
-    modality: str = "image"  # follows from data: image | sdf
-    height: int = 32
-    width: int = 32
-    channels: int = 3  # image channels (1 or 3); 1 for sdf
-    val_fraction: float = 0.1
-    # model: SIREN F(coords, z), the implicit GON of the paper is 4 x 256, w0 = 30, latent 32
-    model: str = "gon"  # gon (implicit SIREN GON) | conv (convolutional GON) | ae (autoencoder)
-    latent_dim: int = 32
-    hidden: int = 256
-    layers: int = 4  # sine layers (first included)
-    w0: float = 30.0  # frequency of the first sine layer
-    w0_hidden: float = 30.0  # frequency of the later sine layers
-    latent_init: float = 5.0  # scale of the latent columns of the first layer (see siren.py)
-    inner_steps: int = 1  # gradient-origin steps (1 = the paper)
-    variational: bool = False
-    kl_weight: float = 1e-4
-    detach_inner: bool = False  # ablation: no back-propagation through the gradient-origin step
-    # --- model capacity and origin step (issue 12; see siren.py and gon.py) ---
-    modulation: str = "first"  # first: z shifts the first sine layer | all: every sine layer
-    latent_grid: int = 0  # 0: one latent vector; G: a G^d grid of latent_dim-vectors, interpolated
-    origin_step: str = "gradient"  # gradient (the paper) | learned (Meta-SGD) | gauss-newton
-    # --- end of issue-12 fields ---
-    # training
-    steps: int = 2000
-    batch_size: int = 32
-    lr: float = 1e-4
-    lr_min_ratio: float = 0.1  # cosine decay to lr * ratio; 1.0 keeps lr constant
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "fp32"  # fp32 | tf32 (CUDA matmuls) | bf16 (autocast, CPU or CUDA)
-    points_per_signal: int = 0  # 0 = every pixel/point each step; else a random subset
-    log_every: int = 25
-    preview_every: int = 250
-    checkpoint_every: int = 250
-    # sdf
-    sdf_points: int = 4096  # points sampled per shape and step
-    sdf_clamp: float = 0.1  # DeepSDF clamp on distances in the loss
-    sdf_samples: int = 100_000  # points sampled (and cached) per shape: the pool batches draw from
-    sdf_noise: str = "0.01,0.05,0.15"  # std of the offsets from the surface, normalised frame
-    sdf_uniform: float = 0.8  # share of the pool uniform in [-1, 1]^3 (why so many: sampling.py)
-    # speed and scale (see perf.py, step.py, distributed.py, datasets/lazy.py)
-    compile: bool = False  # torch.compile the step (minutes to compile on a CPU)
-    threads: int = 0  # intra-op CPU threads; 0 = torch's default
-    data_memory: int = 1024  # MiB of decoded images held in RAM; larger image folders stream
-    data_workers: int = 2  # DataLoader workers decoding a streamed folder; 0 = in the loop
+    net: ModelConfig = field(default_factory=ModelConfig)
+    dataset: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    sdf: SdfConfig = field(default_factory=SdfConfig)
+    summary: DataSummary = field(default_factory=DataSummary)
     # bookkeeping filled in by train (data summary, package version)
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, **flat: Any) -> Config:
+        """Config.of(hidden=64, lr=1e-3): flat field names, routed to their groups."""
+        return cls().replace(**flat)
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with flat fields (or whole groups, or extra) changed."""
+        groups = {g: dataclasses.replace(getattr(self, g), **kw) for g, kw in route(changes).items()}
+        extra = {"extra": changes["extra"]} if "extra" in changes else {}
+        return dataclasses.replace(self, **groups, **extra)
+
     @property
     def size(self) -> tuple[int, int]:
-        return (self.height, self.width)
+        return (self.dataset.height, self.dataset.width)
 
     @property
     def latent_size(self) -> int:
-        """Values per latent: latent_dim, times G^d cells with a latent grid (issue 12)."""
-        return max(self.latent_grid, 1) ** self.coord_dim * self.latent_dim
+        """Values per latent: latent_dim, times G^d cells with a latent grid."""
+        return max(self.net.latent_grid, 1) ** self.coord_dim * self.net.latent_dim
 
     @property
     def coord_dim(self) -> int:
-        return 2 if self.modality == "image" else 3
+        return 2 if self.summary.modality == "image" else 3
 
     @property
     def out_dim(self) -> int:
-        return self.channels if self.modality == "image" else 1
+        return self.summary.channels if self.summary.modality == "image" else 1
 
     @property
     def sdf_noise_scales(self) -> tuple[float, ...]:
         """sdf_noise "a,b,c" -> (a, b, c): one near-surface sample group per scale."""
-        return tuple(float(x) for x in self.sdf_noise.split(","))
+        return tuple(float(x) for x in self.sdf.sdf_noise.split(","))
+
+    def flat(self) -> dict[str, Any]:
+        """Every field by its (unique) name, and extra: the layout of config.json."""
+        out = {name: getattr(getattr(self, FIELD_GROUP[name]), name) for name in FIELDS}
+        return {**out, "extra": self.extra}
 
     def validate(self) -> Config:
-        checks = {
-            "modality": self.modality in MODALITIES,
-            "model": self.model in MODELS,
-            "precision": self.precision in PRECISIONS,
-            "height": 1 <= self.height <= 8192,
-            "width": 1 <= self.width <= 8192,
-            "channels": self.channels in (1, 3),
-            "val_fraction": 0.0 <= self.val_fraction < 1.0,
-            "latent_dim": 1 <= self.latent_dim <= 4096,
-            "hidden": 1 <= self.hidden <= 8192,
-            "layers": 1 <= self.layers <= 64,
-            "w0": 0.0 < self.w0 <= 1e4,
-            "w0_hidden": 0.0 < self.w0_hidden <= 1e4,
-            "latent_init": 0.0 < self.latent_init <= 1e3,
-            "inner_steps": 1 <= self.inner_steps <= 100,
-            "kl_weight": 0.0 <= self.kl_weight <= 1e3,
-            "steps": 0 <= self.steps <= 10**9,
-            "batch_size": 1 <= self.batch_size <= 10**6,
-            "lr": 0.0 < self.lr <= 1.0,
-            "lr_min_ratio": 0.0 <= self.lr_min_ratio <= 1.0,
-            "seed": 0 <= self.seed < 2**63,
-            "points_per_signal": 0 <= self.points_per_signal <= 10**9,
-            "log_every": 1 <= self.log_every <= 10**9,
-            "preview_every": 0 <= self.preview_every <= 10**9,
-            "checkpoint_every": 0 <= self.checkpoint_every <= 10**9,
-            "sdf_points": 1 <= self.sdf_points <= 10**8,
-            "sdf_clamp": 0.0 < self.sdf_clamp <= 10.0,
-            "data": 0 < len(self.data) <= 4096 and "\x00" not in self.data,
-            "device": re.fullmatch(DEVICE_PATTERN, self.device) is not None,
-            "sdf_samples": 16 <= self.sdf_samples <= 10**8,
-            "sdf_noise": _noise_ok(self.sdf_noise),
-            "sdf_uniform": 0.0 <= self.sdf_uniform < 1.0,
-            "threads": 0 <= self.threads <= 1024,
-            "data_memory": 0 <= self.data_memory <= 2**40,
-            "data_workers": 0 <= self.data_workers <= 64,
-        }
-        for name, ok in checks.items():
-            if not ok:
-                raise InputError(f"config field '{name}' is out of range: {getattr(self, name)!r}")
-        if self.hidden**2 * self.layers > MAX_WEIGHTS:
-            raise InputError(f"config fields 'hidden' and 'layers': {self.hidden} x {self.layers} "
-                             f"means {self.hidden**2 * self.layers:.3g} weights, above the "
+        """Each field against its declared bounds, then the combinations; returns self."""
+        for name, value in self.flat().items():
+            if name != "extra" and not _valid(FIELDS[name], value):
+                raise InputError(f"config field '{name}' is out of range: {value!r}")
+        net = self.net
+        if net.hidden**2 * net.layers > MAX_WEIGHTS:
+            raise InputError(f"config fields 'hidden' and 'layers': {net.hidden} x {net.layers} "
+                             f"means {net.hidden**2 * net.layers:.3g} weights, above the "
                              f"{MAX_WEIGHTS:.3g} limit")
         _check_extra(self.extra)
         self._check_latent()
         return self._check_model()
 
     def _check_latent(self) -> None:
-        """Issue 12's fields: names, and a grid that fits the image and the latent size limit."""
-        for name, allowed in (("modulation", MODULATIONS), ("origin_step", ORIGIN_STEPS)):
-            if getattr(self, name) not in allowed:
-                raise InputError(f"config field '{name}' must be one of {', '.join(allowed)}, "
-                                 f"got {getattr(self, name)!r}")
-        g = self.latent_grid
-        if not 0 <= g <= MAX_LATENT_GRID:
-            raise InputError(f"config field 'latent_grid' is out of range: {g!r} (0 to {MAX_LATENT_GRID})")
-        if self.modality == "image" and g > min(self.height, self.width):
-            raise InputError(f"--latent-grid {g} is larger than the {self.width}x{self.height} "
-                             "images: use at most the smaller side")
+        """A latent grid that fits the images and the size limit; steps the model can take."""
+        net, g = self.net, self.net.latent_grid
+        if self.summary.modality == "image" and g > min(self.size):
+            raise InputError(f"--latent-grid {g} is larger than the {wxh(*self.size)} "
+                             f"images: use at most the smaller side")
         if self.latent_size > MAX_LATENT_SIZE:
-            raise InputError(f"a {g}^{self.coord_dim} latent grid of {self.latent_dim}-vectors is "
+            raise InputError(f"a {g}^{self.coord_dim} latent grid of {net.latent_dim}-vectors is "
                              f"{self.latent_size} values per signal, above the {MAX_LATENT_SIZE} limit")
-        if self.variational and self.origin_step != "gradient":
+        if net.variational and net.origin_step != "gradient":
             raise InputError(f"--variational takes the gradient step only, not --origin-step "
-                             f"{self.origin_step}")
-        if self.model != "gon" and self.origin_step != "gradient":
-            raise InputError(f"--origin-step {self.origin_step} is for --model gon")
-        if self.model == "conv" and (self.modulation != "first" or g):
+                             f"{net.origin_step}")
+        if net.model != "gon" and net.origin_step != "gradient":
+            raise InputError(f"--origin-step {net.origin_step} is for --model gon")
+        if net.model == "conv" and (net.modulation != "first" or g):
             raise InputError("--model conv has no SIREN: --modulation and --latent-grid are for "
                              "gon and ae")
 
     def _check_model(self) -> Config:
         """Combinations the baselines (baselines.py) cannot honour."""
-        if self.model != "gon" and self.modality != "image":
-            raise InputError(f"model '{self.model}' is for images; use --model gon for {self.modality}")
-        if self.model != "gon" and self.variational:
+        model, modality = self.net.model, self.summary.modality
+        if model != "gon" and modality != "image":
+            raise InputError(f"model '{model}' is for images; use --model gon for {modality}")
+        if model != "gon" and self.net.variational:
             raise InputError("--variational is implemented for --model gon only")
-        if self.model == "ae" and self.detach_inner:
+        if model == "ae" and self.net.detach_inner:
             raise InputError("--detach-inner needs a gradient-origin model (gon or conv), not ae")
-        if self.model == "conv":
+        if model == "conv":
             self._check_conv()
-        if self.modality == "sdf" and self.points_per_signal:
+        if modality == "sdf" and self.train.points_per_signal:
             raise InputError("--points-per-signal is for images; an SDF run draws --sdf-points "
                              "of each shape's points every step")
-        if self.model == "ae" and self.points_per_signal:
+        if model == "ae" and self.train.points_per_signal:
             raise InputError("--model ae encodes whole images: leave --points-per-signal at 0")
         return self
 
     def _check_conv(self) -> None:
         """The conv decoder doubles a base grid (layers - 1) times: doublings past one pixel
         only grow an output that is cropped away (2^39 pixels a side at --layers 40)."""
-        most = max((max(self.height, self.width) - 1).bit_length(), 1) + 1
-        if self.layers > most:
-            raise InputError(f"--model conv doubles its grid layers - 1 times: at {self.height}x"
-                             f"{self.width} use at most --layers {most}, got {self.layers}")
-        if self.hidden < 2 and 2 ** max(self.layers - 1, 1) >= max(self.height, self.width):
-            raise InputError(f"--model conv at --layers {self.layers} starts from a 1x1 grid, which "
+        (h, w), layers, hidden = self.size, self.net.layers, self.net.hidden
+        most = max((max(h, w) - 1).bit_length(), 1) + 1
+        if layers > most:
+            raise InputError(f"--model conv doubles its grid layers - 1 times: at {wxh(h, w)} use "
+                             f"at most --layers {most}, got {layers}")
+        if hidden < 2 and 2 ** max(layers - 1, 1) >= max(h, w):
+            raise InputError(f"--model conv at --layers {layers} starts from a 1x1 grid, which "
                              "needs --hidden 2 or more (one value normalises to a constant)")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return self.flat()
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
     def from_dict(cls, raw: Any, required: tuple[str, ...] = ()) -> Config:
-        """Strict: unknown keys, wrong types and out-of-range values name the field; so do
-        missing `required` ones (other missing fields take their defaults)."""
+        """Flat (config.json of any version) or grouped ({"net": {...}, ...}) keys. Strict:
+        unknown keys, wrong types and out-of-range values name the field; so do missing
+        `required` ones (other missing fields take their defaults)."""
         if not isinstance(raw, dict):
             raise InputError("config must be a JSON object")
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(raw) - set(known))
-        if unknown:
-            raise InputError(f"config field '{unknown[0]}' is unknown")
-        missing = [name for name in required if name not in raw]
+        groups = route(raw)
+        given = {name for kw in groups.values() for name in kw}
+        missing = [name for name in required if name not in given]
         if missing:
             raise InputError(f"config field '{missing[0]}' is missing")
-        values = {}
-        for name, value in raw.items():
-            values[name] = _check_type(name, known[name], value)
-        return cls(**values).validate()
+        flat = typed({name: v for kw in groups.values() for name, v in kw.items()})
+        if "extra" in raw and not isinstance(raw["extra"], dict):
+            raise InputError(f"config field 'extra' has the wrong type: {raw['extra']!r:.60} (want dict)")
+        return cls.of(**flat, extra=raw.get("extra", {})).validate()
 
     @classmethod
     def from_json(cls, text: str) -> Config:
@@ -232,16 +328,25 @@ class Config:
             raise InputError(f"config is not valid JSON: {e}") from None
         return cls.from_dict(raw)
 
-    def replace(self, **changes: Any) -> Config:
-        return dataclasses.replace(self, **changes)
 
-
-def _noise_ok(text: str) -> bool:
-    try:
-        scales = [float(x) for x in text.split(",")]
-    except ValueError:
+def _valid(f: dataclasses.Field, value: Any) -> bool:
+    meta = f.metadata
+    if meta["choices"] is not None and value not in meta["choices"]:
         return False
-    return 1 <= len(scales) <= 8 and all(0.0 < x < 1.0 for x in scales)
+    if meta["pattern"] is not None and re.fullmatch(meta["pattern"], value) is None:
+        return False
+    if meta["check"] is not None and not meta["check"](value):
+        return False
+    if meta["bounds"] is not None:
+        lo, hi, lo_closed, hi_closed = meta["bounds"]
+        if not ((lo <= value if lo_closed else lo < value) and (value <= hi if hi_closed else value < hi)):
+            return False
+    return True
+
+
+def typed(flat: dict[str, Any]) -> dict[str, Any]:
+    """Flat field values checked against their declared types (ints accepted as floats)."""
+    return {name: _check_type(name, FIELDS[name], value) for name, value in flat.items()}
 
 
 def _check_type(name: str, f: dataclasses.Field, value: Any) -> Any:

@@ -1,4 +1,4 @@
-"""Errors a user can fix (exit 2) and one-line warnings."""
+"""Errors a user can fix (exit 2), one-line warnings, and sizes as messages write them."""
 
 from __future__ import annotations
 
@@ -10,6 +10,12 @@ def one_line(text: str) -> str:
     every message on one printable line."""
     text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
+def wxh(height: int, width: int) -> str:
+    """A size as users read and write it: width x height ("1024x768" is 1024 wide, 768 tall,
+    as in ffmpeg and ImageMagick). The code keeps (H, W) tuples; every message goes through here."""
+    return f"{width}x{height}"
 
 
 class InputError(Exception):

@@ -81,6 +81,23 @@ def append_line(path: str | os.PathLike, line: str) -> None:
         raise write_error(path, e) from None
 
 
+def sync_file(path: str | os.PathLike) -> None:
+    """fsync an appended file (metrics.jsonl at checkpoint steps): what it holds so far
+    survives a power loss, not only a killed process. A missing file is fine."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise write_error(Path(path), e) from None
+    try:
+        os.fsync(fd)
+    except OSError as e:
+        raise write_error(Path(path), e) from None
+    finally:
+        os.close(fd)
+
+
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
     """The JSON objects of a .jsonl file; cut, garbled or non-object lines are skipped."""
     try:
@@ -114,6 +131,24 @@ def safe_name(name: str, limit: int = 120) -> str:
     text = os.fsencode(name).decode("utf-8", "replace") if isinstance(name, str) else str(name)
     text = re.sub(r"[\x00-\x1f\x7f/\\]", "_", text).lstrip(".").strip()
     return text[:limit] or "item"
+
+
+def unique_names(names: list[str]) -> list[str]:
+    """Item names as file names: safe (nothing may leave --out), distinct even on a
+    case-insensitive file system, and never `grid` (render and sample write grid.png beside
+    the items): 'a', 'A', 'a-1' -> 'a', 'A-1', 'a-1-1'."""
+    taken, tries = {"grid"}, {}
+    result = []
+    for n in map(safe_name, names):
+        k = tries.get(n.casefold(), 0)
+        name = n if k == 0 else f"{n}-{k}"
+        while name.casefold() in taken:
+            k += 1
+            name = f"{n}-{k}"
+        tries[n.casefold()] = k + 1
+        taken.add(name.casefold())
+        result.append(name)
+    return result
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 # ---------------------------------------------------------------------------------------------
 # Images: float arrays in [0, 1], channels last, [B, H, W, C] (or one image [H, W, C]).
@@ -15,10 +16,17 @@ def mse(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return np.mean(diff.reshape(diff.shape[0], -1) ** 2, axis=1)
 
 
+def psnr_from_mse(err: float | np.ndarray | torch.Tensor) -> float | np.ndarray | torch.Tensor:
+    """PSNR in dB for a peak of 1 from mean squared errors (a float, an array or a tensor, kept
+    as it is). Capped at 120 dB (an exact match) so means stay finite."""
+    if isinstance(err, torch.Tensor):
+        return -10.0 * torch.log10(err.clamp_min(1e-12))
+    return -10.0 * np.log10(np.maximum(err, 1e-12))
+
+
 def psnr(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """Per-image PSNR in dB for a peak of 1: [B, H, W, C] x2 -> [B]. Capped at 120 dB (an
-    exact match) so means stay finite."""
-    return -10.0 * np.log10(np.maximum(mse(pred, truth), 1e-12))
+    """Per-image PSNR in dB for a peak of 1: [B, H, W, C] x2 -> [B]."""
+    return psnr_from_mse(mse(pred, truth))
 
 
 def ssim(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:

@@ -1,11 +1,31 @@
-"""Pictures a run writes: preview strips and the loss curve (no plotting library needed)."""
+"""Pictures a run writes: image grids and preview strips (numpy), and the training curves
+(matplotlib figures with axes, labels and a legend)."""
 
 from __future__ import annotations
 
-import numpy as np
-from skimage.draw import line_aa
+import io
+import os
 
-from inr_gon.render import image_grid, upscale_nearest
+import numpy as np
+
+from inr_gon.io import atomic_write
+
+
+def image_grid(images: np.ndarray, cols: int | None = None, pad: int = 2) -> np.ndarray:
+    """[B, H, W, C] -> one [rows*H, cols*W, C] picture with white gutters."""
+    b, h, w, c = images.shape
+    cols = cols or int(np.ceil(np.sqrt(b)))
+    rows = int(np.ceil(b / cols))
+    canvas = np.ones((rows * (h + pad) + pad, cols * (w + pad) + pad, c), dtype=np.float32)
+    for i, img in enumerate(images):
+        r, k = divmod(i, cols)
+        canvas[pad + r * (h + pad):pad + r * (h + pad) + h, pad + k * (w + pad):pad + k * (w + pad) + w] = img
+    return canvas
+
+
+def upscale_nearest(images: np.ndarray, factor: int) -> np.ndarray:
+    """[B, H, W, C] -> [B, H*f, W*f, C], to show low-resolution pixels beside renders."""
+    return images.repeat(factor, axis=1).repeat(factor, axis=2)
 
 
 def preview_strip(truth: np.ndarray, recon: np.ndarray, superres: np.ndarray) -> np.ndarray:
@@ -15,29 +35,51 @@ def preview_strip(truth: np.ndarray, recon: np.ndarray, superres: np.ndarray) ->
     return image_grid(cells.reshape(-1, *superres.shape[1:]), cols=3)
 
 
-def curve_image(steps: list[int], series: dict[str, list[float]], log_y: bool = True,
-                size: tuple[int, int] = (360, 640)) -> np.ndarray:
-    """Line plot of each series against steps on a white canvas with a light grid: RGB [H, W, 3].
-    Colours in order: blue, orange, green, red."""
-    h, w = size
-    img = np.ones((h, w, 3), dtype=np.float32)
-    margin = 20
-    img[margin:h - margin:((h - 2 * margin) // 8) or 1, margin:w - margin] = 0.88
-    img[margin:h - margin, margin:w - margin:((w - 2 * margin) // 10) or 1] = 0.88
-    colours = np.array([[0.12, 0.47, 0.71], [1.0, 0.5, 0.05], [0.17, 0.63, 0.17], [0.84, 0.15, 0.16]])
-    ys_all = [np.asarray(v, dtype=np.float64) for v in series.values()]
-    ys_all = [np.log10(np.maximum(v, 1e-12)) if log_y else v for v in ys_all]
-    finite = np.concatenate([v[np.isfinite(v)] for v in ys_all] or [np.zeros(1)])
-    if len(steps) < 2 or finite.size == 0:
-        return img
-    lo, hi = float(finite.min()), float(finite.max())
-    hi = hi if hi > lo else lo + 1.0
-    x = margin + (np.asarray(steps) - steps[0]) / max(steps[-1] - steps[0], 1) * (w - 2 * margin - 1)
-    for colour, ys in zip(colours, ys_all):
-        y = h - margin - 1 - (np.nan_to_num(ys, nan=lo) - lo) / (hi - lo) * (h - 2 * margin - 1)
-        for x0, y0, x1, y1 in zip(x[:-1], y[:-1], x[1:], y[1:]):
-            rr, cc, val = line_aa(int(y0), int(x0), int(y1), int(x1))
-            keep = (rr >= 0) & (rr < h) & (cc >= 0) & (cc < w)
-            rr, cc, val = rr[keep], cc[keep], val[keep, None]
-            img[rr, cc] = img[rr, cc] * (1 - val) + colour * val
-    return img
+def line_figure(steps: list[int], series: dict[str, list[float]], ylabel: str,
+                log_y: bool = True, title: str = "", xlabel: str = "step"):
+    """A matplotlib Figure: each series against steps, labelled axes, a legend."""
+    from matplotlib.figure import Figure  # lazily: ~0.3 s to import, only plots need it
+
+    fig = Figure(figsize=(7, 4), dpi=100, layout="constrained")
+    ax = fig.add_subplot()
+    for name, ys in series.items():
+        ax.plot(steps, ys, label=name, linewidth=1.2)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    if log_y:
+        ax.set_yscale("log")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="best")
+    return fig
+
+
+def training_figure(rows: list[dict]):
+    """The run's curve from metrics.jsonl records: loss (log scale) and, on a second axis,
+    the training PSNR of each logged step and the held-out PSNR of evaluations."""
+    logged = [r for r in rows if "loss" in r]
+    fig = line_figure([r["step"] for r in logged], {"loss": [r["loss"] for r in logged]},
+                      "loss (log scale)", title="training curve")
+    ax = fig.axes[0]
+    psnr = [r for r in logged if isinstance(r.get("psnr"), (int, float))]
+    evals = [r for r in rows if isinstance(r.get("val_psnr"), (int, float))]
+    if psnr or evals:
+        right = ax.twinx()
+        right.set_ylabel("PSNR (dB)")
+        if psnr:
+            right.plot([r["step"] for r in psnr], [r["psnr"] for r in psnr], color="tab:orange",
+                       linewidth=1.0, label="train PSNR (batch)")
+        if evals:
+            right.plot([r["step"] for r in evals], [r["val_psnr"] for r in evals], "o",
+                       color="tab:green", label="held-out PSNR")
+        lines = ax.get_legend_handles_labels()
+        more = right.get_legend_handles_labels()
+        ax.legend(lines[0] + more[0], lines[1] + more[1], loc="center right")
+    return fig
+
+
+def save_figure(fig, path: str | os.PathLike) -> None:
+    """PNG through matplotlib's Agg canvas (no display needed), written atomically."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # lazily, as line_figure
+
+    buf = io.BytesIO()
+    FigureCanvasAgg(fig).print_png(buf)
+    atomic_write(path, buf.getvalue())

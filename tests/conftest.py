@@ -12,21 +12,21 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 def tiny_cfg():
     from inr_gon.config import Config
 
-    return Config(data="builtin:shapes", height=8, width=8, hidden=16, layers=2, latent_dim=4,
-                  steps=6, batch_size=4, lr=1e-3, log_every=2, preview_every=3,
-                  checkpoint_every=3, val_fraction=0.25)
+    return Config.of(data="builtin:shapes", height=8, width=8, hidden=16, layers=2, latent_dim=4,
+                     steps=6, batch_size=4, lr=1e-3, log_every=2, preview_every=3,
+                     checkpoint_every=3, val_fraction=0.25)
 
 
 @pytest.fixture
 def make_run(tmp_path):
     """A run folder with untrained weights, no training: (name, **config fields) -> path."""
-    from inr_gon.checkpoint import save_model
     from inr_gon.config import Config
-    from inr_gon.run import build_model, save_config
+    from inr_gon.models.factory import build_model
+    from inr_gon.training.checkpoint import save_config, save_model
 
     def make(name="run", seed=0, **fields):
         base = dict(data="builtin:shapes", height=8, width=8, hidden=16, layers=3, latent_dim=4)
-        cfg = Config(**{**base, **fields}).validate()
+        cfg = Config.of(**{**base, **fields}).validate()
         torch.manual_seed(seed)
         path = tmp_path / name
         path.mkdir()
@@ -60,6 +60,6 @@ def mesh_dir(tmp_path_factory):
 def tiny_sdf_cfg():
     from inr_gon.config import Config
 
-    return Config(data="builtin:shapes3d:6", hidden=16, layers=2, latent_dim=4, steps=4,
-                  batch_size=3, sdf_points=64, sdf_samples=512, lr=1e-3, log_every=2,
-                  preview_every=0, checkpoint_every=2, val_fraction=0.34)
+    return Config.of(data="builtin:shapes3d:6", hidden=16, layers=2, latent_dim=4, steps=4,
+                     batch_size=3, sdf_points=64, sdf_samples=512, lr=1e-3, log_every=2,
+                     preview_every=0, checkpoint_every=2, val_fraction=0.34)

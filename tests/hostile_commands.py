@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from hostile_cases import Case, at, folder, on_run, remove, set_tensor, train
 
-from inr_gon.latents import load_latents
-from inr_gon.run import load_run
+from inr_gon.inference.latents import load_latents
+from inr_gon.inference.run import load_run
 
 NAN = float("nan")
 
@@ -103,7 +103,7 @@ def files_in_out(*names: str):
 
 
 def run_intact(d: Path) -> None:
-    assert load_run(d / "run").cfg.model == "gon"
+    assert load_run(d / "run").cfg.net.model == "gon"
 
 
 def data_gone(d: Path) -> None:

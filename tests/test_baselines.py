@@ -3,13 +3,14 @@
 import pytest
 import torch
 
-from inr_gon.baselines import AutoEncoder, ConvEncoder, ConvGON, sample_image
 from inr_gon.config import Config
 from inr_gon.errors import InputError
-from inr_gon.gon import GON
-from inr_gon.render import grid
-from inr_gon.run import build_model, load_run
-from inr_gon.train import train
+from inr_gon.inference.run import load_run
+from inr_gon.models.baselines import AutoEncoder, ConvEncoder, ConvGON, sample_image
+from inr_gon.models.factory import build_model
+from inr_gon.models.gon import GON
+from inr_gon.models.render import grid
+from inr_gon.training.train import train
 
 
 def count(model):
@@ -23,11 +24,11 @@ def test_each_model_trains_a_few_steps_and_renders(tiny_cfg, tmp_path, capsys, m
     assert res.step == 4 and res.val_psnr is not None and res.val_psnr > 0
     run = load_run(tmp_path / model)
     out = run.model(grid(8, 8), torch.rand(3, 64, 3))
-    assert out["pred"].shape == (3, 64, 3) and out["z"].shape == (3, cfg.latent_dim)
-    assert run.render(torch.randn(2, cfg.latent_dim)).shape == (2, 8, 8, 3)
+    assert out["pred"].shape == (3, 64, 3) and out["z"].shape == (3, cfg.net.latent_dim)
+    assert run.render(torch.randn(2, cfg.net.latent_dim)).shape == (2, 8, 8, 3)
     assert (tmp_path / model / "previews" / "step_000004.png").is_file()
     capsys.readouterr()
-    assert run.render(torch.randn(1, cfg.latent_dim), (16, 12)).shape == (1, 16, 12, 3)
+    assert run.render(torch.randn(1, cfg.net.latent_dim), (16, 12)).shape == (1, 16, 12, 3)
     warned = "bilinear resample" in capsys.readouterr().err
     assert warned == (model == "conv")  # a fixed-resolution decoder says so
 
@@ -36,7 +37,7 @@ def test_training_moves_every_model_downhill():
     torch.manual_seed(0)
     coords, x = grid(8, 8), torch.rand(4, 64, 1) * 0.2 + 0.4
     for name in ("gon", "conv", "ae"):
-        cfg = Config(height=8, width=8, channels=1, hidden=32, layers=3, latent_dim=8, model=name)
+        cfg = Config.of(height=8, width=8, channels=1, hidden=32, layers=3, latent_dim=8, model=name)
         model = build_model(cfg)
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
         losses = []
@@ -51,7 +52,7 @@ def test_training_moves_every_model_downhill():
 
 def test_conv_gon_latent_is_the_negative_gradient_at_the_origin():
     torch.manual_seed(0)
-    cfg = Config(height=8, width=8, channels=1, hidden=16, layers=3, latent_dim=4, model="conv")
+    cfg = Config.of(height=8, width=8, channels=1, hidden=16, layers=3, latent_dim=4, model="conv")
     model = ConvGON(cfg).double()
     coords, x = grid(8, 8).double(), torch.rand(2, 64, 1, dtype=torch.double)
     z = model.encode(coords, x)
@@ -68,12 +69,12 @@ def test_conv_decoder_samples_its_own_pixels_exactly():
     img = torch.rand(2, 3, 5, 7)
     values = sample_image(img, grid(5, 7))
     assert torch.allclose(values, img.flatten(2).transpose(1, 2), atol=1e-6)
-    cfg = Config(height=28, width=28, channels=1, hidden=64, layers=4, model="conv")
+    cfg = Config.of(height=28, width=28, channels=1, hidden=64, layers=4, model="conv")
     assert ConvGON(cfg).net(torch.zeros(1, 32)).shape == (1, 1, 28, 28)  # 32 cropped to 28
 
 
 def test_autoencoder_has_about_twice_the_gons_parameters():
-    cfg = Config(height=28, width=28, channels=1, latent_dim=32, hidden=256, layers=4)
+    cfg = Config.of(height=28, width=28, channels=1, latent_dim=32, hidden=256, layers=4)
     gon, ae = GON(cfg), AutoEncoder(cfg.replace(model="ae"))
     assert 1.8 < count(ae) / count(gon) < 2.2
     enc = ae.encoder
@@ -81,7 +82,7 @@ def test_autoencoder_has_about_twice_the_gons_parameters():
 
 
 def test_detached_inner_gradient_treats_the_latent_as_a_constant():
-    cfg = Config(height=6, width=6, channels=1, hidden=16, layers=2, latent_dim=4)
+    cfg = Config.of(height=6, width=6, channels=1, hidden=16, layers=2, latent_dim=4)
     coords, x = grid(6, 6), torch.rand(3, 36, 1)
 
     def grads(model, out):
@@ -112,7 +113,7 @@ def test_detached_inner_gradient_treats_the_latent_as_a_constant():
 ])
 def test_impossible_model_combinations_are_refused(changes, words):
     with pytest.raises(InputError, match=words):
-        Config(**changes).validate()
+        Config.of(**changes).validate()
 
 
 def test_cli_model_flags_reach_the_config(capsys, tmp_path):

@@ -28,7 +28,7 @@ def test_render_training_items_at_any_size(tiny_run, capsys, tmp_path):
     import imageio.v3 as iio
 
     img = iio.imread(tmp_path / "r" / [p for p in pngs if p != "grid.png"][0])
-    assert img.shape == (13, 21, 3)
+    assert img.shape == (21, 13, 3)  # --size is width x height
 
 
 def test_render_new_image_warns_about_resampling(tiny_run, capsys, tmp_path):

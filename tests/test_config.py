@@ -7,7 +7,7 @@ from inr_gon.errors import InputError
 
 
 def test_json_round_trip():
-    cfg = Config(height=20, width=30, variational=True, extra={"data": {"count": 3}})
+    cfg = Config.of(height=20, width=30, variational=True, extra={"data": {"count": 3}})
     assert Config.from_json(cfg.to_json()) == cfg
 
 
@@ -47,10 +47,10 @@ def test_not_json():
 ])
 def test_issue12_fields_are_validated(fields, words):
     with pytest.raises(InputError, match=words):
-        Config(**fields).validate()
+        Config.of(**fields).validate()
 
 
 def test_latent_size_counts_the_grid():
-    assert Config(latent_dim=16).latent_size == 16
-    assert Config(latent_dim=16, latent_grid=4).latent_size == 256
-    assert Config(latent_dim=16, latent_grid=4, modality="sdf", channels=1).latent_size == 1024
+    assert Config.of(latent_dim=16).latent_size == 16
+    assert Config.of(latent_dim=16, latent_grid=4).latent_size == 256
+    assert Config.of(latent_dim=16, latent_grid=4, modality="sdf", channels=1).latent_size == 1024

@@ -153,6 +153,32 @@ def test_sixteen_bit_png_full_precision(tmp_path):
     assert np.allclose(load_image_file(tmp_path / "key.png")[0, 0], 1)  # colour key -> white
 
 
+def test_why_png16_is_hand_written(tmp_path):
+    """Pillow (and imageio and skimage.io, through it) still read 16-bit RGB PNGs as uint8. When
+    this fails, a dependency keeps the low byte and datasets/png16.py can be replaced."""
+    import imageio.v3 as iio
+    import skimage.io
+
+    rgb = (RNG.random((6, 5, 3)) * 65535).astype(np.uint16)
+    (tmp_path / "c16.png").write_bytes(_png16(rgb))
+    for read in (lambda f: np.asarray(Image.open(f)), iio.imread, skimage.io.imread):
+        assert read(tmp_path / "c16.png").dtype == np.uint8
+
+
+def test_why_resize_is_hand_written():
+    """torch's area mode is the same area mean for integer factors only: datasets/resize.py
+    keeps exact fractional coverage (and a crop through a pixel) for the others."""
+    torch = pytest.importorskip("torch")
+
+    def area(img, size):
+        t = torch.from_numpy(img).permute(2, 0, 1)[None].double()
+        return torch.nn.functional.interpolate(t, size=size, mode="area")[0].permute(1, 2, 0).numpy()
+
+    img = RNG.random((96, 64, 3))
+    assert np.allclose(resize_image(img, (12, 8)), area(img, (12, 8)), atol=1e-6)
+    assert np.abs(resize_image(img, (36, 24)) - area(img, (36, 24))).max() > 0.01  # 8/3, no crop
+
+
 def test_tiff_16bit_float_multipage_and_cmyk(tmp_path):
     rgb = (RNG.random((4, 5, 3)) * 65535).astype(np.uint16)
     tifffile.imwrite(tmp_path / "c.tif", np.stack([rgb, rgb[::-1]]), photometric="rgb")

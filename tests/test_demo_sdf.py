@@ -2,7 +2,7 @@
 
 import json
 
-from inr_gon.demo_sdf import run_shapes_demo
+from inr_gon.demos.shapes import run_shapes_demo
 
 
 def test_shapes_demo_writes_meshes_pictures_and_figures(tiny_sdf_cfg, tmp_path):

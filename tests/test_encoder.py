@@ -5,30 +5,30 @@ import torch
 
 from inr_gon.config import Config
 from inr_gon.export.encoder import EncoderGraph, GridEncoder, grid_affine
-from inr_gon.gon import GON, inner_kl_weight, inner_loss, kl_normal, latent_autograd
-from inr_gon.render import grid
+from inr_gon.models.gon import GON, inner_kl_weight, inner_loss, kl_normal, latent_autograd
+from inr_gon.models.render import grid
 
 
 def gon(**fields):
     torch.manual_seed(0)
     base = dict(hidden=32, layers=3, latent_dim=6, channels=3, latent_init=5.0)
-    return GON(Config(**{**base, **fields})).eval()
+    return GON(Config.of(**{**base, **fields})).eval()
 
 
 def reference(model, coords, values):
     """z by autograd.grad (k inner steps; variational: on the ELBO through the heads, noise
     off), then to_mu: what the explicit graph writes out."""
     z = None
-    for _ in range(model.cfg.inner_steps):
-        if model.cfg.variational:
+    for _ in range(model.cfg.net.inner_steps):
+        if model.cfg.net.variational:
             z = elbo_step(model, coords, values, z)
         else:
             z = latent_autograd(model.decoder, coords, values, z0=z, create_graph=False).detach()
-    return model.to_mu(z) if model.cfg.variational else z
+    return model.to_mu(z) if model.cfg.net.variational else z
 
 
 def elbo_step(model, coords, values, z):
-    z0 = (values.new_zeros(values.shape[0], model.cfg.latent_dim) if z is None else z).requires_grad_()
+    z0 = (values.new_zeros(values.shape[0], model.cfg.latent_size) if z is None else z).requires_grad_()
     mu, logvar = model.to_mu(z0), model.to_logvar(z0)
     loss = inner_loss(model.decoder(coords, mu), values).sum()
     loss = loss + inner_kl_weight(model.cfg) * kl_normal(mu, logvar).sum()
@@ -41,6 +41,7 @@ def elbo_step(model, coords, values, z):
     {"variational": True},
     {"variational": True, "inner_steps": 2, "kl_weight": 0.3},
     {"inner_steps": 3},
+    {"variational": True, "latent_grid": 2, "modulation": "all", "latent_dim": 2},
 ])
 def test_explicit_encoder_matches_autograd(fields):
     model = gon(**fields)
@@ -50,7 +51,7 @@ def test_explicit_encoder_matches_autograd(fields):
     with torch.no_grad():
         ours = EncoderGraph(model)(coords, values)
     ref = reference(model, coords, values)
-    assert ours.shape == (4, 6)
+    assert ours.shape == (4, model.cfg.latent_size)
     assert (ours - ref).abs().max() <= 1e-5 * max(1.0, ref.abs().max())
 
 
@@ -91,13 +92,13 @@ def test_grid_encoder_refuses_several_inner_steps():
 ])
 def test_explicit_encoder_of_issue12_options_matches_autograd(fields):
     model = gon(**fields)
-    if model.cfg.origin_step == "learned":
+    if model.cfg.net.origin_step == "learned":
         with torch.no_grad():
             model.origin.alpha.uniform_(0.5, 2.0)
     d, c = model.cfg.coord_dim, model.cfg.out_dim
     coords, values = torch.rand(3, 40, d) * 2 - 1, torch.rand(3, 40, c)
     z, alpha = None, getattr(model.origin, "alpha", 1.0)
-    for _ in range(model.cfg.inner_steps):  # reference: autograd's gradient, scaled by alpha
+    for _ in range(model.cfg.net.inner_steps):  # reference: autograd's gradient, scaled by alpha
         z0 = torch.zeros(3, model.cfg.latent_size) if z is None else z
         z = (z0 - alpha * (z0 - latent_autograd(model.decoder, coords, values, z0, False))).detach()
     with torch.no_grad():

@@ -11,13 +11,13 @@ import torch
 from test_cli import assert_input_error, run_cli
 
 from inr_gon import __version__
-from inr_gon.checkpoint import save_model
 from inr_gon.config import Config
 from inr_gon.errors import InputError
 from inr_gon.export.onnx import decoder_proto, read_info, save_onnx, trace
-from inr_gon.gon import GON
-from inr_gon.render import grid
-from inr_gon.run import load_run
+from inr_gon.inference.run import load_run
+from inr_gon.models.gon import GON
+from inr_gon.models.render import grid
+from inr_gon.training.checkpoint import save_model
 
 
 def session(proto):
@@ -27,7 +27,7 @@ def session(proto):
 @pytest.mark.parametrize("modality,channels", [("image", 3), ("sdf", 1)])
 def test_decoder_graph_matches_torch_for_any_batch_and_points(modality, channels):
     torch.manual_seed(0)
-    cfg = Config(modality=modality, channels=channels, hidden=32, layers=4, latent_dim=5)
+    cfg = Config.of(modality=modality, channels=channels, hidden=32, layers=4, latent_dim=5)
     dec = GON(cfg).decoder.eval()
     d = cfg.coord_dim
     s = session(decoder_proto(dec))
@@ -45,7 +45,7 @@ def test_decoder_graph_matches_torch_for_any_batch_and_points(modality, channels
 
 def test_fp16_graph_keeps_float32_io_and_stays_close():
     torch.manual_seed(0)
-    dec = GON(Config(hidden=32, layers=3, latent_dim=4)).decoder.eval()
+    dec = GON(Config.of(hidden=32, layers=3, latent_dim=4)).decoder.eval()
     proto = decoder_proto(dec, fp16=True)
     io = [t.type.tensor_type.elem_type for t in [*proto.graph.input, *proto.graph.output]]
     assert io == [onnx.TensorProto.FLOAT] * 3
@@ -70,7 +70,7 @@ def test_export_writes_one_checked_file_with_metadata(make_run, capsys):
     assert info.meta["inr_gon.version"] == __version__
     assert info.meta["inr_gon.modality"] == "image" and "(y, x)" in info.meta["inr_gon.coordinates"]
     latents = np.array(json.loads(info.meta["inr_gon.example_latents"]))
-    assert latents.shape == (4, cfg.latent_dim)  # the checked training items, for torch-free use
+    assert latents.shape == (4, cfg.net.latent_dim)  # the checked training items, for torch-free use
     model = onnx.load(str(run / "decoder.onnx"))
     assert [i.name for i in model.graph.input] == ["coords", "latent"]
     assert [o.name for o in model.graph.output] == ["values"]
@@ -126,7 +126,7 @@ def test_export_errors(make_run, capsys, tmp_path, monkeypatch):
     assert_input_error(code, err, ".onnx")
     conv = tmp_path / "conv"
     conv.mkdir()
-    (conv / "config.json").write_text(Config(model="conv").to_json())
+    (conv / "config.json").write_text(Config.of(model="conv").to_json())
     code, _, err = run_cli(capsys, "export", conv)
     assert_input_error(code, err, "only GON runs")
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if neither extra were installed
@@ -146,7 +146,7 @@ def test_files_that_are_not_ours(tmp_path):
 
 def test_models_over_the_limit_keep_weights_beside(tmp_path):
     torch.manual_seed(0)
-    dec = GON(Config(hidden=16, layers=2, latent_dim=4)).decoder.eval()
+    dec = GON(Config.of(hidden=16, layers=2, latent_dim=4)).decoder.eval()
     proto = decoder_proto(dec)
     files = save_onnx(proto, tmp_path / "big.onnx", limit=0)  # as if over 2 GB
     assert [f.name for f in files] == ["big.onnx", "big.onnx.data"]
@@ -192,7 +192,7 @@ def test_fp16_that_overflows_is_refused(make_run, capsys):
 ])
 def test_decoder_graph_interpolates_latent_grids_and_modulates_every_layer(fields):
     torch.manual_seed(0)
-    cfg = Config(**{"hidden": 32, "layers": 3, "latent_dim": 5, "height": 8, "width": 8, **fields})
+    cfg = Config.of(**{"hidden": 32, "layers": 3, "latent_dim": 5, "height": 8, "width": 8, **fields})
     dec = GON(cfg).decoder.eval()
     s = session(decoder_proto(dec))
     for b, n in [(1, 1), (3, 77)]:

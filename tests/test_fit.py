@@ -8,20 +8,21 @@ import pytest
 import torch
 from test_cli import assert_input_error, run_cli
 
-from inr_gon.evaluate import evaluate
-from inr_gon.fit import fit_images
-from inr_gon.latents import load_latents, save_latents
-from inr_gon.run import load_run, training_items
-from inr_gon.train import train
+from inr_gon.inference.evaluate import evaluate
+from inr_gon.inference.fit import fit_images
+from inr_gon.inference.inputs import training_items
+from inr_gon.inference.latents import load_latents, save_latents
+from inr_gon.inference.run import load_run
+from inr_gon.training.train import train
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     from inr_gon.config import Config
 
-    cfg = Config(data="builtin:shapes", height=8, width=8, hidden=16, layers=2, latent_dim=4,
-                 steps=20, batch_size=8, lr=3e-3, preview_every=0, checkpoint_every=0,
-                 val_fraction=0.25)
+    cfg = Config.of(data="builtin:shapes", height=8, width=8, hidden=16, layers=2, latent_dim=4,
+                    steps=20, batch_size=8, lr=3e-3, preview_every=0, checkpoint_every=0,
+                    val_fraction=0.25)
     out = tmp_path_factory.mktemp("fit") / "run"
     train(cfg, out, quiet=True)
     return out
@@ -63,7 +64,7 @@ def test_saved_latents_render_identically(run_dir, tmp_path):
     names, images = training_items(run.cfg, 3)
     res = fit_images(run, images, names, refine_steps=3)
     save_latents(tmp_path / "z.safetensors", res.names, res.z)
-    names2, z2 = load_latents(tmp_path / "z.safetensors", run.cfg.latent_dim)
+    names2, z2 = load_latents(tmp_path / "z.safetensors", run.cfg.net.latent_dim)
     assert names2 == res.names
     assert np.array_equal(run.render(res.z, (17, 9)), run.render(z2, (17, 9)))
 

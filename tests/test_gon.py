@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from inr_gon.config import Config
-from inr_gon.gon import (
+from inr_gon.models.gon import (
     GON,
     PAPER_STEP,
     OriginStep,
@@ -15,8 +15,8 @@ from inr_gon.gon import (
     origin_affine,
     origin_step,
 )
-from inr_gon.render import grid
-from inr_gon.siren import Siren
+from inr_gon.models.render import grid
+from inr_gon.models.siren import Siren
 
 
 def tiny(c=3, dz=6, dtype=torch.double):
@@ -65,7 +65,7 @@ def test_shared_grid_gives_reference_weight_gradients():
 
 def test_latent_does_not_depend_on_batch_mates():
     torch.manual_seed(0)
-    cfg = Config(hidden=64, layers=3, latent_dim=16, channels=1, latent_init=10.0)
+    cfg = Config.of(hidden=64, layers=3, latent_dim=16, channels=1, latent_init=10.0)
     model = GON(cfg)
     coords = grid(12, 12)
     x = torch.rand(64, 144, 1)
@@ -87,7 +87,7 @@ def test_more_inner_steps_lower_the_inner_loss():
 
 
 def test_variational_forward_has_kl_and_shapes():
-    cfg = Config(hidden=16, layers=2, latent_dim=4, channels=3, variational=True, kl_weight=0.1)
+    cfg = Config.of(hidden=16, layers=2, latent_dim=4, channels=3, variational=True, kl_weight=0.1)
     model = GON(cfg)
     coords, x = grid(4, 4), torch.rand(5, 16, 3)
     out = model(coords, x, generator=torch.Generator().manual_seed(0))
@@ -140,7 +140,7 @@ def test_modulated_grid_latent_is_negative_gradient(d, g, modulation):
                           latent_autograd(net, shared, x), atol=1e-12)
 
 
-@pytest.mark.parametrize("d,g", [(2, 2), (2, 3), (3, 2), (3, 3)])  # dense and sparse J^T J
+@pytest.mark.parametrize("d,g", [(2, 2), (2, 3), (3, 2), (3, 3)])
 def test_gauss_newton_step_matches_autograd_jacobian(d, g):
     net = capacious(d, g=g)
     rule = OriginStep("gauss-newton", net.latent_size).double()
@@ -180,8 +180,8 @@ def test_step_parameters_get_finite_difference_gradients(kind):
     """d(outer loss)/d(alpha or rho) and d/d(latent map) through the step (the solve included),
     checked by gradcheck (finite differences) in float64."""
     torch.manual_seed(3)
-    cfg = Config(hidden=8, layers=2, latent_dim=2, latent_grid=3, modulation="all", channels=1,
-                 origin_step=kind, inner_steps=2, w0=5.0, w0_hidden=5.0, height=4, width=4)
+    cfg = Config.of(hidden=8, layers=2, latent_dim=2, latent_grid=3, modulation="all", channels=1,
+                    origin_step=kind, inner_steps=2, w0=5.0, w0_hidden=5.0, height=4, width=4)
     model = GON(cfg).double()
     coords, x = grid(4, 4).double(), torch.rand(2, 16, 1, dtype=torch.double)
     step_param = model.origin.alpha if kind == "learned" else model.origin.rho
@@ -216,8 +216,8 @@ def test_gauss_newton_is_finite_where_h_is_singular():
 @pytest.mark.parametrize("kind", ["learned", "gauss-newton"])
 def test_new_steps_do_not_depend_on_batch_mates(kind):
     torch.manual_seed(0)
-    cfg = Config(hidden=32, layers=3, latent_dim=4, latent_grid=3, modulation="all", channels=3,
-                 origin_step=kind, height=9, width=9)
+    cfg = Config.of(hidden=32, layers=3, latent_dim=4, latent_grid=3, modulation="all", channels=3,
+                    origin_step=kind, height=9, width=9)
     model = GON(cfg)
     coords, x = grid(9, 9), torch.rand(16, 81, 3)
     with torch.no_grad():
@@ -244,8 +244,8 @@ def test_gauss_newton_fits_better_than_the_gradient_step_on_a_grid():
 
 def test_grid_latent_renders_at_any_size():
     torch.manual_seed(0)
-    model = GON(Config(hidden=16, layers=3, latent_dim=3, latent_grid=2, modulation="all",
-                       height=8, width=8))
+    model = GON(Config.of(hidden=16, layers=3, latent_dim=3, latent_grid=2, modulation="all",
+                          height=8, width=8))
     z = model.encode(grid(8, 8), torch.rand(2, 64, 3)).detach()
     img = model.render(z, 12, 20)
     assert img.shape == (2, 12, 20, 3)

@@ -20,6 +20,7 @@ from pathlib import Path
 import guards
 import hostile_commands
 import hostile_files as hf
+import hostile_locks
 import hostile_shapes
 import numpy as np
 import pytest
@@ -34,12 +35,12 @@ from inr_gon.cli.common import parse_size
 from inr_gon.config import Config
 from inr_gon.datasets import Sampling, load_image_file, load_images, load_shapes
 from inr_gon.errors import InputError
-from inr_gon.evaluate import evaluate
-from inr_gon.fit import fit_images
+from inr_gon.inference.evaluate import evaluate
+from inr_gon.inference.fit import fit_images
+from inr_gon.inference.latents import check_latents_path, load_latents
+from inr_gon.inference.run import load_run
+from inr_gon.inference.sample import check_animation_path, endpoint_latents, sample_latents
 from inr_gon.io import load_tensors
-from inr_gon.latents import check_latents_path, load_latents
-from inr_gon.run import load_run
-from inr_gon.sample import check_animation_path, endpoint_latents, sample_latents
 
 TIMEOUT = 60  # seconds: an input that hangs a loader fails its row instead of the suite
 
@@ -63,8 +64,9 @@ def deadline(seconds: int = TIMEOUT):
         signal.signal(signal.SIGALRM, old)
 
 
-ALL_CASES = CASES + hostile_commands.CASES + hostile_shapes.CASES
-SHAPE_ROWS = {c.id for c in hostile_shapes.CASES}  # counted apart in the published figures
+ALL_CASES = CASES + hostile_commands.CASES + hostile_shapes.CASES + hostile_locks.CASES
+SHAPE_ROWS = ({c.id for c in hostile_shapes.CASES}  # counted apart in the published figures
+              | {c.id for c in hostile_locks.CASES if c.run == "sdf"})
 assert len({c.id for c in ALL_CASES}) == len(ALL_CASES), "case ids must be unique"
 
 

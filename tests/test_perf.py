@@ -6,11 +6,11 @@ import sys
 import torch
 
 from inr_gon.config import Config
-from inr_gon.perf import configure, keep_freed_memory
+from inr_gon.training.perf import configure, keep_freed_memory
 
 CHURN = """
 import resource, sys, torch
-from inr_gon.perf import keep_freed_memory
+from inr_gon.training.perf import keep_freed_memory
 def faults():
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 def churn():  # a training step's pattern: large temporaries made and freed
@@ -53,7 +53,7 @@ def test_kept_memory_is_reused_without_page_faults():
 def test_configure_reports_what_it_set():
     threads = torch.get_num_threads()
     try:
-        applied = configure(Config(threads=1), torch.device("cpu"))
+        applied = configure(Config.of(threads=1), torch.device("cpu"))
         assert applied["threads"] == 1 and torch.get_num_threads() == 1
         assert "keep_freed_memory" in applied and "tf32" not in applied  # TF32 is CUDA's
     finally:
@@ -62,4 +62,4 @@ def test_configure_reports_what_it_set():
 
 def test_precision_choices():
     for p in ("fp32", "tf32", "bf16"):
-        assert Config(precision=p).validate().precision == p
+        assert Config.of(precision=p).validate().train.precision == p

@@ -21,18 +21,19 @@ from cli_helpers import one_error_line, run_cli
 from figures import record
 
 import inr_gon.io
-from inr_gon.checkpoint import load_checkpoint
 from inr_gon.config import Config
+from inr_gon.inference.run import load_run
 from inr_gon.io import append_line, atomic_write, load_tensors, read_json, read_jsonl
-from inr_gon.run import build_model, is_run, load_config, load_run
-from inr_gon.train import _Loop, train
+from inr_gon.models.factory import build_model
+from inr_gon.training.checkpoint import is_run, load_checkpoint, load_config
+from inr_gon.training.train import _Loop, train
 
 # ---- SIGKILL at random moments --------------------------------------------------------------
 
 KILL_STEPS = 120  # more than 12 kills can use up, so every kill hits a live run
-KILL_CFG = Config(data="builtin:shapes:48", height=8, width=8, hidden=16, layers=2, latent_dim=4,
-                  batch_size=4, steps=KILL_STEPS, checkpoint_every=2, log_every=1, preview_every=8,
-                  lr=1e-3, seed=5, device="cpu")
+KILL_CFG = Config.of(data="builtin:shapes:48", height=8, width=8, hidden=16, layers=2, latent_dim=4,
+                     batch_size=4, steps=KILL_STEPS, checkpoint_every=2, log_every=1, preview_every=8,
+                     lr=1e-3, seed=5, device="cpu")
 KILL_FLAGS = ["builtin:shapes:48", "--size", "8", "--hidden", "16", "--layers", "2", "--latent-dim",
               "4", "--batch-size", "4", "--steps", str(KILL_STEPS), "--checkpoint-every", "2",
               "--log-every", "1", "--preview-every", "8", "--lr", "1e-3", "--seed", "5",
@@ -203,9 +204,9 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path):
 
 # ---- NaN / inf, full disk ------------------------------------------------------------------
 
-TINY = Config(data="builtin:shapes:24", height=8, width=8, hidden=16, layers=2, latent_dim=4,
-              steps=8, batch_size=4, lr=1e-3, log_every=1, preview_every=0, checkpoint_every=2,
-              val_fraction=0.25, device="cpu")
+TINY = Config.of(data="builtin:shapes:24", height=8, width=8, hidden=16, layers=2, latent_dim=4,
+                 steps=8, batch_size=4, lr=1e-3, log_every=1, preview_every=0, checkpoint_every=2,
+                 val_fraction=0.25, device="cpu")
 TINY_FLAGS = ["builtin:shapes:24", "--size", "8", "--hidden", "16", "--layers", "2",
               "--latent-dim", "4", "--steps", "8", "--batch-size", "4", "--lr", "1e-3",
               "--preview-every", "0", "--checkpoint-every", "2", "--val-fraction", "0.25",
@@ -355,14 +356,14 @@ def test_a_crash_before_config_leaves_a_folder_train_reuses(tmp_path, capsys, mo
     def crash(*args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("inr_gon.train.save_config", crash)
+    monkeypatch.setattr("inr_gon.training.train.save_config", crash)
     with pytest.raises(KeyboardInterrupt):
         train(TINY, tmp_path / "run", quiet=True)
     monkeypatch.undo()
     assert not is_run(tmp_path / "run") and (tmp_path / "run" / "train_state.safetensors").exists()
     code, _, err = run_cli(capsys, "render", tmp_path / "run")
     assert code == 2 and "not a run folder" in one_error_line(err)
-    assert train(TINY, tmp_path / "run", quiet=True).step == TINY.steps
+    assert train(TINY, tmp_path / "run", quiet=True).step == TINY.train.steps
 
 
 def test_fit_sample_and_interpolate_write_only_by_atomic_renames(tmp_path, capsys, monkeypatch):

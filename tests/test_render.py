@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from inr_gon.render import axis, decode_chunked, grid, grid3d, image_grid, render_images
-from inr_gon.siren import Siren
+from inr_gon.models.render import axis, decode_chunked, grid, grid3d, render_images
+from inr_gon.models.siren import Siren
+from inr_gon.plots import image_grid
 
 
 def test_pixel_centres():
@@ -43,7 +44,7 @@ def test_image_grid_layout():
 
 @pytest.mark.parametrize("h,w", [(1, 1), (3, 5), (64, 48), (1000, 777)])
 def test_lazy_grid_slices_equal_the_full_grid(h, w):
-    from inr_gon.render import LazyGrid
+    from inr_gon.models.render import LazyGrid
 
     full, lazy = grid(h, w), LazyGrid(h, w)
     assert lazy.shape == tuple(full.shape)

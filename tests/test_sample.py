@@ -10,10 +10,11 @@ from test_cli import assert_input_error, run_cli
 
 from inr_gon.config import Config
 from inr_gon.errors import InputError
-from inr_gon.latents import load_latents
-from inr_gon.run import load_run, training_items
-from inr_gon.sample import fitted_gaussian, sample_latents, slerp
-from inr_gon.train import train
+from inr_gon.inference.inputs import training_items
+from inr_gon.inference.latents import load_latents
+from inr_gon.inference.run import load_run
+from inr_gon.inference.sample import fitted_gaussian, sample_latents, slerp
+from inr_gon.training.train import train
 
 TINY = dict(data="builtin:shapes", height=8, width=8, hidden=16, layers=2, latent_dim=4, steps=4,
             batch_size=8, lr=3e-3, preview_every=0, checkpoint_every=0, val_fraction=0.25)
@@ -22,8 +23,8 @@ TINY = dict(data="builtin:shapes", height=8, width=8, hidden=16, layers=2, laten
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("sample")
-    train(Config(**TINY), root / "plain", quiet=True)
-    train(Config(**TINY, variational=True, kl_weight=1e-2), root / "vgon", quiet=True)
+    train(Config.of(**TINY), root / "plain", quiet=True)
+    train(Config.of(**TINY, variational=True, kl_weight=1e-2), root / "vgon", quiet=True)
     return root
 
 
@@ -133,7 +134,7 @@ def test_interpolate_bad_flags(runs, pngs, capsys, args, words):
 
 
 def test_sample_refuses_non_image_runs(runs):
-    from inr_gon.sample import check_image_run
+    from inr_gon.inference.sample import check_image_run
 
     run = load_run(runs / "plain")
     run.cfg = run.cfg.replace(modality="sdf")

@@ -5,16 +5,18 @@ import json
 import pytest
 import torch
 
-from inr_gon.gon import latent_autograd, latent_explicit
-from inr_gon.run import build_model, load_run
-from inr_gon.sdf import SdfTask, encode_shapes, training_shapes
-from inr_gon.tasks import make_task
-from inr_gon.train import _Loop, train
+from inr_gon.inference.run import load_run
+from inr_gon.models.factory import build_model
+from inr_gon.models.gon import latent_autograd, latent_explicit
+from inr_gon.training.sdf import SdfTask, encode_shapes, training_shapes
+from inr_gon.training.tasks import make_task
+from inr_gon.training.train import _Loop, train
 
 
 def test_task_batches_are_per_shape_and_a_function_of_step(tiny_sdf_cfg):
     task = make_task(tiny_sdf_cfg, torch.device("cpu"), quiet=True)
-    assert isinstance(task, SdfTask) and task.cfg.modality == "sdf" and task.cfg.coord_dim == 3
+    assert isinstance(task, SdfTask) and task.facts.modality == "sdf"
+    assert tiny_sdf_cfg.replace(summary=task.facts).coord_dim == 3
     coords, values = task.batch(3)
     assert coords.shape == (3, 64, 3) and values.shape == (3, 64, 1)
     again = task.batch(3)
@@ -26,7 +28,7 @@ def test_task_batches_are_per_shape_and_a_function_of_step(tiny_sdf_cfg):
 
 def test_explicit_latent_matches_autograd_on_sdf_batches(tiny_sdf_cfg):
     task = make_task(tiny_sdf_cfg, torch.device("cpu"), quiet=True)
-    model = build_model(task.cfg)
+    model = build_model(tiny_sdf_cfg.replace(summary=task.facts))
     coords, values = task.batch(0)
     torch.testing.assert_close(latent_explicit(model.decoder, coords, values),
                                latent_autograd(model.decoder, coords, values, create_graph=False))
@@ -44,10 +46,10 @@ def test_tiny_sdf_gon_trains_and_logs_sdf_metrics(tiny_sdf_cfg, tmp_path):
     assert res.train_psnr < 0.1 and res.val_psnr < 0.1  # below the clamp: it fits something
     assert (tmp_path / "run/previews/step_000030.png").is_file()
     run = load_run(tmp_path / "run")
-    assert run.cfg.modality == "sdf" and run.cfg.extra["data"]["modality"] == "sdf"
+    assert run.cfg.summary.modality == "sdf" and run.cfg.extra["data"]["modality"] == "sdf"
     names, points, sdf, centers, scales = training_shapes(run.cfg, 2)
     z = encode_shapes(run.model, points, sdf)
-    assert z.shape == (2, cfg.latent_dim) and torch.isfinite(z).all()
+    assert z.shape == (2, cfg.net.latent_dim) and torch.isfinite(z).all()
 
 
 def test_sdf_resume_continues_exactly(tiny_sdf_cfg, tmp_path, monkeypatch):

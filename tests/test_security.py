@@ -24,10 +24,10 @@ import torch
 from cli_helpers import cli_exit, one_error_line, run_cli
 from figures import record
 
-from inr_gon.config import MODEL_FIELDS, Config
+from inr_gon.config import FIELDS, MODEL_FIELDS, Config
 from inr_gon.errors import InputError
-from inr_gon.latents import save_latents
-from inr_gon.run import load_run
+from inr_gon.inference.latents import save_latents
+from inr_gon.inference.run import load_run
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = [p for d in ("inr_gon", "cli", "datasets", "export") for p in sorted((ROOT / d).rglob("*.py"))]
@@ -195,7 +195,8 @@ def bad_values(f: dataclasses.Field) -> list:
     return [wrong, *out]
 
 
-FIELD_CASES = [(f.name, v) for f in dataclasses.fields(Config) for v in bad_values(f)]
+FIELD_CASES = [(name, v) for name, f in FIELDS.items() for v in bad_values(f)]  # every leaf field
+FIELD_CASES.append(("extra", []))  # the bookkeeping dict beside the groups
 
 
 @pytest.mark.parametrize("name,value", FIELD_CASES, ids=[f"{n}={v!r}" for n, v in FIELD_CASES])
@@ -305,11 +306,13 @@ def test_nothing_is_written_outside_out(tmp_path):
 
 
 def test_demo_writes_only_into_out(tmp_path, capsys, monkeypatch):
-    from inr_gon import demo
+    from inr_gon.cli import demo as demo_command
+    from inr_gon.demos import images as demo
 
-    small = Config(data="builtin:shapes:16", height=8, width=8, hidden=16, layers=2, latent_dim=4,
-                   steps=3, batch_size=4, preview_every=0, checkpoint_every=0, device="cpu")
-    monkeypatch.setattr(demo, "run_demo", functools.partial(demo.run_demo, cfg=small))
+    small = Config.of(data="builtin:shapes:16", height=8, width=8, hidden=16, layers=2, latent_dim=4,
+                      steps=3, batch_size=4, preview_every=0, checkpoint_every=0, device="cpu")
+    # the command holds run_demo itself (a module-level import): patch it there
+    monkeypatch.setattr(demo_command, "run_demo", functools.partial(demo.run_demo, cfg=small))
     monkeypatch.chdir(tmp_path)
     code, _, err = run_cli(capsys, "demo", "--out", tmp_path / "d" / "run", "--quiet")
     assert code == 0, err

@@ -9,34 +9,32 @@ import torch
 import trimesh
 from cli_helpers import assert_input_error, run_cli
 
-from inr_gon.latents import load_latents
-from inr_gon.mesh import extract_mesh, sdf_volume
-from inr_gon.run import load_run
-from inr_gon.sdf import ENCODE_POINTS, fixed_subset, shape_errors, shape_latents
-from inr_gon.shape_metrics import components, mesh_parts
-from inr_gon.splat import render_mesh
-from inr_gon.train import train
+from inr_gon.config import Config
+from inr_gon.datasets import Sampling, load_shapes
+from inr_gon.inference.latents import load_latents
+from inr_gon.inference.run import load_run
+from inr_gon.inference.shape_metrics import components, mesh_parts
+from inr_gon.shapes.mesh import extract_mesh, sdf_volume
+from inr_gon.shapes.splat import render_mesh
+from inr_gon.training.sdf import ENCODE_POINTS, fixed_subset, shape_errors, shape_latents
+from inr_gon.training.train import train
 
 
 @pytest.fixture(scope="module")
 def sdf_run(tmp_path_factory):
-    from inr_gon.config import Config
-
     out = tmp_path_factory.mktemp("shapefit") / "run"
-    cfg = Config(data="builtin:shapes3d:6", hidden=16, layers=2, latent_dim=4, steps=20,
-                 batch_size=3, sdf_points=64, sdf_samples=512, lr=1e-3, log_every=10,
-                 preview_every=0, checkpoint_every=0, val_fraction=0.34)
+    cfg = Config.of(data="builtin:shapes3d:6", hidden=16, layers=2, latent_dim=4, steps=20,
+                    batch_size=3, sdf_points=64, sdf_samples=512, lr=1e-3, log_every=10,
+                    preview_every=0, checkpoint_every=0, val_fraction=0.34)
     train(cfg, out, quiet=True)
     return out
 
 
 def test_refined_latent_has_lower_loss_than_the_one_step_latent(sdf_run):
-    from inr_gon.datasets import Sampling, load_shapes
-
     run = load_run(sdf_run)
     s = load_shapes("builtin:shapes3d:6", Sampling.from_config(run.cfg), quiet=True)
     pts, sdf = torch.from_numpy(s.points), torch.from_numpy(s.sdf)[..., None]
-    clamp = run.cfg.sdf_clamp
+    clamp = run.cfg.sdf.sdf_clamp
     z0, z = shape_latents(run.model, pts, sdf, clamp, refine_steps=30, lr=1e-2)
     assert z0.shape == z.shape == (6, 4) and not torch.equal(z0, z)
     p, d = fixed_subset(pts, sdf, ENCODE_POINTS)
@@ -88,7 +86,7 @@ def test_new_flags_refused_where_they_do_not_apply(sdf_run, tmp_path, capsys, ti
     assert_input_error(*run_cli(capsys, "fit", sdf_run, "builtin:shapes3d:1", "--backend", "onnx",
                                 "--quiet")[::2], "--backend")
     train(tiny_cfg.replace(steps=1, preview_every=0), tmp_path / "img", quiet=True)
-    assert_input_error(*run_cli(capsys, "eval", tmp_path / "img", tiny_cfg.data, "--resolution",
+    assert_input_error(*run_cli(capsys, "eval", tmp_path / "img", tiny_cfg.dataset.data, "--resolution",
                                 "64", "--quiet")[::2], "--resolution", "SDF")
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from inr_gon.shape_metrics import iou, surface_metrics
+from inr_gon.inference.shape_metrics import iou, surface_metrics
 
 
 def test_a_mesh_against_itself_scores_perfectly():

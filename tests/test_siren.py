@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from inr_gon.siren import Siren, grid_gram, grid_jacobian, grid_jacobian_t
+from inr_gon.models.siren import Siren, grid_gram, grid_jacobian, grid_jacobian_t
 
 
 def make(c=3, d=2, dz=5, **kw):
@@ -64,22 +64,18 @@ def test_sines_vjp_and_latent_maps_match_autograd(kw):
 
 
 @pytest.mark.parametrize("d,g", [(2, 0), (2, 2), (2, 4), (3, 2), (3, 3)])
-def test_sparse_gram_equals_the_dense_product(d, g):
-    """J^T J summed from the 2^d cells each point touches == the dense J^T J; J^T r too."""
+def test_grid_jacobian_transpose_product(d, g):
+    """J^T r through the grid (weights^T (sum_c r v)) == the dense J's product, batched or shared."""
     torch.manual_seed(0)
     cells = max(g, 1) ** d
     coords = torch.rand(2, 30, d, dtype=torch.double) * 2 - 1
     weights = make(d=d, latent_grid=g).interp_weights(coords)
-    v = torch.randn(2, 30, 3, 4, dtype=torch.double)
-    j = grid_jacobian(weights, v).flatten(-3, -2)  # [B, N*C, D_total]
-    assert j.shape == (2, 90, cells * 4)
-    assert torch.allclose(grid_gram(weights, v), j.transpose(-1, -2) @ j, atol=1e-12)
-    r = torch.randn(2, 30, 3, dtype=torch.double)
-    assert torch.allclose(grid_jacobian_t(weights, v, r), (r.flatten(1)[:, None] @ j)[:, 0], atol=1e-12)
-    if weights is not None:  # one grid shared by a batch of factors
-        shared = grid_gram(weights[0], v)
-        j0 = grid_jacobian(weights[0], v).flatten(-3, -2)
-        assert torch.allclose(shared, j0.transpose(-1, -2) @ j0, atol=1e-12)
+    v, r = torch.randn(2, 30, 3, 4, dtype=torch.double), torch.randn(2, 30, 3, dtype=torch.double)
+    for w in (weights, None if weights is None else weights[0]):
+        j = grid_jacobian(w, v).flatten(-3, -2)  # [B, N*C, D_total]
+        assert j.shape == (2, 90, cells * 4)
+        assert torch.allclose(grid_jacobian_t(w, v, r), (r.flatten(1)[:, None] @ j)[:, 0], atol=1e-12)
+        assert torch.allclose(grid_gram(w, v), j.transpose(-1, -2) @ j)
 
 
 def test_init_roles():

@@ -7,15 +7,15 @@ import pytest
 import torch
 
 from inr_gon.config import Config
-from inr_gon.gon import GON
-from inr_gon.render import grid
-from inr_gon.step import FiniteGuard, Stepper, compiled, weights_finite
-from inr_gon.train import TrainingError, _Loop, train
+from inr_gon.models.gon import GON
+from inr_gon.models.render import grid
+from inr_gon.training.step import FiniteGuard, Stepper, compiled, weights_finite
+from inr_gon.training.train import TrainingError, _Loop, train
 
 
 def model_and_batch(**kw):
     torch.manual_seed(0)
-    cfg = Config(height=8, width=8, channels=3, hidden=32, layers=3, latent_dim=8, **kw)
+    cfg = Config.of(height=8, width=8, channels=3, hidden=32, layers=3, latent_dim=8, **kw)
     x = torch.rand(4, 64, 3, generator=torch.Generator().manual_seed(1))
     return cfg, GON(cfg), grid(8, 8), x
 
@@ -103,7 +103,7 @@ def test_nan_stops_training_and_keeps_the_last_good_checkpoint(tiny_cfg, tmp_pat
     assert len(calls) == (4 if deferred else 3)
     state = json.loads((tmp_path / "run" / "train_state.json").read_text())
     assert state["step"] == 2
-    from inr_gon.run import load_run
+    from inr_gon.inference.run import load_run
 
     assert weights_finite(load_run(tmp_path / "run").model)
 
@@ -123,7 +123,7 @@ def test_deferred_loop_syncs_only_at_log_and_checkpoint_steps(tiny_cfg, tmp_path
 def test_non_finite_weights_are_never_saved(tiny_cfg, tmp_path):
     from types import SimpleNamespace
 
-    from inr_gon.run import load_run
+    from inr_gon.inference.run import load_run
 
     train(tiny_cfg.replace(steps=2), tmp_path / "run", quiet=True)
     run = load_run(tmp_path / "run")
@@ -140,7 +140,7 @@ def test_non_finite_weights_are_never_saved(tiny_cfg, tmp_path):
 
 
 def test_a_failed_compile_falls_back_to_eager_with_a_warning(monkeypatch, capsys):
-    import inr_gon.step as step_module
+    import inr_gon.training.step as step_module
 
     def broken(module, backend="inductor"):
         def fail(*args, **kwargs):

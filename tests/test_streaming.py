@@ -7,10 +7,9 @@ import torch
 
 from inr_gon.config import Config
 from inr_gon.datasets import LazyFolder
-from inr_gon.run import training_items
-from inr_gon.streaming import StreamingImageTask, image_task
-from inr_gon.tasks import ImageTask
-from inr_gon.train import train
+from inr_gon.inference.inputs import training_items
+from inr_gon.training.tasks import ImageTask, image_task
+from inr_gon.training.train import train
 
 
 @pytest.fixture
@@ -29,7 +28,7 @@ def cfg_for(folder, **kw):
     base = dict(data=str(folder), height=8, width=8, batch_size=4, hidden=16, layers=2,
                 latent_dim=4, steps=6, val_fraction=0.25, log_every=3, preview_every=0,
                 checkpoint_every=0)
-    return Config(**{**base, **kw})
+    return Config.of(**{**base, **kw})
 
 
 @pytest.mark.parametrize("workers", [0, 1])
@@ -37,8 +36,9 @@ def test_streamed_batches_equal_in_memory_batches(folder, workers):
     cpu = torch.device("cpu")
     eager = image_task(cfg_for(folder), cpu)
     lazy = image_task(cfg_for(folder, data_memory=0, data_workers=workers), cpu)
-    assert isinstance(eager, ImageTask) and isinstance(lazy, StreamingImageTask)
-    assert lazy.cfg.channels == eager.cfg.channels == 3
+    # one ImageTask class: the streamed one reads a LazyFolder source
+    assert isinstance(eager, ImageTask) and isinstance(lazy.data, LazyFolder)
+    assert lazy.cfg.summary.channels == eager.cfg.summary.channels == 3
     assert torch.equal(lazy.train_idx, eager.train_idx)
     for step in range(6):
         ce, ve = eager.batch(step)
@@ -72,7 +72,7 @@ def test_training_on_a_streamed_folder_and_rendering_its_items(folder, tmp_path)
     cfg = cfg_for(folder, data_memory=0, data_workers=1)
     res = train(cfg, tmp_path / "run", quiet=True)
     assert res.step == 6 and np.isfinite(res.train_psnr) and res.val_psnr is not None
-    from inr_gon.run import load_config
+    from inr_gon.training.checkpoint import load_config
 
     saved = load_config(tmp_path / "run")
     assert saved.extra["data"]["lazy"] is True

@@ -3,11 +3,12 @@ import json
 import pytest
 import torch
 
-from inr_gon.checkpoint import load_checkpoint
 from inr_gon.errors import InputError
-from inr_gon.run import build_model, load_run
-from inr_gon.tasks import batch_indices, split_indices
-from inr_gon.train import _Loop, train
+from inr_gon.inference.run import load_run
+from inr_gon.models.factory import build_model
+from inr_gon.training.batches import batch_indices, split_indices
+from inr_gon.training.checkpoint import load_checkpoint
+from inr_gon.training.train import _Loop, train
 
 
 def weights(run_dir):
@@ -31,7 +32,7 @@ def test_train_writes_the_run_folder(tiny_cfg, tmp_path):
 def test_checkpoint_round_trip_renders_identically(tiny_cfg, tmp_path):
     train(tiny_cfg, tmp_path / "run", quiet=True)
     a, b = load_run(tmp_path / "run"), load_run(tmp_path / "run")
-    z = torch.randn(2, tiny_cfg.latent_dim)
+    z = torch.randn(2, tiny_cfg.net.latent_dim)
     assert (a.render(z, (9, 11)) == b.render(z, (9, 11))).all()
     model = build_model(a.cfg)
     opt = torch.optim.Adam(model.parameters())

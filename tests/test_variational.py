@@ -4,14 +4,14 @@ import pytest
 import torch
 
 from inr_gon.config import Config
-from inr_gon.gon import GON, inner_loss, kl_normal, variational_step
-from inr_gon.render import grid
+from inr_gon.models.gon import GON, inner_loss, kl_normal, variational_step
+from inr_gon.models.render import grid
 
 
 def vgon(kl_weight=0.5, inner_steps=1, c=3):
     torch.manual_seed(0)
-    cfg = Config(hidden=16, layers=3, latent_dim=5, channels=c, w0=10.0, w0_hidden=10.0,
-                 latent_init=3.0, variational=True, kl_weight=kl_weight, inner_steps=inner_steps)
+    cfg = Config.of(hidden=16, layers=3, latent_dim=5, channels=c, w0=10.0, w0_hidden=10.0,
+                    latent_init=3.0, variational=True, kl_weight=kl_weight, inner_steps=inner_steps)
     model = GON(cfg).double()
     with torch.no_grad():  # non-trivial heads: the origin maps to a mean and variance away from 0, 1
         model.to_mu.bias.uniform_(-0.5, 0.5)
@@ -73,7 +73,7 @@ def test_kl_weight_pulls_the_posterior_towards_the_prior():
     kls = {}
     for w in (1e-4, 1.0):
         torch.manual_seed(0)
-        cfg = Config(hidden=16, layers=2, latent_dim=4, channels=1, variational=True, kl_weight=w)
+        cfg = Config.of(hidden=16, layers=2, latent_dim=4, channels=1, variational=True, kl_weight=w)
         model = GON(cfg)
         opt = torch.optim.Adam(model.parameters(), lr=1e-2)
         for step in range(15):

@@ -1,0 +1,117 @@
+"""`train` options generated from the config fields, and the config a run starts from.
+
+Each field of inr_gon.config with cli=True becomes `--field-name` (booleans `--x/--no-x`),
+its help the field's doc, its default shown. A command decorated with @config_options gets
+the values typed on the command line as `fields` (options left at their default are absent).
+Precedence: field defaults < --preset < --config FILE < explicit flags (and DATA).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from inr_gon.config import FIELD_GROUP, FIELDS, Config, route, typed
+from inr_gon.errors import InputError
+from inr_gon.presets import PRESETS
+
+PANELS = {"net": "Model", "dataset": "Data", "train": "Training", "sdf": "SDF sampling"}
+TYPES = {"int": int, "float": float, "bool": bool, "str": str}
+
+
+def flag_name(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _option(name: str) -> inspect.Parameter:
+    f = FIELDS[name]
+    kind = f.type if isinstance(f.type, str) else f.type.__name__
+    flag = flag_name(name)
+    decl = f"{flag}/--no-{flag[2:]}" if kind == "bool" else flag
+    opt = typer.Option(f.default, decl, help=f.metadata["help"], show_default=True,
+                       rich_help_panel=PANELS[FIELD_GROUP[name]])
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=opt,
+                             annotation=TYPES[kind])
+
+
+def config_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Typer sees func's own parameters and one option per config field; func gets the
+    fields given on the command line as `fields` ({name: value})."""
+    own = [p for p in inspect.signature(func, eval_str=True).parameters.values() if p.name != "fields"]
+    generated = [_option(name) for name in FIELDS if FIELDS[name].metadata["cli"]]
+    names = {p.name for p in generated}
+
+    @functools.wraps(func)
+    def command(ctx: typer.Context, **kwargs: Any) -> Any:
+        values = {k: kwargs.pop(k) for k in names}
+        return func(fields={k: v for k, v in values.items() if _typed(ctx, k)}, **kwargs)
+
+    context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                annotation=typer.Context)
+    params = [context, *own, *generated]
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    del command.__wrapped__  # typer must read the generated signature, not func's
+    return command
+
+
+def _typed(ctx: typer.Context, name: str) -> bool:
+    """Whether option `name` was given on the command line (not left at its default)."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """A JSON or TOML file of config fields, flat ({"hidden": 64}) or grouped ([net] hidden = 64)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: cannot read the config file ({e})") from None
+    if path.suffix.lower() == ".toml":
+        if sys.version_info < (3, 11):
+            raise InputError(f"{path}: TOML config files need Python 3.11 or later; use JSON")
+        import tomllib  # standard library from 3.11 on
+
+        try:
+            raw = tomllib.loads(text)
+        except (tomllib.TOMLDecodeError, RecursionError) as e:
+            raise InputError(f"{path}: not valid TOML ({e})") from None
+    else:
+        try:
+            raw = json.loads(text)
+        except (ValueError, RecursionError) as e:
+            raise InputError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(raw, dict):
+        raise InputError(f"{path}: a config file must hold an object of fields")
+    if "extra" in raw:
+        raise InputError(f"{path}: config field 'extra' is written by train, not read from a file")
+    try:
+        return typed({name: v for kw in route(raw).values() for name, v in kw.items()})
+    except InputError as e:
+        raise InputError(f"{path}: {e}") from None
+
+
+def preset_values(name: str | None) -> dict[str, Any]:
+    if name is None:
+        return {}
+    if name not in PRESETS:
+        raise InputError(f"--preset '{name}' is unknown (one of: {', '.join(PRESETS)})")
+    return dict(PRESETS[name])
+
+
+def starting_config(preset: str | None, config_file: Path | None, given: dict[str, Any]) -> Config:
+    """defaults < preset < config file < given (flags and DATA, None = not given); validated."""
+    values = preset_values(preset)
+    if config_file is not None:
+        values.update(read_config_file(config_file))
+    values.update({k: v for k, v in given.items() if v is not None})
+    return Config.from_dict(values)

@@ -1,0 +1,83 @@
+"""Whole photographs for `render --scale/--whole` and `fit --whole`: each input at its own
+resolution as tiled latents (inr_gon/inference/photo.py); helpers of those two commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from rich.table import Table
+
+from inr_gon.cli.common import note, out
+from inr_gon.datasets import photo_size
+from inr_gon.errors import InputError
+from inr_gon.inference.inputs import load_photo, photo_files
+from inr_gon.inference.photo import (
+    check_photo,
+    encode_photo,
+    output_size,
+    photo_psnr,
+    render_photo,
+)
+from inr_gon.io import write_png
+
+
+def _files(r, inputs: list[str]) -> tuple[list[str], list[Path]]:
+    if not inputs:
+        raise InputError("whole-photo mode (--scale, --whole) needs INPUT photos")
+    r.require_images()
+    r.decoder  # noqa: B018  (InputError for a run without a SIREN decoder)
+    return photo_files(inputs)
+
+
+def render_whole(r, inputs: list[str], size: tuple[int, int] | None, scale: float | None,
+                 out_dir: Path, max_memory: int, quiet: bool) -> None:
+    """Each photo encoded whole and rendered at `size` or `scale` x its own size (default 1)."""
+    names, files = _files(r, inputs)
+    for f in files:  # every size checked from the headers before any work or any file written
+        hw = photo_size(f)
+        if hw is not None:
+            output_size(hw, scale, size)
+    table = Table("photo", "size", "render", "tiles", "file")
+    for name, f in zip(names, files):
+        photo = load_photo(f, r.cfg.summary.channels)
+        check_photo(photo, str(f))
+        h, w = output_size(photo.shape[:2], scale, size)
+        enc = encode_photo(r, photo)
+        del photo
+        img = np.empty((h, w, r.cfg.summary.channels), dtype=np.uint8)
+        render_photo(r, enc, (h, w), img, max_memory)
+        write_png(out_dir / f"{name}.png", img)
+        ph, pw = enc.size
+        table.add_row(name, f"{pw}x{ph}", f"{w}x{h}", str(len(enc.layout)), str(out_dir / f"{name}.png"))
+    if not quiet:
+        out.print(table)
+    note(f"{len(names)} whole-photo renders in {out_dir}", quiet)
+
+
+def fit_whole(r, inputs: list[str], refine_steps: int, refine_lr: float, quiet: bool
+              ) -> tuple[list[str], list, dict]:
+    """Each photo encoded whole, rendered back at its own size and scored (PSNR).
+    -> (tile names, tile latents [T, D] per photo, JSON-able summary)."""
+    names, files = _files(r, inputs)
+    rows, tile_names, zs = [], [], []
+    for name, f in zip(names, files):
+        photo = load_photo(f, r.cfg.summary.channels)
+        check_photo(photo, str(f))
+        enc = encode_photo(r, photo, refine_steps, refine_lr)
+        score = photo_psnr(render_photo(r, enc), photo)
+        (ph, pw), (th, tw) = enc.size, enc.layout.tile
+        rows.append({"name": name, "width": pw, "height": ph, "tiles": len(enc.layout),
+                     f"psnr_{refine_steps}": score})
+        tile_names += [f"{name}@{x},{y}" for y, x in enc.layout.corners()]
+        zs.append(enc.z.cpu())
+    summary = {"refine_steps": refine_steps, "tile": f"{tw}x{th}", "items": rows}
+    if not quiet:
+        table = Table("photo", "size", "tiles", "PSNR", caption=f"tiles of {tw}x{th}; PSNR of "
+                      f"the whole photo rendered back at its own size"
+                      + (f", after {refine_steps} refine steps" if refine_steps else ""))
+        for row in rows:
+            table.add_row(row["name"], f"{row['width']}x{row['height']}", str(row["tiles"]),
+                          f"{row[f'psnr_{refine_steps}']:.2f} dB")
+        out.print(table)
+    return tile_names, zs, summary

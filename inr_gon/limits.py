@@ -1,0 +1,8 @@
+"""Size limits, one home for each: bounds that keep a typo or a hostile file from asking for
+terabytes, each far above any real use."""
+
+MAX_TRAIN_SIDE = 8192  # --size of a training run, per side (config.height, config.width)
+MAX_RENDER_SIDE = 16384  # a rendered or sampled image (--size of render, sample, interpolate), per side
+MAX_PIXELS = 64_000_000  # 64 megapixels: a decoded input image, or a training size H x W
+MAX_RENDER_PIXELS = 2**27  # a whole-photo render (--scale): 8-bit output + its PNG bytes under ~1 GB
+MAX_RESOLUTION = 2048  # a marching-cubes grid R (mesh/eval --resolution): R^3 float32, 32 GiB at 2048

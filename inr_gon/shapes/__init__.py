@@ -1,0 +1,2 @@
+"""Surfaces from signed distance functions: volumes on a grid, marching cubes, mesh files, and
+previews by point splatting."""

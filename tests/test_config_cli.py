@@ -1,0 +1,153 @@
+"""Grouped config, flat names, old run folders, and the `train` options built from the fields:
+--config FILE (JSON or TOML), --preset, --help with a doc and default per option, --version."""
+
+import json
+
+import pytest
+from cli_helpers import assert_input_error, run_cli
+
+from inr_gon.cli.options import flag_name
+from inr_gon.config import FIELDS, GROUPS, Config
+from inr_gon.errors import InputError
+from inr_gon.presets import PRESETS
+
+TINY = ["--size", "8", "--batch-size", "4", "--hidden", "8", "--layers", "2", "--latent-dim", "4",
+        "--preview-every", "0", "--checkpoint-every", "0", "--device", "cpu", "--quiet"]
+# config.json as written before the groups (every field flat, extra beside them)
+OLD_FLAT = {
+    "data": "builtin:shapes", "modality": "image", "height": 16, "width": 12, "channels": 1,
+    "val_fraction": 0.2, "model": "gon", "latent_dim": 8, "hidden": 32, "layers": 3, "w0": 10.0,
+    "w0_hidden": 30.0, "latent_init": 5.0, "inner_steps": 2, "variational": True, "kl_weight": 1e-3,
+    "detach_inner": False, "steps": 7, "batch_size": 4, "lr": 1e-3, "lr_min_ratio": 0.1, "seed": 3,
+    "device": "cpu", "precision": "fp32", "points_per_signal": 0, "log_every": 1, "preview_every": 0,
+    "checkpoint_every": 0, "sdf_points": 64, "sdf_clamp": 0.1, "sdf_samples": 1000,
+    "sdf_noise": "0.01,0.05", "sdf_uniform": 0.5, "compile": False, "threads": 0,
+    "data_memory": 1024, "data_workers": 0, "extra": {"version": "0.1.0", "data": {"count": 9}},
+}
+
+
+def read(run):
+    return json.loads((run / "config.json").read_text())
+
+
+def test_flat_names_route_to_their_groups():
+    cfg = Config.of(hidden=64, lr=1e-3, sdf_points=9, data="builtin:shapes:8", channels=1)
+    assert (cfg.net.hidden, cfg.train.lr, cfg.sdf.sdf_points) == (64, 1e-3, 9)
+    assert (cfg.dataset.data, cfg.summary.channels) == ("builtin:shapes:8", 1)
+    again = cfg.replace(layers=2, steps=5)
+    assert (again.net.layers, again.train.steps, again.net.hidden) == (2, 5, 64)
+    assert cfg.net.layers == 4  # replace copies
+    with pytest.raises(InputError, match="bogus"):
+        Config.of(bogus=1)
+
+
+def test_old_flat_config_json_loads_and_is_written_flat_again():
+    cfg = Config.from_dict(OLD_FLAT)
+    assert (cfg.net.hidden, cfg.dataset.height, cfg.summary.channels, cfg.train.seed) == (32, 16, 1, 3)
+    assert cfg.net.variational and cfg.sdf_noise_scales == (0.01, 0.05)
+    # fields added since take the values the old run was trained with
+    new = {"lr_min_ratio": 0.1, "modulation": "first", "latent_grid": 0, "origin_step": "gradient",
+           "max_memory": 0, "tensorboard": False, "crops": False}
+    assert cfg.to_dict() == {**OLD_FLAT, **new}
+    grouped = {g: {k: v for k, v in OLD_FLAT.items() if k in {f for f in vars(GROUPS[g]())}}
+               for g in GROUPS}
+    assert Config.from_dict({**grouped, "extra": OLD_FLAT["extra"]}) == cfg
+
+
+def test_every_field_has_a_doc_and_validates_its_default():
+    for name, f in FIELDS.items():
+        assert f.metadata["help"], name
+    Config().validate()
+    for name in ("hidden", "lr", "val_fraction", "sdf_uniform"):
+        with pytest.raises(InputError, match=f"'{name}' is out of range"):
+            Config.of(**{name: -1}).validate()
+
+
+def test_presets_are_valid_configs():
+    for values in PRESETS.values():
+        Config.of(**values).validate()
+
+
+def test_train_from_a_json_config_file_flags_override_it(tmp_path, capsys):
+    (tmp_path / "my.json").write_text(json.dumps({"hidden": 12, "steps": 2, "lr": 0.003}))
+    code, _, err = run_cli(capsys, "train", "builtin:shapes:16", "--config", tmp_path / "my.json",
+                           *TINY[:4], "--layers", "2", "--latent-dim", "4", "--steps", "1",
+                           "--out", tmp_path / "run", "--quiet", "--device", "cpu")
+    assert code == 0, err
+    raw = read(tmp_path / "run")
+    assert (raw["hidden"], raw["lr"], raw["steps"], raw["height"]) == (12, 0.003, 1, 8)
+
+
+def test_train_from_a_grouped_toml_file(tmp_path, capsys):
+    (tmp_path / "my.toml").write_text('[net]\nhidden = 12\nlayers = 2\n[train]\nsteps = 1\nlr = 0.002\n')
+    code, _, err = run_cli(capsys, "train", "builtin:shapes:16", "--config", tmp_path / "my.toml",
+                           "--size", "8", "--batch-size", "4", "--out", tmp_path / "run", "--quiet")
+    assert code == 0, err
+    raw = read(tmp_path / "run")
+    assert (raw["hidden"], raw["layers"], raw["steps"], raw["lr"]) == (12, 2, 1, 0.002)
+
+
+def test_preset_then_file_then_flags(tmp_path, capsys):
+    (tmp_path / "my.json").write_text(json.dumps({"train": {"steps": 2}, "net": {"hidden": 12}}))
+    code, _, err = run_cli(capsys, "train", "--preset", "demo", "--config", tmp_path / "my.json",
+                           *TINY, "--steps", "1", "--out", tmp_path / "run")
+    assert code == 0, err
+    raw = read(tmp_path / "run")
+    demo = PRESETS["demo"]
+    assert raw["data"] == demo["data"] and raw["w0"] == demo["w0"]  # from the preset
+    assert raw["inner_steps"] == demo["inner_steps"]
+    assert raw["hidden"] == 8 and raw["steps"] == 1  # flags beat the file, which beat the preset
+
+
+@pytest.mark.parametrize("name,text,words", [
+    ("unknown.json", '{"bogus": 1}', ("unknown.json", "'bogus' is unknown")),
+    ("unknown-group.json", '{"net": {"lr": 1}}', ("'net.lr' is unknown",)),
+    ("type.json", '{"hidden": "64"}', ("'hidden' has the wrong type",)),
+    ("range.json", '{"hidden": 0}', ("'hidden' is out of range",)),
+    ("broken.json", '{"hidden": ', ("not valid JSON",)),
+    ("list.json", "[1, 2]", ("object",)),
+    ("broken.toml", "[net\nhidden = 1", ("not valid TOML",)),
+    ("type.toml", '[net]\nhidden = "wide"', ("'hidden' has the wrong type",)),
+])
+def test_bad_config_files_exit_2_with_one_line(tmp_path, capsys, name, text, words):
+    (tmp_path / name).write_text(text)
+    code, _, err = run_cli(capsys, "train", "builtin:shapes", "--config", tmp_path / name,
+                           "--out", tmp_path / "run")
+    assert_input_error(code, err, *words)
+    assert not (tmp_path / "run").exists()
+
+
+def test_missing_config_file_unknown_preset_and_no_data(tmp_path, capsys):
+    assert_input_error(*run_cli(capsys, "train", "x", "--config", tmp_path / "nope.json")[::2],
+                       "no such config file")
+    assert_input_error(*run_cli(capsys, "train", "x", "--preset", "huge")[::2], "huge", "demo")
+    assert_input_error(*run_cli(capsys, "train")[::2], "DATA")
+
+
+def test_train_help_shows_every_option_with_a_doc_and_default(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, _ = run_cli(capsys, "train", "--help")
+    assert code == 0
+    lines = out.splitlines()
+    for name, f in FIELDS.items():
+        if not f.metadata["cli"]:
+            continue
+        row = " ".join(line for line in lines if f" {flag_name(name)} " in line)
+        assert f.metadata["help"][:30] in row and "[default:" in row, (name, row)
+    assert "--no-variational" in out and "<bool>" not in out
+    assert "Example: inr-gon train" in out
+
+
+@pytest.mark.parametrize("command", ["train", "render", "fit", "sample", "interpolate", "mesh",
+                                     "eval", "export", "demo"])
+def test_every_command_help_has_an_example(capsys, monkeypatch, command):
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, _ = run_cli(capsys, command, "--help")
+    assert code == 0 and f"Example: inr-gon {command}" in out
+
+
+def test_version(capsys):
+    from inr_gon import __version__
+
+    code, out, _ = run_cli(capsys, "--version")
+    assert code == 0 and out.strip() == f"inr-gon {__version__}"
