@@ -10,9 +10,11 @@ from rich.table import Table
 
 from inr_gon.cli.common import app, out
 from inr_gon.cli.fit import check_refine
+from inr_gon.errors import InputError
 from inr_gon.inference.evaluate import evaluate as run_eval
 from inr_gon.inference.fit import REFINE_LR
 from inr_gon.inference.run import load_run
+from inr_gon.limits import MAX_RESOLUTION
 
 Opt = typer.Option
 
@@ -25,13 +27,18 @@ def evaluate(
     limit: int = Opt(None, "--limit", help="At most this many items"),
     refine_steps: int = Opt(0, "--refine-steps", help="Also score after K latent refine steps"),
     refine_lr: float = Opt(REFINE_LR, "--refine-lr", help="Step size of the refinement steps"),
+    resolution: int = Opt(None, "--resolution", "-r",
+                          help="Shapes: marching-cubes grid R (R^3 cells; default 128)"),
     as_json: bool = Opt(False, "--json", help="Print the figures as JSON"),
     device: str = Opt("auto", "--device", help="auto | cpu | cuda[:i] | mps"),
     quiet: bool = Opt(False, "--quiet", help="No progress output"),
 ) -> None:
     """Mean PSNR/SSIM (images) or Chamfer/IoU (shapes) of the run over DATA."""
     check_refine(refine_steps, refine_lr, "torch")
-    figures = run_eval(load_run(run, device), data, refine_steps, refine_lr, split, limit, quiet)
+    if resolution is not None and not 2 <= resolution <= MAX_RESOLUTION:
+        raise InputError(f"--resolution must be from 2 to {MAX_RESOLUTION}, got {resolution}")
+    figures = run_eval(load_run(run, device), data, refine_steps, refine_lr, split, limit, quiet,
+                       resolution)
     if as_json:
         out.print_json(json.dumps(figures))
         return

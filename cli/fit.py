@@ -17,6 +17,7 @@ from inr_gon.inference.fit import MAX_REFINE_LR, MAX_REFINE_STEPS, REFINE_LR, fi
 from inr_gon.inference.inputs import load_inputs
 from inr_gon.inference.latents import check_latents_path, save_latents
 from inr_gon.inference.run import load_run
+from inr_gon.inference.shape_eval import fit_shapes
 from inr_gon.training import runlock
 
 Opt = typer.Option
@@ -25,7 +26,8 @@ Opt = typer.Option
 @app.command(epilog="Example: inr-gon fit runs/demo photo.png --refine-steps 20 --out latents.safetensors")
 def fit(
     run: Path = typer.Argument(..., help="Run folder"),
-    inputs: list[str] = typer.Argument(..., help="Images or folders of images"),
+    inputs: list[str] = typer.Argument(..., help="Images or folders of images; for an SDF run, "
+                                       "mesh files, folders of them or builtin:NAME"),
     refine_steps: int = Opt(0, "--refine-steps", help="Latent optimisation steps after the first"),
     refine_lr: float = Opt(REFINE_LR, "--refine-lr", help="Adam step size of the refine steps"),
     out_file: Path = Opt(None, "--out", help="Save the latents (.safetensors) for `render --latents`"),
@@ -36,29 +38,34 @@ def fit(
     device: str = Opt("auto", "--device", help="auto | cpu | cuda[:i] | mps"),
     quiet: bool = Opt(False, "--quiet", help="No progress output"),
 ) -> None:
-    """Fit new signals: one gradient step from zero, then optionally K more; PSNR/SSIM of each."""
+    """Fit new signals: one gradient step from zero, then optionally K more; PSNR/SSIM of each
+    (shapes: the clamped L1 of the SDF, sdf_l1)."""
     check_refine(refine_steps, refine_lr, backend)
     if out_file is not None:
         check_latents_path(out_file)
     with runlock.hold_if_inside(run, out_file, is_dir=False):  # --out into the run: one writer
         r = load_run(run, device)
-        if r.cfg.summary.modality != "image":
-            raise InputError(f"fit takes images; this is an {r.cfg.summary.modality} run "
-                             "(use `inr-gon mesh`)")
-        if whole:
+        if r.cfg.summary.modality == "sdf":
             if backend != "torch":
-                raise InputError("--whole fits with the torch backend")
-            names, zs, summary = fit_whole(r, inputs, refine_steps, refine_lr, quiet or as_json)
-            if out_file is not None:
-                save_latents(out_file, names, torch.cat(zs), run=str(run))
-                note(f"{len(names)} tile latents saved to {out_file}", quiet)
-            if as_json:
-                out.print_json(json.dumps(summary))
-            return
-        names, images = load_inputs(inputs, r.cfg.size, r.cfg.summary.channels,
-                                    keep_smaller=r.cfg.net.model == "gon")
-        encoder = _onnx_encoder(r) if backend == "onnx" else None
-        res = fit_images(r, images, names, refine_steps, refine_lr, encoder)
+                raise InputError("--backend onnx applies to image runs; SDF runs fit with torch")
+            if whole:
+                raise InputError("--whole applies to image runs")
+            res = fit_shapes(r, inputs, refine_steps, refine_lr, quiet)
+        else:
+            if whole:
+                if backend != "torch":
+                    raise InputError("--whole fits with the torch backend")
+                names, zs, summary = fit_whole(r, inputs, refine_steps, refine_lr, quiet or as_json)
+                if out_file is not None:
+                    save_latents(out_file, names, torch.cat(zs), run=str(run))
+                    note(f"{len(names)} tile latents saved to {out_file}", quiet)
+                if as_json:
+                    out.print_json(json.dumps(summary))
+                return
+            names, images = load_inputs(inputs, r.cfg.size, r.cfg.summary.channels,
+                                        keep_smaller=r.cfg.net.model == "gon")
+            encoder = _onnx_encoder(r) if backend == "onnx" else None
+            res = fit_images(r, images, names, refine_steps, refine_lr, encoder)
         if out_file is not None:
             save_latents(out_file, res.names, res.z, run=str(run))
     if as_json:
@@ -66,7 +73,7 @@ def fit(
     elif not quiet:
         out.print(_table(res.summary(), r.cfg.net.model))
     if out_file is not None:
-        note(f"{len(names)} latents saved to {out_file}", quiet)
+        note(f"{len(res.names)} latents saved to {out_file}", quiet)
 
 
 def check_refine(refine_steps: int, refine_lr: float, backend: str) -> None:
@@ -83,6 +90,8 @@ def _onnx_encoder(r):
 
 
 def _table(summary: dict, model: str) -> Table:
+    if "sdf_l1_0" in summary["mean"]:
+        return _shape_table(summary)
     k = summary["refine_steps"]
     cols = ["PSNR", "SSIM"] + ([f"PSNR +{k}", f"SSIM +{k}"] if k else [])
     keys = ["psnr_0", "ssim_0"] + ([f"psnr_{k}", f"ssim_{k}"] if k else [])
@@ -92,6 +101,18 @@ def _table(summary: dict, model: str) -> Table:
     for row in summary["items"]:
         table.add_row(row["name"], *(_fmt(key, row[key]) for key in keys))
     table.add_row("mean", *(_fmt(key, summary["mean"][key]) for key in keys), style="bold")
+    return table
+
+
+def _shape_table(summary: dict) -> Table:
+    k = summary["refine_steps"]
+    keys = ["sdf_l1_0"] + ([f"sdf_l1_{k}"] if k else [])
+    caption = ("clamped L1 of the SDF on each shape's points: one gradient step from z = 0"
+               + (f"; +{k}: after {k} latent refine steps" if k else ""))
+    table = Table("shape", "sdf L1", *([f"sdf L1 +{k}"] if k else []), caption=caption)
+    for row in summary["items"]:
+        table.add_row(row["name"], *(f"{row[key]:.5f}" for key in keys))
+    table.add_row("mean", *(f"{summary['mean'][key]:.5f}" for key in keys), style="bold")
     return table
 
 

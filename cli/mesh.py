@@ -12,6 +12,7 @@ from inr_gon.cli.common import app, note, out
 from inr_gon.errors import InputError
 from inr_gon.inference.mesh import mesh_run
 from inr_gon.inference.run import load_run
+from inr_gon.limits import MAX_RESOLUTION
 from inr_gon.training import runlock
 
 Opt = typer.Option
@@ -35,8 +36,8 @@ def mesh(
     quiet: bool = Opt(False, "--quiet", help="No progress output"),
 ) -> None:
     """Marching cubes on the network's SDF: .ply/.obj/.glb and a shaded .png per shape."""
-    if not 2 <= resolution <= 2048:
-        raise InputError(f"--resolution must be from 2 to 2048, got {resolution}")
+    if not 2 <= resolution <= MAX_RESOLUTION:
+        raise InputError(f"--resolution must be from 2 to {MAX_RESOLUTION}, got {resolution}")
     if n < 1 or max_memory < 1:
         raise InputError("-n and --max-memory must be positive")
     r = load_run(run, device)
@@ -47,9 +48,11 @@ def mesh(
         rows = mesh_run(r, inputs or [], out_dir, resolution, fmt, original_frame, n, dense,
                         max_memory * 2**20, quiet)
     if not quiet:
-        table = Table("shape", "mesh", "vertices", "faces", "watertight")
+        table = Table("shape", "mesh", "vertices", "faces", "components", "watertight",
+                      caption="watertight: every edge on two faces (each component closed); "
+                      "compare the components with the source's")
         for row in rows:
             table.add_row(row["name"], row["file"], str(row["vertices"]), str(row["faces"]),
-                          "yes" if row["watertight"] else "no")
+                          str(row["components"]), "yes" if row["watertight"] else "no")
         out.print(table)
     note(f"{len(rows)} meshes at {resolution}^3 in {out_dir} (previews: *.png)", quiet)

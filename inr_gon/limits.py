@@ -6,3 +6,4 @@ MAX_RENDER_SIDE = 16384  # a rendered or sampled image (--size of render, sample
 MAX_OBSERVE_FACTOR = 8  # an input pixel observed as the mean of at most 8 x 8 fine points
 MAX_PIXELS = 64_000_000  # 64 megapixels: a decoded input image, or a training size H x W
 MAX_RENDER_PIXELS = 2**27  # a whole-photo render (--scale): 8-bit output + its PNG bytes under ~1 GB
+MAX_RESOLUTION = 2048  # a marching-cubes grid R (mesh/eval --resolution): R^3 float32, 32 GiB at 2048

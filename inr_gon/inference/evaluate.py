@@ -15,16 +15,21 @@ from inr_gon.inference.shape_eval import evaluate_shapes
 from inr_gon.training.batches import split_indices
 
 SPLITS = ("all", "train", "val")
+SHAPE_RESOLUTION = 128  # eval's marching-cubes grid for shapes when --resolution is not given
 
 
 def evaluate(run, data: str, refine_steps: int = 0, lr: float = REFINE_LR, split: str = "all",
-             limit: int | None = None, quiet: bool = False) -> dict:
-    """Figures of `run` over DATA: {"data", "items", "psnr", "ssim", "mse", ...}."""
+             limit: int | None = None, quiet: bool = False, resolution: int | None = None) -> dict:
+    """Figures of `run` over DATA: {"data", "items", "psnr", "ssim", "mse", ...} for images;
+    shapes: shape_eval.evaluate_shapes, meshed at `resolution` (default 128)."""
     if run.cfg.summary.modality == "sdf":
-        if refine_steps or split != "all" or limit is not None:
-            raise InputError("--refine-steps, --split and --limit apply to image runs")
-
-        return evaluate_shapes(run, data, quiet=quiet)
+        if split != "all" or limit is not None:
+            raise InputError("--split and --limit apply to image runs")
+        return evaluate_shapes(run, data, quiet=quiet, resolution=resolution or SHAPE_RESOLUTION,
+                               refine_steps=refine_steps, lr=lr)
+    if resolution is not None:
+        raise InputError("--resolution applies to SDF runs (meshes); images are scored at the "
+                         "run's training size")
     names, images = load_split(run.cfg, data, split, limit)
     res = fit_images(run, images, names, refine_steps, lr)
     means = mean_scores(res)

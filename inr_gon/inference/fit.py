@@ -22,6 +22,7 @@ from inr_gon.models.gon import inner_loss, observe
 REFINE_LR = 1e-2
 MAX_REFINE_STEPS = 100_000  # a typo's guard (10^20 steps would never end), far above any use
 MAX_REFINE_LR = 1e3  # Adam's float32 update overflows (an error, not NaN) for lr near 1e38
+LossFn = Callable[[Tensor, Tensor], Tensor]  # (pred, values) [B, N, C] -> per-signal loss [B]
 
 
 @dataclass
@@ -52,14 +53,15 @@ def mean_scores(res: FitResult) -> dict[str, float]:
 
 
 def refine(model, coords: Tensor, values: Tensor, z: Tensor, steps: int,
-           lr: float = REFINE_LR, box: int = 1) -> Tensor:
-    """Adam on latents z [B, D] with the weights frozen: steps on inner_loss. values [B, N, C]
-    observe box averages of `box` consecutive points of coords [N * box, d] (1: themselves)."""
+           lr: float = REFINE_LR, box: int = 1, loss_fn: LossFn = inner_loss) -> Tensor:
+    """Adam on latents z [B, D] with the weights frozen: steps on each signal's loss_fn (default
+    its inner loss; SDF runs pass their outer loss, sdf.shape_loss). values [B, N, C] observe box
+    averages of `box` consecutive points of coords [N * box, d] (1: themselves)."""
     z = z.detach().clone().requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)
     with torch.enable_grad():
         for _ in range(steps):
-            loss = inner_loss(observe(model.decode(coords, z), box), values).sum()
+            loss = loss_fn(observe(model.decode(coords, z), box), values).sum()
             (z.grad,) = torch.autograd.grad(loss, z)  # weights get no .grad
             opt.step()
     return z.detach()

@@ -10,6 +10,7 @@ from inr_gon.config import Config
 from inr_gon.datasets import Sampling, load_shapes
 from inr_gon.datasets.meshes import to_original
 from inr_gon.errors import InputError, warn
+from inr_gon.inference.shape_metrics import components
 from inr_gon.io import unique_names, write_png
 from inr_gon.models.render import DEFAULT_MAX_MEMORY
 from inr_gon.plots import image_grid
@@ -70,4 +71,5 @@ def _mesh_one(run, z, name: str, out_dir: Path, resolution: int, fmt: str, dense
     export_mesh(mesh, out_dir / f"{name}.{fmt}", fmt)
     return [{"name": name, "file": str(out_dir / f"{name}.{fmt}"),
              "preview": str(out_dir / f"{name}.png"), "vertices": len(mesh.vertices),
-             "faces": len(mesh.faces), "watertight": bool(mesh.is_watertight)}]
+             "faces": len(mesh.faces), "components": components(mesh),
+             "watertight": bool(mesh.is_watertight)}]

@@ -10,7 +10,9 @@ Conventions (CONVENTION below says the same in words, for reports):
   Chamfer-L1); chamfer_l2 = mean d^2(pred -> truth) + mean d^2(truth -> pred)  (DeepSDF's
   sum of mean squared distances);
 - normal consistency = mean over both directions of |n(p) . n(closest point)|, face normals;
-- IoU = |inside both| / |inside either| over uniform points in the cube [-1, 1]^3.
+- IoU = |inside both| / |inside either| over uniform points in the cube [-1, 1]^3;
+- components: connected bodies (faces joined through shared vertices); a reconstruction is
+  called watertight only when it is closed and has no more components than its reference.
 """
 
 from __future__ import annotations
@@ -62,3 +64,17 @@ def iou(inside_a: np.ndarray, inside_b: np.ndarray) -> float:
     """Intersection over union of two occupancy masks (1.0 when both are empty)."""
     union = np.logical_or(inside_a, inside_b).sum()
     return float(np.logical_and(inside_a, inside_b).sum() / union) if union else 1.0
+
+
+def mesh_parts(mesh, truth) -> dict:
+    """Connected components of a reconstruction and of its reference, and whether the
+    reconstruction is watertight: closed (every edge on two faces, so every component is
+    closed) and not fallen apart (no more components than the reference)."""
+    parts, ref = components(mesh), components(truth)
+    return {"components": parts, "components_ref": ref,
+            "watertight": bool(mesh is not None and mesh.is_watertight and parts <= ref)}
+
+
+def components(mesh) -> int:
+    """Connected components (bodies joined by shared vertices) of a trimesh; 0 for None."""
+    return 0 if mesh is None or len(mesh.faces) == 0 else int(mesh.body_count)

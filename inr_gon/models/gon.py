@@ -398,6 +398,10 @@ def step_outputs(pred: Tensor, values: Tensor, z: Tensor, cfg: Config,
 def outer_loss(pred: Tensor, target: Tensor, cfg: Config) -> Tensor:
     """Images: mean squared error. SDF: DeepSDF's clamped L1."""
     if cfg.summary.modality == "sdf":
-        d = cfg.sdf.sdf_clamp
-        return (pred.clamp(-d, d) - target.clamp(-d, d)).abs().mean()
+        return clamped_l1(pred, target, cfg.sdf.sdf_clamp).mean()
     return (pred - target).pow(2).mean()
+
+
+def clamped_l1(pred: Tensor, target: Tensor, clamp: float) -> Tensor:
+    """DeepSDF's clamped L1 of each shape: [..., N, 1] -> [...] (mean over its points)."""
+    return (pred.clamp(-clamp, clamp) - target.clamp(-clamp, clamp)).abs().mean((-2, -1))

@@ -17,6 +17,8 @@ from torch import Tensor
 
 from inr_gon.config import Config, DataSummary
 from inr_gon.datasets import Sampling, load_shapes
+from inr_gon.inference.fit import REFINE_LR, refine
+from inr_gon.models.gon import clamped_l1
 from inr_gon.plots import image_grid
 from inr_gon.shapes.mesh import extract_mesh, network_sdf, sdf_volume
 from inr_gon.shapes.splat import render_mesh
@@ -49,6 +51,36 @@ def encode_shapes(model, points: np.ndarray | Tensor, sdf: np.ndarray | Tensor,
     p, d = fixed_subset(p, d, n)
     return torch.cat([model.encode(p[i:i + batch].to(device), d[i:i + batch].to(device)).cpu()
                       for i in range(0, p.shape[0], batch)])
+
+
+def shape_latents(model, points: Tensor, sdf: Tensor, clamp: float, refine_steps: int = 0,
+                  lr: float = REFINE_LR, device: torch.device | str = "cpu",
+                  n: int = ENCODE_POINTS, batch: int = 16) -> tuple[Tensor, Tensor]:
+    """(z0, z) [S, D]: the gradient-origin latents of shapes (points [S, P, 3], sdf [S, P, 1]),
+    and the same after refine_steps latent-only Adam steps on each shape's outer loss (clamped
+    L1) over the same fixed n points (fit.refine)."""
+    p, d = fixed_subset(points, sdf, n)
+    z0 = encode_shapes(model, p, d, device, n, batch)
+    if not refine_steps:
+        return z0, z0
+
+    def loss_fn(pred: Tensor, values: Tensor) -> Tensor:
+        return clamped_l1(pred, values, clamp)
+
+    z = [refine(model, p[i:i + batch].to(device), d[i:i + batch].to(device),
+                z0[i:i + batch].to(device), refine_steps, lr, loss_fn).cpu()
+         for i in range(0, p.shape[0], batch)]
+    return z0, torch.cat(z)
+
+
+@torch.no_grad()
+def shape_errors(model, points: Tensor, sdf: Tensor, z: Tensor, clamp: float,
+                 device: torch.device | str = "cpu", batch: int = 16) -> np.ndarray:
+    """Clamped L1 of each shape's SDF under latents z [S, D] at points [S, P, 3]: [S]."""
+    return torch.cat([clamped_l1(model.decode(points[i:i + batch].to(device),
+                                              z[i:i + batch].to(device)),
+                                 sdf[i:i + batch].to(device), clamp).cpu()
+                      for i in range(0, points.shape[0], batch)]).numpy()
 
 
 class SdfTask:
@@ -104,11 +136,7 @@ class SdfTask:
             return math.nan
         p, d = fixed_subset(points, sdf, ENCODE_POINTS)
         z = encode_shapes(model, p, d, self.device)
-        c = self.cfg.sdf.sdf_clamp
-        errs = [(model.decode(p[i:i + 16].to(self.device), z[i:i + 16].to(self.device)).clamp(-c, c)
-                 - d[i:i + 16].to(self.device).clamp(-c, c)).abs().mean().item()
-                for i in range(0, p.shape[0], 16)]
-        return float(np.mean(errs))
+        return float(shape_errors(model, p, d, z, self.cfg.sdf.sdf_clamp, self.device).mean())
 
     def preview(self, model) -> np.ndarray:
         """Rows of (source surface | network's surface) for 4 training and 2 held-out shapes."""
