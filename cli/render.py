@@ -18,6 +18,7 @@ from inr_gon.inference.latents import load_latents
 from inr_gon.inference.run import load_run
 from inr_gon.io import write_png
 from inr_gon.plots import image_grid
+from inr_gon.progress import Progress
 from inr_gon.training import runlock
 
 Opt = typer.Option
@@ -70,12 +71,14 @@ def render(
     tiles = []
     with runlock.hold_if_inside(run, out_dir, is_dir=True), oom.guard(
             lambda what: f"render ran out of {what} at {hw[1]}x{hw[0]}; lower --max-memory "
-                         f"(now {max_memory} MiB) or --size"):
+                         f"(now {max_memory} MiB) or --size"), \
+            Progress("render", len(names), unit="images", quiet=quiet, transient=True) as bar:
         for name, zi in zip(names, z):
             img = decode(zi[None], hw, max_memory * 2**20)[0]
             write_png(out_dir / f"{name}.png", img)
             if len(names) * img.size <= GRID_MAX_PIXELS:
                 tiles.append(img)
+            bar.update(advance=1)
         if len(tiles) == len(names) and len(names) > 1:
             write_png(out_dir / "grid.png", image_grid(np.stack(tiles)))
     if not quiet:

@@ -108,3 +108,16 @@ def test_sigterm_stops_a_piped_run_which_says_where(tmp_path):
     assert p.returncode == 130
     step = int(re.fullmatch(r"stopped at step (\d+) of 100000: checkpoint saved in .*\n", out).group(1))
     assert json.loads((run / "train_state.json").read_text())["step"] == step >= 2
+
+
+def test_a_piped_render_reports_its_images(tmp_path):
+    env = {**os.environ, "INR_GON_PROGRESS_SECONDS": "0", "OMP_NUM_THREADS": "1",
+           "PYTHONSAFEPATH": "1"}
+    train = subprocess.run([sys.executable, "-m", "inr_gon", "train", *TINY, "--steps", "2",
+                            "--quiet", "--out", str(tmp_path / "run")], capture_output=True,
+                           text=True, env=env, timeout=300)
+    assert train.returncode == 0, train.stderr
+    p = subprocess.run([sys.executable, "-m", "inr_gon", "render", str(tmp_path / "run"), "-n", "3",
+                        "--size", "16"], capture_output=True, text=True, env=env, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert re.search(r"render 3/3 images", p.stderr), p.stderr

@@ -68,7 +68,7 @@ def shape_latents(model, points: Tensor, sdf: Tensor, clamp: float, refine_steps
         return clamped_l1(pred, values, clamp)
 
     z = [refine(model, p[i:i + batch].to(device), d[i:i + batch].to(device),
-                z0[i:i + batch].to(device), refine_steps, lr, loss_fn).cpu()
+                z0[i:i + batch].to(device), refine_steps, lr, loss_fn=loss_fn).cpu()
          for i in range(0, p.shape[0], batch)]
     return z0, torch.cat(z)
 
