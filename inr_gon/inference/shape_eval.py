@@ -7,16 +7,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from inr_gon.datasets import Sampling, load_shapes
 from inr_gon.errors import InputError
-from inr_gon.inference.fit import REFINE_LR, FitResult
+from inr_gon.inference.fit import REFINE_LR, FitResult, refine
 from inr_gon.inference.mesh import shape_inputs
 from inr_gon.inference.shape_metrics import CONVENTION, iou, mesh_parts, surface_metrics
+from inr_gon.models.gon import clamped_l1
 from inr_gon.progress import Progress
 from inr_gon.shapes.mesh import extract_mesh, network_sdf, sdf_volume
 from inr_gon.training.batches import split_indices
-from inr_gon.training.sdf import ENCODE_POINTS, fixed_subset, shape_errors, shape_latents
+from inr_gon.training.sdf import ENCODE_POINTS, encode_shapes, fixed_subset, shape_errors
 
 IOU_POINTS = 100_000
 KEYS = ("chamfer_l1", "chamfer_l2", "normal_consistency", "iou", "components")
@@ -30,7 +32,7 @@ def evaluate_shapes(run, data: str, quiet: bool = False, resolution: int = 128,
     shape_metrics.py for the conventions); items whose network SDF has no surface get None and
     count as failed. `only`: item indices to score (default all); `each(i, name, mesh or None)`
     sees every reconstructed mesh (the demo saves them). refine_steps: latents refined that
-    many steps at lr (training.sdf.shape_latents) before meshing; each row then has the clamped
+    many steps at lr (shape_latents) before meshing; each row then has the clamped
     L1 of its latent before (sdf_l1_0) and after (sdf_l1_K)."""
     if run.cfg.summary.modality != "sdf":
         raise InputError(f"{run.path} is an {run.cfg.summary.modality} run, not an SDF run")
@@ -114,3 +116,22 @@ def _same_data(a: str, b: str) -> bool:
         return a == b
     return Path(a).resolve() == Path(b).resolve()
 
+
+def shape_latents(model, points: Tensor, sdf: Tensor, clamp: float, refine_steps: int = 0,
+                  lr: float = REFINE_LR, device: torch.device | str = "cpu",
+                  n: int = ENCODE_POINTS, batch: int = 16) -> tuple[Tensor, Tensor]:
+    """(z0, z) [S, D]: the gradient-origin latents of shapes (points [S, P, 3], sdf [S, P, 1]),
+    and the same after refine_steps latent-only Adam steps on each shape's outer loss (clamped
+    L1) over the same fixed n points (fit.refine)."""
+    p, d = fixed_subset(points, sdf, n)
+    z0 = encode_shapes(model, p, d, device, n, batch)
+    if not refine_steps:
+        return z0, z0
+
+    def loss_fn(pred: Tensor, values: Tensor) -> Tensor:
+        return clamped_l1(pred, values, clamp)
+
+    z = [refine(model, p[i:i + batch].to(device), d[i:i + batch].to(device),
+                z0[i:i + batch].to(device), refine_steps, lr, loss_fn=loss_fn).cpu()
+         for i in range(0, p.shape[0], batch)]
+    return z0, torch.cat(z)

@@ -17,7 +17,6 @@ from torch import Tensor
 
 from inr_gon.config import Config, DataSummary
 from inr_gon.datasets import Sampling, load_shapes
-from inr_gon.inference.fit import REFINE_LR, refine
 from inr_gon.models.gon import clamped_l1
 from inr_gon.plots import image_grid
 from inr_gon.shapes.mesh import extract_mesh, network_sdf, sdf_volume
@@ -51,26 +50,6 @@ def encode_shapes(model, points: np.ndarray | Tensor, sdf: np.ndarray | Tensor,
     p, d = fixed_subset(p, d, n)
     return torch.cat([model.encode(p[i:i + batch].to(device), d[i:i + batch].to(device)).cpu()
                       for i in range(0, p.shape[0], batch)])
-
-
-def shape_latents(model, points: Tensor, sdf: Tensor, clamp: float, refine_steps: int = 0,
-                  lr: float = REFINE_LR, device: torch.device | str = "cpu",
-                  n: int = ENCODE_POINTS, batch: int = 16) -> tuple[Tensor, Tensor]:
-    """(z0, z) [S, D]: the gradient-origin latents of shapes (points [S, P, 3], sdf [S, P, 1]),
-    and the same after refine_steps latent-only Adam steps on each shape's outer loss (clamped
-    L1) over the same fixed n points (fit.refine)."""
-    p, d = fixed_subset(points, sdf, n)
-    z0 = encode_shapes(model, p, d, device, n, batch)
-    if not refine_steps:
-        return z0, z0
-
-    def loss_fn(pred: Tensor, values: Tensor) -> Tensor:
-        return clamped_l1(pred, values, clamp)
-
-    z = [refine(model, p[i:i + batch].to(device), d[i:i + batch].to(device),
-                z0[i:i + batch].to(device), refine_steps, lr, loss_fn=loss_fn).cpu()
-         for i in range(0, p.shape[0], batch)]
-    return z0, torch.cat(z)
 
 
 @torch.no_grad()
