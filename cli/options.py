@@ -3,7 +3,8 @@
 Each field of inr_gon.config with cli=True becomes `--field-name` (booleans `--x/--no-x`),
 its help the field's doc, its default shown. A command decorated with @config_options gets
 the values typed on the command line as `fields` (options left at their default are absent).
-Precedence: field defaults < --preset < --config FILE < explicit flags (and DATA).
+Precedence: field defaults < folder defaults (presets.FOLDER_DEFAULTS) < --preset < --config FILE
+< explicit flags (and DATA).
 """
 
 from __future__ import annotations

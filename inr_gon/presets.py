@@ -1,6 +1,7 @@
 """Named recipes for `inr-gon train --preset NAME`: flat config values, one dict each.
 
-Precedence when training: field defaults < preset < `--config FILE` < explicit flags (and DATA).
+Precedence when training: field defaults < FOLDER_DEFAULTS (a folder of images or meshes) <
+preset < `--config FILE` < explicit flags (and DATA).
 Add a recipe by adding an entry; its values are checked like any config (config.py).
 """
 
