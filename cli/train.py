@@ -8,6 +8,7 @@ import typer
 
 from inr_gon.cli.common import app, note, out, parse_grid, parse_size
 from inr_gon.cli.options import config_options, flag_name, starting_config
+from inr_gon.config import UNLIMITED_STEPS
 from inr_gon.errors import InputError, warn
 from inr_gon.presets import PRESETS
 from inr_gon.training.checkpoint import load_config
@@ -46,11 +47,13 @@ def train(
         flags["height"], flags["width"] = parse_size(size)
     if latent_grid is not None:
         flags["latent_grid"] = parse_grid(latent_grid)
+    if "time_budget" in flags and "steps" not in flags:  # the clock alone ends the run
+        flags["steps"] = UNLIMITED_STEPS
     if resume:  # a resumed run keeps its config; only --steps may extend it
         # (and where and how fast it runs: settings that leave the arithmetic alone)
         out_dir = out_dir or Path("runs") / _data_name(data or "run")
         saved = load_config(out_dir)
-        kept = ("steps", "device", "compile", "threads", "data_workers", "tensorboard")
+        kept = ("steps", "time_budget", "device", "compile", "threads", "data_workers", "tensorboard")
         # a flag that repeats the run's own value changes nothing: not worth a warning
         differ = {k for k, v in flags.items() if k not in kept and saved.flat().get(k) != v}
         ignored = [flag_name(k) for k in differ if k not in ("height", "width")]
@@ -79,7 +82,8 @@ def report(result, quiet: bool) -> None:
                   f"{run} (step {result.step}); continue with: inr-gon train --resume --out {run}",
                   highlight=False, soft_wrap=True)
         raise typer.Exit(130)
-    out.print(f"run {run}: step {result.step}, {_figures(result)}, {result.seconds:.0f} s",
+    ended = f" (--time-budget {result.time_budget} reached)" if result.out_of_time else ""
+    out.print(f"run {run}: step {result.step}{ended}, {_figures(result)}, {result.seconds:.0f} s",
               highlight=False, soft_wrap=True)
     image = getattr(result, "metric", "psnr") == "psnr"
     previews = sorted((run / "previews").glob("step_*.png"))

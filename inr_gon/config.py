@@ -29,6 +29,7 @@ ORIGIN_STEPS = ("gradient", "learned", "gauss-newton")  # gon.OriginStep
 MAX_LATENT_GRID = 64  # cells per side
 MAX_LATENT_SIZE = 4096  # values per latent, grid included
 MAX_OBSERVE_SCALE = 16  # --observe-scales: a view box-downsampled 16x (16^2 fine points a pixel)
+UNLIMITED_STEPS = 10**9  # --steps at this bound: only --time-budget ends the run
 MAX_WEIGHTS = 2**28  # hidden^2 * layers: far above any SIREN GON, far below a typo's 17 GB
 # Fields that shape the model and its data: a run's config.json must state them all (a
 # missing one would silently fall back to a default the weights were not trained with).
@@ -77,6 +78,21 @@ def _scales_ok(text: str) -> bool:
         return False
     return 1 <= len(scales) <= 8 and len(set(scales)) == len(scales) and all(
         1 <= x <= MAX_OBSERVE_SCALE for x in scales)
+
+
+def duration_seconds(text: str) -> float:
+    """"90s", "20m", "1h30m", "45" (seconds) -> seconds; "0" -> 0 (no limit)."""
+    parts = re.findall(r"(\d+(?:\.\d+)?)([smh]?)", text.strip().lower())
+    if not parts or "".join(n + u for n, u in parts) != text.strip().lower().replace(" ", ""):
+        raise ValueError(f"not a duration: {text!r} (want e.g. 90s, 20m, 1h)")
+    return sum(float(n) * {"": 1, "s": 1, "m": 60, "h": 3600}[u] for n, u in parts)
+
+
+def _duration_ok(text: str) -> bool:
+    try:
+        return 0 <= duration_seconds(text) <= 10**7
+    except ValueError:
+        return False
 
 
 def _path_ok(text: str) -> bool:
@@ -131,7 +147,11 @@ class DataConfig:
 class TrainConfig:
     """The optimiser, its schedule, the logging, and where and how fast a step runs."""
 
-    steps: int = knob(2000, "Training steps", bounds="[0, 10**9]")
+    steps: int = knob(2000, f"Training steps ({UNLIMITED_STEPS}: no step limit, what "
+                      "--time-budget alone sets)", bounds=f"[0, {UNLIMITED_STEPS}]")
+    time_budget: str = knob("0", "Wall-clock limit such as 90s, 20m or 1h (0 = none): the lr "
+                            "schedule follows the time spent; with --steps the first limit "
+                            "reached ends the run", check=_duration_ok)
     batch_size: int = knob(32, "Signals per step", bounds="[1, 10**6]")
     lr: float = knob(1e-4, "Adam learning rate", bounds="(0, 1]")
     lr_min_ratio: float = knob(0.1, "Cosine decay to lr * ratio; 1.0 keeps lr constant",
@@ -235,6 +255,11 @@ class Config:
     def latent_size(self) -> int:
         """Values per latent: latent_dim, times G^d cells with a latent grid."""
         return max(self.net.latent_grid, 1) ** self.coord_dim * self.net.latent_dim
+
+    @property
+    def budget_seconds(self) -> float:
+        """--time-budget in seconds; 0: none."""
+        return duration_seconds(self.train.time_budget)
 
     @property
     def coord_dim(self) -> int:

@@ -19,14 +19,14 @@ from pathlib import Path
 import torch
 
 from inr_gon import __version__, oom
-from inr_gon.config import Config
+from inr_gon.config import UNLIMITED_STEPS, Config
 from inr_gon.device import resolve_device
 from inr_gon.errors import InputError, warn
 from inr_gon.io import append_line, atomic_write, read_jsonl, remove_temp_files, sync_file, write_png
 from inr_gon.metrics import psnr_from_mse
 from inr_gon.models.factory import build_model
 from inr_gon.plots import save_figure, training_figure
-from inr_gon.progress import Progress
+from inr_gon.progress import Progress, clock
 from inr_gon.training import distributed, memory, perf, runlock
 from inr_gon.training.checkpoint import STATE_FILE, is_run, load_checkpoint, save_checkpoint, save_config
 from inr_gon.training.step import FiniteGuard, Stepper, weights_finite
@@ -50,17 +50,21 @@ class TrainResult:
     rank: int = 0  # under torchrun: only rank 0 evaluates and reports
     val_items: int = 0  # held-out items behind val_psnr
     total_steps: int = 0  # the run's --steps (step < total_steps when stopped early)
+    out_of_time: bool = False  # ended by --time-budget (not interrupted: a finished run)
+    time_budget: str = "0"  # the run's --time-budget
 
 
-def lr_at(cfg: Config, step: int) -> float:
-    """Cosine decay from lr to lr * lr_min_ratio over cfg.steps.
+def lr_at(cfg: Config, step: int, spent: float = 0.0) -> float:
+    """Cosine decay from lr to lr * lr_min_ratio over the run: over cfg.steps, or over the
+    time budget, whichever is further along (spent: share of --time-budget used, 0..1).
 
     Why not torch.optim.lr_scheduler: CosineAnnealingLR computes each lr from the previous one
     (1981 of 2000 steps differ from this closed form in the last bits, lr 1e-4, ratio 0.1), and
     cannot follow `--resume --steps N`, which stretches the schedule; LambdaLR reproduces these
     values bit for bit but only wraps this same formula, adding state to checkpoint. A pure
-    function of (cfg, step) is what keeps --resume and the ranks of torchrun exact."""
-    t = min(step / max(cfg.train.steps, 1), 1.0)
+    function of (cfg, step, spent) is what keeps --resume and the ranks of torchrun exact (a
+    time budget's `spent` is agreed by the ranks at each sync; it is not replayable)."""
+    t = min(max(step / max(cfg.train.steps, 1), spent), 1.0)
     lr, ratio = cfg.train.lr, cfg.train.lr_min_ratio
     return lr * (ratio + (1 - ratio) * 0.5 * (1 + math.cos(math.pi * t)))
 
@@ -167,19 +171,29 @@ class _Loop:
         self.last_saved = self.step = 0  # step: steps done (the one running is step + 1)
         self.val_psnr: float | None = None
         self.first_line = ""  # shown before the first step: what a step needs in memory
+        # --time-budget: the share spent, as of the last sync (agreed by the ranks there); the
+        # lr schedule reads it, and the loop ends when it reaches 1. Syncs are every step on
+        # the CPU and every log/preview/checkpoint step on CUDA, where the clock is only true
+        # once the queued work is done.
+        self.budget, self.spent = cfg.budget_seconds, 0.0
+        self.elapsed = lambda: seconds  # run() sets the clock: seconds of training, resumes included
+        self.lr_used = cfg.train.lr
         self.board: TensorBoard | None = None  # --tensorboard
 
     def run(self, start: int) -> TrainResult:
         cfg, t0 = self.cfg, time.perf_counter()
-        elapsed = lambda: self.seconds0 + time.perf_counter() - t0  # noqa: E731
+        elapsed = self.elapsed = lambda: self.seconds0 + time.perf_counter() - t0  # noqa: E731
         step = self.last_saved = start
+        self.update_spent()
         old = _catch_stop(self)
         try:
             metric = getattr(self.task, "metric", "psnr")
-            bar = Progress("train", cfg.train.steps, start=start, fields=("loss", metric),
+            total = None if cfg.train.steps >= UNLIMITED_STEPS else cfg.train.steps
+            fields = ("loss", metric, "left") if self.budget else ("loss", metric)
+            bar = Progress("train", total, start=start, fields=fields,
                            quiet=self.quiet, first=self.first_line)
             with bar:
-                while step < cfg.train.steps and not self.stopping():
+                while step < cfg.train.steps and not self.stopping() and self.spent < 1.0:
                     self.step = step
                     out = self.train_step(step)
                     step += 1
@@ -193,9 +207,11 @@ class _Loop:
                     if log_now:
                         loss = float(out["loss"])
                         name, p = _step_metric(self.task, out)
-                        self.log({"step": step, "loss": loss, name: p, "lr": lr_at(cfg, step - 1),
+                        self.log({"step": step, "loss": loss, name: p, "lr": self.lr_used,
                                   "seconds": round(elapsed(), 3)})
                         shown = {"loss": loss, metric: round(p, 2) if name == "psnr" else p}
+                        if self.budget:
+                            shown["left"] = clock(max(self.budget - elapsed(), 0.0))
                     bar.update(step, **shown)
                     if preview_now:
                         self.preview(step)
@@ -210,6 +226,7 @@ class _Loop:
         if step != self.last_saved or step == start:
             self.save(step, elapsed())
         stopped = self.stopping()
+        out_of_time = self.spent >= 1.0 and step < cfg.train.steps and not stopped
         if not stopped:
             self.preview(step)
         if not self.world.is_main:
@@ -223,12 +240,23 @@ class _Loop:
         if not stopped:
             self.write_curve()  # after the evaluation, which it shows
         return TrainResult(self.run_dir, step, stopped, train_psnr, self.val_psnr, elapsed(), metric,
-                           val_items=len(self.task.val_idx), total_steps=cfg.train.steps)
+                           val_items=len(self.task.val_idx), total_steps=cfg.train.steps,
+                           out_of_time=out_of_time, time_budget=cfg.train.time_budget)
 
     def train_step(self, step: int) -> dict:
         coords, values = self.task.batch(step)  # this rank's share of the global batch
         gen = distributed.rank_generator(self.task.noise_generator(step), self.world.rank)
-        return self.stepper(coords, values, gen, lr_at(self.cfg, step))
+        self.lr_used = lr_at(self.cfg, step, self.spent)
+        return self.stepper(coords, values, gen, self.lr_used)
+
+    def update_spent(self) -> None:
+        """The share of --time-budget spent; under torchrun the largest of the ranks'."""
+        if not self.budget:
+            return
+        spent = self.elapsed() / self.budget
+        if self.world.active:
+            spent = float(distributed.all_max(torch.tensor(spent, device=self.task.device)))
+        self.spent = spent
 
     def stopping(self) -> bool:
         """Ctrl-C: at once for one process; under torchrun all ranks stop at the same sync."""
@@ -244,6 +272,7 @@ class _Loop:
         if self.world.active:
             flag = torch.tensor(int(self.stop_requested), device=self.task.device)
             self.stop_agreed = bool(distributed.all_max(flag))
+        self.update_spent()
 
     def log(self, record: dict) -> None:
         if not self.world.is_main:
