@@ -29,7 +29,7 @@ from inr_gon.config import Config  # noqa: E402
 from inr_gon.export.onnx import DecoderGraph, decoder_proto, save_onnx  # noqa: E402
 from inr_gon.export.runtime import decode_points, open_session  # noqa: E402
 from inr_gon.models.gon import GON  # noqa: E402
-from inr_gon.models.render import LazyGrid, grid, points_per_chunk, render_images  # noqa: E402
+from inr_gon.models.render import DEFAULT_MAX_MEMORY, grid, render_images  # noqa: E402
 from inr_gon.training.step import Stepper, compiled  # noqa: E402
 
 MATMUL_DTYPES = {"fp32": torch.float32, "tf32": torch.float32, "bf16": torch.bfloat16,
@@ -155,49 +155,58 @@ def torch_fp32(decoder, device: torch.device) -> Callable[[Tensor, int], np.ndar
 
 
 def torch_compiled_fp32(decoder, device: torch.device) -> Callable[[Tensor, int], np.ndarray]:
-    """render_images with the per-chunk trunk compiled (as benchmarks/render.py)."""
-    dec = copy.deepcopy(decoder).to(device).eval()
-    dec.trunk = compiled(dec.trunk)
+    """render_images with the decoder compiled (each chunk shape compiles once)."""
+    dec = compiled(copy.deepcopy(decoder).to(device).eval())
     return lambda z, s: (set_tf32(False), render_images(dec, z.to(device), s, s))[1]
 
 
-def torch_graph(decoder, device: torch.device, fp16: bool, compile_it: bool = False):
+class _GraphDecoder(torch.nn.Module):
+    """The exported graph's module with the decoder's call F(coords [N, d], z [B, D]) and its
+    `out` layer (render sizes its chunks from it), so render_images can run it."""
+
+    def __init__(self, decoder, graph) -> None:
+        super().__init__()
+        self.graph, self.out = graph, decoder.out
+
+    def forward(self, coords: Tensor, z: Tensor) -> Tensor:
+        return self.graph(coords[None], z)
+
+
+def torch_graph(decoder, device: torch.device, fp16: bool, compile_it: bool = False,
+                max_memory: int = DEFAULT_MAX_MEMORY):
     """The exported graph's module (export/onnx.py DecoderGraph: w0 folded, fp16 hidden layers
-    with the first layer in fp32) run by torch in the chunks of render_images. The product has
-    no fp16 torch render path; this is what torch does with the fp16 design."""
+    with the first layer in fp32) run by torch through the product's render_images. The product
+    has no fp16 torch render path; this is what torch does with the fp16 design."""
     graph = DecoderGraph(decoder.cpu(), fp16).to(device).eval()
-    fn = compiled(graph) if compile_it else graph
-    step = points_per_chunk(decoder.out.in_features, 1)
-
-    @torch.no_grad()
-    def render(z: Tensor, s: int) -> np.ndarray:
-        coords, zd = LazyGrid(s, s), z.to(device)
-        out = torch.empty(z.shape[0], s * s, decoder.out.out_features)
-        for i in range(0, s * s, step):
-            out[:, i:i + step] = fn(coords[i:i + step].to(device)[None], zd).cpu()
-        return out.clamp_(0, 1).reshape(z.shape[0], s, s, -1).numpy()
-
-    return render
+    dec = _GraphDecoder(decoder, compiled(graph) if compile_it else graph).to(device)
+    return lambda z, s: render_images(dec, z.to(device), s, s, max_memory)
 
 
-def onnx_session_renderer(decoder, device: torch.device, fp16: bool, tensorrt: bool, tmp: str):
+def onnx_session_renderer(decoder, device: torch.device, fp16: bool, tensorrt: bool, tmp: str,
+                          max_memory: int = DEFAULT_MAX_MEMORY):
     """export -> onnxruntime session on the device's provider (CUDA, or TensorRT) -> the
     product's decode_points, whose every call binds its inputs and output (I/O binding)."""
     path = Path(tmp) / f"decoder_{'fp16' if fp16 else 'fp32'}.onnx"
     if not path.exists():
         save_onnx(decoder_proto(decoder.cpu(), fp16), path)
     s = open_session(path, device, tensorrt=tensorrt, exact=not fp16, quiet=True)
+    if device.type == "cuda" and s.provider == "CPUExecutionProvider":  # hours at 4096x4096
+        raise RuntimeError("onnxruntime has no working CUDA provider here")
+    if tensorrt and s.provider != "TensorrtExecutionProvider":  # listed, but its libraries are absent
+        raise RuntimeError(f"TensorRT did not load (the session runs on {s.provider})")
     hidden = decoder.out.in_features
 
     def render(z: Tensor, size: int) -> np.ndarray:
-        out = decode_points(s, grid(size, size).numpy(), z.cpu().numpy(), hidden)
+        out = decode_points(s, grid(size, size).numpy(), z.cpu().numpy(), hidden, max_memory)
         return out.clip(0, 1).reshape(z.shape[0], size, size, -1)
 
     return render, s.provider
 
 
-def render_backends(device: torch.device, compile_ok: bool, tensorrt: bool) -> list[tuple]:
-    """(backend, precision, maker(decoder, tmp) -> (render, provider or None))."""
+def render_backends(device: torch.device, compile_ok: bool, tensorrt: bool,
+                    big: int = DEFAULT_MAX_MEMORY) -> list[tuple]:
+    """(backend, precision, maker(decoder, tmp) -> (render, provider or None)). `big`: the
+    --max-memory of the extra fp16 rows with larger chunks (fewer launches and copies)."""
     rows = [("torch eager", "fp32", lambda d, t: (torch_fp32(d, device), None)),
             ("torch eager", "fp16", lambda d, t: (torch_graph(d, device, True), None))]
     if compile_ok:
@@ -206,6 +215,15 @@ def render_backends(device: torch.device, compile_ok: bool, tensorrt: bool) -> l
     for fp16 in (False, True):
         rows.append(("onnxruntime", "fp16" if fp16 else "fp32",
                      lambda d, t, f=fp16: onnx_session_renderer(d, device, f, False, t)))
+    if big != DEFAULT_MAX_MEMORY:
+        chunks = f"{big / 2**20:.0f} MiB chunks"
+        rows.append((f"torch eager, {chunks}", "fp16",
+                     lambda d, t: (torch_graph(d, device, True, max_memory=big), None)))
+        if compile_ok:
+            rows.append((f"torch.compile, {chunks}", "fp16",
+                         lambda d, t: (torch_graph(d, device, True, True, max_memory=big), None)))
+        rows.append((f"onnxruntime, {chunks}", "fp16",
+                     lambda d, t: onnx_session_renderer(d, device, True, False, t, big)))
     if tensorrt:
         for fp16 in (False, True):
             rows.append(("onnxruntime TensorRT", "fp16" if fp16 else "fp32",
@@ -214,14 +232,15 @@ def render_backends(device: torch.device, compile_ok: bool, tensorrt: bool) -> l
 
 
 def time_renders(decoder, z: Tensor, size: int, device: torch.device, repeats: int,
-                 peaks: dict[str, float], compile_ok: bool, tensorrt: bool) -> list[dict]:
+                 peaks: dict[str, float], compile_ok: bool, tensorrt: bool,
+                 big: int = DEFAULT_MAX_MEMORY) -> list[dict]:
     """Each backend renders size x size for latents z [B, D]: coordinates/s, fraction of the
     matmul peak of its precision, peak memory, and max |difference| to torch eager fp32."""
     decoder = copy.deepcopy(decoder).cpu().eval()
     flops_per_coord = decoder.flops_per_point()
     rows, reference = [], None
     with tempfile.TemporaryDirectory() as tmp:
-        for backend, precision, make in render_backends(device, compile_ok, tensorrt):
+        for backend, precision, make in render_backends(device, compile_ok, tensorrt, big):
             row = {"backend": backend, "precision": precision}
             try:
                 render, provider = make(decoder, tmp)

@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -25,15 +27,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gpu_report import check  # noqa: E402
 from gpu_speed import peak_memory, set_tf32  # noqa: E402
 
-from inr_gon.config import Config  # noqa: E402
+from inr_gon.config import UNLIMITED_STEPS, Config  # noqa: E402
 from inr_gon.models.gon import GON  # noqa: E402
 from inr_gon.training.tasks import make_task  # noqa: E402
 from inr_gon.training.train import read_metrics, train  # noqa: E402
 
-# Loss curves: max over logged steps of |loss - CPU fp32 loss| / CPU fp32 loss. fp32 variants
-# differ from the CPU by summation order only (Adam amplifies it a little over the steps);
-# TF32 rounds matmul inputs to 10 bits, bf16 autocast to 8. Provisional until the first GPU run.
+# fp32 variants: the loss curve, max over logged steps of |loss - CPU fp32 loss| / CPU fp32 loss;
+# they differ from the CPU by summation order only. TF32 and bf16 (REDUCED): the held-out metric
+# at the end, no worse than the CPU fp32 run's by more than the tolerance (relative). Their loss
+# curves are recorded but not judged: on an H200 (2026-12-04) the SDF bf16 run left the early
+# plateau sooner than fp32 (loss 0.0169 vs 0.0237 at step 60, held-out L1 0.0173 vs 0.0239),
+# 34% off the curve while better, so a two-sided curve bound measures chaos, not precision.
 LOSS_TOL = {"eager fp32": 0.02, "compile fp32": 0.02, "torchrun fp32": 0.02, "tf32": 0.05, "bf16": 0.15}
+REDUCED = ("tf32", "bf16")
 TRAIN_VARIANTS = {"eager fp32": {}, "compile fp32": {"compile": True}, "tf32": {"precision": "tf32"},
                   "bf16": {"precision": "bf16"}, "torchrun fp32": {}}
 
@@ -117,6 +123,16 @@ def worker(spec: dict, init_method: str | None = None) -> int:
     return 0
 
 
+def worse(row: dict, ref: dict) -> float:
+    """How much worse row's held-out metric is than ref's, relative (0 when better): PSNR is
+    higher-better, the SDF L1 lower-better."""
+    got, want = row.get("val_metric"), ref["val_metric"]
+    if got is None or want is None:
+        return float("inf")
+    loss = (want - got) / abs(want) if ref["metric"] == "psnr" else (got - want) / abs(want)
+    return max(loss, 0.0)
+
+
 def relative(a: torch.Tensor, b: torch.Tensor) -> float:
     """||a - b|| / ||b||; 0 when both are 0."""
     diff, ref = float((a.double() - b.double()).norm()), float(b.double().norm())
@@ -148,8 +164,15 @@ def train_all(cfg: Config, device: torch.device, tmp: Path, dry_run: bool) -> tu
         got = dict(rows[variant].get("losses", []))
         rel = max((abs(got[s] - ref[s]) / abs(ref[s]) for s in ref if s in got), default=float("inf"))
         rel = rel if got.keys() == ref.keys() else float("inf")
-        checks.append(check(f"{name} training {variant}: loss curve vs CPU fp32", rel, LOSS_TOL[variant],
-                            rows[variant].get("error", "")))
+        rows[variant]["loss_curve_rel"] = rel if math.isfinite(rel) else None
+        if variant in REDUCED:
+            checks.append(check(f"{name} training {variant}: held-out {rows['cpu fp32']['metric']} no "
+                                "worse than CPU fp32", worse(rows[variant], rows["cpu fp32"]),
+                                LOSS_TOL[variant], rows[variant].get("error", "")
+                                or f"loss curve {rel:.3g} from CPU fp32 (not a pass/fail)"))
+        else:
+            checks.append(check(f"{name} training {variant}: loss curve vs CPU fp32", rel, LOSS_TOL[variant],
+                                rows[variant].get("error", "")))
         if variant.startswith("torchrun") and "error" not in rows[variant]:
             w = rows[variant]
             checks.append(check(f"{name} torchrun {w['backend']}: all-reduce of one rank",
@@ -157,6 +180,24 @@ def train_all(cfg: Config, device: torch.device, tmp: Path, dry_run: bool) -> tu
             checks.append(check(f"{name} torchrun {w['backend']}: DDP gradient vs plain",
                                 w["ddp_grad_rel"], 1e-6, f"gradient norm {w['grad_norm']:.3g}"))
     return rows, checks
+
+
+def budget_training(cfg: Config, budget: str, out: Path) -> dict:
+    """`inr-gon train --time-budget BUDGET` (no step limit) of cfg on the device: steps done,
+    the rate, the held-out PSNR at the end and the curve of logged PSNR against seconds."""
+    shutil.rmtree(out, ignore_errors=True)
+    cfg = cfg.replace(time_budget=budget, steps=UNLIMITED_STEPS, log_every=25, preview_every=0)
+    row = train_here(cfg, out, torch.device(cfg.train.device))
+    logged = [r for r in read_metrics(out) if "loss" in r]
+    steps = logged[-1]["step"] if logged else 0
+    train_seconds = logged[-1]["seconds"] if logged else float("nan")
+    return {"time_budget": budget, "config": {k: cfg.flat()[k] for k in (
+                "modulation", "latent_grid", "latent_dim", "origin_step", "hidden", "layers",
+                "batch_size", "lr", "precision", "compile")},
+            "steps": steps, "steps_per_second": steps / train_seconds if steps else 0.0,
+            "val_psnr": row["val_metric"], "train_psnr": row["train_metric"],
+            "wall_seconds": row["seconds"], "peak_memory_bytes": row["peak_memory_bytes"],
+            "curve": [[r["step"], r["seconds"], round(r["psnr"], 3)] for r in logged[::4]]}
 
 
 if __name__ == "__main__":

@@ -78,3 +78,38 @@ def test_without_cuda_it_says_so_in_one_line_and_exits_0(monkeypatch, capsys, tm
     out, err = capsys.readouterr()
     assert len(out.splitlines()) == 1 and "no CUDA" in out and err == ""
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_sections_in_parts_merge_into_the_whole_report(tmp_path):
+    """A GPU lent for minutes: sections in separate invocations sharing --work, joined by --merge."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONSAFEPATH": "1",
+           "INR_GON_CACHE": str(tmp_path / "cache")}
+    (tmp_path / "no-data").mkdir()
+    base = [sys.executable, str(SCRIPT), "--dry-run", "--data-dir", str(tmp_path / "no-data"),
+            "--work", str(tmp_path / "work")]
+    for part, sections in (("a", "grads,step"), ("b", "budget"), ("c", "export,render")):
+        res = subprocess.run([*base, "--sections", sections, "--out", str(tmp_path / part)], env=env,
+                             capture_output=True, text=True, timeout=300)
+        assert res.returncode == 0, res.stderr[-2000:]
+        assert not (tmp_path / part / "gpu_cpu-dry-run.md").exists()  # a part has no report
+    parts = [str(tmp_path / p / "gpu_cpu-dry-run.json") for p in "abc"]
+    res = subprocess.run([sys.executable, str(SCRIPT), "--out", str(tmp_path / "m"), "--merge", *parts],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    r = json.loads((tmp_path / "m/gpu_cpu-dry-run.json").read_text())
+    assert r["sections"] == ["grads", "step", "budget", "export", "render"] and r["invocations"] == 3
+    assert r["budget"]["steps"] > 0 and r["budget"]["val_psnr"] > 0
+    assert "train_step" in r and r["render"] and "training" not in r
+    md = (tmp_path / "m/gpu_cpu-dry-run.md").read_text()
+    assert "## Time-budget training" in md and "Not run: train." in md
+
+
+def test_a_section_past_the_deadline_is_skipped_and_said(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONSAFEPATH": "1"}
+    (tmp_path / "no-data").mkdir()
+    res = subprocess.run([sys.executable, str(SCRIPT), "--dry-run", "--data-dir", str(tmp_path / "no-data"),
+                          "--sections", "grads,budget", "--deadline", "1e-9", "--out", str(tmp_path / "o")],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    r = json.loads((tmp_path / "o/gpu_cpu-dry-run.json").read_text())
+    assert r["sections"] == ["grads"] and r["skipped"] == ["budget"]

@@ -22,15 +22,16 @@ def grid(height: int, width: int, device: torch.device | str = "cpu") -> Tensor:
 
 class LazyGrid:
     """grid(height, width) made a slice at a time: `coords[i:j]` and `coords.shape` as for the
-    tensor, without holding all [H*W, 2] (134 MB at 4096 x 4096) while rendering."""
+    tensor, without holding all [H*W, 2] (134 MB at 4096 x 4096) while rendering. Slices are
+    made on `device`, so a GPU render sends no coordinates over the bus."""
 
-    def __init__(self, height: int, width: int) -> None:
-        self.height, self.width = height, width
+    def __init__(self, height: int, width: int, device: torch.device | str = "cpu") -> None:
+        self.height, self.width, self.device = height, width, device
         self.shape = (height * width, 2)
 
     def __getitem__(self, rows: slice) -> Tensor:
         start, stop, _ = rows.indices(self.shape[0])
-        i = torch.arange(start, max(start, stop))
+        i = torch.arange(start, max(start, stop), device=self.device)
         # the same float32 arithmetic as axis(): (2k + 1) / n - 1
         ys = (i // self.width * 2 + 1).float() / self.height - 1
         xs = (i % self.width * 2 + 1).float() / self.width - 1
@@ -65,22 +66,34 @@ def points_per_chunk(hidden: int, batch: int, max_memory: int = DEFAULT_MAX_MEMO
 
 @torch.no_grad()
 def decode_chunked(decoder: torch.nn.Module, coords: Tensor, z: Tensor,
-                   max_memory: int = DEFAULT_MAX_MEMORY, out: Tensor | None = None) -> Tensor:
+                   max_memory: int = DEFAULT_MAX_MEMORY, out: Tensor | None = None,
+                   clamp: bool = False) -> Tensor:
     """F(coords, z) for coords [N, d] shared by latents z [B, D] -> [B, N, C] on the CPU,
-    evaluated a slice of points at a time so memory stays bounded whatever N is."""
+    evaluated a slice of points at a time so memory stays bounded whatever N is (clamp: to
+    [0, 1], on the device). On CUDA each slice is copied out asynchronously into pinned memory
+    as the next one is decoded: the GPU never waits for the host between slices."""
     b, n = z.shape[0], coords.shape[0]
     step = points_per_chunk(decoder.out.in_features, b, max_memory)
+    cuda = z.device.type == "cuda"
     if out is None:
-        out = torch.empty(b, n, decoder.out.out_features)
+        out = torch.empty(b, n, decoder.out.out_features, pin_memory=cuda)
+    async_copy = cuda and out.is_pinned() and b == 1  # [1, slice, C] of `out` is contiguous
     for i in range(0, n, step):
         c = coords[i:i + step].to(z.device)
-        out[:, i:i + step] = decoder(c, z).float().cpu()
+        values = decoder(c, z).float()
+        if clamp:
+            values = values.clamp_(0, 1)
+        # A non-blocking copy may still be reading `values` when the loop frees it: the caching
+        # allocator hands its memory only to later work on the same stream, which runs after.
+        out[:, i:i + step].copy_(values, non_blocking=async_copy)
+    if async_copy:
+        torch.cuda.current_stream(z.device).synchronize()
     return out
 
 
 def render_images(decoder: torch.nn.Module, z: Tensor, height: int, width: int,
                   max_memory: int = DEFAULT_MAX_MEMORY) -> np.ndarray:
     """Latents [B, D] -> images float32 [B, H, W, C] in [0, 1]."""
-    coords = LazyGrid(height, width)
-    values = decode_chunked(decoder, coords, z, max_memory)
-    return values.clamp_(0, 1).reshape(z.shape[0], height, width, -1).numpy()
+    coords = LazyGrid(height, width, z.device)
+    values = decode_chunked(decoder, coords, z, max_memory, clamp=True)
+    return values.reshape(z.shape[0], height, width, -1).numpy()
