@@ -9,9 +9,15 @@ input and is scored (PSNR, SSIM) against the truth:
   observation;
 - SIREN per image: a SIREN (3 x 64, w0 30) fitted to the small image's pixel centres for a
   fixed number of Adam steps (lr 1e-3) and rendered at the truth's pixel centres.
+- lanczos: PIL's Lanczos (a = 3) per channel.
 Data: CIFAR-10 items the run held out (its own split: 1,000 of the 10k with --val-fraction 0.1,
-seed 0), and 32 x 32 crops of the photographs in builtin:skimage (2 crops of 128 x 128 per
-photo at fixed random places, area-downsampled to 32 x 32), never seen in training.
+seed 0); 32 x 32 crops of the photographs in builtin:skimage (2 crops of 128 x 128 per photo
+at fixed random places, area-downsampled to 32 x 32); and 48 x 48 crops of the 12 lossless Kodak
+photographs (4 per photo at fixed random places, full resolution: x2, x3, x4 from 24, 16, 12),
+none seen by a run trained on CIFAR-10. Protocol: every output rounded to 8 bits, a border of
+`factor` pixels cropped (the usual SR convention), PSNR and SSIM on RGB in [0, 1].
+A `local` run (--preset superres) is encoded for the factor and rendered by its own decoder;
+refinement and the per-image SIREN apply to gon runs only.
 
     OMP_NUM_THREADS=1 python benchmarks/superres.py RUN [RUN ...] [--n 1000]
 """
@@ -37,12 +43,14 @@ from inr_gon.models.render import box_downsample, grid
 from inr_gon.plots import image_grid, upscale_bicubic, upscale_nearest
 from inr_gon.training.batches import split_indices
 
-CIFAR = "/work/shared/data/cifar10_train10k_images.npy"
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+CIFAR = DATA / "cifar10_train10k_images.npy"
 SIDE = 32
+KODAK_CROP = 48
 
 
 def cifar_held_out(run, n: int) -> np.ndarray:
-    images = np.load(CIFAR).astype(np.float32) / 255.0
+    images = np.load(str(CIFAR)).astype(np.float32) / 255.0
     _, val = split_indices(len(images), run.cfg.dataset.val_fraction, run.cfg.train.seed)
     return images[val[:n].numpy()]
 
@@ -57,6 +65,35 @@ def photo_crops(per_photo: int = 2, crop: int = 128, seed: int = 0) -> np.ndarra
             patch = torch.tensor(img[None, y:y + crop, x:x + crop])
             out.append(box_downsample(patch, crop // SIDE)[0].numpy())
     return np.stack(out)
+
+
+def kodak_crops(per_photo: int = 4, seed: int = 0) -> np.ndarray:
+    """Crops of KODAK_CROP x KODAK_CROP at fixed random places of each Kodak photograph."""
+    from imageio.v3 import imread
+
+    rng, out = np.random.default_rng(seed), []
+    for f in sorted((DATA / "photos").glob("kodim*.png")):
+        img = imread(f).astype(np.float32) / 255.0
+        for _ in range(per_photo):
+            y = rng.integers(0, img.shape[0] - KODAK_CROP)
+            x = rng.integers(0, img.shape[1] - KODAK_CROP)
+            out.append(img[y:y + KODAK_CROP, x:x + KODAK_CROP, :3])
+    return np.stack(out)
+
+
+def lanczos(images: np.ndarray, side: int) -> np.ndarray:
+    from PIL import Image
+
+    out = [np.stack([np.asarray(Image.fromarray(im[..., c]).resize((side, side), Image.LANCZOS))
+                     for c in range(im.shape[-1])], -1) for im in images]
+    return np.clip(np.stack(out), 0, 1).astype(np.float32)
+
+
+def scored(pred: np.ndarray, truth: np.ndarray, factor: int) -> dict:
+    """The protocol: 8-bit rounding, a border of `factor` pixels cropped."""
+    pred = np.round(np.clip(pred, 0, 1) * 255) / 255
+    b = factor
+    return image_scores(pred[:, b:-b, b:-b].astype(np.float32), truth[:, b:-b, b:-b])
 
 
 def siren_per_image(small: np.ndarray, side: int, steps: int, hidden: int = 64,
@@ -100,15 +137,17 @@ def methods(run, small: np.ndarray, side: int, refine_steps: int, refine_lr: flo
     t = time.perf_counter()
     out["bicubic"] = (upscale_bicubic(small, side, side), time.perf_counter() - t)
     t = time.perf_counter()
-    out["inr-gon one pass"] = (run.render(run.encode(small), (side, side)),
-                               time.perf_counter() - t)
-    if refine_steps:
+    out["lanczos"] = (lanczos(small, side), time.perf_counter() - t)
+    t = time.perf_counter()
+    out["inr-gon one pass"] = (run.upscale(small, side // small.shape[1]), time.perf_counter() - t)
+    local = run.cfg.net.model == "local"
+    if refine_steps and not local:
         t = time.perf_counter()
         res = fit_images(run, small, [str(i) for i in range(len(small))], refine_steps,
                          refine_lr)
         out[f"inr-gon + {refine_steps} refine"] = (run.render(res.z, (side, side)),
                                                    time.perf_counter() - t)
-    if siren_steps:
+    if siren_steps and not local:
         t = time.perf_counter()
         out[f"SIREN per image ({siren_steps} steps)"] = (
             siren_per_image(small, side, siren_steps), time.perf_counter() - t)
@@ -138,28 +177,32 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(0)
     record, md = {"command": " ".join(["python", *sys.argv]), "machine": machine(),
                   "results": []}, []
-    photos = photo_crops()
+    photos, kodak = photo_crops(), kodak_crops()
     for i, run_dir in enumerate(args.runs):
         run = load_run(run_dir)
-        sets = {"cifar10 held out": cifar_held_out(run, args.n), "skimage photo crops": photos}
-        for data, truth in sets.items():
-            for factor in (4, 2):
+        sets = {"cifar10 held out": (cifar_held_out(run, args.n), (4, 2)),
+                "skimage photo crops": (photos, (4, 2)),
+                "kodak photo crops": (kodak, (4, 3, 2))}
+        for data, (truth, factors) in sets.items():
+            side = truth.shape[1]
+            for factor in factors:
                 small = box_downsample(torch.tensor(truth), factor).numpy()
-                outs = methods(run, small, SIDE, args.refine_steps, args.refine_lr,
+                outs = methods(run, small, side, args.refine_steps, args.refine_lr,
                                args.siren_steps if i == 0 else 0)  # baselines: once
                 rows = []
                 for name, (pred, secs) in outs.items():
-                    s = image_scores(pred, truth)
+                    s = scored(pred, truth, factor)
                     rows.append([name, f"{s['psnr'].mean():.2f}", f"{s['ssim'].mean():.3f}",
                                  f"{secs:.1f}"])
                     record["results"].append({
-                        "run": str(run_dir), "observe_scales": run.cfg.train.observe_scales,
+                        "run": str(run_dir), "model": run.cfg.net.model,
+                        "observe_scales": run.cfg.train.observe_scales,
                         "data": data, "items": len(truth), "factor": factor,
-                        "input": f"{SIDE // factor}x{SIDE // factor}", "method": name,
+                        "input": f"{side // factor}x{side // factor}", "method": name,
                         "psnr": float(s["psnr"].mean()), "ssim": float(np.nanmean(s["ssim"])),
                         "seconds": secs})
-                title = (f"{data}, {factor}x ({SIDE // factor} -> {SIDE}), {len(truth)} items, "
-                         f"run {Path(run_dir).name} (--observe-scales "
+                title = (f"{data}, {factor}x ({side // factor} -> {side}), {len(truth)} items, "
+                         f"run {Path(run_dir).name} ({run.cfg.net.model}, --observe-scales "
                          f"{run.cfg.train.observe_scales})")
                 text = table(["method", "PSNR dB", "SSIM", "seconds"], rows)
                 print(f"\n{title}\n{text}", flush=True)

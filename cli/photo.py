@@ -19,6 +19,7 @@ from inr_gon.inference.photo import (
     photo_psnr,
     render_photo,
 )
+from inr_gon.inference.superres import render_scale, upscale_photo
 from inr_gon.io import write_png
 
 
@@ -38,6 +39,10 @@ def render_whole(r, inputs: list[str], size: tuple[int, int] | None, scale: floa
         hw = photo_size(f)
         if hw is not None:
             output_size(hw, scale, size)
+            if r.cfg.net.model == "local":
+                render_scale(scale, size, hw)
+    if r.cfg.net.model == "local":
+        return _upscale_all(r, names, files, size, scale, out_dir, quiet)
     table = Table("photo", "size", "render", "tiles", "file")
     for name, f in zip(names, files):
         photo = load_photo(f, r.cfg.summary.channels)
@@ -53,6 +58,23 @@ def render_whole(r, inputs: list[str], size: tuple[int, int] | None, scale: floa
     if not quiet:
         out.print(table)
     note(f"{len(names)} whole-photo renders in {out_dir}", quiet)
+
+
+def _upscale_all(r, names, files, size, scale, out_dir: Path, quiet: bool) -> None:
+    """A local run: each photo super-resolved by an integer factor (inference/superres.py)."""
+    table = Table("photo", "size", "render", "file")
+    for name, f in zip(names, files):
+        photo = load_photo(f, r.cfg.summary.channels)
+        check_photo(photo, str(f))
+        s = render_scale(scale, size, photo.shape[:2])
+        h, w = photo.shape[:2]
+        img = np.empty((s * h, s * w, r.cfg.summary.channels), dtype=np.uint8)
+        upscale_photo(r, photo, s, img)
+        write_png(out_dir / f"{name}.png", img)
+        table.add_row(name, f"{w}x{h}", f"{s * w}x{s * h}", str(out_dir / f"{name}.png"))
+    if not quiet:
+        out.print(table)
+    note(f"{len(names)} super-resolved renders in {out_dir}", quiet)
 
 
 def fit_whole(r, inputs: list[str], refine_steps: int, refine_lr: float, quiet: bool

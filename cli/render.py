@@ -31,7 +31,8 @@ def render(
     inputs: list[str] = typer.Argument(None, help="Images or folders (default: training items)"),
     size: str = Opt(None, "--size", help="Output resolution S or WxH (default: training size)"),
     scale: float = Opt(None, "--scale", help="Whole photos: render at S x each photo's own size "
-                       "(implies --whole)"),
+                       "(implies --whole; a local run: an integer, default its largest "
+                       "--observe-scales)"),
     whole: bool = Opt(False, "--whole", help="Encode each photo whole, at its own resolution, "
                       "as tiles of the training size (default: resampled to the training size)"),
     out_dir: Path = Opt(None, "--out", help="Output folder (default RUN/renders)"),
@@ -56,7 +57,9 @@ def render(
     r = load_run(run, device)
     r.require_images()  # before the training data is looked for as images
     out_dir = out_dir or run / "renders"
-    if whole or scale is not None:
+    if r.cfg.net.model == "local" and inputs and scale is None and size is None:
+        scale = max(int(x) for x in r.cfg.train.observe_scales.split(","))  # what it learned
+    if whole or scale is not None or (r.cfg.net.model == "local" and inputs):
         if latents is not None or backend != "torch":
             raise InputError("--whole/--scale render photos with the torch backend, not --latents")
         with runlock.hold_if_inside(run, out_dir, is_dir=True), oom.guard(
@@ -98,7 +101,7 @@ def item_latents(r, inputs: list[str], latents: Path | None, n: int, quiet: bool
         return load_latents(latents, r.cfg.latent_size)
     if inputs:
         names, images = load_inputs(inputs, r.cfg.size, r.cfg.summary.channels,
-                                    keep_smaller=r.cfg.net.model == "gon")
+                                    keep_smaller=r.cfg.net.model in ("gon", "local"))
     else:
         names, images, total = first_training_items(r.cfg, n)
         note(f"rendering {len(names)} of {total} training items; -n N for more" if total > len(names)

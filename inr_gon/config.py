@@ -21,7 +21,7 @@ from inr_gon.errors import InputError, wxh
 from inr_gon.limits import MAX_TRAIN_SIDE
 
 MODALITIES = ("image", "sdf")
-MODELS = ("gon", "conv", "ae")
+MODELS = ("gon", "conv", "ae", "local")
 PRECISIONS = ("fp32", "tf32", "bf16")  # tf32: TF32 matmuls on CUDA; bf16: autocast
 DEVICE_PATTERN = r"auto|cpu|mps|cuda(:\d{1,3})?"
 MODULATIONS = ("first", "all")  # latent shifts of the first or of every sine layer (siren.py)
@@ -103,8 +103,8 @@ def _path_ok(text: str) -> bool:
 class ModelConfig:
     """The SIREN F(coords, z); the implicit GON of the paper is 4 x 256, w0 = 30, latent 32."""
 
-    model: str = knob("gon", "gon (implicit SIREN GON) | conv (convolutional GON) | ae (autoencoder)",
-                      choices=MODELS)
+    model: str = knob("gon", "gon (implicit SIREN GON) | conv (conv GON) | ae | local "
+                      "(super-resolution)", choices=MODELS)
     latent_dim: int = knob(32, "Latent size D", bounds="[1, 4096]")
     hidden: int = knob(256, "Width of the sine layers", bounds="[1, 8192]")
     layers: int = knob(4, "Sine layers, the first included (the paper: 4)", bounds="[1, 64]")
@@ -307,9 +307,9 @@ class Config:
                              f"{net.origin_step}")
         if net.model != "gon" and net.origin_step != "gradient":
             raise InputError(f"--origin-step {net.origin_step} is for --model gon")
-        if net.model == "conv" and (net.modulation != "first" or g):
-            raise InputError("--model conv has no SIREN: --modulation and --latent-grid are for "
-                             "gon and ae")
+        if net.model in ("conv", "local") and (net.modulation != "first" or g):
+            raise InputError(f"--model {net.model} has no SIREN: --modulation and --latent-grid "
+                             "are for gon and ae")
 
     def _check_model(self) -> Config:
         """Combinations the baselines (baselines.py) cannot honour."""
@@ -325,8 +325,8 @@ class Config:
         if modality == "sdf" and self.train.points_per_signal:
             raise InputError("--points-per-signal is for images; an SDF run draws --sdf-points "
                              "of each shape's points every step")
-        if model == "ae" and self.train.points_per_signal:
-            raise InputError("--model ae encodes whole images: leave --points-per-signal at 0")
+        if model in ("ae", "local") and self.train.points_per_signal:
+            raise InputError(f"--model {model} encodes whole images: leave --points-per-signal at 0")
         self._check_scales()
         return self
 
@@ -336,8 +336,8 @@ class Config:
         scales = observe_scales(self.train.observe_scales)
         if scales == [1]:
             return
-        if self.net.model != "gon" or self.summary.modality != "image":
-            raise InputError("--observe-scales is for --model gon on images")
+        if self.net.model not in ("gon", "local") or self.summary.modality != "image":
+            raise InputError("--observe-scales is for --model gon or local on images")
         if self.train.points_per_signal:
             raise InputError("--observe-scales encodes whole images: leave --points-per-signal at 0")
         h, w = self.size

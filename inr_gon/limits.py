@@ -7,3 +7,6 @@ MAX_OBSERVE_FACTOR = 8  # an input pixel observed as the mean of at most 8 x 8 f
 MAX_PIXELS = 64_000_000  # 64 megapixels: a decoded input image, or a training size H x W
 MAX_RENDER_PIXELS = 2**27  # a whole-photo render (--scale): 8-bit output + its PNG bytes under ~1 GB
 MAX_RESOLUTION = 2048  # a marching-cubes grid R (mesh/eval --resolution): R^3 float32, 32 GiB at 2048
+# A local run (--model local) encodes an input up to this side in one dense solve of
+# (side^2 C)^2 values (38 MB at 32, RGB); larger inputs go through tiles (inference/superres.py).
+LOCAL_DIRECT_SIDE = 32

@@ -13,7 +13,7 @@ from torch import nn
 from inr_gon.config import Config
 from inr_gon.device import resolve_device
 from inr_gon.errors import InputError, warn, wxh
-from inr_gon.limits import MAX_OBSERVE_FACTOR, MAX_RENDER_SIDE
+from inr_gon.limits import LOCAL_DIRECT_SIDE, MAX_OBSERVE_FACTOR, MAX_RENDER_SIDE
 from inr_gon.models import render as R
 from inr_gon.models.factory import build_model
 from inr_gon.training.checkpoint import MODEL_FILE, load_config, load_model_weights
@@ -53,7 +53,9 @@ class Run:
             raise InputError(f"images must be a float array [B, H, W, C] ({e})") from None
         if x.dim() == 3:
             x = x.unsqueeze(-1) if self.cfg.summary.channels == 1 else x.unsqueeze(0)
-        (h, w), smaller_ok = self.cfg.size, self.cfg.net.model == "gon"
+        (h, w), smaller_ok = self.cfg.size, self.cfg.net.model in ("gon", "local")
+        if self.cfg.net.model == "local":  # any size its one dense solve affords
+            h, w = max(h, LOCAL_DIRECT_SIDE), max(w, LOCAL_DIRECT_SIDE)
         fits = x.dim() == 4 and x.shape[-1] == self.cfg.summary.channels and (
             tuple(x.shape[1:3]) == (h, w)
             or smaller_ok and 2 <= x.shape[1] <= h and 2 <= x.shape[2] <= w)
@@ -90,6 +92,10 @@ class Run:
         rendering the latent larger is the model's own answer, not an upscale."""
         values = self.to_values(images)
         coords, k = self.observation(np.shape(images)[1:3])
+        if self.cfg.net.model == "local":  # codes [B, h, w, d] of the input's own grid
+            x = values.reshape(values.shape[0], *np.shape(images)[1:3], -1)
+            return torch.cat([self.model.encode_images(x[i:i + batch], k)
+                              for i in range(0, x.shape[0], batch)])
         return torch.cat([self.encode_values(coords, values[i:i + batch], k)
                           for i in range(0, values.shape[0], batch)])
 
@@ -105,6 +111,11 @@ class Run:
         self.require_images()
         h, w = size or self.cfg.size
         z = torch.as_tensor(z)
+        if self.cfg.net.model == "local":
+            if z.dim() != 4 or z.shape[-1] != self.cfg.net.latent_dim or not torch.isfinite(z).all():
+                raise InputError(f"a local run's latents are code grids [B, h, w, "
+                                 f"{self.cfg.net.latent_dim}], got {tuple(z.shape)}")
+            return self.model.render(z.to(self.device), h, w, max_memory)
         if z.dim() != 2 or z.shape[1] != self.cfg.latent_size or not torch.isfinite(z).all():
             raise InputError(f"latents must be finite [B, {self.cfg.latent_size}], "
                              f"got {tuple(z.shape)}")
@@ -115,6 +126,17 @@ class Run:
             warn(f"the convolutional GON decodes at {wxh(*self.cfg.size)} only: "
                  f"{wxh(h, w)} is a bilinear resample, not a super-resolved render")
         return self.model.render(z.to(self.device), h, w, max_memory)
+
+    @torch.no_grad()
+    def upscale(self, images: np.ndarray, scale: int) -> np.ndarray:
+        """Super-resolution by an integer factor: images [B, h, w, C] -> [B, s h, s w, C]. A
+        local run encodes for that factor (its step observes s x s output points per input
+        pixel); a GON renders its latent larger. Whole photos: inference/superres.py."""
+        h, w = np.shape(images)[1:3]
+        if self.cfg.net.model != "local":
+            return self.render(self.encode(images), (scale * h, scale * w))
+        x = self.to_values(images).reshape(len(images), h, w, -1)
+        return self.model.render(self.model.encode_images(x, scale), scale * h, scale * w)
 
     def reconstruct(self, images: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
         return self.render(self.encode(images), size)

@@ -1,5 +1,5 @@
-"""The model a config names: gon (the implicit SIREN GON), conv (the paper's convolutional GON)
-or ae (an autoencoder baseline)."""
+"""The model a config names: gon (the implicit SIREN GON), conv (the paper's convolutional GON),
+ae (an autoencoder baseline) or local (one code per input pixel, for super-resolution)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from inr_gon.config import Config
 from inr_gon.errors import InputError
 from inr_gon.models.baselines import AutoEncoder, ConvGON
 from inr_gon.models.gon import GON
+from inr_gon.models.local import LocalSR
 
-MODELS = {"gon": GON, "conv": ConvGON, "ae": AutoEncoder}
+MODELS = {"gon": GON, "conv": ConvGON, "ae": AutoEncoder, "local": LocalSR}
 
 
 def build_model(cfg: Config) -> nn.Module:

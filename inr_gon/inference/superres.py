@@ -1,0 +1,78 @@
+"""Super-resolution of whole photos by a `local` run (`render RUN photo.png --scale S`).
+
+A local run's step solves one linear system per input size, shared by every input of that size
+(the origin's Jacobian does not depend on the signal). A photo is therefore cut into tiles of
+TILE x TILE input pixels overlapping by OVERLAP, all tiles encoded in one batched solve, each
+decoded at S x, and only each tile's inside kept, cross-faded with its neighbours
+(`blend_weights`): near its borders a tile's codes miss part of their context. Memory: a
+batch of tiles' codes and outputs, and the output photo.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from inr_gon.errors import InputError
+from inr_gon.models.tiles import TileLayout
+
+TILE, OVERLAP = 24, 8  # input pixels
+MARGIN, RAMP = 2, 4  # a tile's outer MARGIN pixels are not used; RAMP pixels blend neighbours
+BATCH = 32  # tiles encoded and decoded at once
+
+
+def blend_weights(u: np.ndarray, starts: list[int], tile: int, length: int) -> np.ndarray:
+    """[T, len(u)] weights of the tiles along one axis at points u (input pixel units), summing
+    to 1: each tile's outer MARGIN pixels get none (except at the photo's own borders), and
+    neighbours cross-fade over RAMP pixels. Near its borders a tile's codes see only part of
+    their context (the window mirrors the tile's edge), so only its inside is used."""
+    w = np.zeros((len(starts), len(u)))
+    for k, s in enumerate(starts):
+        a = s + MARGIN if s > 0 else -np.inf
+        b = s + tile - MARGIN if s + tile < length else np.inf
+        w[k] = np.clip(np.minimum((u - a) / RAMP, (b - u) / RAMP), 0, 1)
+    return w / np.maximum(w.sum(0, keepdims=True), 1e-12)
+
+
+def render_scale(scale: float | None, size: tuple[int, int] | None, hw: tuple[int, int]) -> int:
+    """The integer factor of a render: --scale S, or a --size that is S x the input."""
+    if size is not None:
+        s = size[0] / hw[0]
+        if size[0] % hw[0] or size[1] != hw[1] * size[0] // hw[0]:
+            raise InputError(f"a local run renders an integer multiple of its input: "
+                             f"{size[1]}x{size[0]} is not one of {hw[1]}x{hw[0]}")
+        return int(s)
+    if scale is None or scale != int(scale) or not 1 <= scale <= 16:
+        raise InputError(f"a local run super-resolves by an integer factor 1 to 16, got --scale {scale}")
+    return int(scale)
+
+
+@torch.no_grad()
+def upscale_photo(run, photo: np.ndarray, scale: int, out: np.ndarray | None = None) -> np.ndarray:
+    """photo [H, W, C] in [0, 1] -> [S H, S W, C] (float32, or written into a uint8 `out`)."""
+    model = run.model
+    h, w, c = photo.shape
+    tile = (min(TILE, h), min(TILE, w))
+    layout = TileLayout.cover((h, w), tile, OVERLAP)
+    uy = (np.arange(scale * h) + 0.5) / scale  # output pixel centres in input pixels
+    ux = (np.arange(scale * w) + 0.5) / scale
+    wy = blend_weights(uy, list(layout.ys), tile[0], h)
+    wx = blend_weights(ux, list(layout.xs), tile[1], w)
+    acc = np.zeros((scale * h, scale * w, c), dtype=np.float32)
+    corners = layout.corners()
+    x = torch.as_tensor(photo, dtype=torch.float32)
+    for i in range(0, len(corners), BATCH):
+        part = corners[i:i + BATCH]
+        tiles = torch.stack([x[y:y + tile[0], xx:xx + tile[1]] for y, xx in part]).to(run.device)
+        z = model.encode_images(tiles, scale)
+        rendered = model.render(z, scale * tile[0], scale * tile[1])  # [T, sth, stw, C]
+        for (y, xx), img in zip(part, rendered):
+            k, m = layout.ys.index(y), layout.xs.index(xx)
+            ys, xs = slice(scale * y, scale * (y + tile[0])), slice(scale * xx, scale * (xx + tile[1]))
+            weight = wy[k, ys, None] * wx[m, None, xs]
+            acc[ys, xs] += weight[..., None] * img
+    np.clip(acc, 0, 1, out=acc)
+    if out is None:
+        return acc
+    out[:] = acc * 255 + 0.5 if out.dtype == np.uint8 else acc
+    return out

@@ -1,0 +1,101 @@
+"""The local model (models/local.py): one code per input pixel, a Gauss-Newton step from the
+origin in its dual form, the LIIF-style decoder; `--preset superres` training, Run and the
+tiled `render --scale` path (inference/superres.py)."""
+
+import numpy as np
+import pytest
+import torch
+from cli_helpers import assert_input_error, run_cli
+
+from inr_gon.inference.run import load_run
+from inr_gon.inference.superres import upscale_photo
+from inr_gon.io import write_png
+from inr_gon.models.local import Geometry, LocalGON, local_weights
+
+TINY = ["--preset", "superres", "--size", "16", "--hidden", "16", "--layers", "2", "--latent-dim", "4",
+        "--steps", "3", "--device", "cpu", "--preview-every", "0", "--quiet"]
+
+
+def test_window_weights_are_a_partition_of_unity_and_the_offsets_centred():
+    w = local_weights((12, 20), (3, 5))  # [F, N, K]
+    assert torch.allclose(w[0].sum(-1), torch.ones(240), atol=1e-6)  # borders included
+    assert w[1:].sum(-1).abs().max() < 1e-6  # a flat input adds nothing through them
+    geo = Geometry.of((12, 20), (3, 5))
+    dense = torch.zeros_like(w).scatter_(2, geo.index.expand(w.shape[0], -1, -1), geo.weights)
+    assert torch.allclose(dense, w)  # the 4 x 4 neighbours hold every point's support
+
+
+def test_equal_codes_decode_to_a_flat_image_whatever_the_weights():
+    torch.manual_seed(0)
+    net = LocalGON(code_dim=8, hidden=32, layers=3, activation="gelu")
+    geo = Geometry.of((32, 32), (8, 8))
+    out = net.decoder(geo, torch.randn(2, 1, 8).expand(2, 64, 8))
+    assert (out - out[:, :1]).abs().max() < 1e-5
+
+
+def test_the_dual_step_is_the_damped_gauss_newton_step():
+    """Oracle: H = (2/M) (AJ)^T (AJ) built densely by autograd, z = -(H + lambda I)^-1 g."""
+    torch.manual_seed(0)
+    net = LocalGON(code_dim=5, hidden=16, layers=2, activation="gelu").double()
+    g = Geometry.of((12, 8), (3, 2))
+    geo = Geometry(g.index, g.weights.double(), g.observed.double(), g.cell)
+    y = torch.rand(3, 6, 3, dtype=torch.float64)
+    z = net.encode(geo, y)  # [B, 6, 5]
+
+    def observed(flat):  # the box average of the decoder's output: [M*C]
+        f = net.decoder(geo, flat.reshape(1, 6, 5))[0].reshape(3, 4, 2, 4, 3)
+        return f.mean((1, 3)).reshape(-1)
+
+    zero = torch.zeros(30, dtype=torch.float64)
+    aj, f0 = torch.autograd.functional.jacobian(observed, zero), observed(zero)
+    h = (2 / 6) * aj.T @ aj
+    lam = (torch.nn.functional.softplus(net.rho) + 1e-3) * h.diagonal().mean() + 1e-6
+    for b in range(3):
+        grad = (2 / 6) * aj.T @ (f0 - y[b].reshape(-1))
+        want = -torch.linalg.solve(h + lam * torch.eye(30, dtype=torch.float64), grad)
+        assert torch.allclose(z[b].reshape(-1), want, rtol=1e-5, atol=1e-7)
+
+
+def test_preset_superres_trains_and_renders_through_the_run(tmp_path, capsys):
+    run = tmp_path / "run"
+    code, out, err = run_cli(capsys, "train", "builtin:shapes:48", *TINY, "--out", run)
+    assert code == 0, err
+    r = load_run(run)
+    small = np.random.default_rng(0).random((2, 4, 4, 3)).astype(np.float32)
+    z = r.encode(small)  # a 4x4 input into a 16x16 run: encoded for 4x
+    assert tuple(z.shape) == (2, 4, 4, 4)
+    big = r.render(z, (16, 20))
+    assert big.shape == (2, 16, 20, 3) and big.min() >= 0 and big.max() <= 1
+    with pytest.raises(Exception, match="code grids"):
+        r.render(torch.zeros(2, 64), (16, 16))
+
+
+def test_render_scale_tiles_a_photo_without_seams(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert run_cli(capsys, "train", "builtin:shapes:48", *TINY, "--out", run)[0] == 0
+    r = load_run(run)
+    flat = np.full((40, 37, 3), 0.4, dtype=np.float32)  # several tiles (16 + overlap 4)
+    up = upscale_photo(r, flat, 3)
+    assert up.shape == (120, 111, 3)
+    # a constant photo: every tile sees the same values, so a seam would show as a jump inside
+    # (the photo's own border is the model's answer there, and mirrored in every tile)
+    inside = up[9:-9, 9:-9]
+    assert np.abs(np.diff(inside, axis=0)).max() < 1e-2 and np.abs(np.diff(inside, axis=1)).max() < 1e-2
+    ramp = np.linspace(0, 1, 40 * 37 * 3, dtype=np.float32).reshape(40, 37, 3)
+    write_png(tmp_path / "p.png", ramp)
+    code, _, err = run_cli(capsys, "render", run, tmp_path / "p.png", "--scale", "2",
+                           "--out", tmp_path / "o", "--quiet")
+    assert code == 0, err
+    from imageio.v3 import imread
+    assert imread(tmp_path / "o/p.png").shape == (80, 74, 3)
+
+
+@pytest.mark.parametrize("args, words", [(["--scale", "0"], "--scale"),
+                                         (["--scale", "2.5"], "integer factor"),
+                                         (["--size", "50x40"], "integer multiple")])
+def test_bad_scales_are_one_line_and_exit_2(tmp_path, capsys, args, words):
+    run = tmp_path / "run"
+    assert run_cli(capsys, "train", "builtin:shapes:48", *TINY, "--out", run)[0] == 0
+    write_png(tmp_path / "p.png", np.zeros((20, 20, 3), dtype=np.float32))
+    code, _, err = run_cli(capsys, "render", run, tmp_path / "p.png", *args, "--out", tmp_path / "o")
+    assert_input_error(code, err, words)
