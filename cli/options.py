@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from inr_gon.cli.common import note
 from inr_gon.config import FIELD_GROUP, FIELDS, GROUPS, Config, route, typed
@@ -40,7 +41,8 @@ def _option(name: str) -> inspect.Parameter:
     kind = f.type if isinstance(f.type, str) else f.type.__name__
     flag = flag_name(name)
     decl = f"{flag}/--no-{flag[2:]}" if kind == "bool" else flag
-    opt = typer.Option(f.default, decl, help=f.metadata["help"], show_default=True,
+    # help is rich markup (cli/common.py): escaped, "[tensorboard]" would be read as a tag
+    opt = typer.Option(f.default, decl, help=escape(f.metadata["help"]), show_default=True,
                        rich_help_panel=PANELS[FIELD_GROUP[name]])
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=opt,
                              annotation=TYPES[kind])

@@ -41,6 +41,7 @@ def test_render_new_image_warns_about_resampling(tiny_run, capsys, tmp_path):
     assert "resampled" in err and (tmp_path / "r" / "new.png").is_file()
 
 
+
 def test_missing_data_path(capsys, tmp_path):
     code, _, err = run_cli(capsys, "train", tmp_path / "nope", "--out", tmp_path / "o", *TINY)
     assert_input_error(code, err)
@@ -96,3 +97,22 @@ def test_python_m_entry_point(tmp_path):
     p = subprocess.run([sys.executable, "-m", "inr_gon", "--help"], capture_output=True, text=True,
                        env=env, cwd=tmp_path)
     assert p.returncode == 0 and "train" in p.stdout and "render" in p.stdout
+
+
+@pytest.mark.parametrize("argv,words", [
+    (["train", "builtin:shapes:8", "--bogus"], ("No such option: --bogus", "inr-gon train --help")),
+    (["render"], ("Missing argument", "inr-gon render --help")),
+    (["fit", "x", "y", "--refine-steps", "many"], ("--refine-steps", "inr-gon fit --help")),
+    (["bogus"], ("No such command 'bogus'",)),
+])
+def test_a_usage_mistake_is_one_error_line_exit_2(capsys, argv, words):
+    """Not Typer's usage box: the one `error:` line the README promises, naming --help."""
+    code, out, err = run_cli(capsys, *argv)
+    assert_input_error(code, err, *words)
+    assert "╭" not in err + out and "Usage:" not in err
+
+
+def test_help_prints_the_tensorboard_extra_whole(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")  # one row per option
+    code, out, _ = run_cli(capsys, "train", "--help")
+    assert code == 0 and 'pip install "inr-gon[tensorboard]"' in out
