@@ -45,6 +45,7 @@ app = App(
     help="Gradient Origin Networks: train, render, fit, sample and export implicit neural "
     "representations without an encoder.",
     add_completion=False,
+    rich_markup_mode="rich",  # help texts are rich markup: brackets in them are escaped
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from inr_gon import oom
 from inr_gon.cli.common import app, out
 from inr_gon.cli.fit import check_refine
 from inr_gon.errors import InputError
@@ -37,8 +38,10 @@ def evaluate(
     check_refine(refine_steps, refine_lr, "torch")
     if resolution is not None and not 2 <= resolution <= MAX_RESOLUTION:
         raise InputError(f"--resolution must be from 2 to {MAX_RESOLUTION}, got {resolution}")
-    figures = run_eval(load_run(run, device), data, refine_steps, refine_lr, split, limit, quiet,
-                       resolution)
+    r = load_run(run, device)
+    with oom.guard(lambda what: f"eval ran out of {what}; lower --limit (now "
+                   f"{limit or 'every item'}){' or --resolution' if resolution else ''}"):
+        figures = run_eval(r, data, refine_steps, refine_lr, split, limit, quiet, resolution)
     if as_json:
         out.print_json(json.dumps(figures))
         return

@@ -9,6 +9,7 @@ import torch
 import typer
 from rich.table import Table
 
+from inr_gon import oom
 from inr_gon.cli.common import app, note, out
 from inr_gon.cli.photo import fit_whole
 from inr_gon.errors import InputError
@@ -43,7 +44,9 @@ def fit(
     check_refine(refine_steps, refine_lr, backend)
     if out_file is not None:
         check_latents_path(out_file)
-    with runlock.hold_if_inside(run, out_file, is_dir=False):  # --out into the run: one writer
+    # --out into the run: one writer; out of memory: one line
+    with runlock.hold_if_inside(run, out_file, is_dir=False), oom.guard(
+            lambda what: f"fit ran out of {what}; fit fewer INPUTS at a time (now {len(inputs)})"):
         r = load_run(run, device)
         if r.cfg.summary.modality == "sdf":
             if backend != "torch":

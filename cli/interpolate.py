@@ -8,6 +8,7 @@ import numpy as np
 import torch
 import typer
 
+from inr_gon import oom
 from inr_gon.cli.common import app, note, parse_size
 from inr_gon.errors import InputError, wxh
 from inr_gon.inference.latents import latent_spec
@@ -53,9 +54,11 @@ def interpolate(
     if frames * hw[0] * hw[1] > MAX_FRAME_PIXELS:
         raise InputError(f"{frames} frames of {wxh(*hw)} is too much for one animation: "
                          "fewer --frames or a smaller --size")
-    z = endpoint_latents(r, a, b)
-    walk = slerp(z[0], z[1], torch.linspace(0, 1, frames))
-    frames_out = np.asarray(r.render(walk, hw))
+    with oom.guard(lambda what: f"interpolate ran out of {what} at {wxh(*hw)}; lower --frames "
+                   f"(now {frames}) or --size"):
+        z = endpoint_latents(r, a, b)
+        walk = slerp(z[0], z[1], torch.linspace(0, 1, frames))
+        frames_out = np.asarray(r.render(walk, hw))
     with runlock.hold_if_inside(run, out_file, is_dir=False):
         write_animation(out_file, frames_out, fps)
     note(f"wrote {out_file}: {frames} frames at {wxh(*hw)} from {a} to {b}", quiet)

@@ -9,6 +9,7 @@ Precedence: field defaults < folder defaults (presets.FOLDER_DEFAULTS) < --prese
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import json
@@ -18,14 +19,17 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 
-from inr_gon.config import FIELD_GROUP, FIELDS, Config, route, typed
+from inr_gon.cli.common import note
+from inr_gon.config import FIELD_GROUP, FIELDS, GROUPS, Config, route, typed
 from inr_gon.datasets import detect_modality
 from inr_gon.errors import InputError
 from inr_gon.presets import FOLDER_DEFAULTS, PRESETS
 
 PANELS = {"net": "Model", "dataset": "Data", "train": "Training", "sdf": "SDF sampling"}
 TYPES = {"int": int, "float": float, "bool": bool, "str": str}
+SUMMARY_FIELDS = tuple(f.name for f in dataclasses.fields(GROUPS["summary"]))  # set by train
 
 
 def flag_name(name: str) -> str:
@@ -37,7 +41,8 @@ def _option(name: str) -> inspect.Parameter:
     kind = f.type if isinstance(f.type, str) else f.type.__name__
     flag = flag_name(name)
     decl = f"{flag}/--no-{flag[2:]}" if kind == "bool" else flag
-    opt = typer.Option(f.default, decl, help=f.metadata["help"], show_default=True,
+    # help is rich markup (cli/common.py): escaped, "[tensorboard]" would be read as a tag
+    opt = typer.Option(f.default, decl, help=escape(f.metadata["help"]), show_default=True,
                        rich_help_panel=PANELS[FIELD_GROUP[name]])
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=opt,
                              annotation=TYPES[kind])
@@ -70,8 +75,9 @@ def _typed(ctx: typer.Context, name: str) -> bool:
     return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
 
 
-def read_config_file(path: Path) -> dict[str, Any]:
-    """A JSON or TOML file of config fields, flat ({"hidden": 64}) or grouped ([net] hidden = 64)."""
+def read_config_file(path: Path, quiet: bool = False) -> dict[str, Any]:
+    """A JSON or TOML file of config fields, flat ({"hidden": 64}) or grouped ([net] hidden = 64);
+    a run's config.json too: the fields train writes from the data are ignored, with a note."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -94,12 +100,16 @@ def read_config_file(path: Path) -> dict[str, Any]:
             raise InputError(f"{path}: not valid JSON ({e})") from None
     if not isinstance(raw, dict):
         raise InputError(f"{path}: a config file must hold an object of fields")
-    if "extra" in raw:
-        raise InputError(f"{path}: config field 'extra' is written by train, not read from a file")
     try:
-        return typed({name: v for kw in route(raw).values() for name, v in kw.items()})
+        values = typed({name: v for kw in route(raw).values() for name, v in kw.items()})
     except InputError as e:
         raise InputError(f"{path}: {e}") from None
+    # A run's own config.json reproduces the run: what train wrote there from the data is
+    # read from the data again (route() already set `extra` aside).
+    written = [*(["extra"] if "extra" in raw else []), *(k for k in SUMMARY_FIELDS if k in values)]
+    if written:
+        note(f"{path}: {', '.join(written)} ignored (written by train from the data)", quiet)
+    return {k: v for k, v in values.items() if k not in SUMMARY_FIELDS}
 
 
 def preset_values(name: str | None) -> dict[str, Any]:
@@ -110,12 +120,13 @@ def preset_values(name: str | None) -> dict[str, Any]:
     return dict(PRESETS[name])
 
 
-def starting_config(preset: str | None, config_file: Path | None, given: dict[str, Any]) -> Config:
+def starting_config(preset: str | None, config_file: Path | None, given: dict[str, Any],
+                    quiet: bool = False) -> Config:
     """defaults < folder defaults < preset < config file < given (flags and DATA, None = not
     given); validated."""
     values = preset_values(preset)
     if config_file is not None:
-        values.update(read_config_file(config_file))
+        values.update(read_config_file(config_file, quiet))
     values.update({k: v for k, v in given.items() if v is not None})
     return Config.from_dict({**folder_defaults(values), **values})
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from inr_gon import oom
 from inr_gon.cli.common import app, note, parse_size
 from inr_gon.errors import InputError, wxh
 from inr_gon.inference.latents import save_latents
@@ -35,10 +36,12 @@ def sample(
     r = load_run(run, device)
     check_image_run(r, "sample")
     hw = parse_size(size) or r.cfg.size
-    used, z = sample_latents(r, n, prior, seed)
+    with oom.guard(lambda what: f"sample ran out of {what} at {wxh(*hw)}; lower -n (now {n}) "
+                   "or --size"):
+        used, z = sample_latents(r, n, prior, seed)
+        images = r.render(z, hw)
     out_dir = out_dir or run / "samples"
     names = [f"sample_{i:04d}" for i in range(n)]
-    images = r.render(z, hw)
     with runlock.hold_if_inside(run, out_dir, is_dir=True):
         for name, img in zip(names, images):
             write_png(out_dir / f"{name}.png", img)

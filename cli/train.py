@@ -26,7 +26,8 @@ def train(
                                show_default=False),
     out_dir: Path = Opt(None, "--out", help="Run folder (default runs/<data name>)"),
     config_file: Path = Opt(None, "--config", help="JSON or TOML file of config fields, flat or "
-                            "grouped in tables net, dataset, train, sdf; flags override it"),
+                            "grouped in tables net, dataset, train, sdf (a run's config.json "
+                            "reproduces the run); flags override it"),
     preset: str = Opt(None, "--preset", help=f"Named recipe: {' | '.join(PRESETS)} "
                       "(inr_gon/presets.py); --config and flags override it"),
     size: str = Opt(None, "--size", help="Training resolution S or WxH, width x height (default 32)",
@@ -65,7 +66,7 @@ def train(
     else:
         if data is None and preset is None and config_file is None:
             raise InputError("train needs DATA (or a --preset or --config that names it)")
-        cfg = starting_config(preset, config_file, {**flags, "data": data})  # data None: not given
+        cfg = starting_config(preset, config_file, {**flags, "data": data}, quiet)  # data None: not given
         out_dir = out_dir or Path("runs") / _data_name(cfg.dataset.data)
     result = run_training(cfg, out_dir, resume=resume, quiet=quiet)
     report(result, quiet)

@@ -5,7 +5,7 @@ A row is a command line with placeholders, the files to create first, and the ou
          and no output folder left behind
   warn   exit 0 and a `warning:` line holding `words` (it names the file that was skipped)
   ok     exit 0: odd but valid input
-  usage  exit 2 from the argument parser itself (Typer's own message, which names the option)
+  usage  exit 2 and one `error:` line from the argument parser itself (it names the option)
   perm   a chmod-000 file or folder `data/<words[0]>`: used where the test can still read it
          (root can), else skipped with a warning naming it
 Placeholders: {d} the case folder, {run} a copy of a trained tiny run at {d}/run (of the kind
@@ -232,7 +232,8 @@ CASES: list[Case] = [
          folder({"a.png": hf.garbage, "b.png": lambda p: p.write_bytes(b"")}, good=0)),
     Case("folder-empty", train(), "error", ("no images",), folder({}, good=0)),
     Case("folder-text-only", train(), "error", ("no images",), folder({"a.txt": hf.garbage}, good=0)),
-    Case("folder-of-meshes", train(), "error", (), folder({"a.obj": hf.garbage}, good=0)),
+    Case("folder-of-meshes", train(), "error", ("a.obj", "no triangle faces"),
+         folder({"a.obj": hf.garbage}, good=0)),
     # ---- .npy / .npz arrays
     single("int32.npy", hf.npy(np.zeros((2, 4, 4), np.int32)), "error", "uint8 or uint16"),
     single("complex.npy", hf.npy(np.zeros((2, 4, 4), np.complex64)), "error", "numeric"),

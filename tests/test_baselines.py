@@ -5,6 +5,7 @@ import torch
 
 from inr_gon.config import Config
 from inr_gon.errors import InputError
+from inr_gon.inference.evaluate import evaluate
 from inr_gon.inference.run import load_run
 from inr_gon.models.baselines import AutoEncoder, ConvEncoder, ConvGON, sample_image
 from inr_gon.models.factory import build_model
@@ -21,8 +22,11 @@ def count(model):
 def test_each_model_trains_a_few_steps_and_renders(tiny_cfg, tmp_path, capsys, model):
     cfg = tiny_cfg.replace(model=model, steps=4, preview_every=2, checkpoint_every=2)
     res = train(cfg, tmp_path / model, quiet=True)
-    assert res.step == 4 and res.val_psnr is not None and res.val_psnr > 0
     run = load_run(tmp_path / model)
+    # the held-out figure is the PSNR of the held-out items, as `inr-gon eval --split val` scores them
+    held_out = evaluate(run, cfg.dataset.data, split="val")
+    assert res.step == 4 and res.val_items == held_out["items"] > 0
+    assert res.val_psnr == pytest.approx(held_out["psnr"], abs=1e-3)
     out = run.model(grid(8, 8), torch.rand(3, 64, 3))
     assert out["pred"].shape == (3, 64, 3) and out["z"].shape == (3, cfg.net.latent_dim)
     assert run.render(torch.randn(2, cfg.net.latent_dim)).shape == (2, 8, 8, 3)

@@ -1,5 +1,6 @@
 """The command line: exit codes, one-line errors, and the train -> render path."""
 
+import json
 import os
 import subprocess
 import sys
@@ -40,6 +41,27 @@ def test_render_new_image_warns_about_resampling(tiny_run, capsys, tmp_path):
     assert code == 0, err
     assert "resampled" in err and (tmp_path / "r" / "new.png").is_file()
 
+
+
+def test_render_and_fit_read_arrays_and_warn_only_when_resampling(tiny_run, capsys, tmp_path):
+    """render and fit take .npy/.npz arrays as train and eval do; inputs already at the run's
+    8x8 (a folder or an array) are not said to be resampled; other sizes are."""
+    import imageio.v3 as iio
+
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "t.npy", rng.integers(0, 256, (3, 8, 8, 3), dtype=np.uint8))
+    np.savez(tmp_path / "big.npz", rng.integers(0, 256, (2, 12, 12, 3), dtype=np.uint8))
+    (tmp_path / "same").mkdir()
+    for i in range(2):
+        iio.imwrite(tmp_path / "same" / f"a{i}.png", rng.integers(0, 256, (8, 8, 3), dtype=np.uint8))
+    code, _, err = run_cli(capsys, "render", tiny_run, tmp_path / "t.npy", tmp_path / "same",
+                           "--out", tmp_path / "r", "--quiet")
+    assert code == 0 and "resampled" not in err, err
+    assert {p.name for p in (tmp_path / "r").glob("*.png")} == {
+        "t_000000.png", "t_000001.png", "t_000002.png", "a0.png", "a1.png", "grid.png"}
+    code, out, err = run_cli(capsys, "fit", tiny_run, tmp_path / "big.npz", "--json")
+    assert code == 0, err
+    assert "12x12 resampled to 8x8" in err and len(json.loads(out)["items"]) == 2
 
 def test_missing_data_path(capsys, tmp_path):
     code, _, err = run_cli(capsys, "train", tmp_path / "nope", "--out", tmp_path / "o", *TINY)
@@ -96,3 +118,22 @@ def test_python_m_entry_point(tmp_path):
     p = subprocess.run([sys.executable, "-m", "inr_gon", "--help"], capture_output=True, text=True,
                        env=env, cwd=tmp_path)
     assert p.returncode == 0 and "train" in p.stdout and "render" in p.stdout
+
+
+@pytest.mark.parametrize("argv,words", [
+    (["train", "builtin:shapes:8", "--bogus"], ("No such option: --bogus", "inr-gon train --help")),
+    (["render"], ("Missing argument", "inr-gon render --help")),
+    (["fit", "x", "y", "--refine-steps", "many"], ("--refine-steps", "inr-gon fit --help")),
+    (["bogus"], ("No such command 'bogus'",)),
+])
+def test_a_usage_mistake_is_one_error_line_exit_2(capsys, argv, words):
+    """Not Typer's usage box: the one `error:` line the README promises, naming --help."""
+    code, out, err = run_cli(capsys, *argv)
+    assert_input_error(code, err, *words)
+    assert "╭" not in err + out and "Usage:" not in err
+
+
+def test_help_prints_the_tensorboard_extra_whole(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")  # one row per option
+    code, out, _ = run_cli(capsys, "train", "--help")
+    assert code == 0 and 'pip install "inr-gon[tensorboard]"' in out

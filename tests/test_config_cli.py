@@ -172,3 +172,21 @@ def test_folders_start_from_the_measured_defaults_and_presets_override_them(tmp_
     assert (flags.origin_step, flags.latent_grid) == ("gradient", 4)
     tiny = starting_config(None, None, {"data": str(photos), "height": 4, "width": 4}).net
     assert tiny.latent_grid == 0  # no grid finer than 2 pixels a cell
+
+
+def test_a_runs_config_json_reproduces_the_run(tmp_path, capsys):
+    """`train --config RUN/config.json` trains the same run again: the fields train wrote from
+    the data (extra, modality, channels) are ignored with a note, never an error."""
+    first, again = tmp_path / "first", tmp_path / "again"
+    code, _, err = run_cli(capsys, "train", "builtin:shapes:16", *TINY, "--steps", "3",
+                           "--log-every", "1", "--seed", "5", "--out", first)
+    assert code == 0, err
+    assert "extra" in read(first) and read(first)["modality"] == "image"
+    code, _, err = run_cli(capsys, "train", "--config", first / "config.json", "--out", again)
+    assert code == 0, err
+    assert "ignored" in err and "extra" in err and "modality" in err
+    drop = lambda raw: {k: v for k, v in raw.items() if k != "extra"}  # noqa: E731
+    assert drop(read(again)) == drop(read(first))
+    losses = [[r["loss"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())
+               if "loss" in r] for run in (first, again)]
+    assert len(losses[0]) == 3 and losses[0] == losses[1]  # the same steps, bit for bit

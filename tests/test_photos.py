@@ -72,6 +72,25 @@ def test_crops_need_a_folder(tmp_path):
         image_task(_crop_cfg("builtin:shapes"), torch.device("cpu"))
 
 
+
+def test_train_crops_from_the_command_line(tmp_path, capsys):
+    """`train DIR --crops` trains on crops of the photos at their own size (the data summary
+    says so); without it the same folder trains on the photos shrunk to --size."""
+    import json
+
+    _photos(tmp_path / "photos")
+    flags = ["--size", "16", "--steps", "2", "--batch-size", "2", "--hidden", "8", "--layers", "2",
+             "--latent-dim", "4", "--latent-grid", "0", "--origin-step", "gradient",
+             "--data-workers", "0", "--preview-every", "0", "--device", "cpu", "--quiet"]
+    for crops, out in ((["--crops"], "cropped"), ([], "shrunk")):
+        code, _, err = run_cli(capsys, "train", tmp_path / "photos", *crops, *flags,
+                               "--out", tmp_path / out)
+        assert code == 0, err
+    cropped, shrunk = (json.loads((tmp_path / r / "config.json").read_text())
+                       for r in ("cropped", "shrunk"))
+    assert cropped["crops"] and cropped["extra"]["data"].get("crops") is True
+    assert not shrunk["crops"] and "crops" not in shrunk["extra"]["data"]
+
 def test_blend_weights_are_a_partition_of_unity():
     layout = TileLayout.cover((100, 70), (16, 16), 4)
     assert layout.ys[0] == 0 and layout.ys[-1] == 100 - 16

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from cli_helpers import one_error_line, run_cli
@@ -20,7 +21,7 @@ from figures import record
 import inr_gon.training.train
 from inr_gon.config import Config
 from inr_gon.inference.run import load_run
-from inr_gon.io import read_jsonl
+from inr_gon.io import read_jsonl, write_png
 from inr_gon.models.factory import build_model
 from inr_gon.oom import OutOfMemory
 from inr_gon.training.checkpoint import STATE_FILE, load_checkpoint, load_config
@@ -119,6 +120,32 @@ def test_out_of_memory_while_meshing_is_one_line(tmp_path, capsys, monkeypatch, 
     assert code == 1 and "mesh ran out of GPU memory" in line and "--max-memory" in line
     record("oom", case="mesh (injected)", exit=code, message=line)
 
+
+
+@pytest.mark.parametrize("command,holder,words", [
+    ("fit", "inr_gon.cli.fit.fit_images", ("fit ran out of CPU memory", "INPUTS", "(now 1)")),
+    ("eval", "inr_gon.cli.eval.run_eval", ("eval ran out of CPU memory", "--limit")),
+    ("sample", "inr_gon.cli.sample.sample_latents", ("sample ran out of CPU memory", "-n (now 16)")),
+    ("interpolate", "inr_gon.cli.interpolate.endpoint_latents",
+     ("interpolate ran out of CPU memory", "--frames (now 24)")),
+])
+def test_out_of_memory_in_the_other_commands_is_one_line(command, holder, words, image_run,
+                                                         tmp_path, capsys, monkeypatch):
+    """fit, eval, sample and interpolate: one line naming the flag that lowers memory, exit 1."""
+    def fails(*args, **kwargs):
+        raise OOM["cpu"]()
+
+    monkeypatch.setattr(holder, fails)
+    png = tmp_path / "a.png"
+    write_png(png, np.zeros((8, 8, 3), np.float32))  # an input the commands read
+    argv = {"fit": [png], "eval": ["builtin:shapes:4"], "sample": ["--out", tmp_path / "s"],
+            "interpolate": [png, png, "--out", tmp_path / "a.gif"]}[command]
+    code, _, err = run_cli(capsys, command, image_run, *argv, "--quiet")
+    line = one_error_line(err)
+    assert code == 1, err
+    for w in words:
+        assert w in line, line
+    record("oom", case=f"{command} (injected)", exit=code, message=line)
 
 # A child with a real address-space limit: what it has mapped after importing torch, plus MiB.
 LIMITED = """

@@ -68,6 +68,20 @@ def test_fitted_prior_matches_the_training_latents(runs):
     assert torch.allclose(draws.double().mean(0), mean, atol=4 * float(cov.diagonal().max()) ** 0.5 / 50)
 
 
+
+def test_sample_with_the_fitted_prior_from_the_command_line(runs, capsys, tmp_path):
+    """`sample --prior fitted` on a variational run: the Gaussian of its training latents, not
+    its N(0, I) prior; the saved latents are exactly sample_latents(run, n, "fitted", seed)."""
+    code, _, err = run_cli(capsys, "sample", runs / "vgon", "--prior", "fitted", "-n", "3",
+                           "--seed", "2", "--out", tmp_path / "s", "--device", "cpu")
+    assert code == 0, err
+    assert "fitted prior" in err
+    assert len(list((tmp_path / "s").glob("sample_*.png"))) == 3
+    _, z = load_latents(tmp_path / "s" / "latents.safetensors", 4)
+    run = load_run(runs / "vgon")
+    assert torch.equal(z, sample_latents(run, 3, "fitted", seed=2)[1])
+    assert not torch.equal(z, sample_latents(run, 3, "model", seed=2)[1])
+
 def test_non_variational_run_refuses_the_model_prior(runs, capsys):
     code, _, err = run_cli(capsys, "sample", runs / "plain", "--prior", "model")
     assert_input_error(code, err, "not variational", "--prior fitted")

@@ -4,13 +4,13 @@ scored by inr_gon.shapes.mesh)."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 
-from inr_gon.datasets import load_images, resize_image, to_channels
-from inr_gon.errors import InputError, warn, wxh
+from inr_gon.datasets import to_channels
+from inr_gon.errors import InputError
 from inr_gon.inference.fit import REFINE_LR, fit_images, mean_scores
+from inr_gon.inference.inputs import item_name, load_at_size
 from inr_gon.inference.shape_eval import evaluate_shapes
 from inr_gon.training.batches import split_indices
 
@@ -50,7 +50,7 @@ def load_split(cfg, data: str, split: str = "all", limit: int | None = None
         raise InputError(f"--split {split} needs the run's own data ({cfg.dataset.data}), got {data}")
     if limit is not None and limit < 1:
         raise InputError(f"--limit must be positive, got {limit}")
-    ds = _load_at_size(data, cfg.size)
+    ds = load_at_size(data, cfg.size)
     idx = np.arange(len(ds.images))
     if split != "all":
         train, val = split_indices(len(idx), cfg.dataset.val_fraction, cfg.train.seed)
@@ -58,26 +58,8 @@ def load_split(cfg, data: str, split: str = "all", limit: int | None = None
         if len(idx) == 0:
             raise InputError(f"the run's '{split}' split is empty")
     idx = idx[:limit] if limit else idx
-    names = [Path(ds.names[i]).with_suffix("").as_posix().replace("/", "_") for i in idx]
+    names = [item_name(ds.names[i]) for i in idx]
     return names, to_channels(ds.images[idx], cfg.summary.channels)
-
-
-def _load_at_size(data: str, size: tuple[int, int]):
-    """Built-ins are drawn at the size; other data is resampled to it, with a warning."""
-    if data.startswith("builtin:"):
-        return load_images(data, size)
-    try:
-        ds = load_images(data)  # native size first, to know whether anything is resampled
-    except InputError as e:
-        if "differ in size" not in str(e):  # the loader's message for a mixed-size folder
-            raise
-        warn(f"{data}: images of several sizes resampled to {wxh(*size)}, the training size")
-        return load_images(data, size)
-    if ds.images.shape[1:3] != tuple(size):
-        h, w = ds.images.shape[1:3]
-        warn(f"{data}: {wxh(h, w)} resampled to {wxh(*size)}, the training size")
-        ds.images = np.stack([resize_image(img, size) for img in ds.images])
-    return ds
 
 
 def _spec(data: str) -> str:

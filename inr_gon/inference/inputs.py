@@ -1,4 +1,4 @@
-"""What the commands read as input images: files or folders resampled to a run's training size,
+"""What the commands read as input images: files, folders or arrays at a run's training size,
 or a run's own first training items (regenerated or re-read, same split)."""
 
 from __future__ import annotations
@@ -9,8 +9,10 @@ import numpy as np
 
 from inr_gon.config import Config
 from inr_gon.datasets import (
+    ARRAY_EXTS,
     IMAGE_EXTS,
     CropFolder,
+    ImageSet,
     LazyFolder,
     find_files,
     load_image_file,
@@ -25,10 +27,10 @@ from inr_gon.training.batches import split_indices
 
 def load_inputs(paths: list[str], size: tuple[int, int], channels: int,
                 keep_smaller: bool = False) -> tuple[list[str], np.ndarray]:
-    """Image files or folders -> (names, images [B, H, W, C] at the training size). Inputs of
-    another size are resampled (centre crop, area resize) with a warning, except, with
-    keep_smaller (a GON's observation model, Run.encode), image files all of one size no larger
-    than the training size: those come back as they are, to be fitted as observed."""
+    """Image files, folders or .npy/.npz arrays -> (names, images [B, H, W, C] at the training
+    size). Inputs of another size are resampled (centre crop, area resize) with a warning,
+    except, with keep_smaller (a GON's observation model, Run.encode), image files all of one
+    size no larger than the training size: those come back as they are, to be fitted as observed."""
     small = _common_smaller_size(paths, size) if keep_smaller else None
     if small is not None:
         names = unique_names([Path(p).stem for p in paths])
@@ -36,10 +38,9 @@ def load_inputs(paths: list[str], size: tuple[int, int], channels: int,
     names, images = [], []
     for p in paths:
         path = Path(p)
-        if path.is_dir():
-            data = load_images(str(path), size)
-            warn(f"{path}: images resampled to {wxh(*size)}, the training size")
-            names += [Path(n).with_suffix("").as_posix().replace("/", "_") for n in data.names]
+        if _many(path):
+            data = load_at_size(str(path), size)
+            names += [item_name(n) for n in data.names]
             images += list(data.images)
             continue
         img = load_image_file(path)
@@ -53,10 +54,39 @@ def load_inputs(paths: list[str], size: tuple[int, int], channels: int,
     return unique_names(names), np.stack(images)
 
 
+def load_at_size(data: str, size: tuple[int, int]) -> ImageSet:
+    """A folder, array or built-in at the training size: built-ins are drawn at it; other data
+    is resampled to it, with a warning, only when it is not already that size."""
+    if data.startswith("builtin:"):
+        return load_images(data, size)
+    try:
+        ds = load_images(data)  # native size first, to know whether anything is resampled
+    except InputError as e:
+        if "differ in size" not in str(e):  # the loader's message for a mixed-size folder
+            raise
+        warn(f"{data}: images of several sizes resampled to {wxh(*size)}, the training size")
+        return load_images(data, size)
+    if ds.images.shape[1:3] != tuple(size):
+        h, w = ds.images.shape[1:3]
+        warn(f"{data}: {wxh(h, w)} resampled to {wxh(*size)}, the training size")
+        ds.images = np.stack([resize_image(img, size) for img in ds.images])
+    return ds
+
+
+def item_name(name: str) -> str:
+    """An item's name in a data set ('cats/a.png', 'x/000003') -> a file stem ('cats_a')."""
+    return Path(name).with_suffix("").as_posix().replace("/", "_")
+
+
+def _many(path: Path) -> bool:
+    """A folder or an array: an input holding several images."""
+    return path.is_dir() or path.suffix.lower() in ARRAY_EXTS
+
+
 def _common_smaller_size(paths: list[str], size: tuple[int, int]) -> tuple[int, int] | None:
     """The size all of `paths` share when they are files no larger than `size`, else None.
     A side under 2 pixels is an error: one pixel holds no spatial information to fit."""
-    if not paths or any(Path(p).is_dir() for p in paths):
+    if not paths or any(_many(Path(p)) for p in paths):
         return None
     sizes = {load_image_file(p).shape[:2] for p in paths}
     for h, w in sizes:
@@ -87,7 +117,7 @@ def first_training_items(cfg: Config, n: int) -> tuple[list[str], np.ndarray, in
         train_idx, _ = split_indices(len(data.images), cfg.dataset.val_fraction, cfg.train.seed)
         pick = train_idx[:n].tolist()
         images = data.images[pick]
-    names = [Path(data.names[i]).with_suffix("").as_posix().replace("/", "_") for i in pick]
+    names = [item_name(data.names[i]) for i in pick]
     return unique_names(names), to_channels(images, cfg.summary.channels), len(train_idx)
 
 
