@@ -3,6 +3,7 @@ components, for the training meshes, the held-out meshes after one gradient step
 latent refinement, one mesh trained alone, and builtin:shapes3d; time per training step.
 
     OMP_NUM_THREADS=1 python benchmarks/shapes.py run NAME [--meshes DIR] [--steps N]
+    OMP_NUM_THREADS=1 python benchmarks/shapes.py run NAME --refine-curve 1,10,30,100
     python benchmarks/shapes.py report
 
 `run NAME` trains configuration NAME (CONFIGS below) on each set and writes
@@ -14,6 +15,9 @@ Sets (the held-out choice is fixed, not drawn): of the 8 meshes in DIR, HELD_OUT
 organic scan, one CAD part) are held out and the other 6 trained on; ALONE is trained on
 by itself (batch 1); builtin:shapes3d:SHAPES3D with 8 of them held out by the run's seed.
 Every set is trained for the same --steps; meshes are extracted at RESOLUTION^3.
+--refine-curve K1,K2,...: the held-out sets are also scored after each number of refine
+steps (each a fresh refinement from the gradient-origin latent: the schedule divides the rate
+by 10 halfway, so K steps are not a prefix of more), to pick `--refine-steps` by.
 """
 
 from __future__ import annotations
@@ -102,7 +106,7 @@ def scored(run, data: str, cells: list, resolution: int, refine_steps: int = 0,
 
 
 def run_config(name: str, meshes: Path, steps: int, only_sets: list[str], resolution: int,
-               refine_steps: int, tag: str = "") -> dict:
+               refine_steps: int, tag: str = "", curve: tuple[int, ...] = ()) -> dict:
     fields, label = CONFIGS[name], name + tag
     work = Path(tempfile.gettempdir()) / "inr-gon-shapes-bench"
     record = {"config": label, "fields": fields, "steps": steps, "resolution": resolution,
@@ -131,6 +135,9 @@ def run_config(name: str, meshes: Path, steps: int, only_sets: list[str], resolu
             if refine_steps:
                 row["heldout_refined"] = scored(run, held, cells, resolution, refine_steps,
                                                 only=only_held)
+            if curve:
+                row["refine_curve"] = {str(k): _curve_point(run, held, resolution, k, only_held)
+                                       for k in curve}
         record["sets"][set_name] = row
         print(f"{name} {set_name}: {summary_line(row)}", flush=True)
     path = RESULTS / "shapes" / f"{label}.json"
@@ -143,6 +150,13 @@ def run_config(name: str, meshes: Path, steps: int, only_sets: list[str], resolu
                   path.with_name(f"{label}-{'-'.join(only_sets)}.png"),
                   image_grid(np.stack(cells), cols=8))
     return record
+
+
+def _curve_point(run, data: str, resolution: int, k: int, only) -> dict:
+    """Mean figures and seconds of the held-out set after k refine steps (no pictures)."""
+    r = scored(run, data, [], resolution, k, only=only)
+    return {**r["mean"], "components_match": r["components_match"], "count": r["count"],
+            "seconds": r["seconds"]}
 
 
 def final_loss(run_dir: Path) -> float:
@@ -196,11 +210,27 @@ def report() -> None:
             "Chamfer-L1 solid", "IoU solid", "components = ref", "s/step"]
     md = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     md += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    md += curve_table(records)
     (RESULTS / "shapes.md").write_text("\n".join(md) + "\n")
     (RESULTS / "shapes.json").write_text(json.dumps(
         {"benchmark": "shapes", "command": "OMP_NUM_THREADS=1 python benchmarks/shapes.py run "
          "NAME --steps N; python benchmarks/shapes.py report", "configs": records}, indent=1) + "\n")
     print("\n".join(md))
+
+
+def curve_table(records: dict) -> list[str]:
+    """Markdown rows: held-out figures per refine step count (runs with --refine-curve)."""
+    rows = [[c, set_name, k, f"{m['iou']:.3f}", f"{m['chamfer_l1']:.4f}",
+             f"{m['normal_consistency']:.3f}", f"{m['components_match']}/{m['count']}",
+             f"{m['seconds']:.1f}"]
+            for c, rec in records.items() for set_name, row in rec["sets"].items()
+            for k, m in row.get("refine_curve", {}).items() if m["iou"] is not None]
+    if not rows:
+        return []
+    head = ["config", "set", "refine steps", "IoU", "Chamfer-L1", "normal cons.",
+            "components = ref", "seconds (all held-out shapes)"]
+    return ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head),
+            *("| " + " | ".join(str(c) for c in r) + " |" for r in rows)]
 
 
 def step_times(names: list[str], rounds: int = 5, per: int = 3) -> dict:
@@ -244,6 +274,8 @@ def main() -> None:
     ap.add_argument("--resolution", type=int, default=RESOLUTION)
     ap.add_argument("--refine-steps", type=int, default=REFINE_STEPS, help="0: no refined row")
     ap.add_argument("--tag", default="", help="suffix of the result's name (short runs)")
+    ap.add_argument("--refine-curve", default="", help="e.g. 1,10,30,100: held-out figures "
+                    "after each number of refine steps")
     args = ap.parse_args()
     if args.what == "report":
         report()
@@ -257,8 +289,9 @@ def main() -> None:
             print(f"{n:<10} latent {t['latent_size']:>5}  train step {t['train_step_s']:.3f} s  "
                   f"origin step {t['origin_step_s']:.3f} s")
     else:
+        curve = tuple(int(k) for k in args.refine_curve.split(",") if k.strip())
         run_config(args.name, args.meshes, args.steps, args.sets, args.resolution,
-                   args.refine_steps, args.tag)
+                   args.refine_steps, args.tag, curve)
 
 
 if __name__ == "__main__":

@@ -28,9 +28,11 @@ Opt = typer.Option
 def fit(
     run: Path = typer.Argument(..., help="Run folder"),
     inputs: list[str] = typer.Argument(..., help="Images or folders of images; for an SDF run, "
-                                       "mesh files, folders of them or builtin:NAME"),
+                                       "mesh files, folders of them, builtin:NAME or point "
+                                       "clouds (.xyz, .ply/.obj without faces)"),
     refine_steps: int = Opt(0, "--refine-steps", help="Latent optimisation steps after the first"),
-    refine_lr: float = Opt(REFINE_LR, "--refine-lr", help="Adam step size of the refine steps"),
+    refine_lr: float = Opt(REFINE_LR, "--refine-lr", help="Adam step size of the refine steps "
+                           "(shapes: divided by 10 halfway)"),
     out_file: Path = Opt(None, "--out", help="Save the latents (.safetensors) for `render --latents`"),
     backend: str = Opt("torch", "--backend", help="torch | onnx (the exported encoder)"),
     whole: bool = Opt(False, "--whole", help="Encode each photo whole, at its own resolution, as "

@@ -9,9 +9,12 @@ from rich.table import Table
 
 from inr_gon import oom
 from inr_gon.cli.common import app, note, out
+from inr_gon.cli.fit import check_refine
 from inr_gon.errors import InputError
+from inr_gon.inference.latents import load_latents
 from inr_gon.inference.mesh import mesh_run
 from inr_gon.inference.run import load_run
+from inr_gon.inference.shape_refine import SDF_REFINE_LR
 from inr_gon.limits import MAX_RESOLUTION
 from inr_gon.training import runlock
 
@@ -21,8 +24,9 @@ Opt = typer.Option
 @app.command(epilog="Example: inr-gon mesh runs/demo-shapes --resolution 256 --out meshes/")
 def mesh(
     run: Path = typer.Argument(..., help="Run folder of an SDF run"),
-    inputs: list[str] = typer.Argument(None, help="Mesh files, folders or builtin:NAME "
-                                       "(default: the first training shapes)"),
+    inputs: list[str] = typer.Argument(None, help="Mesh files, folders, builtin:NAME or point "
+                                       "clouds (.xyz, .ply/.obj without faces); default: the "
+                                       "first training shapes"),
     resolution: int = Opt(256, "--resolution", "-r", help="Grid resolution R (R^3 cells)"),
     out_dir: Path = Opt(None, "--out", help="Output folder (default RUN/meshes)"),
     fmt: str = Opt("ply", "--format", help="ply | obj | glb"),
@@ -31,6 +35,12 @@ def mesh(
     n: int = Opt(8, "-n", "--count", help="How many training shapes when no INPUT is given"),
     dense: bool = Opt(False, "--dense", help="Evaluate every grid point (default: skip blocks "
                       "far from the surface, coarse to fine)"),
+    refine_steps: int = Opt(0, "--refine-steps", help="Latent refine steps after the first "
+                            "(inputs; DeepSDF's schedule)"),
+    refine_lr: float = Opt(SDF_REFINE_LR, "--refine-lr", help="Adam step size of the refine "
+                           "steps (divided by 10 halfway)"),
+    latents: Path = Opt(None, "--latents", help="Mesh saved latents (`fit --out`) instead of "
+                        "inputs"),
     device: str = Opt("auto", "--device", help="auto | cpu | cuda[:i] | mps"),
     max_memory: int = Opt(512, "--max-memory", help="MiB of activations per decoder call"),
     quiet: bool = Opt(False, "--quiet", help="No progress output"),
@@ -40,13 +50,15 @@ def mesh(
         raise InputError(f"--resolution must be from 2 to {MAX_RESOLUTION}, got {resolution}")
     if n < 1 or max_memory < 1:
         raise InputError("-n and --max-memory must be positive")
+    check_refine(refine_steps, refine_lr, "torch")
     r = load_run(run, device)
+    saved = load_latents(latents, r.cfg.latent_size) if latents is not None else None
     out_dir = out_dir or run / "meshes"
     with runlock.hold_if_inside(run, out_dir, is_dir=True), oom.guard(
             lambda what: f"mesh ran out of {what} at {resolution}^3; lower --max-memory "
                          f"(now {max_memory} MiB) or --resolution"):
         rows = mesh_run(r, inputs or [], out_dir, resolution, fmt, original_frame, n, dense,
-                        max_memory * 2**20, quiet)
+                        max_memory * 2**20, quiet, refine_steps, refine_lr, saved)
     if not quiet:
         table = Table("shape", "mesh", "vertices", "faces", "components", "watertight",
                       caption="watertight: every edge on two faces (each component closed); "

@@ -59,7 +59,8 @@ def load_mesh(path: str | os.PathLike):
     except Exception as e:  # noqa: BLE001 - parsers raise anything on junk input
         raise UnreadableMesh(f"does not parse as a mesh ({type(e).__name__}: {e})"[:200]) from None
     if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
-        raise UnreadableMesh("has no triangle faces")
+        raise UnreadableMesh("has no triangle faces (a point cloud? `fit` and `mesh` take "
+                             "clouds; training and `eval` need meshes)")
     if not np.isfinite(mesh.vertices).all():
         raise UnreadableMesh("has non-finite (NaN or infinite) vertex coordinates")
     if mesh.faces.min() < 0 or mesh.faces.max() >= len(mesh.vertices):
@@ -136,12 +137,19 @@ def _frame(vertices: np.ndarray) -> tuple[np.ndarray, float]:
     return center, float(np.abs(vertices - center).max())
 
 
+def normalising_frame(vertices: np.ndarray) -> tuple[np.ndarray, float]:
+    """(center [3], scale) putting vertices [N, 3] in the normalised frame (bounding-box centre
+    at 0, farthest vertex at RADIUS): normalised = (x - center) * scale. Meshes and point
+    clouds (datasets/clouds.py) share it, so a scan lands where its mesh would."""
+    center, size = _frame(vertices)
+    # the norm in units of `size`: squares of coordinates near 1e308 would overflow
+    radius = size * float(np.linalg.norm((vertices - center) / size, axis=1).max()) if size else 0.0
+    return center, RADIUS / radius if radius > 0 else 1.0
+
+
 def normalise(mesh) -> tuple[object, np.ndarray, float]:
     """(mesh in the normalised frame, center [3], scale): normalised = (x - center) * scale."""
-    center, size = _frame(mesh.vertices)
-    # the norm in units of `size`: squares of coordinates near 1e308 would overflow
-    radius = size * float(np.linalg.norm((mesh.vertices - center) / size, axis=1).max()) if size else 0.0
-    scale = RADIUS / radius if radius > 0 else 1.0
+    center, scale = normalising_frame(mesh.vertices)
     out = mesh.copy()
     out.vertices = (mesh.vertices - center) * scale
     return out, center, scale

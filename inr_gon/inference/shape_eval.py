@@ -7,26 +7,26 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import Tensor
 
 from inr_gon.datasets import Sampling, load_shapes
 from inr_gon.errors import InputError
-from inr_gon.inference.fit import REFINE_LR, FitResult, refine
+from inr_gon.inference.fit import FitResult
 from inr_gon.inference.mesh import shape_inputs
 from inr_gon.inference.shape_metrics import CONVENTION, iou, mesh_parts, surface_metrics
-from inr_gon.models.gon import clamped_l1
+from inr_gon.inference.shape_refine import SDF_REFINE_LR, shape_latents
 from inr_gon.progress import Progress
 from inr_gon.shapes.mesh import extract_mesh, network_sdf, sdf_volume
 from inr_gon.training.batches import split_indices
-from inr_gon.training.sdf import ENCODE_POINTS, encode_shapes, fixed_subset, shape_errors
+from inr_gon.training.sdf import ENCODE_POINTS, fixed_subset, shape_errors
 
+__all__ = ["evaluate_shapes", "fit_shapes", "shape_latents"]  # shape_latents: its old home
 IOU_POINTS = 100_000
 KEYS = ("chamfer_l1", "chamfer_l2", "normal_consistency", "iou", "components")
 
 
 def evaluate_shapes(run, data: str, quiet: bool = False, resolution: int = 128,
                     points: int = 30_000, only: list[int] | None = None, each=None,
-                    refine_steps: int = 0, lr: float = REFINE_LR) -> dict:
+                    refine_steps: int = 0, lr: float = SDF_REFINE_LR) -> dict:
     """Chamfer distance, normal consistency, volumetric IoU and connected components of the
     run's reconstructions of the shapes in DATA against their source surfaces (see
     shape_metrics.py for the conventions); items whose network SDF has no surface get None and
@@ -78,7 +78,7 @@ def evaluate_shapes(run, data: str, quiet: bool = False, resolution: int = 128,
             "mean": _means(items), **_split_means(items), "items": items}
 
 
-def fit_shapes(run, inputs: list[str], refine_steps: int = 0, lr: float = REFINE_LR,
+def fit_shapes(run, inputs: list[str], refine_steps: int = 0, lr: float = SDF_REFINE_LR,
                quiet: bool = False) -> FitResult:
     """`inr-gon fit` on an SDF run: latents of the shapes in inputs (mesh files, folders,
     builtin specs) after the gradient-origin step and refine_steps more; scores: the clamped
@@ -115,23 +115,3 @@ def _same_data(a: str, b: str) -> bool:
     if a.startswith("builtin:") or b.startswith("builtin:"):
         return a == b
     return Path(a).resolve() == Path(b).resolve()
-
-
-def shape_latents(model, points: Tensor, sdf: Tensor, clamp: float, refine_steps: int = 0,
-                  lr: float = REFINE_LR, device: torch.device | str = "cpu",
-                  n: int = ENCODE_POINTS, batch: int = 16) -> tuple[Tensor, Tensor]:
-    """(z0, z) [S, D]: the gradient-origin latents of shapes (points [S, P, 3], sdf [S, P, 1]),
-    and the same after refine_steps latent-only Adam steps on each shape's outer loss (clamped
-    L1) over the same fixed n points (fit.refine)."""
-    p, d = fixed_subset(points, sdf, n)
-    z0 = encode_shapes(model, p, d, device, n, batch)
-    if not refine_steps:
-        return z0, z0
-
-    def loss_fn(pred: Tensor, values: Tensor) -> Tensor:
-        return clamped_l1(pred, values, clamp)
-
-    z = [refine(model, p[i:i + batch].to(device), d[i:i + batch].to(device),
-                z0[i:i + batch].to(device), refine_steps, lr, loss_fn=loss_fn).cpu()
-         for i in range(0, p.shape[0], batch)]
-    return z0, torch.cat(z)
