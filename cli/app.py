@@ -7,6 +7,7 @@ import sys
 from inr_gon.cli import (  # noqa: F401  (each registers its commands)
     demo,
     eval,
+    explore,
     export,
     fit,
     interpolate,

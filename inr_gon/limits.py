@@ -7,3 +7,6 @@ MAX_OBSERVE_FACTOR = 8  # an input pixel observed as the mean of at most 8 x 8 f
 MAX_PIXELS = 64_000_000  # 64 megapixels: a decoded input image, or a training size H x W
 MAX_RENDER_PIXELS = 2**27  # a whole-photo render (--scale): 8-bit output + its PNG bytes under ~1 GB
 MAX_RESOLUTION = 2048  # a marching-cubes grid R (mesh/eval --resolution): R^3 float32, 32 GiB at 2048
+MAX_VIEW_SIDE = 4096  # an explore view (zoom, walk, sample), per side: a screen is smaller
+MAX_UPLOAD_BYTES = 32 * 2**20  # an image uploaded to explore, before decoding
+MAX_UPLOAD_PIXELS = 16_000_000  # an uploaded image's W x H, read from its header before decoding
