@@ -9,6 +9,7 @@ import typer
 from inr_gon.cli import (  # noqa: F401  (each registers its commands)
     demo,
     eval,
+    explore,
     export,
     fit,
     interpolate,

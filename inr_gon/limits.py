@@ -10,3 +10,6 @@ MAX_RESOLUTION = 2048  # a marching-cubes grid R (mesh/eval --resolution): R^3 f
 # A local run (--model local) encodes an input up to this side in one dense solve of
 # (side^2 C)^2 values (38 MB at 32, RGB); larger inputs go through tiles (inference/superres.py).
 LOCAL_DIRECT_SIDE = 32
+MAX_VIEW_SIDE = 4096  # an explore view (zoom, walk, sample), per side: a screen is smaller
+MAX_UPLOAD_BYTES = 32 * 2**20  # an image uploaded to explore, before decoding
+MAX_UPLOAD_PIXELS = 16_000_000  # an uploaded image's W x H, read from its header before decoding

@@ -140,7 +140,7 @@ def test_train_help_shows_every_option_with_a_doc_and_default(capsys, monkeypatc
 
 
 @pytest.mark.parametrize("command", ["train", "render", "fit", "sample", "interpolate", "mesh",
-                                     "eval", "export", "demo"])
+                                     "eval", "export", "demo", "explore"])
 def test_every_command_help_has_an_example(capsys, monkeypatch, command):
     monkeypatch.setenv("COLUMNS", "200")
     code, out, _ = run_cli(capsys, command, "--help")
