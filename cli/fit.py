@@ -50,6 +50,8 @@ def fit(
     with runlock.hold_if_inside(run, out_file, is_dir=False), oom.guard(
             lambda what: f"fit ran out of {what}; fit fewer INPUTS at a time (now {len(inputs)})"):
         r = load_run(run, device)
+        if refine_steps:
+            r.require_latent_space("--refine-steps")
         if r.cfg.summary.modality == "sdf":
             if backend != "torch":
                 raise InputError("--backend onnx applies to image runs; SDF runs fit with torch")

@@ -49,6 +49,7 @@ def interpolate(
     out_file = out_file or run / "interpolate" / f"{_stem(a)}_to_{_stem(b)}.gif"
     check_animation_path(out_file)
     r = load_run(run, device)
+    r.require_latent_space("interpolate")
     check_image_run(r, "interpolate")
     hw = parse_size(size) or r.cfg.size
     if frames * hw[0] * hw[1] > MAX_FRAME_PIXELS:

@@ -34,6 +34,7 @@ def sample(
     if n > 4096:
         raise InputError(f"-n {n} is above the limit of 4096 samples")
     r = load_run(run, device)
+    r.require_latent_space("sample")
     check_image_run(r, "sample")
     hw = parse_size(size) or r.cfg.size
     with oom.guard(lambda what: f"sample ran out of {what} at {wxh(*hw)}; lower -n (now {n}) "

@@ -99,3 +99,15 @@ def test_bad_scales_are_one_line_and_exit_2(tmp_path, capsys, args, words):
     write_png(tmp_path / "p.png", np.zeros((20, 20, 3), dtype=np.float32))
     code, _, err = run_cli(capsys, "render", run, tmp_path / "p.png", *args, "--out", tmp_path / "o")
     assert_input_error(code, err, words)
+
+
+@pytest.mark.parametrize("command", [["sample", "-n", "2"], ["interpolate", "A", "A"],
+                                     ["fit", "A", "--refine-steps", "2"]])
+def test_commands_of_a_latent_space_refuse_a_local_run_in_one_line(tmp_path, capsys, command):
+    run = tmp_path / "run"
+    assert run_cli(capsys, "train", "builtin:shapes:48", *TINY, "--out", run)[0] == 0
+    write_png(tmp_path / "a.png", np.zeros((4, 4, 3), dtype=np.float32))
+    args = [str(tmp_path / "a.png") if a == "A" else a for a in command]
+    out = tmp_path / ("o.gif" if command[0] == "interpolate" else "o.safetensors")
+    code, _, err = run_cli(capsys, args[0], run, *args[1:], "--out", out)
+    assert_input_error(code, err, "local run", "--scale")

@@ -43,6 +43,13 @@ class Run:
             raise InputError(f"{self.path}: an {self.cfg.summary.modality} run renders no images "
                              "(use `inr-gon mesh`)")
 
+    def require_latent_space(self, what: str) -> None:
+        """InputError for a local run: its codes belong to one input's pixel grid, so there is
+        no latent space to sample, walk or refine in."""
+        if self.cfg.net.model == "local":
+            raise InputError(f"{self.path}: a local run (super-resolution) has no latent space for "
+                             f"{what}: render RUN INPUT --scale S super-resolves an input")
+
     def to_values(self, images: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Images [B, h, w, C] at the training size, or smaller for a GON (observed, see
         `observation`) -> values [B, h*w, C] on the device."""
