@@ -49,7 +49,6 @@ def _option(name: str) -> inspect.Parameter:
                              annotation=TYPES[kind])
 
 
-
 def shown_default(name: str) -> str | bool:
     """What `[default: ...]` says in --help: the field's default and, where the kind of data
     changes it (presets.FOLDER_DEFAULTS), the default for images and for meshes."""
@@ -66,6 +65,7 @@ def _default_text(name: str, value: Any, kind: str) -> str:
     if name == "latent_grid" and value:  # as --latent-grid is written: GxG, GxGxG for shapes
         return "x".join([str(value)] * (2 if kind == "image" else 3))
     return str(value)
+
 
 def config_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Typer sees func's own parameters and one option per config field; func gets the
