@@ -30,6 +30,8 @@ def evaluate(
     refine_lr: float = Opt(REFINE_LR, "--refine-lr", help="Step size of the refinement steps"),
     resolution: int = Opt(None, "--resolution", "-r",
                           help="Shapes: marching-cubes grid R (R^3 cells; default 128)"),
+    max_memory: int = Opt(512, "--max-memory", help="MiB of activations per decoder call, "
+                          "whatever the number of items"),
     as_json: bool = Opt(False, "--json", help="Print the figures as JSON"),
     device: str = Opt("auto", "--device", help="auto | cpu | cuda[:i] | mps"),
     quiet: bool = Opt(False, "--quiet", help="No progress output"),
@@ -38,10 +40,14 @@ def evaluate(
     check_refine(refine_steps, refine_lr, "torch")
     if resolution is not None and not 2 <= resolution <= MAX_RESOLUTION:
         raise InputError(f"--resolution must be from 2 to {MAX_RESOLUTION}, got {resolution}")
+    if max_memory < 1:
+        raise InputError("--max-memory must be positive")
     r = load_run(run, device)
     with oom.guard(lambda what: f"eval ran out of {what}; lower --limit (now "
-                   f"{limit or 'every item'}){' or --resolution' if resolution else ''}"):
-        figures = run_eval(r, data, refine_steps, refine_lr, split, limit, quiet, resolution)
+                   f"{limit or 'every item'}), --max-memory (now {max_memory} MiB)"
+                   f"{' or --resolution' if resolution else ''}"):
+        figures = run_eval(r, data, refine_steps, refine_lr, split, limit, quiet, resolution,
+                           max_memory * 2**20)
     if as_json:
         out.print_json(json.dumps(figures))
         return

@@ -37,6 +37,8 @@ def fit(
     backend: str = Opt("torch", "--backend", help="torch | onnx (the exported encoder)"),
     whole: bool = Opt(False, "--whole", help="Encode each photo whole, at its own resolution, as "
                       "tiles of the training size (--out saves the tile latents, NAME@X,Y)"),
+    max_memory: int = Opt(512, "--max-memory", help="MiB of activations per decoder call, "
+                          "whatever the number of inputs"),
     as_json: bool = Opt(False, "--json", help="Print the figures as JSON"),
     device: str = Opt("auto", "--device", help="auto | cpu | cuda[:i] | mps"),
     quiet: bool = Opt(False, "--quiet", help="No progress output"),
@@ -44,11 +46,14 @@ def fit(
     """Fit new signals: one gradient step from zero, then optionally K more; PSNR/SSIM of each
     (shapes: the clamped L1 of the SDF, sdf_l1)."""
     check_refine(refine_steps, refine_lr, backend)
+    if max_memory < 1:
+        raise InputError("--max-memory must be positive")
     if out_file is not None:
         check_latents_path(out_file)
     # --out into the run: one writer; out of memory: one line
     with runlock.hold_if_inside(run, out_file, is_dir=False), oom.guard(
-            lambda what: f"fit ran out of {what}; fit fewer INPUTS at a time (now {len(inputs)})"):
+            lambda what: f"fit ran out of {what}; fit fewer INPUTS at a time (now {len(inputs)}) "
+                         f"or lower --max-memory (now {max_memory} MiB)"):
         r = load_run(run, device)
         if refine_steps:
             r.require_latent_space("--refine-steps")
@@ -72,7 +77,8 @@ def fit(
             names, images = load_inputs(inputs, r.cfg.size, r.cfg.summary.channels,
                                         keep_smaller=r.cfg.net.model == "gon")
             encoder = _onnx_encoder(r) if backend == "onnx" else None
-            res = fit_images(r, images, names, refine_steps, refine_lr, encoder)
+            res = fit_images(r, images, names, refine_steps, refine_lr, encoder,
+                             max_memory=max_memory * 2**20)
         if out_file is not None:
             save_latents(out_file, res.names, res.z, run=str(run))
     if as_json:

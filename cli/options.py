@@ -1,7 +1,8 @@
 """`train` options generated from the config fields, and the config a run starts from.
 
 Each field of inr_gon.config with cli=True becomes `--field-name` (booleans `--x/--no-x`),
-its help the field's doc, its default shown. A command decorated with @config_options gets
+its help the field's doc, its default shown (with the defaults for images and meshes where
+presets.FOLDER_DEFAULTS sets them). A command decorated with @config_options gets
 the values typed on the command line as `fields` (options left at their default are absent).
 Precedence: field defaults < folder defaults (presets.FOLDER_DEFAULTS) < --preset < --config FILE
 < explicit flags (and DATA).
@@ -23,7 +24,7 @@ from rich.markup import escape
 
 from inr_gon.cli.common import note
 from inr_gon.config import FIELD_GROUP, FIELDS, GROUPS, Config, route, typed
-from inr_gon.datasets import detect_modality
+from inr_gon.datasets import ARRAY_EXTS, detect_modality
 from inr_gon.errors import InputError
 from inr_gon.presets import FOLDER_DEFAULTS, PRESETS
 
@@ -42,10 +43,28 @@ def _option(name: str) -> inspect.Parameter:
     flag = flag_name(name)
     decl = f"{flag}/--no-{flag[2:]}" if kind == "bool" else flag
     # help is rich markup (cli/common.py): escaped, "[tensorboard]" would be read as a tag
-    opt = typer.Option(f.default, decl, help=escape(f.metadata["help"]), show_default=True,
+    opt = typer.Option(f.default, decl, help=escape(f.metadata["help"]), show_default=shown_default(name),
                        rich_help_panel=PANELS[FIELD_GROUP[name]])
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=opt,
                              annotation=TYPES[kind])
+
+
+def shown_default(name: str) -> str | bool:
+    """What `[default: ...]` says in --help: the field's default and, where the kind of data
+    changes it (presets.FOLDER_DEFAULTS), the default for images and for meshes."""
+    kinds = [(kind, label) for kind, label in (("image", "images"), ("sdf", "meshes"))
+             if name in FOLDER_DEFAULTS[kind]]
+    if not kinds:
+        return True
+    shown = [_default_text(name, FIELDS[name].default, "image")]
+    shown += [f"{label}: {_default_text(name, FOLDER_DEFAULTS[kind][name], kind)}" for kind, label in kinds]
+    return "; ".join(shown)
+
+
+def _default_text(name: str, value: Any, kind: str) -> str:
+    if name == "latent_grid" and value:  # as --latent-grid is written: GxG, GxGxG for shapes
+        return "x".join([str(value)] * (2 if kind == "image" else 3))
+    return str(value)
 
 
 def config_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -132,15 +151,26 @@ def starting_config(preset: str | None, config_file: Path | None, given: dict[st
 
 
 def folder_defaults(values: dict[str, Any]) -> dict[str, Any]:
-    """The measured best model for a folder of images or meshes (presets.FOLDER_DEFAULTS); none
-    for built-in data and arrays, and no latent grid on images smaller than 2 cells a side."""
+    """The measured best model for the kind of data (presets.FOLDER_DEFAULTS): a folder of
+    images or an image array, a folder of meshes; none for built-in data. Only what the other
+    choices allow: no latent grid on images smaller than 2 cells a side, the gradient step for
+    --variational and the baselines (Gauss-Newton is the implicit GON's), none for --model conv
+    (no SIREN to modulate)."""
     data = values.get("data")
-    if not isinstance(data, str) or data.startswith("builtin:") or not Path(data).is_dir():
+    if not isinstance(data, str) or data.startswith("builtin:"):
+        return {}
+    path = Path(data)
+    if not (path.is_dir() or path.is_file() and path.suffix.lower() in ARRAY_EXTS):
         return {}
     try:
         chosen = dict(FOLDER_DEFAULTS[detect_modality(data)])
     except InputError:  # an empty or mixed folder: `train` says so when it loads it
         return {}
+    model = values.get("model", FIELDS["model"].default)
+    if model == "conv":
+        return {}
+    if model != "gon" or values.get("variational"):
+        chosen["origin_step"] = "gradient"
     size = min(values.get("height", FIELDS["height"].default), values.get("width", FIELDS["width"].default))
     if size < 2 * chosen["latent_grid"]:
         chosen.update(latent_grid=0, latent_dim=FIELDS["latent_dim"].default)

@@ -7,11 +7,12 @@ from pathlib import Path
 import typer
 
 from inr_gon.cli.common import app, note, out, parse_grid, parse_size
-from inr_gon.cli.options import config_options, flag_name, starting_config
+from inr_gon.cli.options import config_options, flag_name, shown_default, starting_config
 from inr_gon.config import UNLIMITED_STEPS
 from inr_gon.errors import InputError, warn
 from inr_gon.presets import PRESETS
 from inr_gon.training.checkpoint import load_config
+from inr_gon.training.train import TrainResult
 from inr_gon.training.train import train as run_training
 
 Opt = typer.Option
@@ -34,12 +35,15 @@ def train(
                     rich_help_panel="Data"),
     latent_grid: str = Opt(None, "--latent-grid", help="G or GxG (GxGxG for shapes): a grid of "
                            "--latent-dim vectors interpolated at each point (0: one vector)",
-                           rich_help_panel="Model", show_default="0"),
+                           rich_help_panel="Model", show_default=shown_default("latent_grid")),
     resume: bool = Opt(False, "--resume", help="Continue the run in --out from its checkpoint"),
     quiet: bool = Opt(False, "--quiet", help="No progress output"),
     fields: dict | None = None,
 ) -> None:
-    """Train a GON on DATA; writes the run folder."""
+    """Train a GON on DATA; writes the run folder.
+
+    Defaults marked images: apply to a folder of images or a .npy/.npz array, meshes: to a
+    folder of meshes (the measured best, inr_gon/presets.py); built-in data takes the first."""
 
 
     flags = dict(fields or {})
@@ -72,7 +76,7 @@ def train(
     report(result, quiet)
 
 
-def report(result, quiet: bool) -> None:
+def report(result: TrainResult, quiet: bool) -> None:
     if result.rank != 0:  # under torchrun, rank 0 speaks for the run
         if result.interrupted:
             raise typer.Exit(130)
@@ -86,7 +90,7 @@ def report(result, quiet: bool) -> None:
     ended = f" (--time-budget {result.time_budget} reached)" if result.out_of_time else ""
     out.print(f"run {run}: step {result.step}{ended}, {_figures(result)}, {result.seconds:.0f} s",
               highlight=False, soft_wrap=True)
-    image = getattr(result, "metric", "psnr") == "psnr"
+    image = result.metric == "psnr"
     previews = sorted((run / "previews").glob("step_*.png"))
     shown = [str(previews[-1]) if previews else "", str(run / "loss.png")
              if (run / "loss.png").exists() else ""]
@@ -94,11 +98,11 @@ def report(result, quiet: bool) -> None:
     note(f"pictures: {', '.join(x for x in shown if x) or 'none'}; next: {nxt}", quiet)
 
 
-def _figures(result) -> str:
+def _figures(result: TrainResult) -> str:
     """Train and held-out figures; the held-out one names how many items it rests on."""
-    n = getattr(result, "val_items", 0)
+    n = result.val_items
     items = f" ({n} item{'s' if n != 1 else ''})"
-    if getattr(result, "metric", "psnr") == "psnr":
+    if result.metric == "psnr":
         val = "n/a" if result.val_psnr is None else f"{result.val_psnr:.2f} dB{items}"
         return f"train PSNR {result.train_psnr:.2f} dB, held-out PSNR {val}"
     val = "n/a" if result.val_psnr is None else f"{result.val_psnr:.4f}{items}"  # shapes: clamped L1

@@ -1,6 +1,6 @@
 """Named recipes for `inr-gon train --preset NAME`: flat config values, one dict each.
 
-Precedence when training: field defaults < FOLDER_DEFAULTS (a folder of images or meshes) <
+Precedence when training: field defaults < FOLDER_DEFAULTS (images: a folder or an array; meshes) <
 preset < `--config FILE` < explicit flags (and DATA).
 Add a recipe by adding an entry; its values are checked like any config (config.py).
 """
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-# What `train` starts from on a FOLDER of images or of meshes, under --preset, --config and flags:
+# What `train` starts from on a folder of images or an image array, or a folder of meshes, under
+# --preset, --config and flags (cli/options.folder_defaults: as far as the other flags allow):
 # the configurations that measured best here. Images (benchmarks/results/quality.md, CIFAR-10,
 # 1,000 held out, 200 steps, batch 32, 1,024 latent values, one pass): every layer modulated by a
 # 4x4 grid of 64-vectors with the Gauss-Newton step, 26.7 dB held-out, against 18.7 for the

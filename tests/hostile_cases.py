@@ -306,8 +306,6 @@ CASES: list[Case] = [
     Case("render-input-zero-byte", render("{d}/z.png"), "error", ("cannot read image",),
          at("z.png", lambda p: p.write_bytes(b""))),
     Case("render-input-fifo", render("{d}/f.png"), "error", ("not a regular file",), at("f.png", hf.fifo)),
-    Case("render-input-npy", render("{d}/a.npy"), "error", ("cannot read image",),
-         at("a.npy", hf.npy(np.zeros((2, 8, 8), np.uint8)))),
     Case("render-input-missing", render("{d}/nope.png"), "error", ("no such file",)),
     Case("render-input-folder-with-bad", render("{d}/data"), "warn", ("noise.png",),
          folder({"noise.png": hf.garbage})),

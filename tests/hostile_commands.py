@@ -164,12 +164,13 @@ CASES: list[Case] = [
     Case("fit-ok", fit(*AB, "--refine-steps", "2"), "ok", (), pngs(), check=latents_saved(2)),
     *[Case(f"fit-ok-{kind}", fit(*AB, "--refine-steps", "2"), "ok", (), pngs(), run=kind,
            check=latents_saved(2)) for kind in ("conv", "ae", "vgon")],
+    Case("fit-input-npy", fit("{d}/a.npy"), "ok", (), at("a.npy", hf.npy(np.zeros((2, 8, 8), np.uint8))),
+         check=latents_saved(2)),  # an array of images, as train and eval read it
     *[Case(f"fit-input-{name}", fit(f"{{d}}/{file}"), "error", (words,), at(file, writer))
       for name, file, writer, words in [
           ("zero-byte", "z.png", lambda p: p.write_bytes(b""), "cannot read image"),
           ("garbage", "g.png", hf.garbage, "cannot read image"),
           ("truncated", "t.png", hf.truncated_png, "cannot read image"),
-          ("npy", "a.npy", hf.npy(np.zeros((2, 8, 8), np.uint8)), "cannot read image"),
           ("mesh", "m.obj", mesh, "cannot read image"),
           ("bomb", "bomb.png", hf.bomb_png, "megapixel"),
           ("fifo", "f.png", hf.fifo, "not a regular file"),
@@ -266,7 +267,7 @@ CASES: list[Case] = [
       for name, file, writer, w in [
           ("zero-byte", "z.png", lambda p: p.write_bytes(b""), "cannot read image"),
           ("garbage", "g.png", hf.garbage, "cannot read image"),
-          ("npy", "a.npy", hf.npy(np.zeros((2, 8, 8), np.uint8)), "cannot read image"),
+          ("npy", "a.npy", hf.npy(np.zeros((2, 8, 8), np.uint8)), "an array of images"),
           ("fifo", "f.png", hf.fifo, "not a regular file"),
           ("bomb", "bomb.png", hf.bomb_png, "megapixel"),
           ("folder", "dir", lambda p: hf.good_png(p / "x.png"), "a folder")]],
@@ -289,8 +290,11 @@ CASES: list[Case] = [
                                     "--quiet"], "warn", ("bilinear",), run="conv",
          check=files_in_out("grid.png", "shapes_000000.png", "shapes_000001.png")),
     # ---- names that would collide or leave --out
-    Case("render-names-collide", ["render", "{run}", "{d}/in", "--out", "{out}", "--quiet"], "warn",
-         ("resampled",), same_name_images,
+    Case("render-input-npy", ["render", "{run}", "{d}/a.npy", "--out", "{out}", "--quiet"], "ok", (),
+         at("a.npy", hf.npy(np.zeros((2, 8, 8), np.uint8))),  # an array of images, as train reads
+         check=files_in_out("a_000000.png", "a_000001.png", "grid.png")),
+    Case("render-names-collide", ["render", "{run}", "{d}/in", "--out", "{out}", "--quiet"], "ok",
+         (), same_name_images,  # at the run's size: nothing resampled, nothing to warn about
          check=files_in_out("grid.png", "grid-1.png", "x.png", "A.png", "a-1.png")),
     Case("latents-names-collide", ["render", "{run}", "--latents", "{d}/z.safetensors", "--out", "{out}",
                                    "--quiet"], "ok", (),

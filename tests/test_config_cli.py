@@ -126,7 +126,7 @@ def test_missing_config_file_unknown_preset_and_no_data(tmp_path, capsys):
 
 
 def test_train_help_shows_every_option_with_a_doc_and_default(capsys, monkeypatch):
-    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setenv("COLUMNS", "260")  # one row per option
     code, out, _ = run_cli(capsys, "train", "--help")
     assert code == 0
     lines = out.splitlines()
@@ -156,7 +156,7 @@ def test_version(capsys):
 
 def test_folders_start_from_the_measured_defaults_and_presets_override_them(tmp_path):
     """An image folder starts from presets.FOLDER_DEFAULTS["image"] (quality.md), a mesh folder
-    from ["sdf"]; built-in data and arrays keep the field defaults; flags and presets win."""
+    from ["sdf"]; built-in data keeps the field defaults; flags and presets win."""
     photos, meshes = tmp_path / "photos", tmp_path / "meshes"
     photos.mkdir(), meshes.mkdir()
     (photos / "a.png").write_bytes(b"")  # detection goes by extension; nothing is decoded here
@@ -190,3 +190,39 @@ def test_a_runs_config_json_reproduces_the_run(tmp_path, capsys):
     losses = [[r["loss"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())
                if "loss" in r] for run in (first, again)]
     assert len(losses[0]) == 3 and losses[0] == losses[1]  # the same steps, bit for bit
+
+
+
+def test_an_image_array_starts_from_the_image_defaults_as_a_folder_does(tmp_path):
+    np = pytest.importorskip("numpy")
+    np.save(tmp_path / "a.npy", np.zeros((4, 32, 32, 3), np.uint8))
+    np.savez(tmp_path / "b.npz", np.zeros((4, 32, 32, 3), np.uint8))
+    for array in ("a.npy", "b.npz"):
+        net = starting_config(None, None, {"data": str(tmp_path / array)}).net
+        assert {k: getattr(net, k) for k in FOLDER_DEFAULTS["image"]} == FOLDER_DEFAULTS["image"]
+
+
+def test_the_kind_defaults_give_way_to_what_the_flags_ask_for(tmp_path):
+    """--variational and the baselines take the gradient step; --model conv has no SIREN to
+    modulate: each trains where the folder defaults alone would be refused."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "a.png").write_bytes(b"")
+    given = lambda **kw: starting_config(None, None, {"data": str(photos), **kw}).net  # noqa: E731
+    vgon = given(variational=True)
+    assert (vgon.origin_step, vgon.modulation, vgon.latent_grid) == ("gradient", "all", 4)
+    assert given(model="ae").origin_step == "gradient" and given(model="ae").latent_grid == 4
+    conv = given(model="conv")
+    assert (conv.origin_step, conv.modulation, conv.latent_grid) == ("gradient", "first", 0)
+
+
+def test_help_states_the_defaults_for_images_and_meshes(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")
+    code, out, _ = run_cli(capsys, "train", "--help")
+    assert code == 0
+    rows = {flag: " ".join(line for line in out.splitlines() if f" {flag} " in line)
+            for flag in ("--modulation", "--latent-dim", "--latent-grid")}
+    assert "images: all; meshes: all" in rows["--modulation"]
+    assert "images: 64; meshes: 16" in rows["--latent-dim"]
+    assert "images: 4x4; meshes: 4x4x4" in rows["--latent-grid"]
+    assert "gauss-newton" in out.split("--origin-step", 1)[1].split("--", 1)[0].split("[default:")[1]

@@ -149,3 +149,26 @@ def test_fit_with_the_exported_encoder_matches_torch(make_run, capsys, tmp_path,
         assert code == 0, err
         z[backend] = load_latents(tmp_path / f"{backend}.safetensors", 4)[1]
     assert torch.allclose(z["onnx"], z["torch"], atol=1e-4)
+
+
+def test_eval_of_many_grid_latents_stays_within_max_memory(make_run, capsys, monkeypatch):
+    """Issue 22 item 6: `eval` (and fit) score every item's render within --max-memory, however
+    many items: each decoder call holds latents x points x bytes_per_point <= the cap."""
+    from inr_gon.models.render import bytes_per_point
+
+    run = make_run(modulation="all", latent_grid=4, latent_dim=8)
+    decoder = load_run(run).model.decoder
+    calls = []
+    real = type(decoder).forward
+
+    def counted(self, c, z):
+        calls.append((z.shape[0], c.shape[0]))
+        return real(self, c, z)
+
+    monkeypatch.setattr(type(decoder), "forward", counted)
+    code, out, err = run_cli(capsys, "eval", run, "builtin:shapes:300", "--max-memory", "1",
+                             "--json", "--device", "cpu")
+    assert code == 0, err
+    assert json.loads(out)["items"] == 300
+    rendered = [b * n for b, n in calls if n == 64]  # the renders at 8x8 (encodes are batched)
+    assert max(rendered) * bytes_per_point(decoder) <= 2**20 < 300 * 1024 * bytes_per_point(decoder)

@@ -39,6 +39,19 @@ def test_a_piped_run_prints_plain_progress_lines(tmp_path):
     assert "next: inr-gon render" in p.stderr
 
 
+
+def test_piped_lines_show_the_current_loss_and_psnr_between_log_steps(tmp_path):
+    """Not `loss -  psnr -` until the first log step: each line carries the last step's figures."""
+    env = {**os.environ, "INR_GON_PROGRESS_SECONDS": "0", "OMP_NUM_THREADS": "1",
+           "PYTHONSAFEPATH": "1"}
+    p = subprocess.run([sys.executable, "-m", "inr_gon", "train", *TINY, "--steps", "5",
+                        "--log-every", "1000", "--out", str(tmp_path / "run")],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert p.returncode == 0, p.stderr
+    during = [m for m in map(LINE.match, p.stderr.splitlines()) if m and 0 < int(m.group(1)) < 5]
+    assert len(during) >= 4, p.stderr
+    assert all(float(m.group(3)) > 0 and float(m.group(4)) > 0 for m in during), p.stderr
+
 def test_quiet_prints_no_progress(tmp_path, capsys):
     code, out, err = run_cli(capsys, "train", *TINY, "--steps", "2", "--quiet",
                              "--out", tmp_path / "run")

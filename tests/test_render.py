@@ -2,7 +2,15 @@ import numpy as np
 import pytest
 import torch
 
-from inr_gon.models.render import axis, decode_chunked, grid, grid3d, render_images
+from inr_gon.models.render import (
+    MIN_POINTS,
+    axis,
+    bytes_per_point,
+    decode_chunked,
+    grid,
+    grid3d,
+    render_images,
+)
 from inr_gon.models.siren import Siren
 from inr_gon.plots import image_grid
 
@@ -28,12 +36,39 @@ def test_chunking_does_not_change_values():
     torch.manual_seed(0)
     net = Siren(2, 4, 1, hidden=32, layers=3)
     z, coords = torch.randn(3, 4), grid(50, 70)
-    small = decode_chunked(net, coords, z, max_memory=1)  # forces 1024-point chunks
+    sliced = decode_chunked(net, coords, z, max_memory=3 * MIN_POINTS * bytes_per_point(net))
+    one_by_one = decode_chunked(net, coords, z, max_memory=1)  # 1 latent, 1024 points a call
     whole = decode_chunked(net, coords, z, max_memory=2**30)
     with torch.no_grad():
         direct = net(coords, z)
-    assert torch.equal(small, whole)
+    assert torch.equal(sliced, whole)  # slices of points: the same arithmetic, bit for bit
+    assert torch.allclose(one_by_one, whole, atol=1e-6)  # fewer rows per matmul: last bits may move
     assert torch.allclose(whole, direct, atol=1e-6)
+
+
+@pytest.mark.parametrize("grid_cells,modulation", [(0, "first"), (4, "all")])
+def test_any_number_of_latents_decodes_within_max_memory(grid_cells, modulation):
+    """Issue 22 item 6: 1,000 grid latents once took 8.9 GB at 512 MiB, the chunks floored at
+    1,024 points per latent. Every decoder call now holds at most max_memory of activations
+    (latents x points x bytes_per_point), whatever the number of latents."""
+    torch.manual_seed(0)
+    net = Siren(2, 4, 3, hidden=16, layers=3, modulation=modulation, latent_grid=grid_cells)
+    z, coords = torch.randn(1000, net.latent_size) * 0.1, grid(32, 32)
+    calls = []
+    real = net.forward
+
+    def counted(c, zz):
+        calls.append((zz.shape[0], c.shape[0]))
+        return real(c, zz)
+
+    net.forward = counted
+    budget = 2**20  # 1 MiB: 1,000 latents x 1,024 points would need 64 (or 112) MiB
+    out = decode_chunked(net, coords, z, max_memory=budget)
+    assert max(b * n for b, n in calls) * bytes_per_point(net) <= budget
+    assert sum(b * n for b, n in calls) == 1000 * 1024  # every (latent, point) once
+    assert bytes_per_point(net) == 4 * 16 * (4 + (3 if grid_cells else 0))
+    with torch.no_grad():
+        assert torch.allclose(out[:5], real(coords, z[:5]), atol=1e-5)
 
 
 def test_image_grid_layout():

@@ -12,6 +12,7 @@ from inr_gon.errors import InputError
 from inr_gon.inference.fit import REFINE_LR, fit_images, mean_scores
 from inr_gon.inference.inputs import item_name, load_at_size
 from inr_gon.inference.shape_eval import evaluate_shapes
+from inr_gon.models.render import DEFAULT_MAX_MEMORY
 from inr_gon.training.batches import split_indices
 
 SPLITS = ("all", "train", "val")
@@ -19,9 +20,11 @@ SHAPE_RESOLUTION = 128  # eval's marching-cubes grid for shapes when --resolutio
 
 
 def evaluate(run, data: str, refine_steps: int = 0, lr: float = REFINE_LR, split: str = "all",
-             limit: int | None = None, quiet: bool = False, resolution: int | None = None) -> dict:
+             limit: int | None = None, quiet: bool = False, resolution: int | None = None,
+             max_memory: int = DEFAULT_MAX_MEMORY) -> dict:
     """Figures of `run` over DATA: {"data", "items", "psnr", "ssim", "mse", ...} for images;
-    shapes: shape_eval.evaluate_shapes, meshed at `resolution` (default 128)."""
+    shapes: shape_eval.evaluate_shapes, meshed at `resolution` (default 128), a shape at a time.
+    max_memory: bytes of activations per decoder call (images), whatever the number of items."""
     if run.cfg.summary.modality == "sdf":
         if split != "all" or limit is not None:
             raise InputError("--split and --limit apply to image runs")
@@ -31,7 +34,7 @@ def evaluate(run, data: str, refine_steps: int = 0, lr: float = REFINE_LR, split
         raise InputError("--resolution applies to SDF runs (meshes); images are scored at the "
                          "run's training size")
     names, images = load_split(run.cfg, data, split, limit)
-    res = fit_images(run, images, names, refine_steps, lr)
+    res = fit_images(run, images, names, refine_steps, lr, max_memory=max_memory)
     means = mean_scores(res)
     out = {"data": data, "split": split, "items": len(names), "refine_steps": refine_steps,
            "psnr": means["psnr_0"], "ssim": means["ssim_0"], "mse": means["mse_0"]}

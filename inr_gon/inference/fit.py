@@ -18,6 +18,7 @@ from torch import Tensor
 from inr_gon.errors import InputError
 from inr_gon.metrics import image_scores
 from inr_gon.models.gon import inner_loss, observe
+from inr_gon.models.render import DEFAULT_MAX_MEMORY
 
 REFINE_LR = 1e-2
 MAX_REFINE_STEPS = 100_000  # a typo's guard (10^20 steps would never end), far above any use
@@ -69,10 +70,11 @@ def refine(model, coords: Tensor, values: Tensor, z: Tensor, steps: int,
 
 def fit_images(run, images: np.ndarray, names: list[str], refine_steps: int = 0,
                lr: float = REFINE_LR, encoder: Callable[[np.ndarray], Tensor] | None = None,
-               batch: int = 64) -> FitResult:
+               batch: int = 64, max_memory: int = DEFAULT_MAX_MEMORY) -> FitResult:
     """images [B, h, w, C] at the run's training size, or smaller (observed: Run.observation)
     -> latents and scores after 0 and K steps, scored against the images as observed.
-    encoder: values [B, N, C] (numpy) -> latents [B, D]; default the run's own (torch)."""
+    encoder: values [B, N, C] (numpy) -> latents [B, D]; default the run's own (torch).
+    max_memory: bytes of activations per decoder call while scoring, whatever B is."""
     values = run.to_values(images)  # [B, N, C]
     size = tuple(images.shape[1:3])
     coords, k = run.observation(size)
@@ -90,6 +92,6 @@ def fit_images(run, images: np.ndarray, names: list[str], refine_steps: int = 0,
         zs.append(refine(run.model, coords, v, z0, refine_steps, lr, k * k) if refine_steps
                   else z0)
     z0, z = torch.cat(z0s), torch.cat(zs)
-    scores0 = image_scores(run.observed(z0, size), images)
-    scores = image_scores(run.observed(z, size), images) if refine_steps else scores0
+    scores0 = image_scores(run.observed(z0, size, max_memory), images)
+    scores = image_scores(run.observed(z, size, max_memory), images) if refine_steps else scores0
     return FitResult(list(names), z0.cpu(), z.cpu(), scores0, scores, refine_steps)

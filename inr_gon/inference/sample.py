@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from inr_gon.datasets import ARRAY_EXTS
 from inr_gon.errors import InputError
 from inr_gon.inference.inputs import load_inputs, training_items
 from inr_gon.inference.latents import pick_latent
@@ -73,15 +74,16 @@ def sample_latents(run, n: int, prior: str = "auto", seed: int = 0) -> tuple[str
 def endpoint_latents(run, a: str, b: str) -> Tensor:
     """Latents [2, D] of the two ends of a walk: each an image file (resampled to the training
     size with a warning) or a latents file, 'z.safetensors' or 'z.safetensors:NAME'. A folder
-    would silently put its first two images there."""
+    or an array would silently put its first image there."""
     ends = []
     for p in (a, b):
         picked = pick_latent(p, run.cfg.latent_size)
         if picked is not None:
             ends.append(picked[1].cpu())
             continue
-        if Path(p).is_dir():
-            raise InputError(f"{p}: a folder; interpolate walks between two image files "
+        if Path(p).is_dir() or Path(p).suffix.lower() in ARRAY_EXTS:
+            kind = "a folder" if Path(p).is_dir() else "an array of images"
+            raise InputError(f"{p}: {kind}; interpolate walks between two image files "
                              "(or latents files)")
         _, images = load_inputs([p], run.cfg.size, run.cfg.summary.channels)
         ends.append(run.encode(images).cpu()[0])

@@ -59,9 +59,29 @@ def grid3d(resolution: int, device: torch.device | str = "cpu") -> Tensor:
     return torch.stack(torch.meshgrid(a, a, a, indexing="ij"), dim=-1).reshape(-1, 3)
 
 
+MIN_POINTS = 1024  # points per latent and decoder call: fewer leave the device idle
+
+
 def points_per_chunk(hidden: int, batch: int, max_memory: int = DEFAULT_MAX_MEMORY) -> int:
     # About four live [batch, points, hidden] float32 tensors in a forward pass.
-    return max(1024, max_memory // (16 * hidden * max(batch, 1)))
+    return max(MIN_POINTS, max_memory // (16 * hidden * max(batch, 1)))
+
+
+def bytes_per_point(decoder: torch.nn.Module) -> int:
+    """Activation bytes of one (latent, point) pair in a SIREN's forward pass: about four live
+    [hidden] float32 rows, and with a latent grid one more per modulated layer (the shifts are
+    interpolated per point, [B, N, hidden] each, all alive at once)."""
+    live = 4 + (len(decoder.mod_weights()) if getattr(decoder, "grid", 0) else 0)
+    return 4 * live * decoder.out.in_features
+
+
+def chunk_shape(per_point: int, batch: int, points: int, max_memory: int) -> tuple[int, int]:
+    """(latents, points) per decoder call so that latents x points x per_point stays within
+    max_memory: every latent at once over fewer points, down to MIN_POINTS (or all of them);
+    past that, fewer latents at once (one at the least, which MIN_POINTS may exceed)."""
+    floor = max(min(MIN_POINTS, points), 1)
+    latents = max(1, min(batch, max_memory // (per_point * floor)))
+    return latents, max(floor, max_memory // (per_point * latents))
 
 
 @torch.no_grad()
@@ -69,23 +89,25 @@ def decode_chunked(decoder: torch.nn.Module, coords: Tensor, z: Tensor,
                    max_memory: int = DEFAULT_MAX_MEMORY, out: Tensor | None = None,
                    clamp: bool = False) -> Tensor:
     """F(coords, z) for coords [N, d] shared by latents z [B, D] -> [B, N, C] on the CPU,
-    evaluated a slice of points at a time so memory stays bounded whatever N is (clamp: to
+    evaluated a slice of points (and, for many latents, of latents) at a time so activations
+    stay within max_memory whatever N and B are (chunk_shape; clamp: to
     [0, 1], on the device). On CUDA each slice is copied out asynchronously into pinned memory
     as the next one is decoded: the GPU never waits for the host between slices."""
     b, n = z.shape[0], coords.shape[0]
-    step = points_per_chunk(decoder.out.in_features, b, max_memory)
+    group, step = chunk_shape(bytes_per_point(decoder), b, n, max_memory)
     cuda = z.device.type == "cuda"
     if out is None:
         out = torch.empty(b, n, decoder.out.out_features, pin_memory=cuda)
     async_copy = cuda and out.is_pinned() and b == 1  # [1, slice, C] of `out` is contiguous
-    for i in range(0, n, step):
-        c = coords[i:i + step].to(z.device)
-        values = decoder(c, z).float()
-        if clamp:
-            values = values.clamp_(0, 1)
-        # A non-blocking copy may still be reading `values` when the loop frees it: the caching
-        # allocator hands its memory only to later work on the same stream, which runs after.
-        out[:, i:i + step].copy_(values, non_blocking=async_copy)
+    for j in range(0, b, group):  # all latents at once unless max_memory says otherwise
+        for i in range(0, n, step):
+            c = coords[i:i + step].to(z.device)
+            values = decoder(c, z[j:j + group]).float()
+            if clamp:
+                values = values.clamp_(0, 1)
+            # A non-blocking copy may still be reading `values` when the loop frees it: the
+            # caching allocator hands its memory only to later work on the same stream.
+            out[j:j + group, i:i + step].copy_(values, non_blocking=async_copy)
     if async_copy:
         torch.cuda.current_stream(z.device).synchronize()
     return out

@@ -70,6 +70,8 @@ class MemoryValues:
 class ImageTask:
     """Images on one shared grid, from `data`: an ImageSet (in memory) or a LazyFolder (streamed)."""
 
+    metric = "psnr"  # what evaluate() and the log show beside the loss (SdfTask: sdf_l1)
+
     def __init__(self, cfg: Config, device: torch.device, data: ImageSet | LazyFolder) -> None:
         streamed = isinstance(data, LazyFolder)
         channels = data.channels if streamed else data.images.shape[-1]

@@ -135,11 +135,10 @@ def _train_locked(cfg: Config, task, run_dir: Path, world: distributed.World, re
             save_checkpoint(run_dir, model, opt, 0, state)
             save_config(run_dir, cfg)
         _rewrite_metrics(run_dir, start)
-    loop = _Loop(cfg, task, model, opt, run_dir, quiet or not world.is_main, info.get("seconds", 0.0))
-    loop.first_line = step_plan.note
     if board is not None and start:
         board = TensorBoard(run_dir, start)  # drop what was logged after the checkpoint
-    loop.board = board
+    loop = _Loop(cfg, task, model, opt, run_dir, quiet or not world.is_main, info.get("seconds", 0.0),
+                 first_line=step_plan.note, board=board)
     try:
         with oom.guard(lambda what: _oom_message(loop, what)):
             return loop.run(start)
@@ -159,7 +158,8 @@ def _oom_message(loop: _Loop, what: str) -> str:
 
 
 class _Loop:
-    def __init__(self, cfg, task, model, opt, run_dir: Path, quiet: bool, seconds: float) -> None:
+    def __init__(self, cfg, task, model, opt, run_dir: Path, quiet: bool, seconds: float,
+                 first_line: str = "", board: TensorBoard | None = None) -> None:
         self.cfg, self.task, self.model, self.opt, self.run_dir = cfg, task, model, opt, run_dir
         self.quiet, self.seconds0 = quiet, seconds
         self.world = distributed.current()
@@ -170,7 +170,7 @@ class _Loop:
         self.stop_agreed = False  # under torchrun: some rank was asked to stop (read at syncs)
         self.last_saved = self.step = 0  # step: steps done (the one running is step + 1)
         self.val_psnr: float | None = None
-        self.first_line = ""  # shown before the first step: what a step needs in memory
+        self.first_line = first_line  # shown before the first step: what a step needs in memory
         # --time-budget: the share spent, as of the last sync (agreed by the ranks there); the
         # lr schedule reads it, and the loop ends when it reaches 1. Syncs are every step on
         # the CPU and every log/preview/checkpoint step on CUDA, where the clock is only true
@@ -178,7 +178,7 @@ class _Loop:
         self.budget, self.spent = cfg.budget_seconds, 0.0
         self.elapsed = lambda: seconds  # run() sets the clock: seconds of training, resumes included
         self.lr_used = cfg.train.lr
-        self.board: TensorBoard | None = None  # --tensorboard
+        self.board = board  # --tensorboard
 
     def run(self, start: int) -> TrainResult:
         cfg, t0 = self.cfg, time.perf_counter()
@@ -187,7 +187,7 @@ class _Loop:
         self.update_spent()
         old = _catch_stop(self)
         try:
-            metric = getattr(self.task, "metric", "psnr")
+            metric = self.task.metric
             total = None if cfg.train.steps >= UNLIMITED_STEPS else cfg.train.steps
             fields = ("loss", metric, "left") if self.budget else ("loss", metric)
             bar = Progress("train", total, start=start, fields=fields,
@@ -201,17 +201,18 @@ class _Loop:
                     log_now = step % cfg.train.log_every == 0 or step == cfg.train.steps
                     preview_now = bool(cfg.train.preview_every) and step % cfg.train.preview_every == 0
                     save_now = bool(cfg.train.checkpoint_every) and step % cfg.train.checkpoint_every == 0
-                    if self.sync_every_step or log_now or preview_now or save_now:
-                        self.sync()
+                    synced = self.sync_every_step or log_now or preview_now or save_now
                     shown = {}
-                    if log_now:
+                    if synced:  # the step's figures are on the host: show them as training goes
+                        self.sync()
                         loss = float(out["loss"])
                         name, p = _step_metric(self.task, out)
-                        self.log({"step": step, "loss": loss, name: p, "lr": self.lr_used,
-                                  "seconds": round(elapsed(), 3)})
                         shown = {"loss": loss, metric: round(p, 2) if name == "psnr" else p}
                         if self.budget:
                             shown["left"] = clock(max(self.budget - elapsed(), 0.0))
+                    if log_now:
+                        self.log({"step": step, "loss": loss, name: p, "lr": self.lr_used,
+                                  "seconds": round(elapsed(), 3)})
                     bar.update(step, **shown)
                     if preview_now:
                         self.preview(step)
@@ -233,7 +234,7 @@ class _Loop:
             return TrainResult(self.run_dir, step, stopped, math.nan, None, elapsed(),
                                rank=self.world.rank)
         train_psnr, self.val_psnr = self.task.evaluate(self.model)
-        metric = getattr(self.task, "metric", "psnr")
+        metric = self.task.metric
         self.log({"step": step, "eval": True, f"train_{metric}": train_psnr,
                   f"val_{metric}": self.val_psnr, "seconds": round(elapsed(), 3)})
         sync_file(self.run_dir / "metrics.jsonl")  # the whole log of a finished run is on disk
@@ -331,7 +332,7 @@ def _rewrite_metrics(run_dir: Path, step: int) -> None:
 
 def _step_metric(task, out: dict) -> tuple[str, float]:
     """What the log shows beside the loss: PSNR for images, the clamped L1 for shapes."""
-    if getattr(task, "metric", "psnr") == "psnr":
+    if task.metric == "psnr":
         return "psnr", float(psnr_from_mse(float(out["mse"])))
     return "sdf_l1", float(out["rec"])
 
