@@ -36,7 +36,7 @@ def mesh(
     dense: bool = Opt(False, "--dense", help="Evaluate every grid point (default: skip blocks "
                       "far from the surface, coarse to fine)"),
     refine_steps: int = Opt(0, "--refine-steps", help="Latent refine steps after the first "
-                            "(inputs; DeepSDF's schedule)"),
+                            "(DeepSDF's schedule)"),
     refine_lr: float = Opt(SDF_REFINE_LR, "--refine-lr", help="Adam step size of the refine "
                            "steps (divided by 10 halfway)"),
     latents: Path = Opt(None, "--latents", help="Mesh saved latents (`fit --out`) instead of "

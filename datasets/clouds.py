@@ -28,6 +28,7 @@ about half the point spacing; far from the cloud that is a small relative error.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,8 +106,9 @@ def load_cloud(path: str | os.PathLike) -> Cloud:
 
 
 def _read_xyz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
-    try:
-        with np.errstate(over="ignore"):
+    try:  # an empty file: numpy warns and gives 0 rows, which _checked reports
+        with np.errstate(over="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
             rows = np.loadtxt(path, dtype=np.float64, comments="#", ndmin=2)
     except (ValueError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: {FORMAT} ({str(e)[:80]})") from None
@@ -196,11 +198,13 @@ def _outside_hull(points: np.ndarray, queries: np.ndarray) -> np.ndarray:
     (the points' hull lies a little inside the surface's own); none when the hull is flat."""
     import trimesh
 
-    try:
-        hull = trimesh.convex.convex_hull(points)
-    except Exception:  # noqa: BLE001 - qhull refuses flat (coplanar) clouds: no known outside
-        return np.zeros(len(queries), dtype=bool)
-    if hull.volume <= 0:
+    try:  # a flat or straight cloud: qhull refuses it, or trimesh divides by its zero volume
+        with np.errstate(divide="ignore", invalid="ignore"):
+            hull = trimesh.convex.convex_hull(points)
+            flat = not hull.volume > 0
+    except Exception:  # noqa: BLE001 - whatever qhull raised: no known outside
+        flat = True
+    if flat:
         return np.zeros(len(queries), dtype=bool)
     spacing = np.sqrt(hull.area / len(points))
     return signed_distance(hull.vertices, hull.faces, queries, closed=True) > spacing

@@ -26,6 +26,7 @@ from inr_gon.inference.mesh import mesh_run, shape_inputs
 from inr_gon.inference.run import load_run
 from inr_gon.inference.shape_refine import lr_at, shape_latents
 from inr_gon.models.gon import clamped_l1
+from inr_gon.shapes.mesh import extract_mesh, sdf_volume
 from inr_gon.training.batches import split_indices
 from inr_gon.training.train import train
 
@@ -218,6 +219,7 @@ def test_mesh_run_rows_for_a_cloud_say_watertight(scan_run, held_out_scan, tmp_p
 
 BAD = {
     "few.xyz": ("0 0 0\n1 1 1\n", "points"),
+    "empty.xyz": ("", "0 points"),
     "nan.xyz": ("nan 0 0\n" + "".join(f"{i} {i % 7} {i % 5}\n" for i in range(100)), "NaN"),
     "inf.xyz": ("inf 0 0\n" + "".join(f"{i} {i % 7} {i % 5}\n" for i in range(100)), "infinite"),
     "same.xyz": ("1 2 3\n" * 100, "same point"),
@@ -249,3 +251,26 @@ def test_eval_of_a_cloud_says_it_needs_a_mesh(scan_run, tmp_path, capsys, torus_
 def test_min_points_is_enough(tmp_path, torus_cloud):
     np.savetxt(tmp_path / "m.xyz", torus_cloud[0][:MIN_POINTS])
     assert load_cloud(tmp_path / "m.xyz").points.shape == (MIN_POINTS, 3)
+
+
+def test_straight_and_open_inputs_fit_without_noise(scan_run, tmp_path, capsys):
+    """A cloud on a line (no hull, no inside) and an open mesh fit with nothing on stderr."""
+    t = np.linspace(-1, 1, 100)
+    np.savetxt(tmp_path / "line.xyz", np.c_[t, 0.5 * t, np.zeros_like(t)])
+    sphere = trimesh.creation.icosphere(2)
+    sphere.update_faces(np.arange(len(sphere.faces)) > 10)  # a hole: an open mesh
+    sphere.export(tmp_path / "open.obj")
+    code, out, err = run_cli(capsys, "fit", scan_run, tmp_path / "line.xyz",
+                             tmp_path / "open.obj", "--refine-steps", "2", "--json", "--quiet")
+    assert code == 0 and err == "", err
+    assert [r["name"] for r in json.loads(out)["items"]] == ["line", "open"]
+
+
+def test_a_level_set_cut_by_the_cube_is_capped_closed():
+    """Inside reaching the grid's faces (a bad fit, a large shape): the mesh is still closed,
+    and where it is not cut, nothing moves."""
+    big = extract_mesh(sdf_volume(lambda p: (np.linalg.norm(p, axis=1) - 1.2).astype(np.float32), 24))
+    assert big.is_watertight and big.volume > 0
+    assert np.abs(big.bounds).max() <= 1.0 + 1.0 / 24  # the cap: within a cell of the faces
+    small = extract_mesh(sdf_volume(lambda p: (np.linalg.norm(p, axis=1) - 0.5).astype(np.float32), 24))
+    assert np.abs(np.linalg.norm(small.vertices, axis=1) - 0.5).max() < 0.02

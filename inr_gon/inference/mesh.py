@@ -28,9 +28,9 @@ def shape_inputs(cfg: Config, inputs: list[str], quiet: bool = False):
     """Mesh files, folders, builtin specs or point-cloud files (datasets/clouds.py) ->
     (names, points [S, P, 3], sdf [S, P], centers [S, 3], scales [S]), sampled as the run's
     training data was (clouds: approximately, in the same groups)."""
-    s = Sampling.from_config(cfg)
-    sets = [load_cloud_set(spec, s) if is_cloud_file(spec) else load_shapes(spec, s, quiet)
-            for spec in inputs]
+    sampling = Sampling.from_config(cfg)
+    sets = [load_cloud_set(spec, sampling) if is_cloud_file(spec)
+            else load_shapes(spec, sampling, quiet) for spec in inputs]
     names = [n for s in sets for n in s.names]
     return (names, np.concatenate([s.points for s in sets]),
             np.concatenate([s.sdf for s in sets]), np.concatenate([s.centers for s in sets]),
@@ -44,7 +44,7 @@ def mesh_run(run, inputs: list[str], out_dir: Path, resolution: int = 256, fmt: 
              ) -> list[dict]:
     """`inr-gon mesh`: a mesh file and a PNG preview per input shape (or per training shape, or
     per saved latent: latents = (names, z [B, D]), e.g. from `fit --out`). Input latents come
-    from the gradient-origin step and refine_steps more (shape_eval.shape_latents)."""
+    from the gradient-origin step and refine_steps more (shape_refine.shape_latents)."""
     if run.cfg.summary.modality != "sdf":
         raise InputError(f"{run.path} is an {run.cfg.summary.modality} run: `mesh` needs an SDF run "
                          "(trained on meshes or builtin:shapes3d); use `render` for images")

@@ -82,15 +82,26 @@ def sdf_volume(f: SdfFn, resolution: int, dense: bool = False) -> np.ndarray:
 
 def extract_mesh(volume: np.ndarray):
     """Zero level set of an SDF volume [R, R, R] -> trimesh.Trimesh in [-1, 1]^3 (outward
-    faces), or None when the volume never changes sign."""
+    faces), or None when the volume never changes sign. Always closed: where the inside
+    reaches the grid's faces, the volume is padded by one outside cell, which caps it."""
     import trimesh
     from skimage.measure import marching_cubes
 
     r = volume.shape[0]
     if not (volume.min() < 0 < volume.max()):
         return None
+    offset = 1.0 / r - 1.0  # the first cell centre
+    if _inside_on_border(volume):  # a cap closes the surface there: the mesh stays watertight
+        volume = np.pad(volume, 1, constant_values=float(volume.max()))  # a copy, rarely made
+        offset -= 2.0 / r
     verts, faces, _, _ = marching_cubes(volume, 0.0, spacing=(2.0 / r,) * 3)
-    return trimesh.Trimesh(verts + (1.0 / r - 1.0), faces, process=False)
+    return trimesh.Trimesh(verts + offset, faces, process=False)
+
+
+def _inside_on_border(volume: np.ndarray) -> bool:
+    """Whether any cell on the grid's six faces is inside (SDF < 0): marching cubes would
+    leave the surface open there."""
+    return any((np.take(volume, i, axis=a) < 0).any() for a in range(3) for i in (0, -1))
 
 
 def export_mesh(mesh, path: str | Path, fmt: str) -> None:
