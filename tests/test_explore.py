@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -53,8 +54,8 @@ def image_run(make_run):
 def client_for(run_path, backend="torch", max_memory=64 * 2**20, items=3, **kw):
     space = Space(load_run(run_path), backend, max_memory)
     loader = images.load_gallery if space.modality == "image" else shapes.load_gallery
-    note = loader(space, items)
-    return TestClient(create_app(space, TOKEN, note), **kw), space
+    space.note = loader(space, items)
+    return TestClient(create_app(space, TOKEN), **kw), space
 
 
 @pytest.fixture
@@ -295,3 +296,27 @@ def test_a_port_in_use_is_one_line(image_run, capsys):
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=30)
+
+
+def test_the_gallery_loads_in_the_background(image_run):
+    space = Space(load_run(image_run), "torch", 64 * 2**20)
+    c = TestClient(create_app(space, TOKEN))
+    release = threading.Event()
+
+    def slow(s, n):
+        release.wait(30)
+        return images.load_gallery(s, n)
+
+    thread = space.load_in_background(slow, 2)
+    first = get(c, "/api/info").json()
+    assert first["loading"] is True and first["items"] == []
+    release.set()
+    thread.join(30)
+    done = get(c, "/api/info").json()
+    assert done["loading"] is False and len(done["items"]) == 4 and done["note"] is None
+
+    def broken(s, n):
+        raise ValueError("bad file")
+
+    space.load_in_background(broken, 2).join(30)
+    assert "ValueError: bad file" in get(c, "/api/info").json()["note"]

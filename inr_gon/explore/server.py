@@ -91,8 +91,8 @@ def _png(image, started: float) -> Response:
         "X-Render-Seconds": f"{time.perf_counter() - started:.4f}", "Cache-Control": "no-store"})
 
 
-def create_app(space: Space, token: str, note: str | None = None) -> Starlette:
-    """The app for one Space; `note` (why the gallery is empty, say) is shown on the page."""
+def create_app(space: Space, token: str) -> Starlette:
+    """The app for one Space (its `note`, why the gallery is empty say, is shown on the page)."""
     cfg = space.run.cfg
     h, w = cfg.size if space.modality == "image" else (0, 0)
 
@@ -113,7 +113,8 @@ def create_app(space: Space, token: str, note: str | None = None) -> Starlette:
             "backend": space.backend, "width": w, "height": h, "channels": space.channels,
             "variational": bool(cfg.net.variational), "max_memory_mib": space.max_memory // 2**20,
             "max_view_side": MAX_VIEW_SIDE, "max_upload_bytes": MAX_UPLOAD_BYTES,
-            "max_upload_pixels": MAX_UPLOAD_PIXELS, "max_uploads": MAX_UPLOADS, "note": note,
+            "max_upload_pixels": MAX_UPLOAD_PIXELS, "max_uploads": MAX_UPLOADS, "note": space.note,
+            "loading": space.loading,
             "items": [it.summary(i) for i, it in enumerate(space.items)]})
 
     def item_png(request: Request) -> Response:

@@ -25,6 +25,7 @@ from inr_gon.oom import is_out_of_memory
 BACKENDS = ("torch", "onnx")
 MAX_UPLOADS = 32  # uploads kept in memory; the oldest goes first
 MIN_CHUNK = 1024  # points per decoder call at the least (models.render.points_per_chunk)
+TORCH_SHARE = 3  # the torch path's activations get a third of what is left (see Space.__init__)
 
 
 class TooBig(InputError):
@@ -65,12 +66,33 @@ class Space:
         self.lock = threading.Lock()
         self.items: list[Item] = []
         self.uploads = 0  # how many were ever added, for unique names
+        self.loading = False  # the gallery is being encoded (in a thread: the page comes up first)
+        self.note: str | None = None  # why the gallery is empty, shown on the page
+        # decode_chunked sizes its slices for about four [points, hidden] tensors; a latent-grid
+        # model holds more (measured: peak RSS 2.3-2.7x the budget at 64-512 MiB, hidden 256,
+        # 4x4 grid), so torch gets a third. onnxruntime's CPU slices are a few MiB whatever the budget.
         self._decode: Decode = (onnx_decoder(run, quiet=True) if backend == "onnx"
-                                else lambda c, z, mem: decode_chunked(run.decoder, c, z, mem))
+                                else lambda c, z, mem: decode_chunked(run.decoder, c, z, mem // TORCH_SHARE))
 
     @property
     def modality(self) -> str:
         return self.run.cfg.summary.modality
+
+    def load_in_background(self, loader: Callable[[Space, int], str | None], n: int) -> threading.Thread:
+        """Run loader(self, n) (a gallery) in a thread; `loading` is True until it ends."""
+        self.loading = True
+
+        def work() -> None:
+            try:
+                self.note = loader(self, n)
+            except Exception as e:  # noqa: BLE001 - a bug or a bad file: said on the page, never fatal
+                self.note = f"the gallery could not be loaded ({type(e).__name__}: {e})"
+            finally:
+                self.loading = False
+
+        thread = threading.Thread(target=work, name="gallery", daemon=True)
+        thread.start()
+        return thread
 
     def item(self, index: int) -> Item:
         if not 0 <= index < len(self.items):
