@@ -307,16 +307,16 @@ def test_the_gallery_loads_in_the_background(image_run):
         release.wait(30)
         return images.load_gallery(s, n)
 
-    thread = space.load_in_background(slow, 2)
+    loaded = space.load_in_background(slow, 2)
     first = get(c, "/api/info").json()
     assert first["loading"] is True and first["items"] == []
     release.set()
-    thread.join(30)
+    loaded.result(30)
     done = get(c, "/api/info").json()
     assert done["loading"] is False and len(done["items"]) == 4 and done["note"] is None
 
     def broken(s, n):
         raise ValueError("bad file")
 
-    space.load_in_background(broken, 2).join(30)
+    space.load_in_background(broken, 2).result(30)
     assert "ValueError: bad file" in get(c, "/api/info").json()["note"]
