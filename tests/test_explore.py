@@ -320,3 +320,18 @@ def test_the_gallery_loads_in_the_background(image_run):
 
     space.load_in_background(broken, 2).result(30)
     assert "ValueError: bad file" in get(c, "/api/info").json()["note"]
+
+
+def test_an_address_beyond_loopback_is_served_with_a_warning(image_run):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "inr_gon", "explore", str(image_run), "--port", "0",
+                             "--host", "0.0.0.0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    try:
+        warning = proc.stderr.readline()
+        address = proc.stdout.readline()
+        assert warning.startswith("warning: --host 0.0.0.0: the page is reachable from other machines")
+        assert address.startswith("http://0.0.0.0:") and "token=" in address
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
