@@ -10,6 +10,8 @@ import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from fnmatch import fnmatch
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -335,3 +337,14 @@ def test_an_address_beyond_loopback_is_served_with_a_warning(image_run):
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=30)
+
+
+def test_every_static_file_is_package_data():
+    """The page's files install with the package (pyproject's package-data), and the server
+    serves exactly those."""
+    tomllib = pytest.importorskip("tomllib")
+    root = Path(server.__file__).resolve().parents[2]
+    globs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    static = sorted(p.name for p in server.STATIC.iterdir())
+    assert static == sorted([*server.STATIC_TYPES, "index.html"])
+    assert all(any(fnmatch(f"static/{name}", g) for g in globs["inr_gon.explore"]) for name in static)
