@@ -139,6 +139,13 @@ def test_bad_view_requests_get_one_line(client, params):
         assert r.status_code == 400 and r.text.startswith("error: ") and len(r.text.splitlines()) == 1
 
 
+def test_shape_routes_on_an_image_run_are_one_line(client):
+    for path in ("/api/slice.png", "/api/mesh"):
+        r = get(client, path, item=0)
+        assert r.status_code == 400 and "for shape (SDF) runs" in r.text
+    assert get(client, "/api/item/0/preview.png").status_code == 400
+
+
 def test_a_request_over_max_memory_is_refused_with_413(image_run):
     c, _ = client_for(image_run, max_memory=2 * 2**20)
     r = get(c, "/api/view.png", item=0, w=1024, h=1024)
@@ -243,7 +250,10 @@ def test_shape_run_previews_slices_and_meshes(make_run):
     assert sl.status_code == 200 and png_array(sl.content).shape == (48, 48, 3)
     for bad in ({"item": 1, "axis": "w"}, {"item": 1, "t": 3}, {"item": 9}):
         assert get(c, "/api/slice.png", **bad).status_code == 400
-    assert get(c, "/api/view.png", item=0).status_code == 400  # an image route on a shape run
+    for path in ("/api/view.png", "/api/bicubic.png", "/api/interpolate.png", "/api/sample.png"):
+        r = get(c, path, item=0, a=0, b=1, t=0.5)  # an image route on a shape run
+        assert r.status_code == 400 and "for image runs" in r.text
+    assert "for image runs" in c.post("/api/upload", params={"token": TOKEN}, content=png_file()).text
     r = get(c, "/api/mesh", item=0, resolution=16)
     if r.status_code == 200:  # an untrained SDF may have no zero crossing: then one line, 400
         assert r.content.startswith(b"ply") and ".ply" in r.headers["content-disposition"]

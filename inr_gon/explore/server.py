@@ -97,6 +97,12 @@ def create_app(space: Space, token: str) -> Starlette:
     cfg = space.run.cfg
     h, w = cfg.size if space.modality == "image" else (0, 0)
 
+    def need(modality: str) -> None:
+        if space.modality != modality:
+            kind = "image" if modality == "image" else "shape (SDF)"
+            raise InputError(f"this route is for {kind} runs; {space.run.path.name} is an "
+                             f"{space.modality} run")
+
     def index(request: Request) -> Response:
         page = (STATIC / "index.html").read_text()
         return Response(page.replace("{{TOKEN}}", html.escape(token)), media_type="text/html",
@@ -133,23 +139,27 @@ def create_app(space: Space, token: str) -> Starlette:
         raise InputError(f"no '{kind}' picture for item {i}")
 
     def view(request: Request) -> Response:
+        need("image")
         started = time.perf_counter()
         fn = images.bicubic if request.url.path.endswith("/bicubic.png") else images.view
         i, rect, size = _int(request, "item"), _rect(request), _size(request, max(h, w))
         return _png(space, lambda: fn(space, i, rect, size), started)
 
     def interpolate(request: Request) -> Response:
+        need("image")
         started = time.perf_counter()
         a, b, t = _int(request, "a"), _int(request, "b"), _float(request, "t")
         size = _size(request, 4 * max(h, w))
         return _png(space, lambda: images.interpolate(space, a, b, t, size), started)
 
     def sample(request: Request) -> Response:
+        need("image")
         started = time.perf_counter()
         seed, size = _int(request, "seed", 0), _size(request, 4 * max(h, w))
         return _png(space, lambda: images.sample(space, seed, size), started)
 
     async def upload(request: Request) -> Response:
+        need("image")
         refine = _int(request, "refine", 0, 0, images.MAX_UPLOAD_REFINE)
         name = one_line(request.query_params.get("name", ""))[:80]
         length = request.headers.get("content-length", "")
@@ -166,6 +176,7 @@ def create_app(space: Space, token: str) -> Starlette:
         return JSONResponse(space.item(index).summary(index))
 
     def slice_png(request: Request) -> Response:
+        need("sdf")
         started = time.perf_counter()
         axis = request.query_params.get("axis", "z")
         i, t = _int(request, "item"), _float(request, "t", 0.0)
@@ -173,6 +184,7 @@ def create_app(space: Space, token: str) -> Starlette:
         return _png(space, lambda: shapes.slice_image(space, i, axis, t, size), started)
 
     def mesh(request: Request) -> Response:
+        need("sdf")
         i, r = _int(request, "item"), _int(request, "resolution", 64, 8, shapes.MAX_EXPLORE_RESOLUTION)
         body = space.work(lambda: shapes.mesh_bytes(space, i, r))
         name = f"{shapes.file_stem(space.item(i).name)}_{r}.ply"
