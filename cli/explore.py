@@ -45,10 +45,9 @@ def explore(
         raise InputError("--max-memory must be positive")
     started = time.perf_counter()
     space = Space(load_run(run, device), backend, max_memory * 2**20)
-    loader = images.load_gallery if space.modality == "image" else shapes.load_gallery
-    why = loader(space, items)
-    if why:
-        warn(why)
+    # The gallery is encoded while the page comes up: the page shows it when it is ready.
+    space.load_in_background(images.load_gallery if space.modality == "image" else shapes.load_gallery,
+                             items)
     token = secrets.token_urlsafe(32)
     sock = _listen(host, port)
     if host not in LOOPBACK and not _is_loopback(host):
@@ -56,9 +55,9 @@ def explore(
              "can use it)")
     shown = f"[{host}]" if ":" in host else host
     out.print(f"http://{shown}:{sock.getsockname()[1]}/?token={token}", highlight=False, soft_wrap=True)
-    note(f"{len(space.items)} items ready in {time.perf_counter() - started:.1f} s; Ctrl-C stops",
-         quiet)
-    server = uvicorn.Server(uvicorn.Config(create_app(space, token, why), log_level="warning",
+    note(f"serving after {time.perf_counter() - started:.1f} s (the gallery loads in the background); "
+         "Ctrl-C stops", quiet)
+    server = uvicorn.Server(uvicorn.Config(create_app(space, token), log_level="warning",
                                            access_log=False, lifespan="off"))
     try:
         server.run(sockets=[sock])  # uvicorn handles Ctrl-C: open requests finish, then it stops

@@ -6,9 +6,12 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from fnmatch import fnmatch
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -53,8 +56,8 @@ def image_run(make_run):
 def client_for(run_path, backend="torch", max_memory=64 * 2**20, items=3, **kw):
     space = Space(load_run(run_path), backend, max_memory)
     loader = images.load_gallery if space.modality == "image" else shapes.load_gallery
-    note = loader(space, items)
-    return TestClient(create_app(space, TOKEN, note), **kw), space
+    space.note = loader(space, items)
+    return TestClient(create_app(space, TOKEN), **kw), space
 
 
 @pytest.fixture
@@ -134,6 +137,13 @@ def test_bad_view_requests_get_one_line(client, params):
     for path in ("/api/view.png", "/api/bicubic.png"):
         r = get(client, path, **params)
         assert r.status_code == 400 and r.text.startswith("error: ") and len(r.text.splitlines()) == 1
+
+
+def test_shape_routes_on_an_image_run_are_one_line(client):
+    for path in ("/api/slice.png", "/api/mesh"):
+        r = get(client, path, item=0)
+        assert r.status_code == 400 and "for shape (SDF) runs" in r.text
+    assert get(client, "/api/item/0/preview.png").status_code == 400
 
 
 def test_a_request_over_max_memory_is_refused_with_413(image_run):
@@ -240,7 +250,10 @@ def test_shape_run_previews_slices_and_meshes(make_run):
     assert sl.status_code == 200 and png_array(sl.content).shape == (48, 48, 3)
     for bad in ({"item": 1, "axis": "w"}, {"item": 1, "t": 3}, {"item": 9}):
         assert get(c, "/api/slice.png", **bad).status_code == 400
-    assert get(c, "/api/view.png", item=0).status_code == 400  # an image route on a shape run
+    for path in ("/api/view.png", "/api/bicubic.png", "/api/interpolate.png", "/api/sample.png"):
+        r = get(c, path, item=0, a=0, b=1, t=0.5)  # an image route on a shape run
+        assert r.status_code == 400 and "for image runs" in r.text
+    assert "for image runs" in c.post("/api/upload", params={"token": TOKEN}, content=png_file()).text
     r = get(c, "/api/mesh", item=0, resolution=16)
     if r.status_code == 200:  # an untrained SDF may have no zero crossing: then one line, 400
         assert r.content.startswith(b"ply") and ".ply" in r.headers["content-disposition"]
@@ -295,3 +308,53 @@ def test_a_port_in_use_is_one_line(image_run, capsys):
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=30)
+
+
+def test_the_gallery_loads_in_the_background(image_run):
+    space = Space(load_run(image_run), "torch", 64 * 2**20)
+    c = TestClient(create_app(space, TOKEN))
+    release = threading.Event()
+
+    def slow(s, n):
+        release.wait(30)
+        return images.load_gallery(s, n)
+
+    loaded = space.load_in_background(slow, 2)
+    first = get(c, "/api/info").json()
+    assert first["loading"] is True and first["items"] == []
+    release.set()
+    loaded.result(30)
+    done = get(c, "/api/info").json()
+    assert done["loading"] is False and len(done["items"]) == 4 and done["note"] is None
+
+    def broken(s, n):
+        raise ValueError("bad file")
+
+    space.load_in_background(broken, 2).result(30)
+    assert "ValueError: bad file" in get(c, "/api/info").json()["note"]
+
+
+def test_an_address_beyond_loopback_is_served_with_a_warning(image_run):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "inr_gon", "explore", str(image_run), "--port", "0",
+                             "--host", "0.0.0.0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    try:
+        warning = proc.stderr.readline()
+        address = proc.stdout.readline()
+        assert warning.startswith("warning: --host 0.0.0.0: the page is reachable from other machines")
+        assert address.startswith("http://0.0.0.0:") and "token=" in address
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+
+
+def test_every_static_file_is_package_data():
+    """The page's files install with the package (pyproject's package-data), and the server
+    serves exactly those."""
+    tomllib = pytest.importorskip("tomllib")
+    root = Path(server.__file__).resolve().parents[2]
+    globs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    static = sorted(p.name for p in server.STATIC.iterdir())
+    assert static == sorted([*server.STATIC_TYPES, "index.html"])
+    assert all(any(fnmatch(f"static/{name}", g) for g in globs["inr_gon.explore"]) for name in static)

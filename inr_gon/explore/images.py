@@ -61,7 +61,7 @@ def load_gallery(space: Space, n: int = 8) -> str | None:
     if not found:
         return None
     images = np.stack([img for _, _, img in found])
-    z = space.run_locked(lambda: space.run.encode(images).cpu())
+    z = space.work(lambda: space.run.encode(images).cpu())
     recon = render_latents(space, z, space.run.cfg.size, "the gallery")
     scores = psnr(recon, images)
     space.items += [Item(name, split, z[i], img, float(scores[i]))
@@ -178,7 +178,7 @@ def fit_upload(space: Space, data: bytes, name: str, refine_steps: int = 0) -> i
     if img.shape[:2] != tuple(cfg.size):
         img = resize_image(img, cfg.size)
     start = time.perf_counter()
-    res = space.run_locked(lambda: fit_images(space.run, img[None], [name], refine_steps))
+    res = space.work(lambda: fit_images(space.run, img[None], [name], refine_steps))
     seconds = time.perf_counter() - start
     label = name or f"upload {space.uploads + 1}"
     item = Item(label, "upload", res.z[0].cpu(), img, float(res.scores["psnr"][0]), seconds,

@@ -85,16 +85,23 @@ def _rect(request: Request) -> tuple[float, float, float, float]:
     return tuple(_float(request, k, d) for k, d in (("x0", -1.0), ("y0", -1.0), ("x1", 1.0), ("y1", 1.0)))
 
 
-def _png(image, started: float) -> Response:
-    body = images.png_bytes(image)
+def _png(space: Space, render, started: float) -> Response:
+    """render() -> image, then its PNG, both on the model thread (see space.py: one arena)."""
+    body = space.work(lambda: images.png_bytes(render()))
     return Response(body, media_type="image/png", headers={
         "X-Render-Seconds": f"{time.perf_counter() - started:.4f}", "Cache-Control": "no-store"})
 
 
-def create_app(space: Space, token: str, note: str | None = None) -> Starlette:
-    """The app for one Space; `note` (why the gallery is empty, say) is shown on the page."""
+def create_app(space: Space, token: str) -> Starlette:
+    """The app for one Space (its `note`, why the gallery is empty say, is shown on the page)."""
     cfg = space.run.cfg
     h, w = cfg.size if space.modality == "image" else (0, 0)
+
+    def need(modality: str) -> None:
+        if space.modality != modality:
+            kind = "image" if modality == "image" else "shape (SDF)"
+            raise InputError(f"this route is for {kind} runs; {space.run.path.name} is an "
+                             f"{space.modality} run")
 
     def index(request: Request) -> Response:
         page = (STATIC / "index.html").read_text()
@@ -113,7 +120,8 @@ def create_app(space: Space, token: str, note: str | None = None) -> Starlette:
             "backend": space.backend, "width": w, "height": h, "channels": space.channels,
             "variational": bool(cfg.net.variational), "max_memory_mib": space.max_memory // 2**20,
             "max_view_side": MAX_VIEW_SIDE, "max_upload_bytes": MAX_UPLOAD_BYTES,
-            "max_upload_pixels": MAX_UPLOAD_PIXELS, "max_uploads": MAX_UPLOADS, "note": note,
+            "max_upload_pixels": MAX_UPLOAD_PIXELS, "max_uploads": MAX_UPLOADS, "note": space.note,
+            "loading": space.loading,
             "items": [it.summary(i) for i, it in enumerate(space.items)]})
 
     def item_png(request: Request) -> Response:
@@ -122,30 +130,36 @@ def create_app(space: Space, token: str, note: str | None = None) -> Starlette:
         if space.modality == "sdf":
             if kind != "preview":
                 raise InputError("a shape run has previews, not truth or recon")
-            return _png(shapes.preview(space, i), started)
+            return _png(space, lambda: shapes.preview(space, i), started)
         item = space.item(i)
         if kind == "truth" and item.truth is not None:
-            return _png(item.truth, started)
+            return _png(space, lambda: item.truth, started)
         if kind == "recon":
-            return _png(images.view(space, i, (-1.0, -1.0, 1.0, 1.0), (h, w)), started)
+            return _png(space, lambda: images.view(space, i, (-1.0, -1.0, 1.0, 1.0), (h, w)), started)
         raise InputError(f"no '{kind}' picture for item {i}")
 
     def view(request: Request) -> Response:
+        need("image")
         started = time.perf_counter()
         fn = images.bicubic if request.url.path.endswith("/bicubic.png") else images.view
-        return _png(fn(space, _int(request, "item"), _rect(request), _size(request, max(h, w))), started)
+        i, rect, size = _int(request, "item"), _rect(request), _size(request, max(h, w))
+        return _png(space, lambda: fn(space, i, rect, size), started)
 
     def interpolate(request: Request) -> Response:
+        need("image")
         started = time.perf_counter()
-        image = images.interpolate(space, _int(request, "a"), _int(request, "b"), _float(request, "t"),
-                                   _size(request, 4 * max(h, w)))
-        return _png(image, started)
+        a, b, t = _int(request, "a"), _int(request, "b"), _float(request, "t")
+        size = _size(request, 4 * max(h, w))
+        return _png(space, lambda: images.interpolate(space, a, b, t, size), started)
 
     def sample(request: Request) -> Response:
+        need("image")
         started = time.perf_counter()
-        return _png(images.sample(space, _int(request, "seed", 0), _size(request, 4 * max(h, w))), started)
+        seed, size = _int(request, "seed", 0), _size(request, 4 * max(h, w))
+        return _png(space, lambda: images.sample(space, seed, size), started)
 
     async def upload(request: Request) -> Response:
+        need("image")
         refine = _int(request, "refine", 0, 0, images.MAX_UPLOAD_REFINE)
         name = one_line(request.query_params.get("name", ""))[:80]
         length = request.headers.get("content-length", "")
@@ -157,19 +171,22 @@ def create_app(space: Space, token: str, note: str | None = None) -> Starlette:
             body += chunk
             if len(body) > MAX_UPLOAD_BYTES:
                 raise TooBig(f"the upload is over the {MAX_UPLOAD_BYTES // 2**20} MiB limit")
-        index = await run_in_threadpool(images.fit_upload, space, bytes(body), name, refine)
+        fit = lambda: images.fit_upload(space, bytes(body), name, refine)  # noqa: E731
+        index = await run_in_threadpool(space.work, fit)
         return JSONResponse(space.item(index).summary(index))
 
     def slice_png(request: Request) -> Response:
+        need("sdf")
         started = time.perf_counter()
         axis = request.query_params.get("axis", "z")
-        image = shapes.slice_image(space, _int(request, "item"), axis, _float(request, "t", 0.0),
-                                   _int(request, "size", 256, 1, MAX_VIEW_SIDE))
-        return _png(image, started)
+        i, t = _int(request, "item"), _float(request, "t", 0.0)
+        size = _int(request, "size", 256, 1, MAX_VIEW_SIDE)
+        return _png(space, lambda: shapes.slice_image(space, i, axis, t, size), started)
 
     def mesh(request: Request) -> Response:
+        need("sdf")
         i, r = _int(request, "item"), _int(request, "resolution", 64, 8, shapes.MAX_EXPLORE_RESOLUTION)
-        body = shapes.mesh_bytes(space, i, r)
+        body = space.work(lambda: shapes.mesh_bytes(space, i, r))
         name = f"{shapes.file_stem(space.item(i).name)}_{r}.ply"
         return Response(body, media_type="application/octet-stream",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -1,6 +1,6 @@
 """Shape (SDF) runs on the explore page: shaded previews, a slice of the signed distance field
 along one axis, and a mesh of any item at a chosen resolution, all decoded through the Space
-(so within --max-memory, behind its lock)."""
+(so within --max-memory, on its model thread)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def load_gallery(space: Space, n: int = 8) -> str | None:
     for split, idx in (("train", train[:n].tolist()), ("held-out", val[:n].tolist())):
         if not idx:
             continue
-        z = space.run_locked(lambda idx=idx: encode_shapes(space.run.model, data.points[idx],
+        z = space.work(lambda idx=idx: encode_shapes(space.run.model, data.points[idx],
                                                            data.sdf[idx], space.run.device))
         space.items += [Item(str(data.names[i]), split, z[k].cpu()) for k, i in enumerate(idx)]
     return None

@@ -28,13 +28,14 @@ async function setImage(img, path, params) {
   return seconds;
 }
 
-// Runs `draw` at most once at a time; calls made meanwhile collapse into one more run.
+// Runs `draw` at most once at a time; calls made meanwhile collapse into one more run. draw gets
+// a function telling whether a newer call is waiting (then finer work can be skipped).
 function latest(draw) {
   let busy = false, again = false;
   const run = async () => {
     if (busy) { again = true; return; }
     busy = true;
-    try { await draw(); say($("message"), ""); } catch (e) { say($("message"), e.message); }
+    try { await draw(() => again); say($("message"), ""); } catch (e) { say($("message"), e.message); }
     busy = false;
     if (again) { again = false; run(); }
   };
@@ -108,14 +109,24 @@ function sizeCanvases() {
 
 function resetZoom() { rect = { x0: -1, y0: -1, x1: 1, y1: 1 }; drawZoom(); }
 
-const drawZoom = latest(async () => {
+// A view is drawn coarse first (a quarter of the pixels per side: 1/16 of the work), then at
+// full resolution unless the user has moved on meanwhile: the page follows the wheel at once.
+const drawZoom = latest(async (moved) => {
   if (!info.items.length) return;
   const [dec, bic] = canvases();
-  const params = { item: selected, ...rect, w: dec.width, h: dec.height };
-  const [a, b] = await Promise.all([getImage("api/view.png", params), getImage("api/bicubic.png", params)]);
-  for (const [canvas, got] of [[dec, a], [bic, b]]) {
-    const bitmap = await createImageBitmap(got.blob);
-    canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+  const view = { ...rect };
+  let a;
+  for (const scale of dec.width > 128 ? [4, 1] : [1]) {
+    const params = { item: selected, ...view, w: dec.width / scale | 0, h: dec.height / scale | 0 };
+    let b;
+    [a, b] = await Promise.all([getImage("api/view.png", params), getImage("api/bicubic.png", params)]);
+    for (const [canvas, got] of [[dec, a], [bic, b]]) {
+      const bitmap = await createImageBitmap(got.blob);
+      const ctx = canvas.getContext("2d");
+      ctx.imageSmoothingEnabled = scale === 1;
+      ctx.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+    }
+    if (moved()) return;
   }
   renders += 1;
   dec.dataset.renders = renders;
@@ -241,8 +252,20 @@ function setupShapes() {
   $("mesh-resolution").addEventListener("input", updateMeshLink);
 }
 
+const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
+
 async function main() {
-  try { await loadInfo(); } catch (e) { say($("message"), e.message); return; }
+  try {
+    await loadInfo();
+    while (info.loading) {  // the server encodes the gallery after it starts serving
+      $("gallery-hint").textContent = "loading the gallery…";
+      await sleep(300);
+      await loadInfo();
+    }
+  } catch (e) { say($("message"), e.message); return; }
+  $("gallery-hint").textContent = info.modality === "image"
+    ? "Truth and reconstruction at the training size; click an item to zoom into it."
+    : "Shaded previews (meshed at 64^3); click an item to slice it.";
   if (info.note) say($("message"), info.note);
   const image = info.modality === "image";
   for (const el of document.querySelectorAll(image ? ".image-only" : ".shape-only")) el.hidden = false;
