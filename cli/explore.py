@@ -44,7 +44,9 @@ def explore(
     if max_memory < 1:
         raise InputError("--max-memory must be positive")
     started = time.perf_counter()
-    space = Space(load_run(run, device), backend, max_memory * 2**20)
+    r = load_run(run, device)
+    r.require_latent_space("explore")
+    space = Space(r, backend, max_memory * 2**20)
     # The gallery is encoded while the page comes up: the page shows it when it is ready.
     space.load_in_background(images.load_gallery if space.modality == "image" else shapes.load_gallery,
                              items)
