@@ -36,6 +36,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from inr_gon.models.render import box_downsample
+
 BASIS = 6  # 1, t_y, t_x, t_y^2, t_x^2, t_y t_x
 RADIUS = 2  # the cubic B-spline's support: a 4 x 4 neighbourhood of codes
 
@@ -260,8 +262,7 @@ class LocalSR(nn.Module):
     def view(self, values: Tensor, scale: int) -> Tensor:
         """The full-size values [B, H*W, C] box-downsampled by scale -> [B, h, w, C]."""
         (hh, ww), c = self.cfg.size, values.shape[-1]
-        full = values.reshape(-1, hh, ww, c)
-        return full.reshape(-1, hh // scale, scale, ww // scale, scale, c).mean((2, 4))
+        return box_downsample(values.reshape(-1, hh, ww, c), scale)
 
     def forward(self, coords: Tensor, values: Tensor, generator=None) -> dict[str, Tensor]:
         """One view per observe scale, each super-resolved to the training size and scored
