@@ -12,12 +12,15 @@ input and is scored (PSNR, SSIM) against the truth:
 - lanczos: PIL's Lanczos (a = 3) per channel.
 Data: CIFAR-10 items the run held out (its own split: 1,000 of the 10k with --val-fraction 0.1,
 seed 0); 32 x 32 crops of the photographs in builtin:skimage (2 crops of 128 x 128 per photo
-at fixed random places, area-downsampled to 32 x 32); and 48 x 48 crops of the 12 lossless Kodak
-photographs (4 per photo at fixed random places, full resolution: x2, x3, x4 from 24, 16, 12),
-none seen by a run trained on CIFAR-10. Protocol: every output rounded to 8 bits, a border of
+at fixed random places, area-downsampled to 32 x 32); and 96 x 96 crops of the 3 held-out
+lossless Kodak photographs (16 per photo at fixed random places, full resolution: x2, x3, x4
+from 48, 32, 24). The Kodak split: the 12 files sorted by name, permuted by
+numpy.random.default_rng(0); the first 3 are held out (kodim14, kodim04, kodim11), the other 9
+may train a run (`kodak_split`). Protocol: every output rounded to 8 bits, a border of
 `factor` pixels cropped (the usual SR convention), PSNR and SSIM on RGB in [0, 1].
 A `local` run (--preset superres) is encoded for the factor and rendered by its own decoder;
-refinement and the per-image SIREN apply to gon runs only.
+refinement and the per-image SIREN apply to gon runs only; a local run's refinement is K more
+chord Gauss-Newton steps than it trained with (`--chord-steps`).
 
     OMP_NUM_THREADS=1 python benchmarks/superres.py RUN [RUN ...] [--n 1000]
 """
@@ -33,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from common import RESULTS, machine, table, write_result
+from imageio.v3 import imread as read_image
 
 from inr_gon.datasets.builtin import load_builtin
 from inr_gon.inference.fit import fit_images
@@ -46,7 +50,8 @@ from inr_gon.training.batches import split_indices
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 CIFAR = DATA / "cifar10_train10k_images.npy"
 SIDE = 32
-KODAK_CROP = 48
+KODAK_CROP = 96
+KODAK_HELD_OUT = 3
 
 
 def cifar_held_out(run, n: int) -> np.ndarray:
@@ -67,13 +72,20 @@ def photo_crops(per_photo: int = 2, crop: int = 128, seed: int = 0) -> np.ndarra
     return np.stack(out)
 
 
-def kodak_crops(per_photo: int = 4, seed: int = 0) -> np.ndarray:
-    """Crops of KODAK_CROP x KODAK_CROP at fixed random places of each Kodak photograph."""
-    from imageio.v3 import imread
+def kodak_split() -> tuple[list[Path], list[Path]]:
+    """(training photos, held-out photos) of the shared Kodak set, fixed by seed 0."""
+    files = sorted((DATA / "photos").glob("kodim*.png"))
+    order = np.random.default_rng(0).permutation(len(files))
+    held = set(order[:KODAK_HELD_OUT].tolist())
+    return ([f for i, f in enumerate(files) if i not in held],
+            [f for i, f in enumerate(files) if i in held])
 
+
+def kodak_crops(per_photo: int = 16, seed: int = 0) -> np.ndarray:
+    """Crops of KODAK_CROP x KODAK_CROP at fixed random places of each held-out photograph."""
     rng, out = np.random.default_rng(seed), []
-    for f in sorted((DATA / "photos").glob("kodim*.png")):
-        img = imread(f).astype(np.float32) / 255.0
+    for f in kodak_split()[1]:
+        img = read_image(f).astype(np.float32) / 255.0
         for _ in range(per_photo):
             y = rng.integers(0, img.shape[0] - KODAK_CROP)
             x = rng.integers(0, img.shape[1] - KODAK_CROP)
@@ -129,7 +141,7 @@ def siren_per_image(small: np.ndarray, side: int, steps: int, hidden: int = 64,
 
 
 def methods(run, small: np.ndarray, side: int, refine_steps: int, refine_lr: float,
-            siren_steps: int) -> dict:
+            siren_steps: int, chord_steps: int = 0) -> dict:
     """name -> (images [B, side, side, C], seconds)."""
     out = {}
     t = time.perf_counter()
@@ -141,6 +153,13 @@ def methods(run, small: np.ndarray, side: int, refine_steps: int, refine_lr: flo
     t = time.perf_counter()
     out["inr-gon one pass"] = (run.upscale(small, side // small.shape[1]), time.perf_counter() - t)
     local = run.cfg.net.model == "local"
+    if chord_steps and local:
+        trained = run.model.steps
+        run.model.steps = trained + chord_steps
+        t = time.perf_counter()
+        out[f"inr-gon + {chord_steps} chord steps"] = (run.upscale(small, side // small.shape[1]),
+                                                       time.perf_counter() - t)
+        run.model.steps = trained
     if refine_steps and not local:
         t = time.perf_counter()
         res = fit_images(run, small, [str(i) for i in range(len(small))], refine_steps,
@@ -158,7 +177,7 @@ def picture(path: Path, truth: np.ndarray, small: np.ndarray, outs: dict, rows: 
     """Rows: truth | input (nearest) | bicubic | inr-gon one pass (| refined)."""
     cols = [truth, upscale_nearest(small, truth.shape[1] // small.shape[1]),
             outs["bicubic"][0], outs["inr-gon one pass"][0]]
-    cols += [v[0] for k, v in outs.items() if "refine" in k]
+    cols += [v[0] for k, v in outs.items() if "refine" in k or "chord" in k]
     tiles = np.stack([c[i] for i in range(rows) for c in cols])
     big = upscale_nearest(image_grid(tiles, cols=len(cols))[None], 3)[0]
     write_png(path, big)
@@ -172,6 +191,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--refine-lr", type=float, default=1e-3,
                    help="Adam on the latent (1e-2, fit's default, overshoots GN latents)")
     p.add_argument("--siren-steps", type=int, default=300)
+    p.add_argument("--chord-steps", type=int, default=2,
+                   help="local runs: also render with this many more chord Gauss-Newton steps")
+    p.add_argument("--sets", default="cifar10,skimage,kodak", help="which data sets")
     p.add_argument("--name", default="superres")
     args = p.parse_args(argv)
     torch.manual_seed(0)
@@ -184,6 +206,8 @@ def main(argv: list[str] | None = None) -> None:
                 "skimage photo crops": (photos, (4, 2)),
                 "kodak photo crops": (kodak, (4, 3, 2))}
         for data, (truth, factors) in sets.items():
+            if data.split()[0] not in args.sets.split(","):
+                continue
             side = truth.shape[1]
             for factor in factors:
                 small = box_downsample(torch.tensor(truth), factor).numpy()

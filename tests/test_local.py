@@ -10,7 +10,8 @@ from cli_helpers import assert_input_error, run_cli
 from inr_gon.inference.run import load_run
 from inr_gon.inference.superres import upscale_photo
 from inr_gon.io import write_png
-from inr_gon.models.local import Geometry, LocalGON, local_weights
+from inr_gon.models.local import LocalGON
+from inr_gon.models.local_geometry import Geometry, local_weights
 
 TINY = ["--preset", "superres", "--size", "16", "--hidden", "16", "--layers", "2", "--latent-dim", "4",
         "--steps", "3", "--device", "cpu", "--preview-every", "0", "--quiet"]
@@ -21,8 +22,9 @@ def test_window_weights_are_a_partition_of_unity_and_the_offsets_centred():
     assert torch.allclose(w[0].sum(-1), torch.ones(240), atol=1e-6)  # borders included
     assert w[1:].sum(-1).abs().max() < 1e-6  # a flat input adds nothing through them
     geo = Geometry.of((12, 20), (3, 5))
-    dense = torch.zeros_like(w).scatter_(2, geo.index.expand(w.shape[0], -1, -1), geo.weights)
-    assert torch.allclose(dense, w)  # the 4 x 4 neighbours hold every point's support
+    z = torch.randn(2, 15, 4)
+    want = torch.einsum("fnk,bkd->bnfd", w, z).flatten(-2)  # the dense 2D window
+    assert torch.allclose(geo.mix(z), want, atol=1e-5)  # is the separable one
 
 
 def test_equal_codes_decode_to_a_flat_image_whatever_the_weights():
@@ -37,8 +39,7 @@ def test_the_dual_step_is_the_damped_gauss_newton_step():
     """Oracle: H = (2/M) (AJ)^T (AJ) built densely by autograd, z = -(H + lambda I)^-1 g."""
     torch.manual_seed(0)
     net = LocalGON(code_dim=5, hidden=16, layers=2, activation="gelu").double()
-    g = Geometry.of((12, 8), (3, 2))
-    geo = Geometry(g.index, g.weights.double(), g.observed.double(), g.cell)
+    geo = Geometry.of((12, 8), (3, 2), dtype=torch.float64)
     y = torch.rand(3, 6, 3, dtype=torch.float64)
     z = net.encode(geo, y)  # [B, 6, 5]
 
@@ -50,10 +51,40 @@ def test_the_dual_step_is_the_damped_gauss_newton_step():
     aj, f0 = torch.autograd.functional.jacobian(observed, zero), observed(zero)
     h = (2 / 6) * aj.T @ aj
     lam = (torch.nn.functional.softplus(net.rho) + 1e-3) * h.diagonal().mean() + 1e-6
+    damped = h + lam * torch.eye(30, dtype=torch.float64)
+    z2 = net.encode(geo, y, steps=2)
     for b in range(3):
         grad = (2 / 6) * aj.T @ (f0 - y[b].reshape(-1))
-        want = -torch.linalg.solve(h + lam * torch.eye(30, dtype=torch.float64), grad)
+        want = -torch.linalg.solve(damped, grad)
         assert torch.allclose(z[b].reshape(-1), want, rtol=1e-5, atol=1e-7)
+        # the chord step: the residual after decoding, the origin's Jacobian and damping again
+        grad2 = (2 / 6) * aj.T @ (observed(want) - y[b].reshape(-1))
+        want2 = want - torch.linalg.solve(damped, grad2)
+        assert torch.allclose(z2[b].reshape(-1), want2, rtol=1e-5, atol=1e-7)
+
+
+def test_inference_keeps_the_factorisation_until_a_parameter_changes(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert run_cli(capsys, "train", "builtin:shapes:48", *TINY, "--out", run)[0] == 0
+    model = load_run(run).model
+    x = torch.rand(2, 4, 4, 3)
+    with torch.no_grad():
+        first = model.encode_images(x, 4)
+        assert len(model._origins) == 1 and torch.equal(model.encode_images(x, 4), first)
+        model.net.rho.add_(1.0)  # a changed parameter (as after a load or a step) rebuilds it
+        changed = model.encode_images(x, 4)
+    assert torch.allclose(changed, model.encode_images(x, 4), atol=1e-6)  # autograd: fresh
+    assert not torch.allclose(changed, first)
+
+
+def test_a_window_of_the_render_is_that_block_of_the_whole_render():
+    torch.manual_seed(0)
+    net = LocalGON(code_dim=4, hidden=16, layers=2, activation="gelu")
+    geo = Geometry.of((20, 24), (5, 6))
+    z = torch.randn(1, 30, 4)
+    whole = net.decoder(geo, z).reshape(1, 20, 24, 3)
+    block = net.decoder(geo.window(slice(3, 11), slice(5, 19)), z).reshape(1, 8, 14, 3)
+    assert torch.allclose(block, whole[:, 3:11, 5:19], atol=1e-6)
 
 
 def test_preset_superres_trains_and_renders_through_the_run(tmp_path, capsys):

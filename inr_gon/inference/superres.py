@@ -16,7 +16,7 @@ import torch
 from inr_gon.errors import InputError
 from inr_gon.models.tiles import TileLayout
 
-TILE, OVERLAP = 24, 8  # input pixels
+TILE, OVERLAP = 32, 8  # input pixels
 MARGIN, RAMP = 2, 4  # a tile's outer MARGIN pixels are not used; RAMP pixels blend neighbours
 BATCH = 32  # tiles encoded and decoded at once
 
@@ -47,6 +47,13 @@ def render_scale(scale: float | None, size: tuple[int, int] | None, hw: tuple[in
     return int(scale)
 
 
+def used(weights: np.ndarray, start: int, length: int) -> slice:
+    """The part of a tile's output span [start, start + length) where its blend weight is not
+    0, relative to the tile: only that part is decoded."""
+    nz = np.flatnonzero(weights[start:start + length] > 0)
+    return slice(int(nz[0]), int(nz[-1]) + 1) if len(nz) else slice(0, 0)
+
+
 @torch.no_grad()
 def upscale_photo(run, photo: np.ndarray, scale: int, out: np.ndarray | None = None) -> np.ndarray:
     """photo [H, W, C] in [0, 1] -> [S H, S W, C] (float32, or written into a uint8 `out`)."""
@@ -65,12 +72,21 @@ def upscale_photo(run, photo: np.ndarray, scale: int, out: np.ndarray | None = N
         part = corners[i:i + BATCH]
         tiles = torch.stack([x[y:y + tile[0], xx:xx + tile[1]] for y, xx in part]).to(run.device)
         z = model.encode_images(tiles, scale)
-        rendered = model.render(z, scale * tile[0], scale * tile[1])  # [T, sth, stw, C]
-        for (y, xx), img in zip(part, rendered):
+        groups: dict[tuple, list[int]] = {}  # tiles of one batch that use the same block
+        for j, (y, xx) in enumerate(part):
             k, m = layout.ys.index(y), layout.xs.index(xx)
-            ys, xs = slice(scale * y, scale * (y + tile[0])), slice(scale * xx, scale * (xx + tile[1]))
-            weight = wy[k, ys, None] * wx[m, None, xs]
-            acc[ys, xs] += weight[..., None] * img
+            rows = used(wy[k], scale * y, scale * tile[0])
+            cols = used(wx[m], scale * xx, scale * tile[1])
+            groups.setdefault((rows.start, rows.stop, cols.start, cols.stop), []).append(j)
+        for (r0, r1, c0, c1), members in groups.items():
+            rendered = model.render(z[members], scale * tile[0], scale * tile[1],
+                                    rows=slice(r0, r1), cols=slice(c0, c1))
+            for j, img in zip(members, rendered):
+                y, xx = part[j]
+                k, m = layout.ys.index(y), layout.xs.index(xx)
+                ys = slice(scale * y + r0, scale * y + r1)
+                xs = slice(scale * xx + c0, scale * xx + c1)
+                acc[ys, xs] += (wy[k, ys, None] * wx[m, None, xs])[..., None] * img
     np.clip(acc, 0, 1, out=acc)
     if out is None:
         return acc

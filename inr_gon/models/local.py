@@ -25,98 +25,25 @@ z = -(H + lambda I)^-1 g, H = (2/M) K^T K, g = (2/M) K^T (A f0 - y), is taken in
 z = K^T (K K^T + lambda' I)^-1 (y - A f0) (push-through identity): an (L^2 C)^2 system shared
 by the batch, instead of (L^2 d)^2. Everything is plain tensor algebra, differentiable by
 ordinary autograd, so training back-propagates through the step.
+
+More steps (`inner_steps`) are chord Gauss-Newton steps, i.e. iterative back-projection: the
+residual is taken again after decoding, r_i = y - A F(z_i), and z_{i+1} = z_i + K^T (K K^T +
+lambda' I)^-1 r_i with the same K and the same Cholesky factor (the Jacobian stays the origin's).
+The first step is linear in y; the next ones see what the decoder made of it. Measured
+(docs/superres.md): at equal training steps two steps beat one on held-out photos and CIFAR-10.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from inr_gon.models.local_geometry import BASIS, Geometry
 from inr_gon.models.render import box_downsample
-
-BASIS = 6  # 1, t_y, t_x, t_y^2, t_x^2, t_y t_x
-RADIUS = 2  # the cubic B-spline's support: a 4 x 4 neighbourhood of codes
-
-
-def bspline3(t: Tensor) -> Tensor:
-    """The cubic B-spline kernel: C2, support |t| < 2, sums to 1 over integer shifts."""
-    a = t.abs()
-    return torch.where(a < 1, 2 / 3 - a**2 + a**3 / 2, torch.where(a < 2, (2 - a) ** 3 / 6, 0 * a))
-
-
-def reflect(k: Tensor, n: int) -> Tensor:
-    """Index k of a virtual pixel past a border -> its mirror image in 0..n-1 (..., 1, 0 | 0, 1, ...)."""
-    k = k.abs() - (k < 0).long()  # -1 -> 0, -2 -> 1
-    return torch.where(k >= n, 2 * n - 1 - k, k).clamp(0, n - 1)
-
-
-def axis_factors(out_side: int, in_side: int) -> Tensor:
-    """D_a[j, m] = sum over the 4 virtual neighbours k of output pixel j that mirror onto input
-    pixel m of w(t) psi_a(t), t = centre of k - position of j (input pixel units), w the cubic
-    B-spline, psi = (1, t, t^2 - 1/3). A full window always: w sums to 1, w t to 0 and
-    w (t^2 - 1/3) to 0 at every position (the B-spline reproduces polynomials up to degree 3),
-    so a flat input meets the same weights everywhere, borders included. [3, out, in] float64."""
-    x = (torch.arange(out_side, dtype=torch.float64) + 0.5) * in_side / out_side
-    first = torch.floor(x - 0.5).long() - 1
-    out = torch.zeros(3, out_side, in_side, dtype=torch.float64)
-    for o in range(2 * RADIUS):
-        k = first + o
-        t = k + 0.5 - x
-        w = bspline3(t)
-        m = reflect(k, in_side)
-        for a, psi in enumerate((torch.ones_like(t), t, t**2 - 1 / 3)):
-            out[a].index_put_((torch.arange(out_side), m), w * psi, accumulate=True)
-    return out
-
-
-PAIRS = ((0, 0), (1, 0), (0, 1), (2, 0), (0, 2), (1, 1))  # (y factor, x factor) of each basis f
-
-
-def local_weights(out_hw: tuple[int, int], in_hw: tuple[int, int]) -> Tensor:
-    """W_f [BASIS, H*W, h*w] (output points and input pixels row-major), float32: the outer
-    products of the axis factors, basis 1, t_y, t_x, t_y^2 - 1/3, t_x^2 - 1/3, t_y t_x."""
-    fy, fx = axis_factors(out_hw[0], in_hw[0]), axis_factors(out_hw[1], in_hw[1])
-    w = [torch.einsum("jm,in->jimn", fy[a], fx[b]).reshape(out_hw[0] * out_hw[1], -1)
-         for a, b in PAIRS]
-    return torch.stack(w).float()
-
-
-def box_rows(weights: Tensor, out_hw: tuple[int, int], in_hw: tuple[int, int]) -> Tensor:
-    """A W_f: each input pixel's row is the mean of the rows of the output points it covers.
-    [BASIS, H*W, K] -> [BASIS, h*w, K]."""
-    (hh, ww), (h, w) = out_hw, in_hw
-    sy, sx = hh // h, ww // w
-    x = weights.reshape(weights.shape[0], h, sy, w, sx, -1)
-    return x.mean((2, 4)).flatten(1, 2)
-
-
-NEIGHBOURS = (2 * RADIUS) ** 2  # input pixels an output point reads (4 x 4)
-
-
-@dataclass(frozen=True)
-class Geometry:
-    """What a (output size, input size) pair fixes: each output point's 4 x 4 neighbour
-    pixels and their weights, and the box average of the dense weights (for the step)."""
-
-    index: Tensor  # [N, 16] input pixels read by each output point (weight 0 past a border)
-    weights: Tensor  # [BASIS, N, 16]
-    observed: Tensor | None  # [BASIS, M, K] dense A W_f, M = K; None: output not a multiple
-    cell: float  # output pixel size in input pixels
-
-    @staticmethod
-    def of(out_hw: tuple[int, int], in_hw: tuple[int, int], device=None) -> Geometry:
-        dense = local_weights(out_hw, in_hw)  # [F, N, K]
-        # a point reads at most 4 x 4 input pixels (fewer where mirror images coincide)
-        support = dense.abs().sum(0)
-        index = support.topk(min(NEIGHBOURS, dense.shape[-1]), dim=-1).indices.sort(-1).values
-        weights = dense.gather(2, index.expand(dense.shape[0], -1, -1))
-        whole = out_hw[0] % in_hw[0] == 0 and out_hw[1] % in_hw[1] == 0
-        observed = box_rows(dense, out_hw, in_hw).to(device) if whole else None
-        return Geometry(index.to(device), weights.to(device), observed, in_hw[1] / out_hw[1])
 
 
 class LocalDecoder(nn.Module):
@@ -160,9 +87,7 @@ class LocalDecoder(nn.Module):
 
     def forward(self, geo: Geometry, z: Tensor) -> Tensor:
         """codes [B, K, d] -> [B, N, C]."""
-        near = z[:, geo.index]  # [B, N, 16, d]
-        mixed = torch.einsum("fnj,bnjd->bnfd", geo.weights, near).flatten(-2)  # [B, N, F*d]
-        pre = self.origin_pre(geo) + mixed @ self.mods.flatten(0, 1)  # [B, N, H]
+        pre = self.origin_pre(geo) + geo.mix(z) @ self.mods.flatten(0, 1)  # [B, N, H]
         return self.mlp(pre)
 
     def origin_jacobian(self, geo: Geometry) -> tuple[Tensor, Tensor]:
@@ -182,7 +107,7 @@ DAMPING_FLOOR = 1e-3
 
 
 class LocalGON(nn.Module):
-    """Codes from one damped Gauss-Newton step from the origin against the box-averaged
+    """Codes from damped Gauss-Newton steps from the origin against the box-averaged
     observation, then the local decoder. rho: the learned damping, as gon.OriginStep."""
 
     def __init__(self, code_dim: int = 16, out_dim: int = 3, hidden: int = 128, layers: int = 3,
@@ -191,26 +116,41 @@ class LocalGON(nn.Module):
         self.decoder = LocalDecoder(code_dim, out_dim, hidden, layers, activation, w0)
         self.rho = nn.Parameter(torch.tensor(math.log(math.expm1(DAMPING_INIT))))
 
-    def encode(self, geo: Geometry, observed: Tensor) -> Tensor:
-        """observed [B, M, C] (the input image, pixels row-major) -> codes [B, M, d]."""
+    def origin(self, geo: Geometry) -> tuple[Tensor, Tensor, Tensor]:
+        """What the step needs and the signal does not change: (f0 [C], V [BASIS, C, d], the
+        Cholesky factor of K K^T + lambda' I [M C, M C])."""
         f0, v = self.decoder.origin_jacobian(geo)
-        a = geo.observed  # [F, M, K]
-        m, c = observed.shape[1], observed.shape[2]
-        # K K^T = sum_{f,g} (A_f A_g^T) (x) (V_f V_g^T): [(m, c), (m', c')]
-        aa = torch.einsum("fmk,gnk->fgmn", a, a)
+        (h, w), c = geo.in_hw, v.shape[1]
+        n = h * w * c
+        # K K^T = sum_{f,g} (A W_f)(A W_g)^T (x) V_f V_g^T, each A W_f a Kronecker product of axes
+        yy, xx = geo.observed_gram()
         vv = torch.einsum("fcd,ged->fgce", v, v)
-        gram = torch.einsum("fgmn,fgce->mcne", aa, vv).reshape(m * c, m * c)
-        d_total = a.shape[-1] * v.shape[-1]
+        gram = torch.einsum("fgik,fgjl,fgce->ijckle", yy, xx, vv).reshape(n, n)
+        d_total = h * w * v.shape[-1]
         # lambda of H = (2/M) K^T K, in the dual: (M/2) lambda = (softplus(rho) + floor) tr(K K^T) / D
-        lam = (F.softplus(self.rho) + DAMPING_FLOOR) * gram.diagonal().sum() / d_total + 0.5e-6 * m
-        eye = torch.eye(m * c, dtype=gram.dtype, device=gram.device)
-        err = (observed - f0).reshape(observed.shape[0], m * c)  # y - A f0 (A f0 = f0: flat)
-        x = torch.linalg.solve(gram + lam * eye, err.T).T.reshape(-1, m, c)  # [B, M, C]
-        return torch.einsum("fmk,bmc,fcd->bkd", a, x, v)  # K^T x, per code
+        lam = (F.softplus(self.rho) + DAMPING_FLOOR) * gram.diagonal().sum() / d_total + 0.5e-6 * h * w
+        eye = torch.eye(n, dtype=gram.dtype, device=gram.device)
+        return f0, v, torch.linalg.cholesky(gram + lam * eye)
 
-    def forward(self, geo: Geometry, observed: Tensor) -> Tensor:
+    def encode(self, geo: Geometry, observed: Tensor, steps: int = 1,
+               origin: tuple[Tensor, Tensor, Tensor] | None = None) -> Tensor:
+        """observed [B, M, C] (the input image, pixels row-major) -> codes [B, M, d]."""
+        f0, v, chol = self.origin(geo) if origin is None else origin
+        b, m, c = observed.shape
+        fit = f0.expand_as(observed)  # A F(0) = f0: the origin decodes flat
+        z = None
+        for i in range(steps):
+            if i:
+                fit = geo.observe(self.decoder(geo, z))
+            r = (observed - fit).reshape(b, m * c)
+            x = torch.cholesky_solve(r.T, chol).T.reshape(b, *geo.in_hw, c)
+            dz = geo.adjoint(torch.einsum("bijc,fcd->bfijd", x, v))  # K^T x, per code
+            z = dz if z is None else z + dz
+        return z
+
+    def forward(self, geo: Geometry, observed: Tensor, steps: int = 1) -> Tensor:
         """The output [B, N, C] at the geometry's points from the input [B, M, C]."""
-        return self.decoder(geo, self.encode(geo, observed))
+        return self.decoder(geo, self.encode(geo, observed, steps))
 
 
 class LocalSR(nn.Module):
@@ -225,7 +165,9 @@ class LocalSR(nn.Module):
         net = cfg.net
         self.net = LocalGON(net.latent_dim, cfg.out_dim, net.hidden, net.layers, "gelu")
         self.scales = [int(s) for s in cfg.train.observe_scales.split(",")]
+        self.steps = net.inner_steps
         self._geos: dict = {}
+        self._origins: dict = {}  # inference only: the factorisation per geometry
 
     @property
     def decoder(self) -> LocalDecoder:
@@ -237,25 +179,41 @@ class LocalSR(nn.Module):
             self._geos[key] = Geometry.of(out_hw, in_hw, self.net.rho.device)
         return self._geos[key]
 
+    def origin(self, geo: Geometry) -> tuple[Tensor, Tensor, Tensor] | None:
+        """Without autograd (rendering, eval) the step's factorisation is kept per geometry
+        until a parameter changes (their version counters); in training it is rebuilt."""
+        if torch.is_grad_enabled():
+            return None
+        key = (geo.out_hw, geo.in_hw, str(self.net.rho.device))
+        version = tuple(p._version for p in self.parameters())
+        hit = self._origins.get(key)
+        if hit is None or hit[0] != version:
+            self._origins[key] = hit = (version, self.net.origin(geo))
+        return hit[1]
+
     def encode_images(self, images: Tensor, scale: int) -> Tensor:
         """images [B, h, w, C] -> codes [B, h, w, d] for rendering at scale x."""
         b, h, w, c = images.shape
         geo = self.geometry((h * scale, w * scale), (h, w))
-        return self.net.encode(geo, images.reshape(b, h * w, c)).reshape(b, h, w, -1)
+        z = self.net.encode(geo, images.reshape(b, h * w, c), self.steps, self.origin(geo))
+        return z.reshape(b, h, w, -1)
 
-    def render(self, z: Tensor, height: int, width: int, max_memory: int = 512 * 2**20):
-        """codes [B, h, w, d] -> images [B, H, W, C] (numpy, in [0, 1]), rows in chunks."""
+    def render(self, z: Tensor, height: int, width: int, max_memory: int = 512 * 2**20,
+               rows: slice = slice(None), cols: slice = slice(None)) -> np.ndarray:
+        """codes [B, h, w, d] -> images [B, H, W, C] (numpy, in [0, 1]), rows in chunks; only
+        the block rows x cols of the H x W output when given."""
         b, h, w, _ = z.shape
-        geo = self.geometry((height, width), (h, w))
-        per_row = b * width * self.net.decoder.out.in_features * 16  # ~4 live float activations
-        rows = max(1, max_memory // max(per_row, 1))
-        out = torch.empty(b, height * width, self.cfg.out_dim)
+        geo = self.geometry((height, width), (h, w)).window(rows, cols)
+        (hh, ww) = geo.out_hw
+        per_row = b * ww * self.net.decoder.out.in_features * 16  # ~4 live float activations
+        step = max(1, max_memory // max(per_row, 1))
+        out = torch.empty(b, hh * ww, self.cfg.out_dim)
         with torch.no_grad():
-            for r in range(0, height, rows):
-                sl = slice(r * width, min(height, r + rows) * width)
-                part = Geometry(geo.index[sl], geo.weights[:, sl], geo.observed, geo.cell)
+            for r in range(0, hh, step):
+                sl = slice(r * ww, min(hh, r + step) * ww)
+                part = geo.rows(slice(r, min(hh, r + step)))
                 out[:, sl] = self.net.decoder(part, z.flatten(1, 2)).clamp(0, 1).cpu()
-        return out.reshape(b, height, width, -1).numpy()
+        return out.reshape(b, hh, ww, -1).numpy()
 
     # -- what the training loop and its evaluation call ---------------------------------------
 
@@ -270,9 +228,8 @@ class LocalSR(nn.Module):
         (hh, ww) = self.cfg.size
         losses, preds = [], []
         for s in self.scales:
-            z = self.encode_images(self.view(values, s), s)
-            geo = self.geometry((hh, ww), tuple(z.shape[1:3]))
-            pred = self.net.decoder(geo, z.flatten(1, 2))
+            z = self.encode_images(self.view(values, s), s)  # the geometry (hh, ww) from z's grid
+            pred = self.net.decoder(self.geometry((hh, ww), tuple(z.shape[1:3])), z.flatten(1, 2))
             preds.append(pred)
             losses.append((pred - values).pow(2).mean())
         loss = torch.stack(losses).mean()

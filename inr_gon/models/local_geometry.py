@@ -1,0 +1,136 @@
+"""Where a local model's codes sit and how an output point reads them (models/local.py).
+
+An output point at position x (input pixel units; pixel k's centre at k + 1/2) reads the codes
+of its 4 x 4 neighbourhood of input pixels with weights W_f(q, k): the cubic B-spline window
+w(t_k) times a basis of the offsets t_k = centre_k - x (1, t_y, t_x, t_y^2 - 1/3, t_x^2 - 1/3,
+t_y t_x). Past a border the window reads mirror images of the input's pixels. Everything a
+pair (output size, input size) fixes is a `Geometry`, built once and cached by the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from inr_gon.models.render import box_downsample
+
+BASIS = 6  # 1, t_y, t_x, t_y^2, t_x^2, t_y t_x
+RADIUS = 2  # the cubic B-spline's support: a 4 x 4 neighbourhood of codes
+
+
+def bspline3(t: Tensor) -> Tensor:
+    """The cubic B-spline kernel: C2, support |t| < 2, sums to 1 over integer shifts."""
+    a = t.abs()
+    return torch.where(a < 1, 2 / 3 - a**2 + a**3 / 2, torch.where(a < 2, (2 - a) ** 3 / 6, 0 * a))
+
+
+def reflect(k: Tensor, n: int) -> Tensor:
+    """Index k of a virtual pixel past a border -> its mirror image in 0..n-1 (..., 1, 0 | 0, 1, ...)."""
+    k = k.abs() - (k < 0).long()  # -1 -> 0, -2 -> 1
+    return torch.where(k >= n, 2 * n - 1 - k, k).clamp(0, n - 1)
+
+
+def _axis_taps(out_side: int, in_side: int) -> tuple[Tensor, Tensor]:
+    """Along one axis, the 4 input pixels each output pixel j reads and their weights:
+    (m [out, 4] indices, after mirroring; w [3, out, 4] = w(t) psi_a(t)), t = centre of the
+    virtual neighbour k - position of j (input pixel units), w the cubic B-spline, psi = (1, t,
+    t^2 - 1/3). A full window always: w sums to 1, w t to 0 and w (t^2 - 1/3) to 0 at every
+    position (the B-spline reproduces polynomials up to degree 3), so a flat input meets the
+    same weights everywhere, borders included. float64."""
+    x = (torch.arange(out_side, dtype=torch.float64) + 0.5) * in_side / out_side
+    k = torch.floor(x - 0.5).long()[:, None] - 1 + torch.arange(2 * RADIUS)  # [out, 4]
+    t = k + 0.5 - x[:, None]
+    w = bspline3(t)
+    return reflect(k, in_side), torch.stack([w, w * t, w * (t**2 - 1 / 3)])
+
+
+def axis_factors(out_side: int, in_side: int) -> Tensor:
+    """The taps as dense matrices D_a[j, m] (mirror images that coincide add): [3, out, in]."""
+    m, w = _axis_taps(out_side, in_side)
+    out = torch.zeros(3, out_side, in_side, dtype=torch.float64)
+    rows = torch.arange(out_side)[:, None].expand_as(m)
+    for a in range(3):
+        out[a].index_put_((rows, m), w[a], accumulate=True)
+    return out
+
+
+PAIRS = ((0, 0), (1, 0), (0, 1), (2, 0), (0, 2), (1, 1))  # (y factor, x factor) of each basis f
+PAIR_Y, PAIR_X = [a for a, _ in PAIRS], [b for _, b in PAIRS]
+
+
+def local_weights(out_hw: tuple[int, int], in_hw: tuple[int, int]) -> Tensor:
+    """W_f [BASIS, H*W, h*w] (output points and input pixels row-major), float32, dense: the
+    outer products of the axis factors (a test oracle; the model uses Geometry's taps)."""
+    fy, fx = axis_factors(out_hw[0], in_hw[0]), axis_factors(out_hw[1], in_hw[1])
+    w = [torch.einsum("jm,in->jimn", fy[a], fx[b]).reshape(out_hw[0] * out_hw[1], -1)
+         for a, b in PAIRS]
+    return torch.stack(w).float()
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """What a (output size, input size) pair fixes: the window's axis factors, dense (an output
+    point reads 4 input pixels per axis; the products are small GEMMs). The 2D weights are
+    W_f = fy[a] (x) fx[b], (a, b) = PAIRS[f], and the observed factor A W_f, for the step, is
+    box_y[a] (x) box_x[b], box the axis factors averaged over each input pixel's outputs."""
+
+    fy: Tensor  # [3, H, h]
+    fx: Tensor  # [3, W, w]
+    cell: float  # output pixel size in input pixels
+    in_hw: tuple[int, int]
+
+    @staticmethod
+    def of(out_hw: tuple[int, int], in_hw: tuple[int, int], device=None,
+           dtype: torch.dtype = torch.float32) -> Geometry:
+        fy, fx = axis_factors(out_hw[0], in_hw[0]), axis_factors(out_hw[1], in_hw[1])
+        return Geometry(fy.to(device, dtype), fx.to(device, dtype), in_hw[1] / out_hw[1],
+                        tuple(in_hw))
+
+    @property
+    def out_hw(self) -> tuple[int, int]:
+        return self.fy.shape[1], self.fx.shape[1]
+
+    def mix(self, z: Tensor) -> Tensor:
+        """sum_k W_f(q, k) z_k for every output point q and basis f: codes [B, h*w, d] ->
+        [B, H*W, F*d] (along x, then along y)."""
+        (h, w), d = self.in_hw, z.shape[-1]
+        along_x = torch.einsum("aXw,bhwd->bahXd", self.fx, z.reshape(-1, h, w, d))
+        mixed = torch.einsum("fYh,bfhXd->bYXfd", self.fy[PAIR_Y], along_x[:, PAIR_X])
+        return mixed.flatten(1, 2).flatten(-2)
+
+    def box(self, f: Tensor) -> Tensor:
+        """An axis factor [3, S*n, n] averaged over each input pixel's S outputs: [3, n, n]."""
+        n = f.shape[-1]
+        return f.reshape(3, n, f.shape[1] // n, n).mean(2)
+
+    def observed_gram(self) -> tuple[Tensor, Tensor]:
+        """(A W_f)(A W_g)^T as factors: ([F, F, h, h], [F, F, w, w])."""
+        oy, ox = self.box(self.fy), self.box(self.fx)
+        yy = torch.einsum("aik,bjk->abij", oy, oy)[PAIR_Y][:, PAIR_Y]
+        xx = torch.einsum("aik,bjk->abij", ox, ox)[PAIR_X][:, PAIR_X]
+        return yy, xx
+
+    def adjoint(self, x: Tensor) -> Tensor:
+        """sum_f (A W_f)^T x_f: x [B, F, h, w, d] per basis -> [B, h*w, d]."""
+        py, px = self.box(self.fy)[PAIR_Y], self.box(self.fx)[PAIR_X]  # [F, h, h], [F, w, w]
+        return torch.einsum("fik,fjl,bfijd->bkld", py, px, x).flatten(1, 2)
+
+    def observe(self, values: Tensor) -> Tensor:
+        """The box average A: values [B, N, C] at every output point -> [B, M, C] per input
+        pixel (the output a whole multiple of the input)."""
+        (hh, ww), (h, _) = self.out_hw, self.in_hw
+        return box_downsample(values.reshape(-1, hh, ww, values.shape[-1]), hh // h).flatten(1, 2)
+
+    def whole(self) -> bool:
+        """Whether the output is a whole multiple of the input (the step needs it)."""
+        return self.out_hw[0] % self.in_hw[0] == 0 and self.out_hw[1] % self.in_hw[1] == 0
+
+    def window(self, rows: slice, cols: slice) -> Geometry:
+        """The output points of rows x cols only (a block of the output), same codes."""
+        return Geometry(self.fy[:, rows], self.fx[:, cols], self.cell, self.in_hw)
+
+    def rows(self, rows: slice) -> Geometry:
+        """A strip of whole output rows (for rendering in chunks)."""
+        return self.window(rows, slice(None))
