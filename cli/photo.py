@@ -32,8 +32,9 @@ def _files(r, inputs: list[str]) -> tuple[list[str], list[Path]]:
 
 
 def render_whole(r, inputs: list[str], size: tuple[int, int] | None, scale: float | None,
-                 out_dir: Path, max_memory: int, quiet: bool) -> None:
-    """Each photo encoded whole and rendered at `size` or `scale` x its own size (default 1)."""
+                 out_dir: Path, max_memory: int, quiet: bool, decode=None) -> None:
+    """Each photo encoded whole and rendered at `size` or `scale` x its own size (default 1).
+    decode: a local run's decoder other than torch's (`upscale_photo`)."""
     names, files = _files(r, inputs)
     for f in files:  # every size checked from the headers before any work or any file written
         hw = photo_size(f)
@@ -42,7 +43,7 @@ def render_whole(r, inputs: list[str], size: tuple[int, int] | None, scale: floa
             if r.cfg.net.model == "local":
                 render_scale(scale, size, hw)
     if r.cfg.net.model == "local":
-        return _upscale_all(r, names, files, size, scale, out_dir, quiet)
+        return _upscale_all(r, names, files, size, scale, out_dir, quiet, decode)
     table = Table("photo", "size", "render", "tiles", "file")
     for name, f in zip(names, files):
         photo = load_photo(f, r.cfg.summary.channels)
@@ -60,7 +61,7 @@ def render_whole(r, inputs: list[str], size: tuple[int, int] | None, scale: floa
     note(f"{len(names)} whole-photo renders in {out_dir}", quiet)
 
 
-def _upscale_all(r, names, files, size, scale, out_dir: Path, quiet: bool) -> None:
+def _upscale_all(r, names, files, size, scale, out_dir: Path, quiet: bool, decode=None) -> None:
     """A local run: each photo super-resolved by an integer factor (inference/superres.py)."""
     table = Table("photo", "size", "render", "file")
     for name, f in zip(names, files):
@@ -69,7 +70,7 @@ def _upscale_all(r, names, files, size, scale, out_dir: Path, quiet: bool) -> No
         s = render_scale(scale, size, photo.shape[:2])
         h, w = photo.shape[:2]
         img = np.empty((s * h, s * w, r.cfg.summary.channels), dtype=np.uint8)
-        upscale_photo(r, photo, s, img)
+        upscale_photo(r, photo, s, img, decode)
         write_png(out_dir / f"{name}.png", img)
         table.add_row(name, f"{w}x{h}", f"{s * w}x{s * h}", str(out_dir / f"{name}.png"))
     if not quiet:

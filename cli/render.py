@@ -12,6 +12,7 @@ from inr_gon import oom
 from inr_gon.cli.common import app, note, out, parse_size
 from inr_gon.cli.photo import render_whole
 from inr_gon.errors import InputError, wxh
+from inr_gon.export.local import onnx_local_decoder
 from inr_gon.export.runtime import onnx_renderer
 from inr_gon.inference.inputs import first_training_items, load_inputs
 from inr_gon.inference.latents import load_latents
@@ -60,12 +61,15 @@ def render(
     if r.cfg.net.model == "local" and inputs and scale is None and size is None:
         scale = max(int(x) for x in r.cfg.train.observe_scales.split(","))  # what it learned
     if whole or scale is not None or (r.cfg.net.model == "local" and inputs):
-        if latents is not None or backend != "torch":
-            raise InputError("--whole/--scale render photos with the torch backend, not --latents")
+        if latents is not None or (backend != "torch" and r.cfg.net.model != "local"):
+            raise InputError("--whole/--scale render photos with the torch backend (onnx: a "
+                             "local run's --scale), not --latents")
+        decode = onnx_local_decoder(r, decoder, tensorrt, quiet, fp16) if backend == "onnx" else None
         with runlock.hold_if_inside(run, out_dir, is_dir=True), oom.guard(
                 lambda what: f"render ran out of {what}; lower --max-memory (now {max_memory} MiB), "
                              "--scale or --size"):
-            render_whole(r, inputs or [], parse_size(size), scale, out_dir, max_memory * 2**20, quiet)
+            render_whole(r, inputs or [], parse_size(size), scale, out_dir, max_memory * 2**20, quiet,
+                         decode)
         return
     hw = parse_size(size) or r.cfg.size
     # Before encoding: a missing file fails fast.

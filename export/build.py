@@ -20,12 +20,13 @@ import torch
 from inr_gon.errors import InputError, warn, wxh
 from inr_gon.export.check import Check, ExportCheckError, Items, check_decoder, check_encoder, training_items
 from inr_gon.export.encoder import encoder_proto, grid_encoder_proto
+from inr_gon.export.local import check_local_decoder, local_decoder_proto, require_local_export
 from inr_gon.export.onnx import (
     DecoderGraph,
     add_metadata,
     decoder_proto,
     read_info,
-    require_gon,
+    require_exportable,
     save_onnx,
     weights_digest,
 )
@@ -86,8 +87,8 @@ class Job:
 
 
 def load_exportable(run_dir: str | Path, device: str = "auto"):
-    """The run, once its config says it is a GON (the only model with an ONNX form)."""
-    require_gon(load_config(run_dir))
+    """The run, once its config says it is a GON or a local run (the models with an ONNX form)."""
+    require_exportable(load_config(run_dir))
     return load_run(run_dir, device)
 
 
@@ -97,7 +98,9 @@ def export_run(run, out: Path | None = None, fp16: bool = False, with_encoder: b
     general and shared-grid encoders (float32: RUN/encoder.onnx, RUN/encoder_grid.onnx).
     Raises ExportCheckError when a graph disagrees with torch (that file is not written)."""
     cfg = run.cfg
-    require_gon(cfg)
+    require_exportable(cfg)
+    if cfg.net.model == "local":
+        require_local_export(fp16, with_encoder)
     require_onnxruntime()
     out = Path(out) if out is not None else run.path / (FP16_DECODER_FILE if fp16 else DECODER_FILE)
     if out.suffix != ".onnx":
@@ -106,10 +109,7 @@ def export_run(run, out: Path | None = None, fp16: bool = False, with_encoder: b
         keep_fp32(out)
     model = copy.deepcopy(run.model).float().cpu().eval()  # the reference: float32 on the CPU
     items = training_items(cfg)
-    half = DecoderGraph(model.decoder, fp16=True).eval() if fp16 else None
-    jobs = [Job(out, "decoder", "fp16" if fp16 else "fp32", decoder_proto(model.decoder, fp16),
-                lambda run_s, name: check_decoder(run_s, model, cfg, half, items, name),
-                example_latents(model, items))]
+    jobs = [decoder_job(model, cfg, items, out, fp16)]
     if with_encoder:
         jobs += encoder_jobs(model, cfg, items, out)
     digest = weights_digest(run.path)
@@ -120,6 +120,16 @@ def export_run(run, out: Path | None = None, fp16: bool = False, with_encoder: b
         onnx.checker.check_model(job.proto)
         done.append(stage_check_write(job, run.device))
     return done
+
+
+def decoder_job(model, cfg, items: Items | None, out: Path, fp16: bool) -> Job:
+    if cfg.net.model == "local":  # export/local.py: codes and the window's factors in
+        return Job(out, "decoder", "fp32", local_decoder_proto(model.decoder),
+                   lambda run_s, name: check_local_decoder(run_s, model, cfg, items, name))
+    half = DecoderGraph(model.decoder, fp16=True).eval() if fp16 else None
+    return Job(out, "decoder", "fp16" if fp16 else "fp32", decoder_proto(model.decoder, fp16),
+               lambda run_s, name: check_decoder(run_s, model, cfg, half, items, name),
+               example_latents(model, items))
 
 
 @torch.no_grad()

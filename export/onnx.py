@@ -79,8 +79,17 @@ class DecoderGraph(nn.Module):
 
 
 def require_gon(cfg) -> None:
-    if cfg.net.model != "gon":
-        raise InputError(f"only GON runs can be exported to ONNX (this run's model is '{cfg.net.model}')")
+    """InputError unless a GON run (the decoder of latent vectors these paths render)."""
+    if cfg.net.model == "local":
+        raise InputError("a local run's ONNX decoder super-resolves photos only: "
+                         "`inr-gon render RUN photo.png --scale S --backend onnx`")
+    require_exportable(cfg)
+
+
+def require_exportable(cfg) -> None:
+    if cfg.net.model not in ("gon", "local"):
+        raise InputError(f"only GON and local runs can be exported to ONNX (this run's model is "
+                         f"'{cfg.net.model}')")
 
 
 def trace(module: nn.Module, args: tuple[Tensor, ...], inputs: list[str], output: str,
@@ -112,7 +121,7 @@ def add_metadata(model: onnx.ModelProto, kind: str, cfg: Config, precision: str,
              **extra}
     onnx.helper.set_model_props(model, props)
     model.producer_name, model.producer_version = "inr-gon", __version__
-    model.doc_string = f"inr-gon {kind} of a {cfg.summary.modality} GON run ({precision})"
+    model.doc_string = f"inr-gon {kind} of a {cfg.summary.modality} {cfg.net.model} run ({precision})"
 
 
 def save_onnx(model: onnx.ModelProto, path: Path, limit: int = MAX_PROTO) -> list[Path]:

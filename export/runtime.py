@@ -159,15 +159,18 @@ def decoder_file(run_dir: Path, path: str | Path | None = None, fp16: bool = Fal
     return path
 
 
-def _decoder_session(run, path, tensorrt: bool, quiet: bool, fp16: bool = False):
+def decoder_session(run, path, tensorrt: bool, quiet: bool, fp16: bool = False, local: bool = False):
+    """(info, Session) of a run's exported decoder; local: a local run's (export/local.py),
+    one call at a time on all threads, since its calls are few and large."""
     require_onnxruntime()  # first: without it, exporting would not help either
-    require_gon(run.cfg)  # before "run export first": export refuses other models
+    if not local:
+        require_gon(run.cfg)  # before "run export first": export refuses other models
     path = decoder_file(run.path, path, fp16)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     info = read_info(path, ("decoder",))
     check_belongs(info, run.cfg, run.path)
-    return info, open_session(path, run.device, tensorrt, quiet=quiet, parallel=True)
+    return info, open_session(path, run.device, tensorrt, quiet=quiet, parallel=not local)
 
 
 def onnx_decoder(run, path: str | Path | None = None, tensorrt: bool = False, quiet: bool = False,
@@ -175,7 +178,7 @@ def onnx_decoder(run, path: str | Path | None = None, tensorrt: bool = False, qu
     """RUN/decoder.onnx (RUN/decoder_fp16.onnx with fp16, or `path`) as
     `inr_gon.models.render.decode_chunked`: (coords [N, d] shared by z [B, D], max_memory bytes)
     -> values [B, N, C] float32 on the CPU. For images and SDFs."""
-    info, s = _decoder_session(run, path, tensorrt, quiet, fp16)
+    info, s = decoder_session(run, path, tensorrt, quiet, fp16)
 
     def decode(coords: torch.Tensor, z: torch.Tensor, max_memory: int = DEFAULT_MAX_MEMORY) -> torch.Tensor:
         zn = z.detach().float().cpu().numpy()

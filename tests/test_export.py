@@ -128,7 +128,7 @@ def test_export_errors(make_run, capsys, tmp_path, monkeypatch):
     conv.mkdir()
     (conv / "config.json").write_text(Config.of(model="conv").to_json())
     code, _, err = run_cli(capsys, "export", conv)
-    assert_input_error(code, err, "only GON runs")
+    assert_input_error(code, err, "only GON and local runs")
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if neither extra were installed
     code, _, err = run_cli(capsys, "export", run)
     assert_input_error(code, err, "inr-gon[cpu]", "inr-gon[gpu]")

@@ -55,8 +55,12 @@ def used(weights: np.ndarray, start: int, length: int) -> slice:
 
 
 @torch.no_grad()
-def upscale_photo(run, photo: np.ndarray, scale: int, out: np.ndarray | None = None) -> np.ndarray:
-    """photo [H, W, C] in [0, 1] -> [S H, S W, C] (float32, or written into a uint8 `out`)."""
+def upscale_photo(run, photo: np.ndarray, scale: int, out: np.ndarray | None = None,
+                  decode=None) -> np.ndarray:
+    """photo [H, W, C] in [0, 1] -> [S H, S W, C] (float32, or written into a uint8 `out`).
+    decode: the run's chosen decoder, (Geometry, codes) -> values (default torch's; the
+    ONNX backend's from `inr_gon.export.local.onnx_local_decoder`): the chord steps and the
+    render call it, the step's linear algebra stays in torch."""
     model = run.model
     h, w, c = photo.shape
     tile = (min(TILE, h), min(TILE, w))
@@ -71,7 +75,7 @@ def upscale_photo(run, photo: np.ndarray, scale: int, out: np.ndarray | None = N
     for i in range(0, len(corners), BATCH):
         part = corners[i:i + BATCH]
         tiles = torch.stack([x[y:y + tile[0], xx:xx + tile[1]] for y, xx in part]).to(run.device)
-        z = model.encode_images(tiles, scale)
+        z = model.encode_images(tiles, scale, decode)
         groups: dict[tuple, list[int]] = {}  # tiles of one batch that use the same block
         for j, (y, xx) in enumerate(part):
             k, m = layout.ys.index(y), layout.xs.index(xx)
@@ -80,7 +84,7 @@ def upscale_photo(run, photo: np.ndarray, scale: int, out: np.ndarray | None = N
             groups.setdefault((rows.start, rows.stop, cols.start, cols.stop), []).append(j)
         for (r0, r1, c0, c1), members in groups.items():
             rendered = model.render(z[members], scale * tile[0], scale * tile[1],
-                                    rows=slice(r0, r1), cols=slice(c0, c1))
+                                    rows=slice(r0, r1), cols=slice(c0, c1), decode=decode)
             for j, img in zip(members, rendered):
                 y, xx = part[j]
                 k, m = layout.ys.index(y), layout.xs.index(xx)

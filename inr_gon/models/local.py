@@ -133,15 +133,18 @@ class LocalGON(nn.Module):
         return f0, v, torch.linalg.cholesky(gram + lam * eye)
 
     def encode(self, geo: Geometry, observed: Tensor, steps: int = 1,
-               origin: tuple[Tensor, Tensor, Tensor] | None = None) -> Tensor:
-        """observed [B, M, C] (the input image, pixels row-major) -> codes [B, M, d]."""
+               origin: tuple[Tensor, Tensor, Tensor] | None = None, decode=None) -> Tensor:
+        """observed [B, M, C] (the input image, pixels row-major) -> codes [B, M, d]. decode:
+        what the chord steps decode with, (geo, codes) -> values (default the decoder; an
+        exported graph of it for `render --backend onnx`)."""
         f0, v, chol = self.origin(geo) if origin is None else origin
+        decode = decode or self.decoder
         b, m, c = observed.shape
         fit = f0.expand_as(observed)  # A F(0) = f0: the origin decodes flat
         z = None
         for i in range(steps):
             if i:
-                fit = geo.observe(self.decoder(geo, z))
+                fit = geo.observe(decode(geo, z))
             r = (observed - fit).reshape(b, m * c)
             x = torch.cholesky_solve(r.T, chol).T.reshape(b, *geo.in_hw, c)
             dz = geo.adjoint(torch.einsum("bijc,fcd->bfijd", x, v))  # K^T x, per code
@@ -191,28 +194,30 @@ class LocalSR(nn.Module):
             self._origins[key] = hit = (version, self.net.origin(geo))
         return hit[1]
 
-    def encode_images(self, images: Tensor, scale: int) -> Tensor:
-        """images [B, h, w, C] -> codes [B, h, w, d] for rendering at scale x."""
+    def encode_images(self, images: Tensor, scale: int, decode=None) -> Tensor:
+        """images [B, h, w, C] -> codes [B, h, w, d] for rendering at scale x (decode: as
+        LocalGON.encode)."""
         b, h, w, c = images.shape
         geo = self.geometry((h * scale, w * scale), (h, w))
-        z = self.net.encode(geo, images.reshape(b, h * w, c), self.steps, self.origin(geo))
+        z = self.net.encode(geo, images.reshape(b, h * w, c), self.steps, self.origin(geo), decode)
         return z.reshape(b, h, w, -1)
 
     def render(self, z: Tensor, height: int, width: int, max_memory: int = 512 * 2**20,
-               rows: slice = slice(None), cols: slice = slice(None)) -> np.ndarray:
+               rows: slice = slice(None), cols: slice = slice(None), decode=None) -> np.ndarray:
         """codes [B, h, w, d] -> images [B, H, W, C] (numpy, in [0, 1]), rows in chunks; only
-        the block rows x cols of the H x W output when given."""
+        the block rows x cols of the H x W output when given. decode: as LocalGON.encode."""
         b, h, w, _ = z.shape
         geo = self.geometry((height, width), (h, w)).window(rows, cols)
         (hh, ww) = geo.out_hw
         per_row = b * ww * self.net.decoder.out.in_features * 16  # ~4 live float activations
         step = max(1, max_memory // max(per_row, 1))
         out = torch.empty(b, hh * ww, self.cfg.out_dim)
+        decode = decode or self.net.decoder
         with torch.no_grad():
             for r in range(0, hh, step):
                 sl = slice(r * ww, min(hh, r + step) * ww)
                 part = geo.rows(slice(r, min(hh, r + step)))
-                out[:, sl] = self.net.decoder(part, z.flatten(1, 2)).clamp(0, 1).cpu()
+                out[:, sl] = decode(part, z.flatten(1, 2)).clamp(0, 1).cpu()
         return out.reshape(b, hh, ww, -1).numpy()
 
     # -- what the training loop and its evaluation call ---------------------------------------
