@@ -81,6 +81,9 @@ def main() -> None:
     meta = session.get_modelmeta().custom_metadata_map
     if meta.get("inr_gon.kind") != "decoder" or meta.get("inr_gon.modality") != "image":
         sys.exit(f"error: {args.decoder} is not an inr-gon image decoder")
+    if [i.name for i in session.get_inputs()] != ["coords", "latent"]:  # a local run's: codes, fy, fx, cell
+        sys.exit(f"error: {args.decoder} is a local run's decoder (super-resolution): use "
+                 "`inr-gon render RUN photo.png --scale S --backend onnx`")
     if args.latents:
         z = read_latents(args.latents).astype(np.float32)
     else:

@@ -2,6 +2,10 @@
 (export/local.py), and `render RUN photo.png --scale S --backend onnx` decodes through it while
 the step's linear algebra stays in torch."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -115,3 +119,12 @@ def test_a_gon_run_still_renders_whole_photos_with_torch_only(make_run, tmp_path
     code, _, err = run_cli(capsys, "render", run, tmp_path / "p.png", "--scale", "2",
                            "--backend", "onnx", "--out", tmp_path / "o")
     assert_input_error(code, err, "torch backend")
+
+
+def test_the_numpy_example_refuses_a_local_decoder_in_one_line(local_run, tmp_path):
+    script = Path(__file__).resolve().parents[1] / "examples" / "onnx_render.py"
+    p = subprocess.run([sys.executable, str(script), str(local_run / "decoder.onnx"), "--latents",
+                        str(tmp_path / "z.safetensors"), "--out", str(tmp_path / "o.png")],
+                       capture_output=True, text=True)
+    assert p.returncode == 1 and p.stderr.strip().startswith("error: ") and "--scale" in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1, p.stderr
