@@ -35,8 +35,9 @@ MAX_WEIGHTS = 2**28  # hidden^2 * layers: far above any SIREN GON, far below a t
 # missing one would silently fall back to a default the weights were not trained with).
 MODEL_FIELDS = ("data", "modality", "height", "width", "channels", "model", "latent_dim",
                 "hidden", "layers", "w0", "w0_hidden", "latent_init", "inner_steps", "variational")
-# modulation, latent_grid and origin_step came later: a config.json without them was trained
-# with their defaults (the paper's latent and step), so an old run folder loads as it was.
+# modulation, latent_grid, origin_step and local_base came later: a config.json without them was
+# trained with their defaults (the paper's latent and step, no base), so an old run folder loads
+# as it was.
 
 
 def _interval(text: str) -> tuple[float, float, bool, bool]:
@@ -113,6 +114,9 @@ class ModelConfig:
     latent_init: float = knob(5.0, "Scale of the latent columns of the first layer (siren.py)",
                               bounds="(0, 1e3]")
     inner_steps: int = knob(1, "Gradient-origin steps (1 = the paper)", bounds="[1, 100]")
+    local_base: str = knob("none", "--model local: what the decoder's output is added to: none | "
+                           "bicubic (of the input; the codes then model the residual)",
+                           choices=("none", "bicubic"))
     variational: bool = knob(False, "Variational GON: a prior to sample from")
     kl_weight: float = knob(1e-4, "Weight of the KL term (variational runs)", bounds="[0, 1e3]")
     detach_inner: bool = knob(False, "Ablation: no back-propagation through the gradient step")

@@ -43,12 +43,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         val_fraction=8 / 256, preview_every=300, checkpoint_every=300, log_every=20, **PAPER_LATENT,
     ),
     # Super-resolution (issue 23): --model local, one 16-vector per input pixel found by a
-    # Gauss-Newton step from the origin against the box-averaged input, a 3 x 128 GELU decoder
-    # reading each output point's 4 x 4 neighbourhood; trained on views downsampled 2x and 4x,
+    # Gauss-Newton step from the origin and one chord step against the box-averaged input, a
+    # 3 x 128 GELU decoder reading each output point's 4 x 4 neighbourhood, added to bicubic of
+    # the input (both measured to win at equal steps); trained on views downsampled 2x and 4x,
     # scored at full size (docs/superres.md has the measurement). Give it DATA: images of at
     # least the training size (photos with --crops --size 48 --observe-scales 2,3,4).
     "superres": dict(
         model="local", latent_dim=16, hidden=128, layers=3, observe_scales="2,4", steps=4000,
+        inner_steps=2, local_base="bicubic",
         batch_size=32, lr=1e-3, lr_min_ratio=0.1, val_fraction=0.1, preview_every=500,
         checkpoint_every=500, log_every=25, **PAPER_LATENT,
     ),

@@ -77,6 +77,27 @@ def test_inference_keeps_the_factorisation_until_a_parameter_changes(tmp_path, c
     assert not torch.allclose(changed, first)
 
 
+def test_the_bicubic_base_interpolates_and_a_flat_input_still_decodes_flat():
+    torch.manual_seed(0)
+    y = torch.rand(2, 30, 3)
+    assert torch.allclose(Geometry.of((5, 6), (5, 6)).interp(y), y, atol=1e-6)  # at 1x: itself
+    net = LocalGON(code_dim=4, hidden=16, layers=2, activation="gelu", residual=True)
+    geo = Geometry.of((96, 96), (24, 24))
+    flat = torch.full((1, 576, 3), 0.3)
+    with torch.no_grad():
+        z = net.encode(geo, flat, steps=2)
+        out = net.decoder(geo, z).reshape(96, 96, 3)
+    assert z.shape == (1, 576, 4 + 3) and torch.equal(z[..., 4:], flat)
+    # no speckle, with the base too: flat away from the borders (where mirroring bends the
+    # step's system), as the model without a base
+    assert (out[32:64, 32:64] - out[48, 48]).abs().max() < 1 / 255  # below one 8-bit level
+    # the base is bicubic of the input: codes of 0 give bicubic + the origin's value
+    geo = Geometry.of((20, 24), (5, 6))
+    zero = torch.cat([torch.zeros(2, 30, 4), y], -1)
+    f0, _ = net.decoder.origin_jacobian(geo)
+    assert torch.allclose(net.decoder(geo, zero), geo.interp(y) + f0, atol=1e-5)
+
+
 def test_a_window_of_the_render_is_that_block_of_the_whole_render():
     torch.manual_seed(0)
     net = LocalGON(code_dim=4, hidden=16, layers=2, activation="gelu")
@@ -94,7 +115,7 @@ def test_preset_superres_trains_and_renders_through_the_run(tmp_path, capsys):
     r = load_run(run)
     small = np.random.default_rng(0).random((2, 4, 4, 3)).astype(np.float32)
     z = r.encode(small)  # a 4x4 input into a 16x16 run: encoded for 4x
-    assert tuple(z.shape) == (2, 4, 4, 4)
+    assert tuple(z.shape) == (2, 4, 4, 4 + 3)  # 4-vector codes and the pixels (bicubic base)
     big = r.render(z, (16, 20))
     assert big.shape == (2, 16, 20, 3) and big.min() >= 0 and big.max() <= 1
     with pytest.raises(Exception, match="code grids"):

@@ -119,9 +119,10 @@ class Run:
         h, w = size or self.cfg.size
         z = torch.as_tensor(z)
         if self.cfg.net.model == "local":
-            if z.dim() != 4 or z.shape[-1] != self.cfg.net.latent_dim or not torch.isfinite(z).all():
-                raise InputError(f"a local run's latents are code grids [B, h, w, "
-                                 f"{self.cfg.net.latent_dim}], got {tuple(z.shape)}")
+            d = self.model.net.decoder.latent_dim
+            if z.dim() != 4 or z.shape[-1] != d or not torch.isfinite(z).all():
+                raise InputError(f"a local run's latents are code grids [B, h, w, {d}], "
+                                 f"got {tuple(z.shape)}")
             return self.model.render(z.to(self.device), h, w, max_memory)
         if z.dim() != 2 or z.shape[1] != self.cfg.latent_size or not torch.isfinite(z).all():
             raise InputError(f"latents must be finite [B, {self.cfg.latent_size}], "

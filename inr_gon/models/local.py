@@ -11,8 +11,11 @@ W_0 is the cubic B-spline window w(t_k) (it sums to 1); W_f (f >= 1) multiplies 
 t_y, t_x, t_y^2 - 1/3, t_x^2 - 1/3 or t_y t_x, whose window sums are 0. Past a border the
 window reads mirror images of the input's pixels, so every point meets a whole window. Equal
 codes therefore give a constant pre-activation and a flat output, whatever the weights, and a
-flat input gets equal codes (the step's system is then the same at every pixel): no speckle
-by construction. Nothing depends on the absolute position
+flat input gets equal codes away from the borders (there the step's system is the same at
+every pixel; mirroring bends it within a few pixels of a border): no speckle by construction.
+With `local_base bicubic` the output is added to bicubic interpolation (Keys) of the input,
+which the latent then carries beside the codes, so the codes model the residual (as VDSR's
+global residual); a flat input's bicubic is flat. Nothing depends on the absolute position
 (the decoder is translation-equivariant on the input grid, as a convolutional SR network), and
 `cell` (output pixel size in input pixels, 1/s) tells the decoder the scale, as in LIIF (Chen
 et al. 2021), whose local codes, relative offsets and cell size this follows; here the codes
@@ -51,9 +54,11 @@ class LocalDecoder(nn.Module):
     Geometry. An MLP of `layers` layers of `hidden` units (sine, SIREN init, or GELU)."""
 
     def __init__(self, code_dim: int, out_dim: int, hidden: int = 128, layers: int = 3,
-                 activation: str = "sine", w0: float = 30.0) -> None:
+                 activation: str = "sine", w0: float = 30.0, residual: bool = False) -> None:
         super().__init__()
         self.code_dim, self.activation, self.w0 = code_dim, activation, w0
+        self.residual = residual  # latents carry the input pixels; bicubic of them is added
+        self.latent_dim = code_dim + (out_dim if residual else 0)  # what a latent holds
         self.mods = nn.Parameter(torch.empty(BASIS, code_dim, hidden))  # M_f
         self.bias = nn.Parameter(torch.empty(hidden))
         self.cell = nn.Parameter(torch.zeros(hidden))
@@ -86,9 +91,11 @@ class LocalDecoder(nn.Module):
         return self.bias + geo.cell * self.cell
 
     def forward(self, geo: Geometry, z: Tensor) -> Tensor:
-        """codes [B, K, d] -> [B, N, C]."""
-        pre = self.origin_pre(geo) + geo.mix(z) @ self.mods.flatten(0, 1)  # [B, N, H]
-        return self.mlp(pre)
+        """codes [B, K, d] (residual: [B, K, d + C], the input's pixels last) -> [B, N, C]."""
+        codes = z[..., :self.code_dim]
+        pre = self.origin_pre(geo) + geo.mix(codes) @ self.mods.flatten(0, 1)  # [B, N, H]
+        out = self.mlp(pre)
+        return out + geo.interp(z[..., self.code_dim:]) if self.residual else out
 
     def origin_jacobian(self, geo: Geometry) -> tuple[Tensor, Tensor]:
         """(f0 [C], V [BASIS, C, d]) with V_f = Jm M_f, Jm = dMLP/dpre at p0 [C, H]."""
@@ -111,9 +118,9 @@ class LocalGON(nn.Module):
     observation, then the local decoder. rho: the learned damping, as gon.OriginStep."""
 
     def __init__(self, code_dim: int = 16, out_dim: int = 3, hidden: int = 128, layers: int = 3,
-                 activation: str = "sine", w0: float = 30.0) -> None:
+                 activation: str = "sine", w0: float = 30.0, residual: bool = False) -> None:
         super().__init__()
-        self.decoder = LocalDecoder(code_dim, out_dim, hidden, layers, activation, w0)
+        self.decoder = LocalDecoder(code_dim, out_dim, hidden, layers, activation, w0, residual)
         self.rho = nn.Parameter(torch.tensor(math.log(math.expm1(DAMPING_INIT))))
 
     def origin(self, geo: Geometry) -> tuple[Tensor, Tensor, Tensor]:
@@ -141,15 +148,21 @@ class LocalGON(nn.Module):
         decode = decode or self.decoder
         b, m, c = observed.shape
         fit = f0.expand_as(observed)  # A F(0) = f0: the origin decodes flat
+        if self.decoder.residual:  # ... plus the bicubic base, whatever the codes
+            fit = fit + geo.observe(geo.interp(observed))
         z = None
         for i in range(steps):
             if i:
-                fit = geo.observe(decode(geo, z))
+                fit = geo.observe(decode(geo, self.latent(z, observed)))
             r = (observed - fit).reshape(b, m * c)
             x = torch.cholesky_solve(r.T, chol).T.reshape(b, *geo.in_hw, c)
             dz = geo.adjoint(torch.einsum("bijc,fcd->bfijd", x, v))  # K^T x, per code
             z = dz if z is None else z + dz
-        return z
+        return self.latent(z, observed)
+
+    def latent(self, codes: Tensor, observed: Tensor) -> Tensor:
+        """What the decoder reads: the codes, and with a residual decoder the input's pixels."""
+        return torch.cat([codes, observed], -1) if self.decoder.residual else codes
 
     def forward(self, geo: Geometry, observed: Tensor, steps: int = 1) -> Tensor:
         """The output [B, N, C] at the geometry's points from the input [B, M, C]."""
@@ -166,7 +179,8 @@ class LocalSR(nn.Module):
         super().__init__()
         self.cfg = cfg
         net = cfg.net
-        self.net = LocalGON(net.latent_dim, cfg.out_dim, net.hidden, net.layers, "gelu")
+        self.net = LocalGON(net.latent_dim, cfg.out_dim, net.hidden, net.layers, "gelu",
+                            residual=net.local_base == "bicubic")
         self.scales = [int(s) for s in cfg.train.observe_scales.split(",")]
         self.steps = net.inner_steps
         self._geos: dict = {}

@@ -32,6 +32,14 @@ def reflect(k: Tensor, n: int) -> Tensor:
     return torch.where(k >= n, 2 * n - 1 - k, k).clamp(0, n - 1)
 
 
+def keys_cubic(t: Tensor) -> Tensor:
+    """Keys' cubic convolution kernel (a = -1/2), bicubic interpolation: 1 at 0, 0 at the other
+    integers, support |t| < 2."""
+    a = t.abs()
+    return torch.where(a < 1, 1.5 * a**3 - 2.5 * a**2 + 1,
+                       torch.where(a < 2, -0.5 * a**3 + 2.5 * a**2 - 4 * a + 2, 0 * a))
+
+
 def _axis_taps(out_side: int, in_side: int) -> tuple[Tensor, Tensor]:
     """Along one axis, the 4 input pixels each output pixel j reads and their weights:
     (m [out, 4] indices, after mirroring; w [3, out, 4] = w(t) psi_a(t)), t = centre of the
@@ -43,15 +51,17 @@ def _axis_taps(out_side: int, in_side: int) -> tuple[Tensor, Tensor]:
     k = torch.floor(x - 0.5).long()[:, None] - 1 + torch.arange(2 * RADIUS)  # [out, 4]
     t = k + 0.5 - x[:, None]
     w = bspline3(t)
-    return reflect(k, in_side), torch.stack([w, w * t, w * (t**2 - 1 / 3)])
+    # the 4th row: bicubic interpolation of the input itself (the base a residual decoder adds)
+    return reflect(k, in_side), torch.stack([w, w * t, w * (t**2 - 1 / 3), keys_cubic(t)])
 
 
 def axis_factors(out_side: int, in_side: int) -> Tensor:
-    """The taps as dense matrices D_a[j, m] (mirror images that coincide add): [3, out, in]."""
+    """The taps as dense matrices D_a[j, m] (mirror images that coincide add): [4, out, in],
+    the window's three factors and bicubic's."""
     m, w = _axis_taps(out_side, in_side)
-    out = torch.zeros(3, out_side, in_side, dtype=torch.float64)
+    out = torch.zeros(4, out_side, in_side, dtype=torch.float64)
     rows = torch.arange(out_side)[:, None].expand_as(m)
-    for a in range(3):
+    for a in range(4):
         out[a].index_put_((rows, m), w[a], accumulate=True)
     return out
 
@@ -76,8 +86,8 @@ class Geometry:
     W_f = fy[a] (x) fx[b], (a, b) = PAIRS[f], and the observed factor A W_f, for the step, is
     box_y[a] (x) box_x[b], box the axis factors averaged over each input pixel's outputs."""
 
-    fy: Tensor  # [3, H, h]
-    fx: Tensor  # [3, W, w]
+    fy: Tensor  # [4, H, h] (the 4th: bicubic)
+    fx: Tensor  # [4, W, w]
     cell: float  # output pixel size in input pixels
     in_hw: tuple[int, int]
 
@@ -100,10 +110,17 @@ class Geometry:
         mixed = torch.einsum("fYh,bfhXd->bYXfd", self.fy[PAIR_Y], along_x[:, PAIR_X])
         return mixed.flatten(1, 2).flatten(-2)
 
+    def interp(self, pixels: Tensor) -> Tensor:
+        """Bicubic interpolation of the input: pixels [B, h*w, C] -> [B, H*W, C]."""
+        (h, w), c = self.in_hw, pixels.shape[-1]
+        out = torch.einsum("Yh,bhwc,Xw->bYXc", self.fy[3], pixels.reshape(-1, h, w, c), self.fx[3])
+        return out.flatten(1, 2)
+
     def box(self, f: Tensor) -> Tensor:
-        """An axis factor [3, S*n, n] averaged over each input pixel's S outputs: [3, n, n]."""
+        """The window's axis factors [4, S*n, n] averaged over each input pixel's S outputs:
+        [3, n, n]."""
         n = f.shape[-1]
-        return f.reshape(3, n, f.shape[1] // n, n).mean(2)
+        return f[:3].reshape(3, n, f.shape[1] // n, n).mean(2)
 
     def observed_gram(self) -> tuple[Tensor, Tensor]:
         """(A W_f)(A W_g)^T as factors: ([F, F, h, h], [F, F, w, w])."""
