@@ -16,6 +16,7 @@ from inr_gon.models import gon
 from inr_gon.models.factory import build_model
 from inr_gon.models.render import box_downsample, box_grid, grid
 from inr_gon.models.siren import Siren
+from inr_gon.presets import PRESETS
 from inr_gon.training.train import train
 
 OPTIONS = [(0, "first"), (3, "all")]  # (latent grid, modulation)
@@ -155,7 +156,12 @@ def test_fit_cli_small_input(capsys, make_run, tmp_path):
 def test_demo_reports_bicubic_beside_the_4x_render(tmp_path):
     cfg = Config.of(data="builtin:shapes:16", height=8, width=8, hidden=16, layers=2, latent_dim=4,
                     steps=2, batch_size=4, preview_every=0, checkpoint_every=0, device="cpu")
-    f = run_demo(tmp_path / "demo", quiet=True, cfg=cfg)
+    sr = Config.of(**{**PRESETS["demo_superres"], "data": "builtin:shapes:16", "height": 16,
+                      "width": 16, "hidden": 16, "layers": 2, "latent_dim": 4, "steps": 2,
+                      "batch_size": 4, "device": "cpu"})
+    f = run_demo(tmp_path / "demo", quiet=True, cfg=cfg, sr_cfg=sr)
     assert np.isfinite(f["val_psnr_4x_bicubic"]) and np.isfinite(f["val_psnr_4x_vs_truth"])
+    assert np.isfinite(f["val_psnr_4x_gon_render"]) and f["superres_steps"] == 2
+    assert (tmp_path / "demo" / "superres" / "config.json").exists()  # the 4x's own run
     strip = iio.imread(tmp_path / "demo" / "demo_heldout_4x.png")
     assert strip.shape[1] > strip.shape[0] // f["val_items"] * 3  # four 32 px columns

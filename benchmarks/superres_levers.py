@@ -1,0 +1,93 @@
+"""A lever of the local super-resolution model, side by side at equal steps (issue 23).
+
+    python benchmarks/superres_levers.py BASE STEPS TAG   # BASE 0: no base, 1: bicubic base
+
+Trains LocalGON (16-vector codes, 3 x 128 GELU, 2 inner steps) on the shared CIFAR-10 array's
+training split (the package's split, seed 0), batch 32, views box-downsampled 2x and 4x scored
+at 32 x 32, Adam 1e-3 with a cosine to 0.1; the same seed and batches for every variant. At
+steps 25, 100, 200, 300, 400 it prints and records the margin over bicubic (dB, the protocol
+of benchmarks/superres.py) on 300 held-out CIFAR-10 images (4x, 2x) and on 24 crops of the
+held-out Kodak photos (4x). Two invocations in parallel give the side-by-side curve;
+results/superres_levers_TAG.json.
+"""
+import json
+import math
+import sys
+import time
+
+import numpy as np
+import torch
+from common import RESULTS
+from superres import CIFAR, kodak_crops, scored
+
+from inr_gon.models.local import LocalGON
+from inr_gon.models.local_geometry import Geometry
+from inr_gon.models.render import box_downsample
+from inr_gon.plots import upscale_bicubic
+from inr_gon.training.batches import split_indices
+
+RESIDUAL, STEPS, TAG = sys.argv[1] == "1", int(sys.argv[2]), sys.argv[3]
+EVAL_AT = (25, 100, 200, 300, 400, 600)
+
+
+def upscaler(net: LocalGON):
+    geos: dict = {}
+
+    def up(x: torch.Tensor, s: int) -> torch.Tensor:  # x [B, h, w, C] -> [B, s h, s w, C]
+        b, h, w, c = x.shape
+        if h not in geos:
+            geos[h] = Geometry.of((h * s, w * s), (h, w))
+        return net(geos[h], x.reshape(b, h * w, c), 2).reshape(b, h * s, w * s, c)
+    return up
+
+
+def margin(pred: np.ndarray, small: torch.Tensor, truth: np.ndarray, s: int) -> float:
+    """dB over bicubic of the same input."""
+    side = truth.shape[1]
+    bic = upscale_bicubic(small.numpy(), side, side)
+    return float(scored(pred, truth, s)["psnr"].mean() - scored(bic, truth, s)["psnr"].mean())
+
+
+@torch.no_grad()
+def evaluate(up, truth: torch.Tensor, kodak: np.ndarray) -> dict:
+    out = {}
+    for s in (4, 2):
+        small = box_downsample(truth, s)
+        out[f"cifar_{s}x"] = margin(up(small, s).clamp(0, 1).numpy(), small, truth.numpy(), s)
+    small = box_downsample(torch.tensor(kodak), 4)
+    pred = torch.cat([up(small[i:i + 8], 4) for i in range(0, len(kodak), 8)]).clamp(0, 1)
+    out["kodak_4x"] = margin(pred.numpy(), small, kodak, 4)
+    return out
+
+
+def main() -> None:
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    imgs = torch.tensor(np.load(str(CIFAR)).astype(np.float32) / 255.0)
+    train_idx, val_idx = split_indices(len(imgs), 0.1, 0)
+    net = LocalGON(16, 3, 128, 3, "gelu", residual=RESIDUAL)
+    up = upscaler(net)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    cosine = lambda k: 0.1 + 0.45 * (1 + math.cos(math.pi * min(k / STEPS, 1)))  # noqa: E731
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine)
+    g = torch.Generator().manual_seed(0)
+    kodak, truth = kodak_crops(per_photo=8), imgs[val_idx[:300]]
+    t0, log = time.time(), []
+    for step in range(1, STEPS + 1):
+        x = imgs[train_idx[torch.randint(len(train_idx), (32,), generator=g)]]
+        loss = sum((up(box_downsample(x, s), s) - x).pow(2).mean() for s in (2, 4)) / 2
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        if step in EVAL_AT or step == STEPS:
+            log.append({"step": step, **evaluate(up, truth, kodak), "seconds": round(time.time() - t0)})
+            print(TAG, log[-1], flush=True)
+    (RESULTS / f"superres_levers_{TAG}.json").write_text(json.dumps(
+        {"command": " ".join(["python", *sys.argv]), "bicubic_base": RESIDUAL,
+         "margin_over_bicubic_db": log},
+        indent=1))
+
+
+if __name__ == "__main__":
+    main()
