@@ -23,9 +23,9 @@ import torch
 from inr_gon.config import Config
 from inr_gon.inference.evaluate import load_split
 from inr_gon.inference.fit import fit_images
-from inr_gon.inference.run import load_run
 from inr_gon.io import atomic_write, write_json
 from inr_gon.plots import line_figure, save_figure
+from inr_gon.run import load_run
 from inr_gon.training.train import read_metrics, train
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -30,7 +30,7 @@ def one(resolution: int, dense: bool, run: str | None) -> dict:
 
     torch.set_num_threads(os.cpu_count() or 1)
     if run:
-        from inr_gon.inference.run import load_run
+        from inr_gon.run import load_run
         from inr_gon.training.sdf import encode_shapes, training_shapes
 
         r = load_run(run)

@@ -34,11 +34,11 @@ import torch
 from inr_gon.config import Config
 from inr_gon.inference.evaluate import load_split
 from inr_gon.inference.fit import fit_images
-from inr_gon.inference.run import load_run
 from inr_gon.io import atomic_write, read_json, write_json, write_png
 from inr_gon.models.factory import build_model
 from inr_gon.models.render import grid
 from inr_gon.plots import image_grid, upscale_nearest
+from inr_gon.run import load_run
 from inr_gon.training.step import Stepper
 from inr_gon.training.train import read_metrics, train
 

@@ -84,7 +84,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     if args.run:
-        from inr_gon.inference.run import load_run
+        from inr_gon.run import load_run
 
         decoder = load_run(args.run).decoder
     else:

@@ -54,7 +54,7 @@ def main() -> None:
                         device="cpu")
         train(cfg, run, quiet=True)
         cli = [sys.executable, "-m", "inr_gon"]
-        floor = [sys.executable, "-c", "import inr_gon.cli.app, inr_gon.inference.run, inr_gon.models.render"]
+        floor = [sys.executable, "-c", "import inr_gon.cli.app, inr_gon.run.load, inr_gon.models.render"]
         rows: dict[str, list[tuple[float, float]]] = {"import only": []}
         for _ in range(args.repeats):
             rows["import only"].append(peak_rss_mib(floor))

@@ -38,11 +38,11 @@ from common import RESULTS, machine  # noqa: E402
 
 from inr_gon.config import Config  # noqa: E402
 from inr_gon.datasets import Sampling, load_shapes  # noqa: E402
-from inr_gon.inference.run import load_run  # noqa: E402
 from inr_gon.inference.shape_eval import evaluate_shapes  # noqa: E402
 from inr_gon.io import write_png  # noqa: E402
 from inr_gon.models.gon import GON  # noqa: E402
 from inr_gon.plots import image_grid  # noqa: E402
+from inr_gon.run import load_run  # noqa: E402
 from inr_gon.shapes.splat import render_mesh  # noqa: E402
 from inr_gon.training.batches import split_indices  # noqa: E402
 from inr_gon.training.train import train  # noqa: E402

@@ -36,11 +36,11 @@ from common import RESULTS, machine, table, write_result
 
 from inr_gon.datasets.builtin import load_builtin
 from inr_gon.inference.fit import fit_images
-from inr_gon.inference.run import load_run
 from inr_gon.io import write_png
 from inr_gon.metrics import image_scores
 from inr_gon.models.render import box_downsample, grid
 from inr_gon.plots import image_grid, upscale_bicubic, upscale_nearest
+from inr_gon.run import load_run
 from inr_gon.training.batches import split_indices
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -9,7 +9,7 @@ import typer
 from inr_gon.cli.common import app, out
 from inr_gon.demos.images import free_run_dir, run_demo
 from inr_gon.demos.shapes import run_shapes_demo
-from inr_gon.training import runlock
+from inr_gon.run import hold
 
 Opt = typer.Option
 
@@ -23,7 +23,7 @@ def demo(
 ) -> None:
     """Train on builtin:shapes, render held-out items at 4x, report PSNR against the truth."""
     run = out_dir or free_run_dir(Path("runs/demo-shapes" if shapes else "runs/demo"))
-    with runlock.hold(run, create=True):  # the demo writes into its run after training it
+    with hold(run, create=True):  # the demo writes into its run after training it
         if shapes:
             return _shapes_demo(run, quiet)
         f = run_demo(run, quiet=quiet)

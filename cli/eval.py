@@ -14,8 +14,8 @@ from inr_gon.cli.fit import check_refine
 from inr_gon.errors import InputError
 from inr_gon.inference.evaluate import evaluate as run_eval
 from inr_gon.inference.fit import REFINE_LR
-from inr_gon.inference.run import load_run
 from inr_gon.limits import MAX_RESOLUTION
+from inr_gon.run import load_run
 
 Opt = typer.Option
 

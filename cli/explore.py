@@ -16,7 +16,7 @@ from inr_gon.errors import InputError, warn
 from inr_gon.explore import images, shapes
 from inr_gon.explore.server import create_app
 from inr_gon.explore.space import Space
-from inr_gon.inference.run import load_run
+from inr_gon.run import load_run
 
 Opt = typer.Option
 LOOPBACK = ("127.0.0.1", "::1", "localhost")

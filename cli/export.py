@@ -11,7 +11,7 @@ from rich.table import Table
 from inr_gon.cli.common import app, note, out
 from inr_gon.export.build import export_run, load_exportable
 from inr_gon.export.check import ExportCheckError
-from inr_gon.training import runlock
+from inr_gon.run import hold_if_inside
 
 Opt = typer.Option
 
@@ -31,7 +31,7 @@ def export(
     """Export the decoder to ONNX; each file is run in onnxruntime against torch before it is written."""
     r = load_exportable(run, device)
     try:
-        with runlock.hold_if_inside(run, out_file or run / "decoder.onnx", is_dir=False):
+        with hold_if_inside(run, out_file or run / "decoder.onnx", is_dir=False):
             done = export_run(r, out_file, fp16=fp16, with_encoder=with_encoder)
     except ExportCheckError as e:
         print(f"error: {e}", file=sys.stderr)  # one line, unwrapped, as cli/app.py prints

@@ -17,9 +17,8 @@ from inr_gon.export.runtime import onnx_encoder  # the exported gradient-origin 
 from inr_gon.inference.fit import MAX_REFINE_LR, MAX_REFINE_STEPS, REFINE_LR, fit_images
 from inr_gon.inference.inputs import load_inputs
 from inr_gon.inference.latents import check_latents_path, save_latents
-from inr_gon.inference.run import load_run
 from inr_gon.inference.shape_eval import fit_shapes
-from inr_gon.training import runlock
+from inr_gon.run import hold_if_inside, load_run
 
 Opt = typer.Option
 
@@ -51,7 +50,7 @@ def fit(
     if out_file is not None:
         check_latents_path(out_file)
     # --out into the run: one writer; out of memory: one line
-    with runlock.hold_if_inside(run, out_file, is_dir=False), oom.guard(
+    with hold_if_inside(run, out_file, is_dir=False), oom.guard(
             lambda what: f"fit ran out of {what}; fit fewer INPUTS at a time (now {len(inputs)}) "
                          f"or lower --max-memory (now {max_memory} MiB)"):
         r = load_run(run, device)

@@ -12,7 +12,6 @@ from inr_gon import oom
 from inr_gon.cli.common import app, note, parse_size
 from inr_gon.errors import InputError, wxh
 from inr_gon.inference.latents import latent_spec
-from inr_gon.inference.run import load_run
 from inr_gon.inference.sample import (
     check_animation_path,
     check_image_run,
@@ -21,7 +20,7 @@ from inr_gon.inference.sample import (
     write_animation,
 )
 from inr_gon.io import safe_name
-from inr_gon.training import runlock
+from inr_gon.run import hold_if_inside, load_run
 
 Opt = typer.Option
 MAX_FRAME_PIXELS = 256 * 2**20  # pixels over all frames, held in memory at once
@@ -60,7 +59,7 @@ def interpolate(
         z = endpoint_latents(r, a, b)
         walk = slerp(z[0], z[1], torch.linspace(0, 1, frames))
         frames_out = np.asarray(r.render(walk, hw))
-    with runlock.hold_if_inside(run, out_file, is_dir=False):
+    with hold_if_inside(run, out_file, is_dir=False):
         write_animation(out_file, frames_out, fps)
     note(f"wrote {out_file}: {frames} frames at {wxh(*hw)} from {a} to {b}", quiet)
 

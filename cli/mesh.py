@@ -13,10 +13,9 @@ from inr_gon.cli.fit import check_refine
 from inr_gon.errors import InputError
 from inr_gon.inference.latents import load_latents
 from inr_gon.inference.mesh import mesh_run
-from inr_gon.inference.run import load_run
 from inr_gon.inference.shape_refine import SDF_REFINE_LR
 from inr_gon.limits import MAX_RESOLUTION
-from inr_gon.training import runlock
+from inr_gon.run import hold_if_inside, load_run
 
 Opt = typer.Option
 
@@ -54,7 +53,7 @@ def mesh(
     r = load_run(run, device)
     saved = load_latents(latents, r.cfg.latent_size) if latents is not None else None
     out_dir = out_dir or run / "meshes"
-    with runlock.hold_if_inside(run, out_dir, is_dir=True), oom.guard(
+    with hold_if_inside(run, out_dir, is_dir=True), oom.guard(
             lambda what: f"mesh ran out of {what} at {resolution}^3; lower --max-memory "
                          f"(now {max_memory} MiB) or --resolution"):
         rows = mesh_run(r, inputs or [], out_dir, resolution, fmt, original_frame, n, dense,

@@ -15,11 +15,10 @@ from inr_gon.errors import InputError, wxh
 from inr_gon.export.runtime import onnx_renderer
 from inr_gon.inference.inputs import first_training_items, load_inputs
 from inr_gon.inference.latents import load_latents
-from inr_gon.inference.run import load_run
 from inr_gon.io import write_png
 from inr_gon.plots import image_grid
 from inr_gon.progress import Progress
-from inr_gon.training import runlock
+from inr_gon.run import hold_if_inside, load_run
 
 Opt = typer.Option
 GRID_MAX_PIXELS = 64 * 2**20
@@ -62,7 +61,7 @@ def render(
     if whole or scale is not None or (r.cfg.net.model == "local" and inputs):
         if latents is not None or backend != "torch":
             raise InputError("--whole/--scale render photos with the torch backend, not --latents")
-        with runlock.hold_if_inside(run, out_dir, is_dir=True), oom.guard(
+        with hold_if_inside(run, out_dir, is_dir=True), oom.guard(
                 lambda what: f"render ran out of {what}; lower --max-memory (now {max_memory} MiB), "
                              "--scale or --size"):
             render_whole(r, inputs or [], parse_size(size), scale, out_dir, max_memory * 2**20, quiet)
@@ -72,7 +71,7 @@ def render(
     decode = _decoder(r, backend, tensorrt, quiet, fp16, decoder)
     names, z = item_latents(r, inputs or [], latents, n, quiet)
     tiles = []
-    with runlock.hold_if_inside(run, out_dir, is_dir=True), oom.guard(
+    with hold_if_inside(run, out_dir, is_dir=True), oom.guard(
             lambda what: f"render ran out of {what} at {hw[1]}x{hw[0]}; lower --max-memory "
                          f"(now {max_memory} MiB) or --size"), \
             Progress("render", len(names), unit="images", quiet=quiet, transient=True) as bar:

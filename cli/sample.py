@@ -10,11 +10,10 @@ from inr_gon import oom
 from inr_gon.cli.common import app, note, parse_size
 from inr_gon.errors import InputError, wxh
 from inr_gon.inference.latents import save_latents
-from inr_gon.inference.run import load_run
 from inr_gon.inference.sample import check_image_run, sample_latents
 from inr_gon.io import write_png
 from inr_gon.plots import image_grid
-from inr_gon.training import runlock
+from inr_gon.run import hold_if_inside, load_run
 
 Opt = typer.Option
 
@@ -43,7 +42,7 @@ def sample(
         images = r.render(z, hw)
     out_dir = out_dir or run / "samples"
     names = [f"sample_{i:04d}" for i in range(n)]
-    with runlock.hold_if_inside(run, out_dir, is_dir=True):
+    with hold_if_inside(run, out_dir, is_dir=True):
         for name, img in zip(names, images):
             write_png(out_dir / f"{name}.png", img)
         write_png(out_dir / "grid.png", image_grid(images))

@@ -11,7 +11,7 @@ from inr_gon.cli.options import config_options, flag_name, shown_default, starti
 from inr_gon.config import UNLIMITED_STEPS
 from inr_gon.errors import InputError, warn
 from inr_gon.presets import PRESETS
-from inr_gon.training.checkpoint import load_config
+from inr_gon.run import load_config
 from inr_gon.training.train import TrainResult
 from inr_gon.training.train import train as run_training
 
