@@ -12,6 +12,7 @@ from rich.table import Table
 from inr_gon import oom
 from inr_gon.cli.common import app, note, out
 from inr_gon.cli.photo import fit_whole
+from inr_gon.cli.shared import shared
 from inr_gon.errors import InputError
 from inr_gon.export.runtime import onnx_encoder  # the exported gradient-origin encoder
 from inr_gon.inference.fit import MAX_REFINE_LR, MAX_REFINE_STEPS, REFINE_LR, fit_images
@@ -25,22 +26,22 @@ Opt = typer.Option
 
 @app.command(epilog="Example: inr-gon fit runs/demo photo.png --refine-steps 20 --out latents.safetensors")
 def fit(
-    run: Path = typer.Argument(..., help="Run folder"),
+    run: Path = shared("run"),
     inputs: list[str] = typer.Argument(..., help="Images or folders of images; for an SDF run, "
                                        "mesh files, folders of them, builtin:NAME or point "
                                        "clouds (.xyz, .ply/.obj without faces)"),
-    refine_steps: int = Opt(0, "--refine-steps", help="Latent optimisation steps after the first"),
+    refine_steps: int = shared("refine_steps", "Latent optimisation steps after the first"),
     refine_lr: float = Opt(REFINE_LR, "--refine-lr", help="Adam step size of the refine steps "
                            "(shapes: divided by 10 halfway)"),
-    out_file: Path = Opt(None, "--out", help="Save the latents (.safetensors) for `render --latents`"),
+    out_file: Path = shared("out", "Save the latents (.safetensors) for `render --latents`"),
     backend: str = Opt("torch", "--backend", help="torch | onnx (the exported encoder)"),
     whole: bool = Opt(False, "--whole", help="Encode each photo whole, at its own resolution, as "
                       "tiles of the training size (--out saves the tile latents, NAME@X,Y)"),
-    max_memory: int = Opt(512, "--max-memory", help="MiB of activations per decoder call, "
+    max_memory: int = shared("max_memory", "MiB of activations per decoder call, "
                           "whatever the number of inputs"),
-    as_json: bool = Opt(False, "--json", help="Print the figures as JSON"),
-    device: str = Opt("auto", "--device", help="auto | cpu | cuda[:i] | mps"),
-    quiet: bool = Opt(False, "--quiet", help="No progress output"),
+    as_json: bool = shared("json"),
+    device: str = shared("device"),
+    quiet: bool = shared("quiet"),
 ) -> None:
     """Fit new signals: one gradient step from zero, then optionally K more; PSNR/SSIM of each
     (shapes: the clamped L1 of the SDF, sdf_l1)."""

@@ -11,6 +11,7 @@ from rich.table import Table
 from inr_gon import oom
 from inr_gon.cli.common import app, note, out, parse_size
 from inr_gon.cli.photo import render_whole
+from inr_gon.cli.shared import shared
 from inr_gon.errors import InputError, wxh
 from inr_gon.export.runtime import onnx_renderer
 from inr_gon.inference.inputs import first_training_items, load_inputs
@@ -26,15 +27,15 @@ GRID_MAX_PIXELS = 64 * 2**20
 
 @app.command(epilog="Example: inr-gon render runs/demo photo.png --size 256 --out renders/")
 def render(
-    run: Path = typer.Argument(..., help="Run folder"),
+    run: Path = shared("run"),
     inputs: list[str] = typer.Argument(None, help="Images or folders (default: training items)"),
-    size: str = Opt(None, "--size", help="Output resolution S or WxH (default: training size)"),
+    size: str = shared("size"),
     scale: float = Opt(None, "--scale", help="Whole photos: render at S x each photo's own size "
                        "(implies --whole; a local run: an integer, default its largest "
                        "--observe-scales)"),
     whole: bool = Opt(False, "--whole", help="Encode each photo whole, at its own resolution, "
                       "as tiles of the training size (default: resampled to the training size)"),
-    out_dir: Path = Opt(None, "--out", help="Output folder (default RUN/renders)"),
+    out_dir: Path = shared("out", "Output folder (default RUN/renders)"),
     backend: str = Opt("torch", "--backend", help="torch | onnx (RUN/decoder.onnx, from `inr-gon export`)"),
     fp16: bool = Opt(False, "--fp16", help="With --backend onnx: RUN/decoder_fp16.onnx (`export --fp16`)"),
     decoder: Path = Opt(None, "--decoder", help="With --backend onnx: this exported decoder file"),
@@ -42,9 +43,9 @@ def render(
     latents: Path = Opt(None, "--latents", help="Render saved latents (from `inr-gon fit`)"),
     n: int = Opt(8, "-n", "--count", help="How many training items (the first of the training "
                  "split) when no INPUT is given"),
-    device: str = Opt("auto", "--device", help="auto | cpu | cuda[:i] | mps"),
-    max_memory: int = Opt(512, "--max-memory", help="MiB of activations per decoder call"),
-    quiet: bool = Opt(False, "--quiet", help="No progress output"),
+    device: str = shared("device"),
+    max_memory: int = shared("max_memory"),
+    quiet: bool = shared("quiet"),
 ) -> None:
     """Render inputs (or the first training items) at any resolution; PNG per item + grid."""
     if backend not in ("torch", "onnx"):

@@ -8,6 +8,7 @@ import typer
 
 from inr_gon import oom
 from inr_gon.cli.common import app, note, parse_size
+from inr_gon.cli.shared import shared
 from inr_gon.errors import InputError, wxh
 from inr_gon.inference.latents import save_latents
 from inr_gon.inference.sample import check_image_run, sample_latents
@@ -20,14 +21,14 @@ Opt = typer.Option
 
 @app.command(epilog="Example: inr-gon sample runs/vgon -n 16 --size 64")
 def sample(
-    run: Path = typer.Argument(..., help="Run folder"),
+    run: Path = shared("run"),
     n: int = Opt(16, "-n", "--count", help="How many samples"),
-    size: str = Opt(None, "--size", help="Output resolution S or WxH (default: training size)"),
+    size: str = shared("size"),
     prior: str = Opt("auto", "--prior", help="model (variational runs) | fitted | auto"),
     seed: int = Opt(0, "--seed", help="Seed of the prior draws"),
-    out_dir: Path = Opt(None, "--out", help="Output folder (default RUN/samples)"),
-    device: str = Opt("auto", "--device", help="auto | cpu | cuda[:i] | mps"),
-    quiet: bool = Opt(False, "--quiet", help="No progress output"),
+    out_dir: Path = shared("out", "Output folder (default RUN/samples)"),
+    device: str = shared("device"),
+    quiet: bool = shared("quiet"),
 ) -> None:
     """Draw new signals from the prior; a PNG each, grid.png, and their latents."""
     if n > 4096:
