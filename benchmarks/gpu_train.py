@@ -23,14 +23,14 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from inr_gon.config import UNLIMITED_STEPS, Config
+from inr_gon.models.gon import GON
+from inr_gon.training.tasks import make_task
+from inr_gon.training.train import read_metrics, train
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchmarks, also under PYTHONSAFEPATH
 from gpu_report import check  # noqa: E402
 from gpu_speed import peak_memory, set_tf32  # noqa: E402
-
-from inr_gon.config import UNLIMITED_STEPS, Config  # noqa: E402
-from inr_gon.models.gon import GON  # noqa: E402
-from inr_gon.training.tasks import make_task  # noqa: E402
-from inr_gon.training.train import read_metrics, train  # noqa: E402
 
 # fp32 variants: the loss curve, max over logged steps of |loss - CPU fp32 loss| / CPU fp32 loss;
 # they differ from the CPU by summation order only. TF32 and bf16 (REDUCED): the held-out metric

@@ -24,7 +24,6 @@ refinement and the per-image SIREN apply to gon runs only.
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 import time
@@ -32,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import RESULTS, machine, table, write_result
+from common import RESULTS, machine, parser, table, write_result
 
 from inr_gon.datasets.builtin import load_builtin
 from inr_gon.inference.fit import fit_images
@@ -165,7 +164,7 @@ def picture(path: Path, truth: np.ndarray, small: np.ndarray, outs: dict, rows: 
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = parser(__doc__)
     p.add_argument("runs", nargs="+", help="run folders (32 x 32 image runs on CIFAR-10)")
     p.add_argument("--n", type=int, default=1000, help="held-out CIFAR-10 items")
     p.add_argument("--refine-steps", type=int, default=50)
