@@ -188,9 +188,12 @@ def budget_training(cfg: Config, budget: str, out: Path) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     cfg = cfg.replace(time_budget=budget, steps=UNLIMITED_STEPS, log_every=25, preview_every=0)
     row = train_here(cfg, out, torch.device(cfg.train.device))
-    logged = [r for r in read_metrics(out) if "loss" in r]
-    steps = logged[-1]["step"] if logged else 0
-    train_seconds = logged[-1]["seconds"] if logged else float("nan")
+    rows = read_metrics(out)
+    logged = [r for r in rows if "loss" in r]
+    # the eval record names the last step: fewer steps than --log-every log no loss line
+    last = rows[-1] if rows else {"step": 0, "seconds": float("nan")}
+    steps = last["step"]
+    train_seconds = logged[-1]["seconds"] if logged and logged[-1]["step"] == steps else last["seconds"]
     return {"time_budget": budget, "config": {k: cfg.flat()[k] for k in (
                 "modulation", "latent_grid", "latent_dim", "origin_step", "hidden", "layers",
                 "batch_size", "lr", "precision", "compile")},
