@@ -32,7 +32,7 @@ def evaluate(
     resolution: int = Opt(None, "--resolution", "-r",
                           help="Shapes: marching-cubes grid R (R^3 cells; default 128)"),
     max_memory: int = shared("max_memory", "MiB of activations per decoder call, "
-                          "whatever the number of items"),
+                                           "whatever the number of items"),
     as_json: bool = shared("json"),
     device: str = shared("device"),
     quiet: bool = shared("quiet"),

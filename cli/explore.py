@@ -29,9 +29,9 @@ def explore(
     port: int = Opt(8765, "--port", help="TCP port (0: any free one)"),
     host: str = Opt("127.0.0.1", "--host", help="Address to listen on; anything but loopback is "
                     "reachable from other machines (with the token)"),
-    backend: str = Opt("torch", "--backend", help="torch | onnx (RUN/decoder.onnx, from `inr-gon export`)"),
-    max_memory: int = shared("max_memory", "MiB one request may use (outputs and "
-                          "activations); requests run one at a time and larger ones are refused"),
+    backend: str = shared("backend"),
+    max_memory: int = shared("max_memory", "MiB one request may use (outputs and activations); "
+                                           "requests run one at a time and larger ones are refused"),
     items: int = Opt(8, "--items", help="Training and held-out items each in the gallery"),
     device: str = shared("device"),
     quiet: bool = shared("quiet", "No notes on stderr (the address is still printed)"),

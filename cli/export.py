@@ -21,7 +21,7 @@ Opt = typer.Option
 def export(
     run: Path = shared("run"),
     out_file: Path = shared("out", "Decoder file (default RUN/decoder.onnx, or "
-                         "RUN/decoder_fp16.onnx with --fp16)", show_default=False),
+                                   "RUN/decoder_fp16.onnx with --fp16)", show_default=False),
     fp16: bool = Opt(False, "--fp16", help="Half-precision decoder (held to a 0.5 dB PSNR-drop bound), "
                      "beside the fp32 decoder.onnx, never replacing it"),
     with_encoder: bool = Opt(False, "--with-encoder",

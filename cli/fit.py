@@ -34,11 +34,11 @@ def fit(
     refine_lr: float = Opt(REFINE_LR, "--refine-lr", help="Adam step size of the refine steps "
                            "(shapes: divided by 10 halfway)"),
     out_file: Path = shared("out", "Save the latents (.safetensors) for `render --latents`"),
-    backend: str = Opt("torch", "--backend", help="torch | onnx (the exported encoder)"),
-    whole: bool = Opt(False, "--whole", help="Encode each photo whole, at its own resolution, as "
-                      "tiles of the training size (--out saves the tile latents, NAME@X,Y)"),
+    backend: str = shared("backend", "torch | onnx (the exported encoder)"),
+    whole: bool = shared("whole", "Encode each photo whole, at its own resolution, as "
+                                  "tiles of the training size (--out saves the tile latents, NAME@X,Y)"),
     max_memory: int = shared("max_memory", "MiB of activations per decoder call, "
-                          "whatever the number of inputs"),
+                                           "whatever the number of inputs"),
     as_json: bool = shared("json"),
     device: str = shared("device"),
     quiet: bool = shared("quiet"),

@@ -34,7 +34,7 @@ def interpolate(
     a: str = typer.Argument(..., help="First image, or latents: z.safetensors[:NAME] (from fit or sample)"),
     b: str = typer.Argument(..., help="Second image, or latents: z.safetensors[:NAME]"),
     out_file: Path = shared("out", "Animation file: .gif, or .mp4 with imageio-ffmpeg "
-                         "(default RUN/interpolate/A_to_B.gif)", show_default=False),
+                                   "(default RUN/interpolate/A_to_B.gif)", show_default=False),
     frames: int = Opt(24, "--frames", help="Frames from A to B, both included"),
     size: str = shared("size"),
     fps: float = Opt(12.0, "--fps", help="Frames per second of the animation"),

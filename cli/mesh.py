@@ -36,11 +36,10 @@ def mesh(
     dense: bool = Opt(False, "--dense", help="Evaluate every grid point (default: skip blocks "
                       "far from the surface, coarse to fine)"),
     refine_steps: int = shared("refine_steps", "Latent refine steps after the first "
-                            "(DeepSDF's schedule)"),
+                                               "(DeepSDF's schedule)"),
     refine_lr: float = Opt(SDF_REFINE_LR, "--refine-lr", help="Adam step size of the refine "
                            "steps (divided by 10 halfway)"),
-    latents: Path = Opt(None, "--latents", help="Mesh saved latents (`fit --out`) instead of "
-                        "inputs"),
+    latents: Path = shared("latents", "Mesh saved latents (`fit --out`) instead of inputs"),
     device: str = shared("device"),
     max_memory: int = shared("max_memory"),
     quiet: bool = shared("quiet"),

@@ -33,14 +33,13 @@ def render(
     scale: float = Opt(None, "--scale", help="Whole photos: render at S x each photo's own size "
                        "(implies --whole; a local run: an integer, default its largest "
                        "--observe-scales)"),
-    whole: bool = Opt(False, "--whole", help="Encode each photo whole, at its own resolution, "
-                      "as tiles of the training size (default: resampled to the training size)"),
+    whole: bool = shared("whole"),
     out_dir: Path = shared("out", "Output folder (default RUN/renders)"),
-    backend: str = Opt("torch", "--backend", help="torch | onnx (RUN/decoder.onnx, from `inr-gon export`)"),
+    backend: str = shared("backend"),
     fp16: bool = Opt(False, "--fp16", help="With --backend onnx: RUN/decoder_fp16.onnx (`export --fp16`)"),
     decoder: Path = Opt(None, "--decoder", help="With --backend onnx: this exported decoder file"),
     tensorrt: bool = Opt(False, "--tensorrt", help="With --backend onnx on CUDA: TensorRT first"),
-    latents: Path = Opt(None, "--latents", help="Render saved latents (from `inr-gon fit`)"),
+    latents: Path = shared("latents", "Render saved latents (from `inr-gon fit`)"),
     n: int = Opt(8, "-n", "--count", help="How many training items (the first of the training "
                  "split) when no INPUT is given"),
     device: str = shared("device"),

@@ -33,6 +33,11 @@ class CommandOptions:
     size: str = knob(None, "Output resolution S or WxH (default: training size)")
     max_memory: int = knob(512, "MiB of activations per decoder call", bounds="[1, 2**40]")
     refine_steps: int = knob(0, "Latent refine steps after the first", bounds="[0, 10**6]")
+    backend: str = knob("torch", "torch | onnx (RUN/decoder.onnx, from `inr-gon export`)",
+                        choices=("torch", "onnx"))
+    whole: bool = knob(False, "Encode each photo whole, at its own resolution, as tiles of the "
+                       "training size (default: resampled to the training size)")
+    latents: str = knob(None, "Saved latents (`fit --out`, `sample`) instead of inputs")
 
 
 SHARED: dict[str, dataclasses.Field] = {
