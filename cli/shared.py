@@ -8,6 +8,7 @@ every command spells a shared option with the same flag, doc and default:
     max_memory: int = shared("max_memory", "MiB one request may use")  # a command's own doc
 
 These options are how a command runs, not what a run is: none is saved in a run's config.
+Bounds and choices say what is valid; each command checks its values in its own words.
 """
 
 from __future__ import annotations
