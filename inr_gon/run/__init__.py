@@ -18,9 +18,9 @@ from inr_gon.run.checkpoint import (
     save_model,
 )
 from inr_gon.run.load import Run, load_run
-from inr_gon.run.lock import LOCK_FILE, hold, hold_if_inside, hold_on_main_rank, holder
+from inr_gon.run.lock import LOCK_FILE, hold, hold_if_inside, holder
 
 __all__ = ["CONFIG_FILE", "LOCK_FILE", "MODEL_FILE", "STATE_FILE", "STATE_JSON", "Run", "hold",
-           "hold_if_inside", "hold_on_main_rank", "holder", "is_run", "load_checkpoint",
+           "hold_if_inside", "holder", "is_run", "load_checkpoint",
            "load_config", "load_model_weights", "load_run", "save_checkpoint", "save_config",
            "save_model"]
