@@ -13,19 +13,19 @@ the encoder (autoencoder), no refinement.
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from common import parser
 
 from inr_gon.config import Config
 from inr_gon.inference.evaluate import load_split
 from inr_gon.inference.fit import fit_images
-from inr_gon.inference.run import load_run
 from inr_gon.io import atomic_write, write_json
 from inr_gon.plots import line_figure, save_figure
+from inr_gon.run import load_run
 from inr_gon.training.train import read_metrics, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,16 +109,11 @@ def plot(path: Path, results: dict) -> None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p = parser(__doc__, steps=150, size=28, seed=0, device="cpu", threads=2)
     p.add_argument("data", nargs="*", type=Path, help=".npy image stacks (default: the shared sprite)")
-    p.add_argument("--steps", type=int, default=150)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-4, help="the paper's Adam step size")
-    p.add_argument("--size", type=int, default=28)
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--models", default=",".join(MODELS), help="comma-separated subset of " + ",".join(MODELS))
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args()
     torch.set_num_threads(args.threads)

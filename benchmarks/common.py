@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import json
 import os
@@ -59,3 +60,25 @@ def table(header: list[str], rows: list[list]) -> str:
     lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+# The options several benchmarks take, spelled, typed and explained once.
+ARGS: dict[str, tuple[type, str]] = {
+    "size": (int, "image side S (S x S)"),
+    "steps": (int, "training steps"),
+    "repeats": (int, "timed repeats (medians are quoted)"),
+    "threads": (int, "torch CPU threads (0: torch's default)"),
+    "device": (str, "cpu | cuda[:i]"),
+    "seed": (int, "seed of everything random"),
+    "out": (str, "where the results go"),
+}
+
+
+def parser(doc: str | None, **defaults: object) -> argparse.ArgumentParser:
+    """A benchmark's parser: its docstring as the description (the first line is the summary)
+    and the shared options it names, each with its default: parser(__doc__, steps=300)."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name, default in defaults.items():
+        kind, text = ARGS[name]
+        p.add_argument("--" + name, type=kind, default=default, help=f"{text} (default: %(default)s)")
+    return p

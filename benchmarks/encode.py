@@ -11,7 +11,6 @@ torch. Writes JSON to benchmarks/results/encode.json.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import tempfile
@@ -19,8 +18,12 @@ import time
 from pathlib import Path
 
 import torch
+from common import parser
 
 from inr_gon.config import Config
+from inr_gon.export.encoder import encoder_proto, grid_encoder_proto
+from inr_gon.export.onnx import save_onnx
+from inr_gon.export.runtime import open_session
 from inr_gon.models.gon import GON
 from inr_gon.models.render import grid
 
@@ -28,10 +31,6 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def sessions(model: GON, coords: torch.Tensor, tmp: str):
-    from inr_gon.export.encoder import encoder_proto, grid_encoder_proto
-    from inr_gon.export.onnx import save_onnx
-    from inr_gon.export.runtime import open_session
-
     general = encoder_proto(model)
     t = time.perf_counter()
     affine = grid_encoder_proto(model, coords)  # A and b for the grid, then tracing
@@ -45,14 +44,11 @@ def sessions(model: GON, coords: torch.Tensor, tmp: str):
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--size", type=int, default=64)
+    p = parser(__doc__, size=64, repeats=5, out=str(RESULTS / "encode.json"))
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--layers", type=int, default=4)
     p.add_argument("--latent-dim", type=int, default=32)
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--out", default=str(RESULTS / "encode.json"))
     args = p.parse_args()
     torch.manual_seed(0)
     cfg = Config.of(height=args.size, width=args.size, hidden=args.hidden, layers=args.layers,

@@ -10,7 +10,6 @@ Usage: python benchmarks/explore.py RUN [--backend onnx] [--out benchmarks/resul
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -22,6 +21,8 @@ import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from common import parser
 
 
 def get(url: str) -> tuple[int, float, float]:
@@ -43,11 +44,10 @@ def peak_rss_mib(pid: int) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = parser(__doc__, out=None)
     ap.add_argument("run")
     ap.add_argument("--backend", default="onnx")
     ap.add_argument("--max-memory", type=int, default=512)
-    ap.add_argument("--out", default=None)
     args = ap.parse_args()
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "inr_gon", "explore", args.run, "--port", "0",

@@ -24,7 +24,6 @@ machines lent for a few minutes at a time.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import json
 import os
@@ -40,22 +39,23 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from inr_gon import load_run
+from inr_gon.config import Config
+from inr_gon.errors import InputError
+from inr_gon.export.build import export_run
+from inr_gon.io import atomic_write
+from inr_gon.models.gon import GON
+from inr_gon.presets import FOLDER_DEFAULTS
+from inr_gon.training import perf
+from inr_gon.training.step import Stepper
+from inr_gon.training.tasks import make_task
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchmarks, also under PYTHONSAFEPATH
+from common import parser  # noqa: E402
 from gpu_report import check, markdown, merge, targets  # noqa: E402
 from gpu_speed import matmul_peaks, set_tf32, time_renders, time_steps  # noqa: E402
 from gpu_train import LOSS_TOL, budget_training, relative, train_all, train_here  # noqa: E402
 from train_step import check_same  # noqa: E402
-
-from inr_gon import load_run  # noqa: E402
-from inr_gon.config import Config  # noqa: E402
-from inr_gon.errors import InputError  # noqa: E402
-from inr_gon.export.build import export_run  # noqa: E402
-from inr_gon.io import atomic_write  # noqa: E402
-from inr_gon.models.gon import GON  # noqa: E402
-from inr_gon.presets import FOLDER_DEFAULTS  # noqa: E402
-from inr_gon.training import perf  # noqa: E402
-from inr_gon.training.step import Stepper  # noqa: E402
-from inr_gon.training.tasks import make_task  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -314,7 +314,7 @@ def write(out: Path, name: str, result: dict, final: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = parser(__doc__)
     ap.add_argument("--data-dir", help="folder holding cifar10_train10k_images.npy and meshes/ "
                     "(default: ../shared/data beside the repository)")
     ap.add_argument("--out", default=str(RESULTS), help="folder for gpu_<device>.json and .md")

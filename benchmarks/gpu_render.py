@@ -8,7 +8,6 @@ trained decoder). Needs no data, so it runs on a bare machine in a minute or two
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
@@ -18,14 +17,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gpu_speed import _GraphDecoder, matmul_peaks, seconds, time_renders  # noqa: E402
+from inr_gon.config import Config
+from inr_gon.export.onnx import DecoderGraph
+from inr_gon.io import atomic_write
+from inr_gon.models.gon import GON
+from inr_gon.models.render import render_images
 
-from inr_gon.config import Config  # noqa: E402
-from inr_gon.export.onnx import DecoderGraph  # noqa: E402
-from inr_gon.io import atomic_write  # noqa: E402
-from inr_gon.models.gon import GON  # noqa: E402
-from inr_gon.models.render import render_images  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchmarks, also under PYTHONSAFEPATH
+from common import parser  # noqa: E402
+from gpu_speed import _GraphDecoder, matmul_peaks, seconds, time_renders  # noqa: E402
 
 BIG = 8 * 2**30  # --max-memory of the large-chunk rows
 
@@ -47,9 +47,7 @@ def max_autotune_fp16(dec, z: torch.Tensor, size: int, device: torch.device) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--size", type=int, default=4096)
-    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
+    ap = parser(__doc__, size=4096, out=str(Path(__file__).resolve().parent / "results"))
     args = ap.parse_args(argv)
     cuda = torch.cuda.is_available()
     device = torch.device("cuda" if cuda else "cpu")

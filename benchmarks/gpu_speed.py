@@ -21,16 +21,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from inr_gon.config import Config
+from inr_gon.export.onnx import DecoderGraph, decoder_proto, save_onnx
+from inr_gon.export.runtime import decode_points, open_session
+from inr_gon.models.gon import GON
+from inr_gon.models.render import DEFAULT_MAX_MEMORY, grid, render_images
+from inr_gon.training.step import Stepper, compiled
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchmarks, also under PYTHONSAFEPATH
 from reference_gon import ReferenceSiren, reference_step  # noqa: E402
 from train_step import flops  # noqa: E402
-
-from inr_gon.config import Config  # noqa: E402
-from inr_gon.export.onnx import DecoderGraph, decoder_proto, save_onnx  # noqa: E402
-from inr_gon.export.runtime import decode_points, open_session  # noqa: E402
-from inr_gon.models.gon import GON  # noqa: E402
-from inr_gon.models.render import DEFAULT_MAX_MEMORY, grid, render_images  # noqa: E402
-from inr_gon.training.step import Stepper, compiled  # noqa: E402
 
 MATMUL_DTYPES = {"fp32": torch.float32, "tf32": torch.float32, "bf16": torch.bfloat16,
                  "fp16": torch.float16}

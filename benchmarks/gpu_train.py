@@ -23,14 +23,14 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from inr_gon.config import UNLIMITED_STEPS, Config
+from inr_gon.models.gon import GON
+from inr_gon.training.tasks import make_task
+from inr_gon.training.train import read_metrics, train
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchmarks, also under PYTHONSAFEPATH
 from gpu_report import check  # noqa: E402
 from gpu_speed import peak_memory, set_tf32  # noqa: E402
-
-from inr_gon.config import UNLIMITED_STEPS, Config  # noqa: E402
-from inr_gon.models.gon import GON  # noqa: E402
-from inr_gon.training.tasks import make_task  # noqa: E402
-from inr_gon.training.train import read_metrics, train  # noqa: E402
 
 # fp32 variants: the loss curve, max over logged steps of |loss - CPU fp32 loss| / CPU fp32 loss;
 # they differ from the CPU by summation order only. TF32 and bf16 (REDUCED): the held-out metric
@@ -188,9 +188,12 @@ def budget_training(cfg: Config, budget: str, out: Path) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     cfg = cfg.replace(time_budget=budget, steps=UNLIMITED_STEPS, log_every=25, preview_every=0)
     row = train_here(cfg, out, torch.device(cfg.train.device))
-    logged = [r for r in read_metrics(out) if "loss" in r]
-    steps = logged[-1]["step"] if logged else 0
-    train_seconds = logged[-1]["seconds"] if logged else float("nan")
+    rows = read_metrics(out)
+    logged = [r for r in rows if "loss" in r]
+    # the eval record names the last step: fewer steps than --log-every log no loss line
+    last = rows[-1] if rows else {"step": 0, "seconds": float("nan")}
+    steps = last["step"]
+    train_seconds = logged[-1]["seconds"] if logged and logged[-1]["step"] == steps else last["seconds"]
     return {"time_budget": budget, "config": {k: cfg.flat()[k] for k in (
                 "modulation", "latent_grid", "latent_dim", "origin_step", "hidden", "layers",
                 "batch_size", "lr", "precision", "compile")},

@@ -21,25 +21,24 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+import torch
+from common import parser
+
+from inr_gon.config import Config
+from inr_gon.models.gon import GON
+from inr_gon.run import load_run
+from inr_gon.shapes.mesh import extract_mesh, network_sdf, sdf_volume
+from inr_gon.training.sdf import encode_shapes, training_shapes
+
 
 def one(resolution: int, dense: bool, run: str | None) -> dict:
-    import numpy as np
-    import torch
-
-    from inr_gon.shapes.mesh import extract_mesh, network_sdf, sdf_volume
-
     torch.set_num_threads(os.cpu_count() or 1)
     if run:
-        from inr_gon.inference.run import load_run
-        from inr_gon.training.sdf import encode_shapes, training_shapes
-
         r = load_run(run)
         _, points, sdf, _, _ = training_shapes(r.cfg, 1, quiet=True)
         f = network_sdf(r.decoder, encode_shapes(r.model, points, sdf)[0])
     else:
-        from inr_gon.config import Config
-        from inr_gon.models.gon import GON
-
         torch.manual_seed(0)
         model = GON(Config.of(modality="sdf", hidden=64, layers=3, latent_dim=8, w0=3.0, w0_hidden=3.0))
         g = network_sdf(model.decoder, torch.zeros(8))
@@ -58,7 +57,7 @@ def one(resolution: int, dense: bool, run: str | None) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = parser(__doc__)
     ap.add_argument("--run", default=None)
     ap.add_argument("--resolutions", type=int, nargs="+", default=[128, 256, 512])
     ap.add_argument("--dense-up-to", type=int, default=256, help="skip dense above this R")

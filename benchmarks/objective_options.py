@@ -13,23 +13,22 @@ on the same batches; medians and ratios to the full-fp32 step. JSON: results/obj
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, median, table, write_result  # noqa: E402
-from train_step import FASHION, timed  # noqa: E402
+from inr_gon.config import Config
+from inr_gon.models.factory import build_model
+from inr_gon.training import perf
+from inr_gon.training.step import Stepper
+from inr_gon.training.tasks import make_task
+from inr_gon.training.train import train
 
-from inr_gon.config import Config  # noqa: E402
-from inr_gon.models.factory import build_model  # noqa: E402
-from inr_gon.training import perf  # noqa: E402
-from inr_gon.training.step import Stepper  # noqa: E402
-from inr_gon.training.tasks import make_task  # noqa: E402
-from inr_gon.training.train import train  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchmarks, also under PYTHONSAFEPATH
+from common import machine, median, parser, table, write_result  # noqa: E402
+from train_step import FASHION, timed  # noqa: E402
 
 OPTIONS = {"full, fp32": {}, "points 1/2": {"points_per_signal": 392},
            "points 1/4": {"points_per_signal": 196}, "bf16 autocast": {"precision": "bf16"}}
@@ -66,11 +65,7 @@ def speed(args) -> dict[str, list[float]]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--steps", type=int, default=300)
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--threads", type=int, default=0)
+    ap = parser(__doc__, steps=300, repeats=5, device="cpu", threads=0)
     args = ap.parse_args()
     perf.configure(base_cfg(args), torch.device(args.device))
     times = speed(args)

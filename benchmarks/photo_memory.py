@@ -16,7 +16,6 @@ Aim: under 2 GB for the 2x render. JSON: results/photo_memory.json.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -25,8 +24,8 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, table, write_result  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchmarks, also under PYTHONSAFEPATH
+from common import machine, parser, table, write_result  # noqa: E402
 from render_memory import peak_rss_mib  # noqa: E402
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "camera")
@@ -47,9 +46,7 @@ def make_photos(folder: Path) -> Path:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=400)
-    ap.add_argument("--size", type=int, default=32)
+    ap = parser(__doc__, steps=400, size=32)
     ap.add_argument("--scale", type=float, default=2.0)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

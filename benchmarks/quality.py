@@ -20,7 +20,6 @@ paper's step at the same latent size (interleaved, median), reported as a ratio.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 import tempfile
@@ -30,15 +29,16 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 import torch
+from common import parser
 
 from inr_gon.config import Config
 from inr_gon.inference.evaluate import load_split
 from inr_gon.inference.fit import fit_images
-from inr_gon.inference.run import load_run
 from inr_gon.io import atomic_write, read_json, write_json, write_png
 from inr_gon.models.factory import build_model
 from inr_gon.models.render import grid
 from inr_gon.plots import image_grid, upscale_nearest
+from inr_gon.run import load_run
 from inr_gon.training.step import Stepper
 from inr_gon.training.train import read_metrics, train
 
@@ -310,17 +310,14 @@ def _pyplot():
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p = parser(__doc__, steps=3000, seed=0, threads=1)
     p.add_argument("--data", default="cifar", help="cifar | fashion | a .npy [N, H, W(, C)]")
     p.add_argument("--configs", default="paper,ae", help="comma-separated from: " + ",".join(CONFIGS))
     p.add_argument("--latents", default="256", help="latent values per image, e.g. 64,256,1024")
-    p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--hidden", type=int, default=256, help="decoder width (the paper: 256)")
     p.add_argument("--lr", type=float, default=1e-4, help="the paper's Adam step size")
     p.add_argument("--size", type=int, default=32, help="image side for a .npy of your own")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1)
     p.add_argument("--time-batch", type=int, default=64)
     p.add_argument("--no-timing", action="store_true", help="skip the time-per-step ratio")
     p.add_argument("--work", type=Path, help="keep run folders here (default: a temporary folder); "

@@ -13,7 +13,6 @@ benchmarks/results/render.json.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import os
@@ -24,18 +23,19 @@ import time
 from pathlib import Path
 
 import torch
+from common import parser
 
 from inr_gon.config import Config
+from inr_gon.export.onnx import decoder_proto, save_onnx
+from inr_gon.export.runtime import decode_points, open_session
 from inr_gon.models.gon import GON
 from inr_gon.models.render import DEFAULT_MAX_MEMORY, grid, points_per_chunk, render_images
+from inr_gon.run import load_run
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def onnx_backend(decoder, fp16: bool, tmp: str, max_memory: int):
-    from inr_gon.export.onnx import decoder_proto, save_onnx
-    from inr_gon.export.runtime import decode_points, open_session
-
     path = Path(tmp) / f"decoder{'16' if fp16 else '32'}.onnx"
     save_onnx(decoder_proto(decoder, fp16), path)
     s = open_session(path, "cpu", quiet=True, parallel=True)  # as onnx_renderer
@@ -68,24 +68,19 @@ def timed(fn) -> float:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = parser(__doc__, size=512, repeats=3, threads=torch.get_num_threads(),
+               out=str(RESULTS / "render.json"))
     p.add_argument("--run", help="a run folder (default: an untrained decoder of the shape below)")
-    p.add_argument("--size", type=int, default=512)
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--layers", type=int, default=4)
     p.add_argument("--latent-dim", type=int, default=32)
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--max-memory", type=int, default=DEFAULT_MAX_MEMORY // 2**20, help="MiB per call")
     p.add_argument("--skip", default="", help="comma-separated backends to leave out")
-    p.add_argument("--out", default=str(RESULTS / "render.json"))
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     if args.run:
-        from inr_gon.inference.run import load_run
-
         decoder = load_run(args.run).decoder
     else:
         cfg = Config.of(hidden=args.hidden, layers=args.layers, latent_dim=args.latent_dim)

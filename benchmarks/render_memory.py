@@ -12,18 +12,17 @@ Aim: under 1.5 GB at 4096 x 4096 with the default budget. JSON: results/render_m
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, median, table, write_result  # noqa: E402
+from inr_gon.config import Config
+from inr_gon.models.render import DEFAULT_MAX_MEMORY
+from inr_gon.training.train import train
 
-from inr_gon.config import Config  # noqa: E402
-from inr_gon.models.render import DEFAULT_MAX_MEMORY  # noqa: E402
-from inr_gon.training.train import train  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchmarks, also under PYTHONSAFEPATH
+from common import machine, median, parser, table, write_result  # noqa: E402
 
 
 def peak_rss_mib(cmd: list[str]) -> tuple[float, float]:
@@ -41,10 +40,8 @@ def peak_rss_mib(cmd: list[str]) -> tuple[float, float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--size", type=int, default=4096)
+    ap = parser(__doc__, size=4096, repeats=2)
     ap.add_argument("--budgets", default=f"64,{DEFAULT_MAX_MEMORY // 2**20}")
-    ap.add_argument("--repeats", type=int, default=2)
     args = ap.parse_args()
     budgets = [int(b) for b in args.budgets.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
@@ -54,7 +51,7 @@ def main() -> None:
                         device="cpu")
         train(cfg, run, quiet=True)
         cli = [sys.executable, "-m", "inr_gon"]
-        floor = [sys.executable, "-c", "import inr_gon.cli.app, inr_gon.inference.run, inr_gon.models.render"]
+        floor = [sys.executable, "-c", "import inr_gon.cli.app, inr_gon.run.load, inr_gon.models.render"]
         rows: dict[str, list[tuple[float, float]]] = {"import only": []}
         for _ in range(args.repeats):
             rows["import only"].append(peak_rss_mib(floor))

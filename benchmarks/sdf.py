@@ -17,7 +17,6 @@ Writes benchmarks/results/sdf.json.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -29,6 +28,7 @@ os.environ.setdefault("IGL_NUM_THREADS", "1")  # before igl is imported: one cor
 
 import numpy as np  # noqa: E402
 import trimesh  # noqa: E402
+from common import parser  # noqa: E402
 
 from inr_gon.datasets.meshes import normalise  # noqa: E402
 from inr_gon.datasets.sampling import Sampling, sample_points  # noqa: E402
@@ -45,9 +45,8 @@ def timed(fn):
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = parser(__doc__, repeats=3)
     ap.add_argument("--points", type=int, default=200_000)
-    ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--mix", nargs="+", choices=list(MIXES), default=list(MIXES))
     args = ap.parse_args()
     torus, _, _ = normalise(trimesh.creation.torus(1.0, 0.4, major_sections=100, minor_sections=50))

@@ -22,7 +22,6 @@ by 10 halfway, so K steps are not a prefix of more), to pick `--refine-steps` by
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -33,19 +32,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, machine  # noqa: E402
+from inr_gon.config import Config
+from inr_gon.datasets import Sampling, load_shapes
+from inr_gon.inference.shape_eval import evaluate_shapes
+from inr_gon.io import write_png
+from inr_gon.models.gon import GON
+from inr_gon.plots import image_grid
+from inr_gon.run import load_run
+from inr_gon.shapes.splat import render_mesh
+from inr_gon.training.batches import split_indices
+from inr_gon.training.train import train
 
-from inr_gon.config import Config  # noqa: E402
-from inr_gon.datasets import Sampling, load_shapes  # noqa: E402
-from inr_gon.inference.run import load_run  # noqa: E402
-from inr_gon.inference.shape_eval import evaluate_shapes  # noqa: E402
-from inr_gon.io import write_png  # noqa: E402
-from inr_gon.models.gon import GON  # noqa: E402
-from inr_gon.plots import image_grid  # noqa: E402
-from inr_gon.shapes.splat import render_mesh  # noqa: E402
-from inr_gon.training.batches import split_indices  # noqa: E402
-from inr_gon.training.train import train  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchmarks, also under PYTHONSAFEPATH
+from common import RESULTS, machine, parser  # noqa: E402
 
 HELD_OUT, ALONE, SHAPES3D = ("cow", "rocker-arm"), "homer", 64
 # Flat open sheets (zero thickness, no inside): their true SDF never goes below zero, so no
@@ -265,11 +264,10 @@ def step_times(names: list[str], rounds: int = 5, per: int = 3) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = parser(__doc__, steps=600)
     ap.add_argument("what", choices=["run", "report", "steptime"])
     ap.add_argument("name", nargs="?", choices=list(CONFIGS))
     ap.add_argument("--meshes", type=Path, default=Path(os.environ.get("INR_GON_MESHES", DEFAULT_MESHES)))
-    ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--sets", nargs="*", default=[], help="only these of meshes alone shapes3d")
     ap.add_argument("--resolution", type=int, default=RESOLUTION)
     ap.add_argument("--refine-steps", type=int, default=REFINE_STEPS, help="0: no refined row")

@@ -12,7 +12,6 @@ JSON: results/streaming_memory.json.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
@@ -20,11 +19,11 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, median, table, write_result  # noqa: E402
-from render_memory import peak_rss_mib  # noqa: E402
+from inr_gon.datasets import IMAGE_EXTS, find_files, load_images
 
-from inr_gon.datasets import IMAGE_EXTS, find_files, load_images  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchmarks, also under PYTHONSAFEPATH
+from common import machine, median, parser, table, write_result  # noqa: E402
+from render_memory import peak_rss_mib  # noqa: E402
 
 
 def make_folder(folder: Path, count: int) -> None:
@@ -39,10 +38,8 @@ def make_folder(folder: Path, count: int) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = parser(__doc__, steps=20, repeats=2)
     ap.add_argument("--count", type=int, default=100_000)
-    ap.add_argument("--steps", type=int, default=20)
-    ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--folder", default=str(Path(tempfile.gettempdir()) / "inr_gon_images_100k"))
     args = ap.parse_args()
     folder = Path(args.folder)

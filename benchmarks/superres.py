@@ -27,7 +27,6 @@ chord Gauss-Newton steps than it trained with (`--chord-steps`).
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 import time
@@ -35,16 +34,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import RESULTS, machine, table, write_result
+from common import RESULTS, machine, parser, table, write_result
 from imageio.v3 import imread as read_image
 
 from inr_gon.datasets.builtin import load_builtin
 from inr_gon.inference.fit import fit_images
-from inr_gon.inference.run import load_run
 from inr_gon.io import write_png
 from inr_gon.metrics import image_scores
 from inr_gon.models.render import box_downsample, grid
 from inr_gon.plots import image_grid, upscale_bicubic, upscale_nearest
+from inr_gon.run import load_run
 from inr_gon.training.batches import split_indices
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -184,7 +183,7 @@ def picture(path: Path, truth: np.ndarray, small: np.ndarray, outs: dict, rows: 
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = parser(__doc__)
     p.add_argument("runs", nargs="+", help="run folders (32 x 32 image runs on CIFAR-10)")
     p.add_argument("--n", type=int, default=1000, help="held-out CIFAR-10 items")
     p.add_argument("--refine-steps", type=int, default=50)

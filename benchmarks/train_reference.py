@@ -8,7 +8,6 @@ SIREN 4 x 256, w0 = 30, latent 32, batch 64, 28 x 28 Fashion-MNIST (the 900 real
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import shutil
@@ -17,6 +16,7 @@ import time
 from pathlib import Path
 
 import torch
+from common import parser
 from rich.console import Console
 from rich.table import Table
 
@@ -35,11 +35,9 @@ def cpu_name() -> str:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=1000)
+    p = parser(__doc__, steps=1000, out=str(ROOT / "benchmarks" / "results" / "train_reference.json"))
     p.add_argument("--data", default=str(DATA))
     p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "train_reference.json"))
     args = p.parse_args()
     cfg = Config.of(data=args.data, height=28, width=28, hidden=256, layers=4, w0=30.0, latent_dim=32,
                     batch_size=64, steps=args.steps, lr=args.lr, val_fraction=0.1,

@@ -38,24 +38,23 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, median, table, write_result  # noqa: E402
-from reference_gon import ReferenceSiren, reference_loss, reference_step  # noqa: E402
+from inr_gon.config import Config
+from inr_gon.datasets import load_images
+from inr_gon.models.gon import GON
+from inr_gon.models.render import grid
+from inr_gon.models.siren import Siren
+from inr_gon.training import perf
+from inr_gon.training.step import Stepper, compiled
 
-from inr_gon.config import Config  # noqa: E402
-from inr_gon.models.gon import GON  # noqa: E402
-from inr_gon.models.render import grid  # noqa: E402
-from inr_gon.models.siren import Siren  # noqa: E402
-from inr_gon.training import perf  # noqa: E402
-from inr_gon.training.step import Stepper  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchmarks, also under PYTHONSAFEPATH
+from common import machine, median, parser, table, write_result  # noqa: E402
+from reference_gon import ReferenceSiren, reference_loss, reference_step  # noqa: E402
 
 FASHION = Path("/work/shared/data/fashion_sprite900_images.npy")
 
 
 def batch(b: int, size: int, device) -> tuple[torch.Tensor, str]:
     """values [B, N, 1] of real images when available."""
-    from inr_gon.datasets import load_images
-
     src = str(FASHION) if FASHION.exists() else f"builtin:shapes-gray:{b}"
     imgs = load_images(src, size, limit=b).images
     return torch.from_numpy(imgs).reshape(b, size * size, 1).to(device), src
@@ -98,8 +97,6 @@ def check_same(cfg: Config, x: torch.Tensor, coords: torch.Tensor, dtype) -> dic
 
 def check_compiled(cfg: Config, x: torch.Tensor, coords: torch.Tensor) -> dict:
     """Relative error of the compiled step's weight gradients against eager ones."""
-    from inr_gon.training.step import compiled
-
     torch.manual_seed(0)
     model = GON(cfg).to(x.device)
     grads, seconds = [], []
@@ -210,13 +207,9 @@ def child(args) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--repeats", type=int, default=7)
-    ap.add_argument("--device", default="cpu")
+    ap = parser(__doc__, repeats=7, device="cpu", size=28, threads=0)
     ap.add_argument("--precision", default="fp32", choices=["fp32", "tf32", "bf16"])
     ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--size", type=int, default=28)
-    ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--compile", action="store_true")
     ap.add_argument("--ablate", action="store_true")
     ap.add_argument("--processes", type=int, default=0, help="rounds of fresh processes")

@@ -7,23 +7,24 @@ from pathlib import Path
 import typer
 
 from inr_gon.cli.common import app, out
+from inr_gon.cli.shared import shared
 from inr_gon.demos.images import free_run_dir, run_demo
 from inr_gon.demos.shapes import run_shapes_demo
-from inr_gon.training import runlock
+from inr_gon.run import hold
 
 Opt = typer.Option
 
 
 @app.command(epilog="Example: inr-gon demo  (3D: inr-gon demo --shapes)")
 def demo(
-    out_dir: Path = Opt(None, "--out", help="Run folder (default runs/demo, never overwritten)"),
-    quiet: bool = Opt(False, "--quiet", help="No progress output"),
+    out_dir: Path = shared("out", "Run folder (default runs/demo, never overwritten)"),
+    quiet: bool = shared("quiet"),
     shapes: bool = Opt(False, "--shapes", help="3D instead: train on builtin:shapes3d (SDF), "
                        "mesh the held-out shapes, report Chamfer / normal consistency / IoU"),
 ) -> None:
     """Train on builtin:shapes, render held-out items at 4x, report PSNR against the truth."""
     run = out_dir or free_run_dir(Path("runs/demo-shapes" if shapes else "runs/demo"))
-    with runlock.hold(run, create=True):  # the demo writes into its run after training it
+    with hold(run, create=True):  # the demo writes into its run after training it
         if shapes:
             return _shapes_demo(run, quiet)
         f = run_demo(run, quiet=quiet)

@@ -11,30 +11,31 @@ from rich.table import Table
 from inr_gon import oom
 from inr_gon.cli.common import app, out
 from inr_gon.cli.fit import check_refine
+from inr_gon.cli.shared import shared
 from inr_gon.errors import InputError
 from inr_gon.inference.evaluate import evaluate as run_eval
 from inr_gon.inference.fit import REFINE_LR
-from inr_gon.inference.run import load_run
 from inr_gon.limits import MAX_RESOLUTION
+from inr_gon.run import load_run
 
 Opt = typer.Option
 
 
 @app.command("eval", epilog="Example: inr-gon eval runs/demo builtin:shapes:64 --json")
 def evaluate(
-    run: Path = typer.Argument(..., help="Run folder"),
+    run: Path = shared("run"),
     data: str = typer.Argument(..., help="Images (folder, .npy/.npz, builtin:NAME) or meshes"),
     split: str = Opt("all", "--split", help="all | train | val (val/train: the run's own data)"),
     limit: int = Opt(None, "--limit", help="At most this many items"),
-    refine_steps: int = Opt(0, "--refine-steps", help="Also score after K latent refine steps"),
+    refine_steps: int = shared("refine_steps", "Also score after K latent refine steps"),
     refine_lr: float = Opt(REFINE_LR, "--refine-lr", help="Step size of the refinement steps"),
     resolution: int = Opt(None, "--resolution", "-r",
                           help="Shapes: marching-cubes grid R (R^3 cells; default 128)"),
-    max_memory: int = Opt(512, "--max-memory", help="MiB of activations per decoder call, "
-                          "whatever the number of items"),
-    as_json: bool = Opt(False, "--json", help="Print the figures as JSON"),
-    device: str = Opt("auto", "--device", help="auto | cpu | cuda[:i] | mps"),
-    quiet: bool = Opt(False, "--quiet", help="No progress output"),
+    max_memory: int = shared("max_memory", "MiB of activations per decoder call, "
+                                           "whatever the number of items"),
+    as_json: bool = shared("json"),
+    device: str = shared("device"),
+    quiet: bool = shared("quiet"),
 ) -> None:
     """Mean PSNR/SSIM (images) or Chamfer/IoU (shapes) of the run over DATA."""
     check_refine(refine_steps, refine_lr, "torch")

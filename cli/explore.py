@@ -12,11 +12,12 @@ import typer
 import uvicorn
 
 from inr_gon.cli.common import app, note, out
+from inr_gon.cli.shared import shared
 from inr_gon.errors import InputError, warn
 from inr_gon.explore import images, shapes
 from inr_gon.explore.server import create_app
 from inr_gon.explore.space import Space
-from inr_gon.inference.run import load_run
+from inr_gon.run import load_run
 
 Opt = typer.Option
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -24,16 +25,16 @@ LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 @app.command(epilog="Example: inr-gon explore runs/photos --backend onnx  (then open the printed address)")
 def explore(
-    run: Path = typer.Argument(..., help="Run folder (only read: a run being trained can be explored)"),
+    run: Path = shared("run", "Run folder (only read: a run being trained can be explored)"),
     port: int = Opt(8765, "--port", help="TCP port (0: any free one)"),
     host: str = Opt("127.0.0.1", "--host", help="Address to listen on; anything but loopback is "
                     "reachable from other machines (with the token)"),
-    backend: str = Opt("torch", "--backend", help="torch | onnx (RUN/decoder.onnx, from `inr-gon export`)"),
-    max_memory: int = Opt(512, "--max-memory", help="MiB one request may use (outputs and "
-                          "activations); requests run one at a time and larger ones are refused"),
+    backend: str = shared("backend"),
+    max_memory: int = shared("max_memory", "MiB one request may use (outputs and activations); "
+                                           "requests run one at a time and larger ones are refused"),
     items: int = Opt(8, "--items", help="Training and held-out items each in the gallery"),
-    device: str = Opt("auto", "--device", help="auto | cpu | cuda[:i] | mps"),
-    quiet: bool = Opt(False, "--quiet", help="No notes on stderr (the address is still printed)"),
+    device: str = shared("device"),
+    quiet: bool = shared("quiet", "No notes on stderr (the address is still printed)"),
 ) -> None:
     """Serve a web page to look into a run: gallery, zoom, walks and uploads (images), or
     previews, SDF slices and meshes (shapes). Ctrl-C stops it."""

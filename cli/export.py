@@ -9,29 +9,30 @@ import typer
 from rich.table import Table
 
 from inr_gon.cli.common import app, note, out
+from inr_gon.cli.shared import shared
 from inr_gon.export.build import export_run, load_exportable
 from inr_gon.export.check import ExportCheckError
-from inr_gon.training import runlock
+from inr_gon.run import hold_if_inside
 
 Opt = typer.Option
 
 
 @app.command(epilog="Example: inr-gon export runs/demo --with-encoder")
 def export(
-    run: Path = typer.Argument(..., help="Run folder"),
-    out_file: Path = Opt(None, "--out", help="Decoder file (default RUN/decoder.onnx, or "
-                         "RUN/decoder_fp16.onnx with --fp16)", show_default=False),
+    run: Path = shared("run"),
+    out_file: Path = shared("out", "Decoder file (default RUN/decoder.onnx, or "
+                                   "RUN/decoder_fp16.onnx with --fp16)", show_default=False),
     fp16: bool = Opt(False, "--fp16", help="Half-precision decoder (held to a 0.5 dB PSNR-drop bound), "
                      "beside the fp32 decoder.onnx, never replacing it"),
     with_encoder: bool = Opt(False, "--with-encoder",
                              help="Also the gradient-origin encoder (general, and for the training grid)"),
-    device: str = Opt("auto", "--device", help="Provider the checks run on: auto | cpu | cuda[:i]"),
-    quiet: bool = Opt(False, "--quiet", help="No progress output"),
+    device: str = shared("device", "Provider the checks run on: auto | cpu | cuda[:i]"),
+    quiet: bool = shared("quiet"),
 ) -> None:
     """Export the decoder to ONNX; each file is run in onnxruntime against torch before it is written."""
     r = load_exportable(run, device)
     try:
-        with runlock.hold_if_inside(run, out_file or run / "decoder.onnx", is_dir=False):
+        with hold_if_inside(run, out_file or run / "decoder.onnx", is_dir=False):
             done = export_run(r, out_file, fp16=fp16, with_encoder=with_encoder)
     except ExportCheckError as e:
         print(f"error: {e}", file=sys.stderr)  # one line, unwrapped, as cli/app.py prints

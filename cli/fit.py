@@ -12,36 +12,36 @@ from rich.table import Table
 from inr_gon import oom
 from inr_gon.cli.common import app, note, out
 from inr_gon.cli.photo import fit_whole
+from inr_gon.cli.shared import shared
 from inr_gon.errors import InputError
 from inr_gon.export.runtime import onnx_encoder  # the exported gradient-origin encoder
 from inr_gon.inference.fit import MAX_REFINE_LR, MAX_REFINE_STEPS, REFINE_LR, fit_images
 from inr_gon.inference.inputs import load_inputs
 from inr_gon.inference.latents import check_latents_path, save_latents
-from inr_gon.inference.run import load_run
 from inr_gon.inference.shape_eval import fit_shapes
-from inr_gon.training import runlock
+from inr_gon.run import hold_if_inside, load_run
 
 Opt = typer.Option
 
 
 @app.command(epilog="Example: inr-gon fit runs/demo photo.png --refine-steps 20 --out latents.safetensors")
 def fit(
-    run: Path = typer.Argument(..., help="Run folder"),
+    run: Path = shared("run"),
     inputs: list[str] = typer.Argument(..., help="Images or folders of images; for an SDF run, "
                                        "mesh files, folders of them, builtin:NAME or point "
                                        "clouds (.xyz, .ply/.obj without faces)"),
-    refine_steps: int = Opt(0, "--refine-steps", help="Latent optimisation steps after the first"),
+    refine_steps: int = shared("refine_steps", "Latent optimisation steps after the first"),
     refine_lr: float = Opt(REFINE_LR, "--refine-lr", help="Adam step size of the refine steps "
                            "(shapes: divided by 10 halfway)"),
-    out_file: Path = Opt(None, "--out", help="Save the latents (.safetensors) for `render --latents`"),
-    backend: str = Opt("torch", "--backend", help="torch | onnx (the exported encoder)"),
-    whole: bool = Opt(False, "--whole", help="Encode each photo whole, at its own resolution, as "
-                      "tiles of the training size (--out saves the tile latents, NAME@X,Y)"),
-    max_memory: int = Opt(512, "--max-memory", help="MiB of activations per decoder call, "
-                          "whatever the number of inputs"),
-    as_json: bool = Opt(False, "--json", help="Print the figures as JSON"),
-    device: str = Opt("auto", "--device", help="auto | cpu | cuda[:i] | mps"),
-    quiet: bool = Opt(False, "--quiet", help="No progress output"),
+    out_file: Path = shared("out", "Save the latents (.safetensors) for `render --latents`"),
+    backend: str = shared("backend", "torch | onnx (the exported encoder)"),
+    whole: bool = shared("whole", "Encode each photo whole, at its own resolution, as "
+                                  "tiles of the training size (--out saves the tile latents, NAME@X,Y)"),
+    max_memory: int = shared("max_memory", "MiB of activations per decoder call, "
+                                           "whatever the number of inputs"),
+    as_json: bool = shared("json"),
+    device: str = shared("device"),
+    quiet: bool = shared("quiet"),
 ) -> None:
     """Fit new signals: one gradient step from zero, then optionally K more; PSNR/SSIM of each
     (shapes: the clamped L1 of the SDF, sdf_l1)."""
@@ -51,7 +51,7 @@ def fit(
     if out_file is not None:
         check_latents_path(out_file)
     # --out into the run: one writer; out of memory: one line
-    with runlock.hold_if_inside(run, out_file, is_dir=False), oom.guard(
+    with hold_if_inside(run, out_file, is_dir=False), oom.guard(
             lambda what: f"fit ran out of {what}; fit fewer INPUTS at a time (now {len(inputs)}) "
                          f"or lower --max-memory (now {max_memory} MiB)"):
         r = load_run(run, device)

@@ -10,9 +10,9 @@ import typer
 
 from inr_gon import oom
 from inr_gon.cli.common import app, note, parse_size
+from inr_gon.cli.shared import shared
 from inr_gon.errors import InputError, wxh
 from inr_gon.inference.latents import latent_spec
-from inr_gon.inference.run import load_run
 from inr_gon.inference.sample import (
     check_animation_path,
     check_image_run,
@@ -21,7 +21,7 @@ from inr_gon.inference.sample import (
     write_animation,
 )
 from inr_gon.io import safe_name
-from inr_gon.training import runlock
+from inr_gon.run import hold_if_inside, load_run
 
 Opt = typer.Option
 MAX_FRAME_PIXELS = 256 * 2**20  # pixels over all frames, held in memory at once
@@ -30,16 +30,16 @@ MAX_FRAME_PIXELS = 256 * 2**20  # pixels over all frames, held in memory at once
 @app.command(epilog="Example: inr-gon interpolate runs/demo a.png b.png --frames 24  "
              "(writes runs/demo/interpolate/a_to_b.gif)")
 def interpolate(
-    run: Path = typer.Argument(..., help="Run folder"),
+    run: Path = shared("run"),
     a: str = typer.Argument(..., help="First image, or latents: z.safetensors[:NAME] (from fit or sample)"),
     b: str = typer.Argument(..., help="Second image, or latents: z.safetensors[:NAME]"),
-    out_file: Path = Opt(None, "--out", help="Animation file: .gif, or .mp4 with imageio-ffmpeg "
-                         "(default RUN/interpolate/A_to_B.gif)", show_default=False),
+    out_file: Path = shared("out", "Animation file: .gif, or .mp4 with imageio-ffmpeg "
+                                   "(default RUN/interpolate/A_to_B.gif)", show_default=False),
     frames: int = Opt(24, "--frames", help="Frames from A to B, both included"),
-    size: str = Opt(None, "--size", help="Output resolution S or WxH (default: training size)"),
+    size: str = shared("size"),
     fps: float = Opt(12.0, "--fps", help="Frames per second of the animation"),
-    device: str = Opt("auto", "--device", help="auto | cpu | cuda[:i] | mps"),
-    quiet: bool = Opt(False, "--quiet", help="No progress output"),
+    device: str = shared("device"),
+    quiet: bool = shared("quiet"),
 ) -> None:
     """Walk the latent space from A to B (slerp) and write the frames as an animation."""
     if not 2 <= frames <= 1000:
@@ -60,7 +60,7 @@ def interpolate(
         z = endpoint_latents(r, a, b)
         walk = slerp(z[0], z[1], torch.linspace(0, 1, frames))
         frames_out = np.asarray(r.render(walk, hw))
-    with runlock.hold_if_inside(run, out_file, is_dir=False):
+    with hold_if_inside(run, out_file, is_dir=False):
         write_animation(out_file, frames_out, fps)
     note(f"wrote {out_file}: {frames} frames at {wxh(*hw)} from {a} to {b}", quiet)
 

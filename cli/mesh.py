@@ -10,40 +10,39 @@ from rich.table import Table
 from inr_gon import oom
 from inr_gon.cli.common import app, note, out
 from inr_gon.cli.fit import check_refine
+from inr_gon.cli.shared import shared
 from inr_gon.errors import InputError
 from inr_gon.inference.latents import load_latents
 from inr_gon.inference.mesh import mesh_run
-from inr_gon.inference.run import load_run
 from inr_gon.inference.shape_refine import SDF_REFINE_LR
 from inr_gon.limits import MAX_RESOLUTION
-from inr_gon.training import runlock
+from inr_gon.run import hold_if_inside, load_run
 
 Opt = typer.Option
 
 
 @app.command(epilog="Example: inr-gon mesh runs/demo-shapes --resolution 256 --out meshes/")
 def mesh(
-    run: Path = typer.Argument(..., help="Run folder of an SDF run"),
+    run: Path = shared("run", "Run folder of an SDF run"),
     inputs: list[str] = typer.Argument(None, help="Mesh files, folders, builtin:NAME or point "
                                        "clouds (.xyz, .ply/.obj without faces); default: the "
                                        "first training shapes"),
     resolution: int = Opt(256, "--resolution", "-r", help="Grid resolution R (R^3 cells)"),
-    out_dir: Path = Opt(None, "--out", help="Output folder (default RUN/meshes)"),
+    out_dir: Path = shared("out", "Output folder (default RUN/meshes)"),
     fmt: str = Opt("ply", "--format", help="ply | obj | glb"),
     original_frame: bool = Opt(False, "--original-frame",
                                help="Put meshes back in each source file's frame (position, scale)"),
     n: int = Opt(8, "-n", "--count", help="How many training shapes when no INPUT is given"),
     dense: bool = Opt(False, "--dense", help="Evaluate every grid point (default: skip blocks "
                       "far from the surface, coarse to fine)"),
-    refine_steps: int = Opt(0, "--refine-steps", help="Latent refine steps after the first "
-                            "(DeepSDF's schedule)"),
+    refine_steps: int = shared("refine_steps", "Latent refine steps after the first "
+                                               "(DeepSDF's schedule)"),
     refine_lr: float = Opt(SDF_REFINE_LR, "--refine-lr", help="Adam step size of the refine "
                            "steps (divided by 10 halfway)"),
-    latents: Path = Opt(None, "--latents", help="Mesh saved latents (`fit --out`) instead of "
-                        "inputs"),
-    device: str = Opt("auto", "--device", help="auto | cpu | cuda[:i] | mps"),
-    max_memory: int = Opt(512, "--max-memory", help="MiB of activations per decoder call"),
-    quiet: bool = Opt(False, "--quiet", help="No progress output"),
+    latents: Path = shared("latents", "Mesh saved latents (`fit --out`) instead of inputs"),
+    device: str = shared("device"),
+    max_memory: int = shared("max_memory"),
+    quiet: bool = shared("quiet"),
 ) -> None:
     """Marching cubes on the network's SDF: .ply/.obj/.glb and a shaded .png per shape."""
     if not 2 <= resolution <= MAX_RESOLUTION:
@@ -54,7 +53,7 @@ def mesh(
     r = load_run(run, device)
     saved = load_latents(latents, r.cfg.latent_size) if latents is not None else None
     out_dir = out_dir or run / "meshes"
-    with runlock.hold_if_inside(run, out_dir, is_dir=True), oom.guard(
+    with hold_if_inside(run, out_dir, is_dir=True), oom.guard(
             lambda what: f"mesh ran out of {what} at {resolution}^3; lower --max-memory "
                          f"(now {max_memory} MiB) or --resolution"):
         rows = mesh_run(r, inputs or [], out_dir, resolution, fmt, original_frame, n, dense,

@@ -11,16 +11,16 @@ from rich.table import Table
 from inr_gon import oom
 from inr_gon.cli.common import app, note, out, parse_size
 from inr_gon.cli.photo import render_whole
+from inr_gon.cli.shared import shared
 from inr_gon.errors import InputError, wxh
 from inr_gon.export.local import onnx_local_decoder
 from inr_gon.export.runtime import onnx_renderer
 from inr_gon.inference.inputs import first_training_items, load_inputs
 from inr_gon.inference.latents import load_latents
-from inr_gon.inference.run import load_run
 from inr_gon.io import write_png
 from inr_gon.plots import image_grid
 from inr_gon.progress import Progress
-from inr_gon.training import runlock
+from inr_gon.run import hold_if_inside, load_run
 
 Opt = typer.Option
 GRID_MAX_PIXELS = 64 * 2**20
@@ -28,25 +28,24 @@ GRID_MAX_PIXELS = 64 * 2**20
 
 @app.command(epilog="Example: inr-gon render runs/demo photo.png --size 256 --out renders/")
 def render(
-    run: Path = typer.Argument(..., help="Run folder"),
+    run: Path = shared("run"),
     inputs: list[str] = typer.Argument(None, help="Images or folders (default: training items)"),
-    size: str = Opt(None, "--size", help="Output resolution S or WxH (default: training size)"),
+    size: str = shared("size"),
     scale: float = Opt(None, "--scale", help="Whole photos: render at S x each photo's own size "
                        "(implies --whole; a local run: an integer, default its largest "
                        "--observe-scales)"),
-    whole: bool = Opt(False, "--whole", help="Encode each photo whole, at its own resolution, "
-                      "as tiles of the training size (default: resampled to the training size)"),
-    out_dir: Path = Opt(None, "--out", help="Output folder (default RUN/renders)"),
-    backend: str = Opt("torch", "--backend", help="torch | onnx (RUN/decoder.onnx, from `inr-gon export`)"),
+    whole: bool = shared("whole"),
+    out_dir: Path = shared("out", "Output folder (default RUN/renders)"),
+    backend: str = shared("backend"),
     fp16: bool = Opt(False, "--fp16", help="With --backend onnx: RUN/decoder_fp16.onnx (`export --fp16`)"),
     decoder: Path = Opt(None, "--decoder", help="With --backend onnx: this exported decoder file"),
     tensorrt: bool = Opt(False, "--tensorrt", help="With --backend onnx on CUDA: TensorRT first"),
-    latents: Path = Opt(None, "--latents", help="Render saved latents (from `inr-gon fit`)"),
+    latents: Path = shared("latents", "Render saved latents (from `inr-gon fit`)"),
     n: int = Opt(8, "-n", "--count", help="How many training items (the first of the training "
                  "split) when no INPUT is given"),
-    device: str = Opt("auto", "--device", help="auto | cpu | cuda[:i] | mps"),
-    max_memory: int = Opt(512, "--max-memory", help="MiB of activations per decoder call"),
-    quiet: bool = Opt(False, "--quiet", help="No progress output"),
+    device: str = shared("device"),
+    max_memory: int = shared("max_memory"),
+    quiet: bool = shared("quiet"),
 ) -> None:
     """Render inputs (or the first training items) at any resolution; PNG per item + grid."""
     if backend not in ("torch", "onnx"):
@@ -65,7 +64,7 @@ def render(
             raise InputError("--whole/--scale render photos with the torch backend (onnx: a "
                              "local run's --scale), not --latents")
         decode = onnx_local_decoder(r, decoder, tensorrt, quiet, fp16) if backend == "onnx" else None
-        with runlock.hold_if_inside(run, out_dir, is_dir=True), oom.guard(
+        with hold_if_inside(run, out_dir, is_dir=True), oom.guard(
                 lambda what: f"render ran out of {what}; lower --max-memory (now {max_memory} MiB), "
                              "--scale or --size"):
             render_whole(r, inputs or [], parse_size(size), scale, out_dir, max_memory * 2**20, quiet,
@@ -76,7 +75,7 @@ def render(
     decode = _decoder(r, backend, tensorrt, quiet, fp16, decoder)
     names, z = item_latents(r, inputs or [], latents, n, quiet)
     tiles = []
-    with runlock.hold_if_inside(run, out_dir, is_dir=True), oom.guard(
+    with hold_if_inside(run, out_dir, is_dir=True), oom.guard(
             lambda what: f"render ran out of {what} at {hw[1]}x{hw[0]}; lower --max-memory "
                          f"(now {max_memory} MiB) or --size"), \
             Progress("render", len(names), unit="images", quiet=quiet, transient=True) as bar:

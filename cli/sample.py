@@ -8,27 +8,27 @@ import typer
 
 from inr_gon import oom
 from inr_gon.cli.common import app, note, parse_size
+from inr_gon.cli.shared import shared
 from inr_gon.errors import InputError, wxh
 from inr_gon.inference.latents import save_latents
-from inr_gon.inference.run import load_run
 from inr_gon.inference.sample import check_image_run, sample_latents
 from inr_gon.io import write_png
 from inr_gon.plots import image_grid
-from inr_gon.training import runlock
+from inr_gon.run import hold_if_inside, load_run
 
 Opt = typer.Option
 
 
 @app.command(epilog="Example: inr-gon sample runs/vgon -n 16 --size 64")
 def sample(
-    run: Path = typer.Argument(..., help="Run folder"),
+    run: Path = shared("run"),
     n: int = Opt(16, "-n", "--count", help="How many samples"),
-    size: str = Opt(None, "--size", help="Output resolution S or WxH (default: training size)"),
+    size: str = shared("size"),
     prior: str = Opt("auto", "--prior", help="model (variational runs) | fitted | auto"),
     seed: int = Opt(0, "--seed", help="Seed of the prior draws"),
-    out_dir: Path = Opt(None, "--out", help="Output folder (default RUN/samples)"),
-    device: str = Opt("auto", "--device", help="auto | cpu | cuda[:i] | mps"),
-    quiet: bool = Opt(False, "--quiet", help="No progress output"),
+    out_dir: Path = shared("out", "Output folder (default RUN/samples)"),
+    device: str = shared("device"),
+    quiet: bool = shared("quiet"),
 ) -> None:
     """Draw new signals from the prior; a PNG each, grid.png, and their latents."""
     if n > 4096:
@@ -43,7 +43,7 @@ def sample(
         images = r.render(z, hw)
     out_dir = out_dir or run / "samples"
     names = [f"sample_{i:04d}" for i in range(n)]
-    with runlock.hold_if_inside(run, out_dir, is_dir=True):
+    with hold_if_inside(run, out_dir, is_dir=True):
         for name, img in zip(names, images):
             write_png(out_dir / f"{name}.png", img)
         write_png(out_dir / "grid.png", image_grid(images))

@@ -8,10 +8,11 @@ import typer
 
 from inr_gon.cli.common import app, note, out, parse_grid, parse_size
 from inr_gon.cli.options import config_options, flag_name, shown_default, starting_config
+from inr_gon.cli.shared import shared
 from inr_gon.config import UNLIMITED_STEPS
 from inr_gon.errors import InputError, warn
 from inr_gon.presets import PRESETS
-from inr_gon.training.checkpoint import load_config
+from inr_gon.run import load_config
 from inr_gon.training.train import TrainResult
 from inr_gon.training.train import train as run_training
 
@@ -25,19 +26,19 @@ def train(
     data: str = typer.Argument(None, help="Image folder, .npy/.npz array, mesh folder or "
                                "builtin:NAME (may come from --preset or --config instead)",
                                show_default=False),
-    out_dir: Path = Opt(None, "--out", help="Run folder (default runs/<data name>)"),
+    out_dir: Path = shared("out", "Run folder (default runs/<data name>)"),
     config_file: Path = Opt(None, "--config", help="JSON or TOML file of config fields, flat or "
                             "grouped in tables net, dataset, train, sdf (a run's config.json "
                             "reproduces the run); flags override it"),
     preset: str = Opt(None, "--preset", help=f"Named recipe: {' | '.join(PRESETS)} "
                       "(inr_gon/presets.py); --config and flags override it"),
-    size: str = Opt(None, "--size", help="Training resolution S or WxH, width x height (default 32)",
+    size: str = shared("size", "Training resolution S or WxH, width x height (default 32)",
                     rich_help_panel="Data"),
     latent_grid: str = Opt(None, "--latent-grid", help="G or GxG (GxGxG for shapes): a grid of "
                            "--latent-dim vectors interpolated at each point (0: one vector)",
                            rich_help_panel="Model", show_default=shown_default("latent_grid")),
     resume: bool = Opt(False, "--resume", help="Continue the run in --out from its checkpoint"),
-    quiet: bool = Opt(False, "--quiet", help="No progress output"),
+    quiet: bool = shared("quiet"),
     fields: dict | None = None,
 ) -> None:
     """Train a GON on DATA; writes the run folder.

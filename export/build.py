@@ -37,10 +37,9 @@ from inr_gon.export.runtime import (
     open_session,
     require_onnxruntime,
 )
-from inr_gon.inference.run import load_run
 from inr_gon.io import write_error
 from inr_gon.models.render import grid
-from inr_gon.training.checkpoint import load_config
+from inr_gon.run import load_config, load_run
 
 
 @dataclass

@@ -25,7 +25,7 @@ from inr_gon.config import Config
 from inr_gon.errors import InputError, warn
 from inr_gon.io import atomic_write
 from inr_gon.models.siren import Siren
-from inr_gon.training.checkpoint import MODEL_FILE
+from inr_gon.run import MODEL_FILE
 
 OPSET = 17
 FORMAT = "inr-gon/1"

@@ -2,6 +2,6 @@
 
 __version__ = "0.1.0"
 
-from inr_gon.inference.run import Run, load_run  # noqa: E402
+from inr_gon.run import Run, load_run  # noqa: E402
 
 __all__ = ["Run", "load_run", "__version__"]

@@ -22,7 +22,7 @@ def make_run(tmp_path):
     """A run folder with untrained weights, no training: (name, **config fields) -> path."""
     from inr_gon.config import Config
     from inr_gon.models.factory import build_model
-    from inr_gon.training.checkpoint import save_config, save_model
+    from inr_gon.run import save_config, save_model
 
     def make(name="run", seed=0, **fields):
         base = dict(data="builtin:shapes", height=8, width=8, hidden=16, layers=3, latent_dim=4)

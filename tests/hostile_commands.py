@@ -16,7 +16,7 @@ import torch
 from hostile_cases import Case, at, folder, on_run, remove, set_tensor, train
 
 from inr_gon.inference.latents import load_latents
-from inr_gon.inference.run import load_run
+from inr_gon.run import load_run
 
 NAN = float("nan")
 

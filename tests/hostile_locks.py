@@ -1,4 +1,4 @@
-"""Hostile-input rows for a run folder another process is writing (inr_gon/training/runlock.py): every
+"""Hostile-input rows for a run folder another process is writing (inr_gon/run/lock.py): every
 writer exits 2 naming the holder; readers, and outputs outside the run's own files, still work.
 
 The test process itself holds the flock on {run}/.lock (or {out}/.lock) through a descriptor of

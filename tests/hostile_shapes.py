@@ -34,8 +34,7 @@ SDF_TRAIN = ["builtin:shapes3d:4", "--steps", "2", "--batch-size", "2", "--hidde
 def make_sdf_run(out: Path) -> None:
     """Two steps do not learn a surface; with the output bias zeroed SIREN's function crosses
     zero all over (as in test_mesh.py), which is all the mechanics of meshing need."""
-    from inr_gon.inference.run import load_run
-    from inr_gon.training.checkpoint import save_model
+    from inr_gon.run import load_run, save_model
 
     try:
         main(["train", *SDF_TRAIN, "--out", str(out)])
@@ -355,8 +354,8 @@ def api_cases(run: Path, d: Path) -> dict:
     """name -> (call, expected outcome, words), as in test_hostile_inputs.api_cases."""
     from inr_gon.datasets import Sampling, load_shapes
     from inr_gon.inference.mesh import mesh_run
-    from inr_gon.inference.run import load_run
     from inr_gon.inference.shape_eval import evaluate_shapes
+    from inr_gon.run import load_run
 
     data({"fifo.obj": hf.fifo})(d)
     at("bad/range.ply", BAD["range.ply"][0])(d)

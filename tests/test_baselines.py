@@ -6,11 +6,11 @@ import torch
 from inr_gon.config import Config
 from inr_gon.errors import InputError
 from inr_gon.inference.evaluate import evaluate
-from inr_gon.inference.run import load_run
 from inr_gon.models.baselines import AutoEncoder, ConvEncoder, ConvGON, sample_image
 from inr_gon.models.factory import build_model
 from inr_gon.models.gon import GON
 from inr_gon.models.render import grid
+from inr_gon.run import load_run
 from inr_gon.training.train import train
 
 

@@ -137,3 +137,24 @@ def test_help_prints_the_tensorboard_extra_whole(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "250")  # one row per option
     code, out, _ = run_cli(capsys, "train", "--help")
     assert code == 0 and 'pip install "inr-gon[tensorboard]"' in out
+
+
+def test_shared_options_have_one_flag_and_default_in_every_command():
+    """--device, --quiet, --json, --max-memory, --size, --refine-steps come from one table
+    (cli/shared.py): the same flag and default in every command that has them (train's are
+    its config fields), and every command that opens a run takes --device and --quiet."""
+    import typer.main
+
+    from inr_gon.cli.app import app
+    from inr_gon.cli.shared import SHARED
+
+    flags = {"--" + name.replace("_", "-"): f for name, f in SHARED.items() if name != "run"}
+    seen = set()
+    for name, cmd in typer.main.get_command(app).commands.items():
+        opts = {o: p for p in cmd.params for o in p.opts}
+        for flag in set(flags) & set(opts) if name != "train" else ():
+            assert opts[flag].default == flags[flag].default, (name, flag)
+            seen.add(flag)
+        if "run" in {p.name for p in cmd.params}:
+            assert {"--device", "--quiet"} <= set(opts), name
+    assert seen == set(flags)

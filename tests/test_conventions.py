@@ -16,7 +16,7 @@ from cli_helpers import assert_input_error, cli_exit, run_cli
 from inr_gon.cli.common import parse_size
 from inr_gon.export.onnx import read_info
 from inr_gon.inference.inputs import training_items
-from inr_gon.training.checkpoint import load_config
+from inr_gon.run import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--steps", "2", "--batch-size", "4", "--hidden", "16", "--layers", "2",

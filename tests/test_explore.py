@@ -25,8 +25,8 @@ from inr_gon.explore import images, server, shapes
 from inr_gon.explore.server import create_app
 from inr_gon.explore.space import Space
 from inr_gon.export.build import export_run
-from inr_gon.inference.run import load_run
 from inr_gon.inference.sample import slerp
+from inr_gon.run import load_run
 
 TOKEN = "test-token"
 

@@ -19,7 +19,7 @@ from PIL import Image
 from inr_gon.explore import images, shapes
 from inr_gon.explore.server import create_app
 from inr_gon.explore.space import Space
-from inr_gon.inference.run import load_run
+from inr_gon.run import load_run
 
 CHROMIUM = shutil.which("chromium")
 ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",

@@ -14,10 +14,9 @@ from inr_gon import __version__
 from inr_gon.config import Config
 from inr_gon.errors import InputError
 from inr_gon.export.onnx import decoder_proto, read_info, save_onnx, trace
-from inr_gon.inference.run import load_run
 from inr_gon.models.gon import GON
 from inr_gon.models.render import grid
-from inr_gon.training.checkpoint import save_model
+from inr_gon.run import load_run, save_model
 
 
 def session(proto):

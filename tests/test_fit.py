@@ -12,7 +12,7 @@ from inr_gon.inference.evaluate import evaluate
 from inr_gon.inference.fit import fit_images
 from inr_gon.inference.inputs import training_items
 from inr_gon.inference.latents import load_latents, save_latents
-from inr_gon.inference.run import load_run
+from inr_gon.run import load_run
 from inr_gon.training.train import train
 
 

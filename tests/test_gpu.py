@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
+from cli_helpers import run_cli
 
 from inr_gon import load_run
 from inr_gon.config import Config
@@ -140,3 +141,12 @@ def test_fp16_export_checked_on_the_gpu(make_run):
     (exported,) = export_run(run, fp16=True)
     assert exported.provider == "CUDAExecutionProvider" and exported.precision == "fp16"
     assert exported.checks and all(c.ok for c in exported.checks)
+
+
+def test_train_compile_on_cuda_with_the_default_backend(tmp_path, capsys):
+    """`inr-gon train --compile` with inductor, torch.compile's default backend: no fallback."""
+    code, _, err = run_cli(capsys, "train", "builtin:shapes:8", "--size", "8", "--hidden", "16",
+                           "--layers", "2", "--latent-dim", "4", "--steps", "3", "--batch-size",
+                           "4", "--compile", "--device", "cuda", "--preview-every", "0",
+                           "--out", tmp_path / "run")
+    assert code == 0 and "compile failed" not in err, err

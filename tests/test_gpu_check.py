@@ -3,6 +3,7 @@
 import importlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -60,7 +61,12 @@ def test_dry_run_covers_every_path_the_gpu_run_measures(dry_run):
     assert "export --fp16 checked on the device" in names
     step = r["train_step"]
     assert {"paper's step fp32", "inr-gon fp32", "inr-gon tf32", "inr-gon bf16"} <= set(step)
-    assert step["paper's step fp32"]["ratio_to_paper"] == 1.0
+    paper = step["paper's step fp32"]["seconds"]
+    for name, v in step.items():  # each ratio from its own timings, repeat by repeat
+        assert len(v["seconds"]) == len(paper) and all(t > 0 for t in v["seconds"])
+        ratio = statistics.median(p / t for p, t in zip(paper, v["seconds"]))
+        assert v["ratio_to_paper"] == pytest.approx(ratio), name
+    assert step["inr-gon fp32"]["seconds"] != paper  # timed on its own, not a copy of the paper's
     assert all(v["fraction_of_peak"] > 0 for v in step.values())
     renders = {(x["backend"], x["precision"]): x for x in r["render"]}
     assert {("torch eager", "fp32"), ("torch eager", "fp16"), ("onnxruntime", "fp32"),
@@ -98,7 +104,10 @@ def test_sections_in_parts_merge_into_the_whole_report(tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     r = json.loads((tmp_path / "m/gpu_cpu-dry-run.json").read_text())
     assert r["sections"] == ["grads", "step", "budget", "export", "render"] and r["invocations"] == 3
-    assert r["budget"]["steps"] > 0 and r["budget"]["val_psnr"] > 0
+    # the figures are the budget run's own: its last step and its held-out evaluation
+    records = [json.loads(x) for x in (tmp_path / "work/budget/metrics.jsonl").read_text().splitlines()]
+    assert r["budget"]["steps"] == records[-1]["step"] > 0
+    assert r["budget"]["val_psnr"] == pytest.approx(records[-1]["val_psnr"])
     assert "train_step" in r and r["render"] and "training" not in r
     md = (tmp_path / "m/gpu_cpu-dry-run.md").read_text()
     assert "## Time-budget training" in md and "Not run: train." in md

@@ -38,9 +38,9 @@ from inr_gon.errors import InputError
 from inr_gon.inference.evaluate import evaluate
 from inr_gon.inference.fit import fit_images
 from inr_gon.inference.latents import check_latents_path, load_latents
-from inr_gon.inference.run import load_run
 from inr_gon.inference.sample import check_animation_path, endpoint_latents, sample_latents
 from inr_gon.io import load_tensors
+from inr_gon.run import load_run
 
 TIMEOUT = 60  # seconds: an input that hangs a loader fails its row instead of the suite
 

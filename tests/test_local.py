@@ -7,11 +7,11 @@ import pytest
 import torch
 from cli_helpers import assert_input_error, run_cli
 
-from inr_gon.inference.run import load_run
 from inr_gon.inference.superres import upscale_photo
 from inr_gon.io import write_png
 from inr_gon.models.local import LocalGON
 from inr_gon.models.local_geometry import Geometry, local_weights
+from inr_gon.run import load_run
 
 TINY = ["--preset", "superres", "--size", "16", "--hidden", "16", "--layers", "2", "--latent-dim", "4",
         "--steps", "3", "--device", "cpu", "--preview-every", "0", "--quiet"]

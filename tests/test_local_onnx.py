@@ -16,7 +16,7 @@ from test_local import TINY
 
 from inr_gon.export.local import local_decoder_proto, local_feeds, onnx_local_decoder
 from inr_gon.export.onnx import read_info
-from inr_gon.inference.run import load_run
+from inr_gon.run import load_run
 from inr_gon.inference.superres import TILE, upscale_photo
 from inr_gon.io import write_png
 from inr_gon.models.local import LocalDecoder

@@ -6,8 +6,8 @@ import trimesh
 from cli_helpers import assert_input_error, run_cli
 
 from inr_gon.config import Config
-from inr_gon.inference.run import load_run
 from inr_gon.inference.shape_eval import evaluate_shapes
+from inr_gon.run import load_run
 from inr_gon.shapes.mesh import export_mesh, extract_mesh, sdf_volume
 from inr_gon.shapes.splat import render_mesh
 from inr_gon.training.train import train
@@ -67,7 +67,7 @@ def untrained_run(tmp_path_factory, mesh_dir):
     function oscillates around 0 and crosses it all over: all the mechanics of meshing need."""
     import torch
 
-    from inr_gon.training.checkpoint import save_model
+    from inr_gon.run import save_model
 
     out = tmp_path_factory.mktemp("mesh") / "run"
     cfg = Config.of(data=str(mesh_dir), hidden=16, layers=2, latent_dim=4, steps=0,

@@ -9,9 +9,9 @@ from cli_helpers import assert_input_error, run_cli
 from inr_gon.config import Config
 from inr_gon.datasets import CropFolder
 from inr_gon.inference.photo import encode_photo, output_size, photo_psnr, render_photo
-from inr_gon.inference.run import load_run
 from inr_gon.limits import MAX_RENDER_SIDE
 from inr_gon.models.tiles import TileLayout, axis_weights, render_tiles
+from inr_gon.run import load_run
 from inr_gon.training.streaming import crop_corners
 from inr_gon.training.tasks import image_task
 

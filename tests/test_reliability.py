@@ -22,10 +22,9 @@ from figures import record
 
 import inr_gon.io
 from inr_gon.config import Config
-from inr_gon.inference.run import load_run
 from inr_gon.io import append_line, atomic_write, load_tensors, read_json, read_jsonl
 from inr_gon.models.factory import build_model
-from inr_gon.training.checkpoint import is_run, load_checkpoint, load_config
+from inr_gon.run import is_run, load_checkpoint, load_config, load_run
 from inr_gon.training.train import _Loop, train
 
 # ---- SIGKILL at random moments --------------------------------------------------------------

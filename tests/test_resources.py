@@ -20,11 +20,10 @@ from figures import record
 
 import inr_gon.training.train
 from inr_gon.config import Config
-from inr_gon.inference.run import load_run
 from inr_gon.io import read_jsonl, write_png
 from inr_gon.models.factory import build_model
 from inr_gon.oom import OutOfMemory
-from inr_gon.training.checkpoint import STATE_FILE, load_checkpoint, load_config
+from inr_gon.run import STATE_FILE, load_checkpoint, load_config, load_run
 from inr_gon.training.train import _Loop, train
 
 TINY = Config.of(data="builtin:shapes:16", height=8, width=8, hidden=16, layers=2, latent_dim=4,

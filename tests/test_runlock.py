@@ -1,4 +1,4 @@
-"""One writer per run folder (inr_gon/training/runlock.py): two `train`s started together, a `--resume`
+"""One writer per run folder (inr_gon/run/lock.py): two `train`s started together, a `--resume`
 racing an `export`, readers while a run trains, a SIGKILLed holder. Every wait is on an explicit
 signal (a child prints LOCKED or READY and waits for a line on stdin), never on a sleep."""
 
@@ -20,11 +20,10 @@ from cli_helpers import one_error_line, run_cli
 from figures import record
 
 from inr_gon.config import Config
-from inr_gon.inference.run import load_run
 from inr_gon.io import read_jsonl
 from inr_gon.models.factory import build_model
-from inr_gon.training import runlock
-from inr_gon.training.checkpoint import load_checkpoint, load_config
+from inr_gon.run import load_checkpoint, load_config, load_run
+from inr_gon.run import lock as runlock
 from inr_gon.training.train import train
 
 FLAGS = ["--size", "8", "--hidden", "16", "--layers", "2", "--latent-dim", "4", "--batch-size", "4",
@@ -37,7 +36,7 @@ TINY = Config.of(data="builtin:shapes:16", height=8, width=8, hidden=16, layers=
 # PAUSE "start" before running at all; either prints its cue and waits for a line on stdin.
 CHILD = """
 import sys
-from inr_gon.training import runlock
+from inr_gon.run import lock as runlock
 from inr_gon.cli.app import main
 where = sys.argv[1]
 real = runlock._acquire

@@ -20,8 +20,8 @@ from inr_gon.export.runtime import (
     open_session,
     provider_chain,
 )
-from inr_gon.inference.run import load_run
 from inr_gon.models.render import grid3d
+from inr_gon.run import load_run
 
 ROOT = Path(__file__).resolve().parents[1]
 

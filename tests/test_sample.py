@@ -12,8 +12,8 @@ from inr_gon.config import Config
 from inr_gon.errors import InputError
 from inr_gon.inference.inputs import training_items
 from inr_gon.inference.latents import load_latents
-from inr_gon.inference.run import load_run
 from inr_gon.inference.sample import fitted_gaussian, sample_latents, slerp
+from inr_gon.run import load_run
 from inr_gon.training.train import train
 
 TINY = dict(data="builtin:shapes", height=8, width=8, hidden=16, layers=2, latent_dim=4, steps=4,

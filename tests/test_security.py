@@ -27,7 +27,7 @@ from figures import record
 from inr_gon.config import FIELDS, MODEL_FIELDS, Config
 from inr_gon.errors import InputError
 from inr_gon.inference.latents import save_latents
-from inr_gon.inference.run import load_run
+from inr_gon.run import load_run
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = [p for d in ("inr_gon", "cli", "datasets", "export") for p in sorted((ROOT / d).rglob("*.py"))]

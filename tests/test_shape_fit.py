@@ -12,9 +12,9 @@ from cli_helpers import assert_input_error, run_cli
 from inr_gon.config import Config
 from inr_gon.datasets import Sampling, load_shapes
 from inr_gon.inference.latents import load_latents
-from inr_gon.inference.run import load_run
 from inr_gon.inference.shape_eval import shape_latents
 from inr_gon.inference.shape_metrics import components, mesh_parts
+from inr_gon.run import load_run
 from inr_gon.shapes.mesh import extract_mesh, sdf_volume
 from inr_gon.shapes.splat import render_mesh
 from inr_gon.training.sdf import ENCODE_POINTS, fixed_subset, shape_errors

@@ -104,7 +104,7 @@ def test_nan_stops_training_and_keeps_the_last_good_checkpoint(tiny_cfg, tmp_pat
     assert len(calls) == (4 if deferred else 3)
     state = json.loads((tmp_path / "run" / "train_state.json").read_text())
     assert state["step"] == 2
-    from inr_gon.inference.run import load_run
+    from inr_gon.run import load_run
 
     assert weights_finite(load_run(tmp_path / "run").model)
 
@@ -124,7 +124,7 @@ def test_deferred_loop_syncs_only_at_log_and_checkpoint_steps(tiny_cfg, tmp_path
 def test_non_finite_weights_are_never_saved(tiny_cfg, tmp_path):
     from types import SimpleNamespace
 
-    from inr_gon.inference.run import load_run
+    from inr_gon.run import load_run
 
     train(tiny_cfg.replace(steps=2), tmp_path / "run", quiet=True)
     run = load_run(tmp_path / "run")

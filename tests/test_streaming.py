@@ -72,7 +72,7 @@ def test_training_on_a_streamed_folder_and_rendering_its_items(folder, tmp_path)
     cfg = cfg_for(folder, data_memory=0, data_workers=1)
     res = train(cfg, tmp_path / "run", quiet=True)
     assert res.step == 6 and np.isfinite(res.train_psnr) and res.val_psnr is not None
-    from inr_gon.training.checkpoint import load_config
+    from inr_gon.run import load_config
 
     saved = load_config(tmp_path / "run")
     assert saved.extra["data"]["lazy"] is True

@@ -10,13 +10,13 @@ from cli_helpers import assert_input_error, run_cli
 from inr_gon.config import Config
 from inr_gon.demos.images import run_demo
 from inr_gon.inference.fit import fit_images
-from inr_gon.inference.run import Run, load_run
 from inr_gon.io import read_jsonl
 from inr_gon.models import gon
 from inr_gon.models.factory import build_model
 from inr_gon.models.render import box_downsample, box_grid, grid
 from inr_gon.models.siren import Siren
 from inr_gon.presets import PRESETS
+from inr_gon.run import Run, load_run
 from inr_gon.training.train import train
 
 OPTIONS = [(0, "first"), (3, "all")]  # (latent grid, modulation)

@@ -5,10 +5,9 @@ import torch
 
 from inr_gon.config import Config
 from inr_gon.errors import InputError
-from inr_gon.inference.run import load_run
 from inr_gon.models.factory import build_model
+from inr_gon.run import load_checkpoint, load_run
 from inr_gon.training.batches import batch_indices, split_indices
-from inr_gon.training.checkpoint import load_checkpoint
 from inr_gon.training.train import _Loop, train
 
 

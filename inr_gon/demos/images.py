@@ -13,11 +13,11 @@ import numpy as np
 
 from inr_gon.config import Config
 from inr_gon.datasets import load_images
-from inr_gon.inference.run import load_run
 from inr_gon.io import write_json, write_png
 from inr_gon.metrics import psnr
 from inr_gon.plots import preview_strip, upscale_bicubic
 from inr_gon.presets import PRESETS
+from inr_gon.run import load_run
 from inr_gon.training.batches import split_indices
 from inr_gon.training.train import train
 

@@ -9,11 +9,11 @@ import numpy as np
 
 from inr_gon.config import Config
 from inr_gon.datasets import Sampling, load_shapes
-from inr_gon.inference.run import load_run
 from inr_gon.inference.shape_eval import evaluate_shapes
 from inr_gon.io import write_json, write_png
 from inr_gon.plots import image_grid
 from inr_gon.presets import PRESETS
+from inr_gon.run import load_run
 from inr_gon.shapes.mesh import export_mesh
 from inr_gon.shapes.splat import render_mesh
 from inr_gon.training.batches import split_indices

@@ -22,9 +22,9 @@ import torch
 
 from inr_gon.errors import InputError
 from inr_gon.export.runtime import onnx_decoder
-from inr_gon.inference.run import Run
 from inr_gon.models.render import decode_chunked
 from inr_gon.oom import is_out_of_memory
+from inr_gon.run import Run
 
 BACKENDS = ("torch", "onnx")
 MAX_UPLOADS = 32  # uploads kept in memory; the oldest goes first

@@ -1,1 +1,1 @@
-"""Using a trained run: the Run API (load_run), fitting, sampling, evaluation and meshing."""
+"""Using a trained run (inr_gon.run.load_run): fitting, sampling, evaluation and meshing."""

@@ -11,7 +11,7 @@ import torch
 
 from inr_gon.errors import InputError
 from inr_gon.io import load_tensors, save_tensors, unique_names
-from inr_gon.training.checkpoint import MODEL_FILE, STATE_FILE, is_run
+from inr_gon.run import MODEL_FILE, STATE_FILE, is_run
 
 
 def save_latents(path: str | Path, names: list[str], z: torch.Tensor, run: str = "") -> None:

@@ -5,19 +5,24 @@ through torchrun's own rendezvous) starts one process per device. Each rank take
 share of the global batch `batch_indices(step, ...)`, which is a pure function of (seed, step),
 so the global batch is the one a single process would draw; DistributedDataParallel averages
 the gradients, which equals the single-process gradient of the batch-mean loss. Rank 0 alone
-logs, previews and checkpoints. Backends: NCCL on CUDA, gloo on the CPU.
+logs, previews, checkpoints and holds the run folder's lock (hold_on_main_rank). Backends: NCCL on
+CUDA, gloo on the CPU.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
 from inr_gon.errors import InputError
+from inr_gon.run.lock import hold
 
 
 @dataclass(frozen=True)
@@ -128,3 +133,23 @@ def rank_generator(gen: torch.Generator | None, rank: int) -> torch.Generator | 
     if gen is None or rank == 0:
         return gen
     return torch.Generator().manual_seed((gen.initial_seed() + rank * 0x9E3779B97F4A7C15) % 2**64)
+
+
+@contextlib.contextmanager
+def hold_on_main_rank(run_dir: Path, create: bool, world: World,
+                      device: torch.device) -> Iterator[None]:
+    """Under torchrun rank 0 alone writes, so it alone holds the lock; every rank learns
+    whether it got it, so none waits at a barrier for a rank that gave up."""
+    with contextlib.ExitStack() as stack:
+        error = None
+        if world.is_main:
+            try:
+                stack.enter_context(hold(run_dir, create))
+            except InputError as e:
+                error = e
+        locked = all_min(torch.tensor(int(error is None), device=device))
+        if error is not None:
+            raise error
+        if not int(locked):
+            raise InputError(f"{run_dir}: rank 0 could not lock the run folder")
+        yield

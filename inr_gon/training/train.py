@@ -27,8 +27,8 @@ from inr_gon.metrics import psnr_from_mse
 from inr_gon.models.factory import build_model
 from inr_gon.plots import save_figure, training_figure
 from inr_gon.progress import Progress, clock
-from inr_gon.training import distributed, memory, perf, runlock
-from inr_gon.training.checkpoint import STATE_FILE, is_run, load_checkpoint, save_checkpoint, save_config
+from inr_gon.run import STATE_FILE, is_run, load_checkpoint, save_checkpoint, save_config
+from inr_gon.training import distributed, memory, perf
 from inr_gon.training.step import FiniteGuard, Stepper, weights_finite
 from inr_gon.training.tasks import make_task, resolved_source
 from inr_gon.training.tblog import TensorBoard
@@ -89,7 +89,7 @@ def _train(cfg: Config, run_dir: Path, device: torch.device, world: distributed.
     task = make_task(cfg, device, quiet=quiet)
     # What the data determined, and DATA as a path that loads from anywhere; checked once.
     cfg = cfg.replace(summary=task.facts, data=resolved_source(cfg.dataset.data)).validate()
-    with runlock.hold_on_main_rank(run_dir, not resume, world, device):
+    with distributed.hold_on_main_rank(run_dir, not resume, world, device):
         _check_folder(run_dir, resume)  # again, now that no other process can write here
         return _train_locked(cfg, task, run_dir, world, resume, quiet)
 

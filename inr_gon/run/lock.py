@@ -27,11 +27,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import torch
-
 from inr_gon.errors import InputError, one_line
 from inr_gon.io import write_error
-from inr_gon.training import distributed
 
 LOCK_FILE = ".lock"
 _held: dict[Path, list[int]] = {}  # resolved run folder -> [fd, depth]: re-entrant per process
@@ -63,26 +60,6 @@ def hold_if_inside(run_dir: str | os.PathLike, out: str | os.PathLike | None,
     folder = None if out is None else Path(out) if is_dir else Path(out).parent
     inside = folder is not None and folder.resolve() in (run, run / "previews")
     with hold(run_dir) if inside else contextlib.nullcontext():
-        yield
-
-
-@contextlib.contextmanager
-def hold_on_main_rank(run_dir: Path, create: bool, world: distributed.World,
-                      device: torch.device) -> Iterator[None]:
-    """Under torchrun rank 0 alone writes, so it alone holds the lock; every rank learns
-    whether it got it, so none waits at a barrier for a rank that gave up."""
-    with contextlib.ExitStack() as stack:
-        error = None
-        if world.is_main:
-            try:
-                stack.enter_context(hold(run_dir, create))
-            except InputError as e:
-                error = e
-        locked = distributed.all_min(torch.tensor(int(error is None), device=device))
-        if error is not None:
-            raise error
-        if not int(locked):
-            raise InputError(f"{run_dir}: rank 0 could not lock the run folder")
         yield
 
 

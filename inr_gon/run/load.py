@@ -16,7 +16,7 @@ from inr_gon.errors import InputError, warn, wxh
 from inr_gon.limits import LOCAL_DIRECT_SIDE, MAX_OBSERVE_FACTOR, MAX_RENDER_SIDE
 from inr_gon.models import render as R
 from inr_gon.models.factory import build_model
-from inr_gon.training.checkpoint import MODEL_FILE, load_config, load_model_weights
+from inr_gon.run.checkpoint import MODEL_FILE, load_config, load_model_weights
 
 
 @dataclass
