@@ -26,8 +26,8 @@ from imageio.v3 import imread
 from render_memory import peak_rss_mib
 from superres import DATA
 
-from inr_gon.run import load_run
 from inr_gon.inference.superres import upscale_photo
+from inr_gon.run import load_run
 
 PHOTO = DATA / "photos" / "kodim14.png"  # held out (benchmarks/superres.py, kodak_split)
 

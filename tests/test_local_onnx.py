@@ -16,11 +16,11 @@ from test_local import TINY
 
 from inr_gon.export.local import local_decoder_proto, local_feeds, onnx_local_decoder
 from inr_gon.export.onnx import read_info
-from inr_gon.run import load_run
 from inr_gon.inference.superres import TILE, upscale_photo
 from inr_gon.io import write_png
 from inr_gon.models.local import LocalDecoder
 from inr_gon.models.local_geometry import Geometry
+from inr_gon.run import load_run
 
 
 @pytest.fixture(scope="module")
