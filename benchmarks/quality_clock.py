@@ -42,7 +42,7 @@ from inr_gon.io import atomic_write, read_json, write_json
 from inr_gon.progress import Progress
 from inr_gon.training import train as train_module
 from inr_gon.training.checkpoint import STATE_JSON
-from inr_gon.training.train import train
+from inr_gon.training.train import read_metrics, train
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, machine, table  # noqa: E402
@@ -82,15 +82,16 @@ def trained_seconds(run_dir: Path) -> tuple[int, float]:
     return int(state["step"]), float(state["seconds"])
 
 
-def score(name: str, minutes: float, run_dir: Path, result, args) -> dict:
+def score(name: str, minutes: float, run_dir: Path, args) -> dict:
     t = time.perf_counter()
+    evals = [r for r in read_metrics(run_dir) if r.get("eval")]  # the loop's own, all held out
     run = load_run(run_dir, "cpu")
     names, images = load_split(run.cfg, run.cfg.dataset.data, "val", args.n_eval or None)
     steps, seconds = trained_seconds(run_dir)
     row = {"recipe": name, "label": RECIPES[name][0], "mode": args.mode, "minutes": minutes,
            "steps": steps, "seconds": round(seconds, 1), "steps_per_s": round(steps / max(seconds, 1e-9), 3),
            **held_out_scores(run, names, images), "val_items": len(names),
-           "loop_val_psnr": result.val_psnr, "latent": run.cfg.latent_size,
+           "loop_val_psnr": evals[-1].get("val_psnr") if evals else None, "latent": run.cfg.latent_size,
            "hidden": run.cfg.net.hidden, "batch": run.cfg.train.batch_size, "lr": run.cfg.train.lr,
            "params": sum(p.numel() for p in run.model.parameters())}
     row["eval_seconds"] = round(time.perf_counter() - t, 1)
@@ -124,19 +125,24 @@ def train_until(cfg: Config, run_dir: Path, resume: bool, stop_at: float | None)
         train_module.Progress = Progress
 
 
-def measure(names: list[str], minutes: list[float], args, work: Path) -> list[dict]:
+def measure(names: list[str], minutes: list[float], args, work: Path, save) -> list[dict]:
+    """Every (recipe, budget) scored; save(rows) after each. separate mode with --work: a run
+    finished there before (an evaluation logged) is scored again, not trained again."""
     rows = []
     for name in names:
         if args.mode == "separate":
             for m in minutes:
                 run_dir = work / f"{name}_{m:g}m"
-                rows.append(score(name, m, run_dir, train(recipe_config(name, 60 * m, args),
-                                                          run_dir, quiet=True), args))
+                if not any(r.get("eval") for r in read_metrics(run_dir)):
+                    train(recipe_config(name, 60 * m, args), run_dir, quiet=True)
+                rows.append(score(name, m, run_dir, args))
+                save(rows)
             continue
         cfg, run_dir = recipe_config(name, 60 * max(minutes), args), work / f"{name}_curve"
         for i, m in enumerate(minutes):
-            result = train_until(cfg, run_dir, i > 0, 60 * m if m < max(minutes) else None)
-            rows.append(score(name, m, run_dir, result, args))
+            train_until(cfg, run_dir, i > 0, 60 * m if m < max(minutes) else None)
+            rows.append(score(name, m, run_dir, args))
+            save(rows)
     return rows
 
 
@@ -245,13 +251,16 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     facts = cpu_facts()
     command = "python " + shlex.join(["benchmarks/quality_clock.py", *sys.argv[1:]])
-    with tempfile.TemporaryDirectory() as tmp:
-        rows = measure(names, minutes, args, args.work or Path(tmp))
+    args.results.mkdir(parents=True, exist_ok=True)
     record = {"benchmark": "quality_clock", "date": datetime.datetime.now().isoformat(timespec="seconds"),
               "mode": args.mode, "seed": args.seed, "command": command, "machine": facts,
-              "load_end": load_avg(), "note": CURVE_NOTE if args.mode == "curve" else "", "rows": rows}
-    args.results.mkdir(parents=True, exist_ok=True)
-    write_json(args.results / f"{args.name}.json", record)
+              "note": CURVE_NOTE if args.mode == "curve" else "", "rows": []}
+
+    def save(rows: list[dict]) -> None:  # after every row: a cut run keeps what it measured
+        write_json(args.results / f"{args.name}.json", {**record, "rows": rows, "load_end": load_avg()})
+
+    with tempfile.TemporaryDirectory() as tmp:
+        measure(names, minutes, args, args.work or Path(tmp), save)
     report(read_json(args.results / f"{args.name}.json"), args.results, args.name)
     print((args.results / f"{args.name}.md").read_text())
 
