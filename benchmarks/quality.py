@@ -121,16 +121,21 @@ def measure(name: str, latent: int, args, work: Path) -> dict:
            "params": sum(p.numel() for p in run.model.parameters()),
            "train_seconds": round(seconds, 1), "fields": _fields(cfg)}
     names, images = load_split(run.cfg, cfg.dataset.data, "val")
-    scores = [fit_images(run, images[i:i + 100], names[i:i + 100]).scores0  # bounded memory
-              for i in range(0, len(names), 100)]
-    row["val_psnr"] = float(np.mean(np.concatenate([s["psnr"] for s in scores])))
-    row["val_ssim"] = float(np.nanmean(np.concatenate([s["ssim"] for s in scores])))
+    row.update(held_out_scores(run, names, images))
     row["train_psnr"] = train_psnr  # the loop's own: the first 256 training items
     recon = run.reconstruct(images[:SHOWN])
     row["shown"] = np.round(np.concatenate([images[:SHOWN], recon]), 4).tolist()
     logged = [r for r in read_metrics(run_dir) if "psnr" in r and "loss" in r]
     row["curve"] = {"step": [r["step"] for r in logged], "psnr": [r["psnr"] for r in logged]}
     return row
+
+
+def held_out_scores(run, names: list[str], images: np.ndarray) -> dict:
+    """Mean PSNR and SSIM of one encoding pass over held-out images (load_split's "val")."""
+    scores = [fit_images(run, images[i:i + 100], names[i:i + 100]).scores0  # bounded memory
+              for i in range(0, len(names), 100)]
+    return {"val_psnr": float(np.mean(np.concatenate([s["psnr"] for s in scores]))),
+            "val_ssim": float(np.nanmean(np.concatenate([s["ssim"] for s in scores])))}
 
 
 def _fields(cfg: Config) -> dict:

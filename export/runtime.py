@@ -19,7 +19,7 @@ import torch
 
 from inr_gon.errors import InputError, warn
 from inr_gon.export.onnx import check_belongs, read_info, require_gon
-from inr_gon.models.render import DEFAULT_MAX_MEMORY, grid, points_per_chunk
+from inr_gon.models.render import DEFAULT_MAX_MEMORY, bytes_per_point, chunk_shape, grid
 
 INSTALL = "pip install 'inr-gon[cpu]' (or 'inr-gon[gpu]' for CUDA; never both)"
 DECODER_FILE, ENCODER_FILE, GRID_ENCODER_FILE = "decoder.onnx", "encoder.onnx", "encoder_grid.onnx"
@@ -124,23 +124,27 @@ CPU_CHUNK_BYTES = 2 * 2**20
 
 
 def decode_points(s: Session, coords: np.ndarray, z: np.ndarray, hidden: int,
-                  max_memory: int = DEFAULT_MAX_MEMORY) -> np.ndarray:
-    """coords [N, d] shared by latents z [B, D] -> values [B, N, C], a slice of points per call
-    so memory stays bounded (the budget of the torch path, `inr_gon.models.render`, shared by the
-    concurrent calls). On the CPU slices are small enough to stay in cache."""
+                  max_memory: int = DEFAULT_MAX_MEMORY, per_point: int = 0) -> np.ndarray:
+    """coords [N, d] shared by latents z [B, D] -> values [B, N, C], a slice of points (and, for
+    many latents, of latents) per call so memory stays bounded whatever N and B are: the plan of
+    the torch path (`inr_gon.models.render.chunk_shape`), its budget shared by the concurrent
+    calls. per_point: activation bytes of one (latent, point) pair (render.bytes_per_point;
+    default four [hidden] float32 rows). On the CPU slices are small enough to stay in cache."""
     b, n = z.shape[0], coords.shape[0]
-    step = max(1, points_per_chunk(hidden, b, max_memory) // s.workers)
+    group, step = chunk_shape(per_point or 16 * hidden, b, n, max_memory // s.workers)
     if s.device_type == "cpu":
-        step = min(step, max(64, CPU_CHUNK_BYTES // (4 * hidden * b)))
-    first = s.run({"coords": coords[None, :step], "latent": z})
+        step = min(step, max(64, CPU_CHUNK_BYTES // (4 * hidden * group)))
+    first = s.run({"coords": coords[None, :step], "latent": z[:group]})
     out = np.empty((b, n, first.shape[-1]), np.float32)
-    out[:, :step] = first
+    out[:group, :step] = first
 
-    def part(i: int) -> None:
-        out[:, i:i + step] = s.run({"coords": coords[None, i:i + step], "latent": z})
+    def part(at: tuple[int, int]) -> None:
+        j, i = at
+        out[j:j + group, i:i + step] = s.run({"coords": coords[None, i:i + step], "latent": z[j:j + group]})
 
+    rest = [(j, i) for j in range(0, b, group) for i in range(0, n, step) if i or j]
     with ThreadPoolExecutor(s.workers) as pool:
-        list(pool.map(part, range(step, n, step)))
+        list(pool.map(part, rest))
     return out
 
 
@@ -179,11 +183,12 @@ def onnx_decoder(run, path: str | Path | None = None, tensorrt: bool = False, qu
     `inr_gon.models.render.decode_chunked`: (coords [N, d] shared by z [B, D], max_memory bytes)
     -> values [B, N, C] float32 on the CPU. For images and SDFs."""
     info, s = decoder_session(run, path, tensorrt, quiet, fp16)
+    per_point = bytes_per_point(run.decoder) if hasattr(run, "decoder") else 0
 
     def decode(coords: torch.Tensor, z: torch.Tensor, max_memory: int = DEFAULT_MAX_MEMORY) -> torch.Tensor:
         zn = z.detach().float().cpu().numpy()
         cn = coords.detach().float().cpu().numpy()
-        return torch.from_numpy(decode_points(s, cn, zn, info.cfg.net.hidden, max_memory))
+        return torch.from_numpy(decode_points(s, cn, zn, info.cfg.net.hidden, max_memory, per_point))
 
     return decode
 

@@ -7,7 +7,8 @@ every few seconds otherwise (CI, nohup, `| tee`), nothing with quiet.
         p.close(final=False)   # stopped early: the caller says where and what was saved
 
 Rate and ETA are measured against wall time over the last WINDOW seconds of updates (not per
-step), so pauses for previews and checkpoints count. Plain lines go to stderr, flushed, every
+step), so pauses for previews and checkpoints count; with a `deadline` (a time budget's end, on
+time.perf_counter's clock) the ETA is the earlier of the two ends. Plain lines go to stderr, flushed, every
 INR_GON_PROGRESS_SECONDS seconds (default 10) and at the end; work that ends sooner prints
 nothing, unless it has a `first` line to say (train: the memory a step needs).
 """
@@ -73,10 +74,10 @@ class Progress:
 
     def __init__(self, description: str, total: int | None, *, start: int = 0, unit: str = "steps",
                  fields: tuple[str, ...] = (), quiet: bool = False, first: str = "",
-                 transient: bool = False) -> None:
+                 transient: bool = False, deadline: float | None = None) -> None:
         self.description, self.total, self.unit = description, total, unit
         self.completed, self.fields = start, {name: None for name in fields}
-        self.quiet, self.first = quiet, first
+        self.quiet, self.first, self.deadline = quiet, first, deadline
         self.console = Console(stderr=True)
         self.live = not quiet and (self.console.is_terminal or self.console.is_jupyter)
         self.rate = Rate(start)
@@ -118,8 +119,11 @@ class Progress:
     def text(self, now: float | None = None) -> str:
         """`loss 0.012  psnr 21.3  3.2 steps/s  ETA 0:09:38` (`-` where not yet known)."""
         parts = [f"{k} {'-' if v is None else _value(v)}" for k, v in self.fields.items()]
+        now = time.perf_counter() if now is None else now
         rate = self.rate.per_second(now)
         left = None if rate is None or self.total is None else (self.total - self.completed) / rate
+        if self.deadline is not None:  # a time budget ends the work then, if steps do not first
+            left = min(x for x in (left, max(self.deadline - now, 0.0)) if x is not None)
         parts += [f"{rate:.3g} {self.unit}/s" if rate else f"- {self.unit}/s", f"ETA {clock(left)}"]
         return "  ".join(parts)
 

@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from cli_helpers import run_cli
@@ -134,3 +135,18 @@ def test_a_piped_render_reports_its_images(tmp_path):
                         "--size", "16"], capture_output=True, text=True, env=env, timeout=300)
     assert p.returncode == 0, p.stderr
     assert re.search(r"render 3/3 images", p.stderr), p.stderr
+
+
+def test_eta_is_the_earlier_of_the_steps_and_the_time_budget():
+    """A --time-budget run ends at its deadline though --steps would take far longer (the ETA
+    once read 19:57:41 for a 40-minute budget); steps that end first still give the ETA."""
+    p = Progress("train", 100_000, fields=("loss",), quiet=True)
+    t0 = p.rate.samples[0][0]
+    p.deadline = t0 + 2400.0  # 40 minutes from the start
+    p.completed = 10
+    p.rate.add(10, now=t0 + 10.0)  # 1 step/s: 99,990 s of steps left
+    assert p.text(now=t0 + 10.0).endswith("ETA 0:39:50")
+    p.total = 20  # 10 steps left at 1 step/s: before the deadline
+    assert p.text(now=t0 + 10.0).endswith("ETA 0:00:10")
+    budget_only = Progress("train", None, quiet=True, deadline=time.perf_counter() + 90.0)
+    assert budget_only.text().endswith(("ETA 0:01:30", "ETA 0:01:29"))

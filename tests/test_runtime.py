@@ -14,13 +14,15 @@ from test_cli import assert_input_error, run_cli
 from inr_gon.errors import InputError
 from inr_gon.export.build import export_run
 from inr_gon.export.runtime import (
+    Session,
+    decode_points,
     onnx_decoder,
     onnx_encoder,
     onnx_renderer,
     open_session,
     provider_chain,
 )
-from inr_gon.models.render import grid3d
+from inr_gon.models.render import bytes_per_point, grid, grid3d
 from inr_gon.run import load_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -146,3 +148,37 @@ def read_example_latents(run):
     from inr_gon.export.onnx import read_info
 
     return json.loads(read_info(run.path / "decoder.onnx").meta["inr_gon.example_latents"])
+
+
+class CountingSession(Session):
+    """A session whose decoder is f(coords, z) = z[0] + y, recording (latents, points) per call."""
+
+    def run(self, feeds):
+        c, z = feeds["coords"][0], feeds["latent"]
+        self.calls.append((z.shape[0], c.shape[0]))
+        return (z[:, None, :1] + c[None, :, :1]).astype(np.float32)
+
+
+@pytest.mark.parametrize("device,workers", [("cpu", 3), ("cuda", 1)])
+def test_onnx_decode_of_many_latents_stays_within_max_memory(device, workers):
+    """Issue 22 item 6 on the onnxruntime path: 1,000 latents once went in one call per slice of
+    points, at least 1,024 points each (4 GiB of activations at hidden 256 on CUDA). Now every
+    call holds latents x points x bytes_per_point within max_memory (shared by the workers)."""
+    s = CountingSession(None, "fake", device, 0, workers)
+    s.calls = []
+    z, coords = np.random.default_rng(0).normal(size=(1000, 8)).astype(np.float32), grid(32, 32).numpy()
+    per_point, budget = 4 * 16 * (4 + 3), 4 * 2**20  # hidden 16, a grid modulating 3 layers; 4 MiB
+    out = decode_points(s, coords, z, 16, budget, per_point)
+    assert max(b * n for b, n in s.calls) * per_point * workers <= budget < 1000 * 1024 * per_point
+    assert sum(b * n for b, n in s.calls) == 1000 * 1024  # every (latent, point) once
+    np.testing.assert_array_equal(out, z[:, None, :1] + coords[None, :, :1])
+
+
+def test_onnx_decoder_budgets_a_grid_latent_like_torch(make_run, monkeypatch):
+    run = load_run(make_run(hidden=16, modulation="all", latent_grid=4, latent_dim=4))
+    export_run(run)
+    seen = []
+    monkeypatch.setattr("inr_gon.export.runtime.decode_points",
+                        lambda s, c, z, hidden, mem, per_point: seen.append(per_point) or np.zeros(1))
+    onnx_decoder(run)(grid(4, 4), torch.zeros(2, run.cfg.latent_size))
+    assert seen == [bytes_per_point(run.decoder)] and seen[0] > 16 * 16

@@ -190,8 +190,9 @@ class _Loop:
             metric = self.task.metric
             total = None if cfg.train.steps >= UNLIMITED_STEPS else cfg.train.steps
             fields = ("loss", metric, "left") if self.budget else ("loss", metric)
-            bar = Progress("train", total, start=start, fields=fields,
-                           quiet=self.quiet, first=self.first_line)
+            bar = Progress("train", total, start=start, fields=fields, quiet=self.quiet,
+                           first=self.first_line,
+                           deadline=t0 + self.budget - self.seconds0 if self.budget else None)
             with bar:
                 while step < cfg.train.steps and not self.stopping() and self.spent < 1.0:
                     self.step = step
