@@ -39,9 +39,8 @@ from inr_gon.config import UNLIMITED_STEPS, Config
 from inr_gon.inference.evaluate import load_split
 from inr_gon.io import atomic_write, read_json, write_json
 from inr_gon.progress import Progress
-from inr_gon.run import load_run
+from inr_gon.run import STATE_JSON, load_run
 from inr_gon.training import train as train_module
-from inr_gon.training.checkpoint import STATE_JSON
 from inr_gon.training.train import read_metrics, train
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
