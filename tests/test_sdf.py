@@ -4,10 +4,10 @@ import json
 
 import pytest
 import torch
+from origin_oracles import latent_autograd, latent_explicit
 
 from inr_gon.inference.run import load_run
 from inr_gon.models.factory import build_model
-from inr_gon.models.gon import latent_autograd, latent_explicit
 from inr_gon.training.sdf import SdfTask, encode_shapes, training_shapes
 from inr_gon.training.tasks import make_task
 from inr_gon.training.train import _Loop, train

@@ -16,6 +16,7 @@ from inr_gon.errors import InputError, warn, wxh
 from inr_gon.limits import LOCAL_DIRECT_SIDE, MAX_OBSERVE_FACTOR, MAX_RENDER_SIDE
 from inr_gon.models import render as R
 from inr_gon.models.factory import build_model
+from inr_gon.models.origin import Observation
 from inr_gon.training.checkpoint import MODEL_FILE, load_config, load_model_weights
 
 
@@ -108,9 +109,7 @@ class Run:
 
     def encode_values(self, coords: torch.Tensor, values: torch.Tensor, k: int = 1) -> torch.Tensor:
         """The model's encoder on values [B, M, C] at coords [M*k^2, 2] (k > 1: observed)."""
-        if k == 1:
-            return self.model.encode(coords, values)
-        return self.model.encode(coords, values, box=k * k)
+        return self.model.encode(coords, values, Observation(k * k))
 
     def render(self, z: torch.Tensor, size: tuple[int, int] | None = None,
                max_memory: int = R.DEFAULT_MAX_MEMORY) -> np.ndarray:

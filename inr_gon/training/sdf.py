@@ -17,7 +17,7 @@ from torch import Tensor
 
 from inr_gon.config import Config, DataSummary
 from inr_gon.datasets import Sampling, load_shapes
-from inr_gon.models.gon import clamped_l1
+from inr_gon.models.base import clamped_l1
 from inr_gon.plots import image_grid
 from inr_gon.shapes.mesh import extract_mesh, network_sdf, sdf_volume
 from inr_gon.shapes.splat import render_mesh
