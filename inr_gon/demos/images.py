@@ -53,7 +53,8 @@ def run_demo(out: Path, quiet: bool = False, cfg: Config = DEMO, show: int = 8) 
     bicubic = upscale_bicubic(data.images[pick], FACTOR * h, FACTOR * w)  # the baseline
     figures = {
         "run": str(out), "steps": result.step, "seconds": round(result.seconds, 1),
-        "train_psnr": round(result.train_psnr, 2), "val_psnr": round(mean_psnr(recon, data.images[pick]), 2),
+        "train_psnr": round(result.train_metric, 2),
+        "val_psnr": round(mean_psnr(recon, data.images[pick]), 2),
         "val_psnr_4x_vs_truth": round(mean_psnr(superres, truth_hi), 2),
         "val_psnr_4x_bicubic": round(mean_psnr(bicubic, truth_hi), 2), "val_items": len(pick),
     }

@@ -81,8 +81,3 @@ def fit_batch(cfg: Config, n_train: int, world: distributed.World) -> Config:
         warn(f"--batch-size {b} is larger than the {n_train} training items: using {fit}")
     return cfg.replace(batch_size=fit)
 
-
-def task_pixels(task) -> int:
-    """Points of one whole signal: H*W for images (SDF runs draw sdf_points of a pool)."""
-    coords = getattr(task, "coords", None)
-    return int(coords.shape[0]) if coords is not None else 0

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from inr_gon.config import Config, DataSummary
-from inr_gon.datasets import Sampling, load_shapes
+from inr_gon.datasets import Sampling, ShapeSet, load_shapes
 from inr_gon.models.base import clamped_l1
 from inr_gon.plots import image_grid
 from inr_gon.shapes.mesh import extract_mesh, network_sdf, sdf_volume
@@ -28,7 +28,7 @@ ENCODE_POINTS = 16384  # points per shape for a latent outside training (fixed s
 PREVIEW_RES, PREVIEW_SIZE = 48, 128
 
 
-def shape_set(cfg: Config, quiet: bool = False):
+def shape_set(cfg: Config, quiet: bool = False) -> ShapeSet:
     return load_shapes(cfg.dataset.data, Sampling.from_config(cfg), quiet)
 
 
@@ -65,8 +65,7 @@ def shape_errors(model, points: Tensor, sdf: Tensor, z: Tensor, clamp: float,
 class SdfTask:
     metric = "sdf_l1"  # mean clamped |error| of the SDF in the normalised frame, lower is better
 
-    def __init__(self, cfg: Config, device: torch.device, quiet: bool = False) -> None:
-        data = shape_set(cfg, quiet)
+    def __init__(self, cfg: Config, device: torch.device, data: ShapeSet) -> None:
         self.cfg = cfg
         self.facts = DataSummary(modality="sdf", channels=1)
         self.data, self.device = data, device
@@ -81,6 +80,13 @@ class SdfTask:
 
     def summary(self) -> dict:
         return {**self.data.summary(), "train": len(self.train_idx), "val": len(self.val_idx)}
+
+    def step_metric(self, out: dict[str, Tensor]) -> float:
+        """The step's clamped L1."""
+        return float(out["rec"])
+
+    def points_option(self) -> str:
+        return f"--sdf-points (now {self.cfg.sdf.sdf_points})"
 
     def batch(self, step: int) -> tuple[Tensor, Tensor]:
         """(coords [B, N, 3], values [B, N, 1]): N = sdf_points of each shape's pool; under

@@ -13,7 +13,6 @@ import json
 import math
 import signal
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -22,51 +21,18 @@ from inr_gon import __version__, oom
 from inr_gon.config import UNLIMITED_STEPS, Config
 from inr_gon.device import resolve_device
 from inr_gon.errors import InputError, warn
-from inr_gon.io import append_line, atomic_write, read_jsonl, remove_temp_files, sync_file, write_png
-from inr_gon.metrics import psnr_from_mse
+from inr_gon.io import append_line, remove_temp_files, sync_file, write_png
 from inr_gon.models.factory import build_model
 from inr_gon.plots import save_figure, training_figure
 from inr_gon.progress import Progress, clock
-from inr_gon.training import distributed, memory, perf, runlock
+from inr_gon.training import distributed, perf, runlock
 from inr_gon.training.checkpoint import STATE_FILE, is_run, load_checkpoint, save_checkpoint, save_config
+from inr_gon.training.record import TrainingError, TrainResult, read_metrics, rewrite_metrics
+from inr_gon.training.resolve import Resolved, resolve
+from inr_gon.training.schedule import lr_at
 from inr_gon.training.step import FiniteGuard, Stepper, weights_finite
-from inr_gon.training.tasks import make_task, resolved_source
+from inr_gon.training.tasks import Task
 from inr_gon.training.tblog import TensorBoard
-
-
-class TrainingError(Exception):
-    """Training stopped on its own (non-finite loss); the last good checkpoint is kept."""
-
-
-@dataclass
-class TrainResult:
-    run_dir: Path
-    step: int
-    interrupted: bool
-    train_psnr: float
-    val_psnr: float | None
-    seconds: float
-    metric: str = "psnr"  # what train_psnr/val_psnr hold: psnr (images) or sdf_l1 (shapes)
-    rank: int = 0  # under torchrun: only rank 0 evaluates and reports
-    val_items: int = 0  # held-out items behind val_psnr
-    total_steps: int = 0  # the run's --steps (step < total_steps when stopped early)
-    out_of_time: bool = False  # ended by --time-budget (not interrupted: a finished run)
-    time_budget: str = "0"  # the run's --time-budget
-
-
-def lr_at(cfg: Config, step: int, spent: float = 0.0) -> float:
-    """Cosine decay from lr to lr * lr_min_ratio over the run: over cfg.steps, or over the
-    time budget, whichever is further along (spent: share of --time-budget used, 0..1).
-
-    Why not torch.optim.lr_scheduler: CosineAnnealingLR computes each lr from the previous one
-    (1981 of 2000 steps differ from this closed form in the last bits, lr 1e-4, ratio 0.1), and
-    cannot follow `--resume --steps N`, which stretches the schedule; LambdaLR reproduces these
-    values bit for bit but only wraps this same formula, adding state to checkpoint. A pure
-    function of (cfg, step, spent) is what keeps --resume and the ranks of torchrun exact (a
-    time budget's `spent` is agreed by the ranks at each sync; it is not replayable)."""
-    t = min(max(step / max(cfg.train.steps, 1), spent), 1.0)
-    lr, ratio = cfg.train.lr, cfg.train.lr_min_ratio
-    return lr * (ratio + (1 - ratio) * 0.5 * (1 + math.cos(math.pi * t)))
 
 
 def train(cfg: Config, out: str | Path, resume: bool = False, quiet: bool = False) -> TrainResult:
@@ -86,12 +52,10 @@ def _train(cfg: Config, run_dir: Path, device: torch.device, world: distributed.
            resume: bool, quiet: bool) -> TrainResult:
     _check_folder(run_dir, resume)  # fail fast, before the data is read
     distributed.check_batch(cfg.train.batch_size, world)
-    task = make_task(cfg, device, quiet=quiet)
-    # What the data determined, and DATA as a path that loads from anywhere; checked once.
-    cfg = cfg.replace(summary=task.facts, data=resolved_source(cfg.dataset.data)).validate()
+    run = resolve(cfg, device, world, resume, quiet)  # the final config, and its task
     with runlock.hold_on_main_rank(run_dir, not resume, world, device):
         _check_folder(run_dir, resume)  # again, now that no other process can write here
-        return _train_locked(cfg, task, run_dir, world, resume, quiet)
+        return _train_locked(run, run_dir, world, resume, quiet)
 
 
 def _check_folder(run_dir: Path, resume: bool) -> None:
@@ -101,24 +65,16 @@ def _check_folder(run_dir: Path, resume: bool) -> None:
         raise InputError(f"{run_dir}: nothing to resume (not a run folder)")
 
 
-def _train_locked(cfg: Config, task, run_dir: Path, world: distributed.World, resume: bool,
+def _train_locked(run: Resolved, run_dir: Path, world: distributed.World, resume: bool,
                   quiet: bool) -> TrainResult:
-    device = task.device
+    cfg, task = run.cfg, run.task
     # before anything is written: a missing optional package is an error at once
     board = TensorBoard(run_dir, start=0) if cfg.train.tensorboard and world.is_main else None
-    if not resume:  # a resumed run keeps the batch and points it was trained with
-        cfg = memory.fit_batch(cfg, len(task.train_idx), world)
-    step_plan = memory.plan(cfg, cfg.train.batch_size // world.size, memory.task_pixels(task))
-    if step_plan.capped and not resume:  # every rank draws the capped points
-        if world.is_main:
-            warn(step_plan.capped)
-        cfg = step_plan.cfg
-    task.cfg = cfg  # the task draws its batches with the (possibly clamped) config
     if cfg.train.steps == 0 and world.is_main and not resume:
         warn("--steps 0: the run is written untrained (weights at their initialisation)")
-    perf.configure(cfg, device)
+    perf.configure(cfg, task.device)
     torch.manual_seed(cfg.train.seed)
-    model = build_model(cfg).to(device)
+    model = build_model(cfg).to(task.device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
     start, info = 0, {"seconds": 0.0}
     for folder in (run_dir, run_dir / "previews") if world.is_main else ():
@@ -134,11 +90,11 @@ def _train_locked(cfg: Config, task, run_dir: Path, world: distributed.World, re
             state = {**info, "steps": cfg.train.steps, "version": __version__}
             save_checkpoint(run_dir, model, opt, 0, state)
             save_config(run_dir, cfg)
-        _rewrite_metrics(run_dir, start)
+        rewrite_metrics(run_dir, start)
     if board is not None and start:
         board = TensorBoard(run_dir, start)  # drop what was logged after the checkpoint
     loop = _Loop(cfg, task, model, opt, run_dir, quiet or not world.is_main, info.get("seconds", 0.0),
-                 first_line=step_plan.note, board=board)
+                 first_line=run.note, board=board)
     try:
         with oom.guard(lambda what: _oom_message(loop, what)):
             return loop.run(start)
@@ -149,16 +105,15 @@ def _train_locked(cfg: Config, task, run_dir: Path, world: distributed.World, re
 
 def _oom_message(loop: _Loop, what: str) -> str:
     """What ran out, what is safe, and the flags that lower memory."""
-    cfg = loop.cfg
-    points = (f"--sdf-points (now {cfg.sdf.sdf_points})" if cfg.summary.modality == "sdf" else
-              f"--points-per-signal (now {cfg.train.points_per_signal or 'every pixel'})")
+    cfg, points = loop.cfg, loop.task.points_option()
     return (f"training ran out of {what} at step {loop.step + 1}; the last good checkpoint is "
             f"step {loop.last_saved} in {loop.run_dir / STATE_FILE} (--resume continues from it); "
             f"lower --batch-size (now {cfg.train.batch_size}) or {points}")
 
 
 class _Loop:
-    def __init__(self, cfg, task, model, opt, run_dir: Path, quiet: bool, seconds: float,
+    def __init__(self, cfg: Config, task: Task, model: torch.nn.Module, opt: torch.optim.Optimizer,
+                 run_dir: Path, quiet: bool, seconds: float,
                  first_line: str = "", board: TensorBoard | None = None) -> None:
         self.cfg, self.task, self.model, self.opt, self.run_dir = cfg, task, model, opt, run_dir
         self.quiet, self.seconds0 = quiet, seconds
@@ -169,7 +124,6 @@ class _Loop:
         self.stop_requested = False  # set by Ctrl-C
         self.stop_agreed = False  # under torchrun: some rank was asked to stop (read at syncs)
         self.last_saved = self.step = 0  # step: steps done (the one running is step + 1)
-        self.val_psnr: float | None = None
         self.first_line = first_line  # shown before the first step: what a step needs in memory
         # --time-budget: the share spent, as of the last sync (agreed by the ranks there); the
         # lr schedule reads it, and the loop ends when it reaches 1. Syncs are every step on
@@ -206,12 +160,12 @@ class _Loop:
                     if synced:  # the step's figures are on the host: show them as training goes
                         self.sync()
                         loss = float(out["loss"])
-                        name, p = _step_metric(self.task, out)
-                        shown = {"loss": loss, metric: round(p, 2) if name == "psnr" else p}
+                        p = self.task.step_metric(out)
+                        shown = {"loss": loss, metric: round(p, 2) if metric == "psnr" else p}
                         if self.budget:
                             shown["left"] = clock(max(self.budget - elapsed(), 0.0))
                     if log_now:
-                        self.log({"step": step, "loss": loss, name: p, "lr": self.lr_used,
+                        self.log({"step": step, "loss": loss, metric: p, "lr": self.lr_used,
                                   "seconds": round(elapsed(), 3)})
                     bar.update(step, **shown)
                     if preview_now:
@@ -233,14 +187,13 @@ class _Loop:
         if not self.world.is_main:
             return TrainResult(self.run_dir, step, stopped, math.nan, None, elapsed(),
                                rank=self.world.rank)
-        train_psnr, self.val_psnr = self.task.evaluate(self.model)
-        metric = self.task.metric
-        self.log({"step": step, "eval": True, f"train_{metric}": train_psnr,
-                  f"val_{metric}": self.val_psnr, "seconds": round(elapsed(), 3)})
+        train_metric, val_metric = self.task.evaluate(self.model)
+        self.log({"step": step, "eval": True, f"train_{metric}": train_metric,
+                  f"val_{metric}": val_metric, "seconds": round(elapsed(), 3)})
         sync_file(self.run_dir / "metrics.jsonl")  # the whole log of a finished run is on disk
         if not stopped:
             self.write_curve()  # after the evaluation, which it shows
-        return TrainResult(self.run_dir, step, stopped, train_psnr, self.val_psnr, elapsed(), metric,
+        return TrainResult(self.run_dir, step, stopped, train_metric, val_metric, elapsed(), metric,
                            val_items=len(self.task.val_idx), total_steps=cfg.train.steps,
                            out_of_time=out_of_time, time_budget=cfg.train.time_budget)
 
@@ -314,27 +267,6 @@ class _Loop:
         rows = read_metrics(self.run_dir)
         if sum("loss" in r for r in rows) >= 2:
             save_figure(training_figure(rows), self.run_dir / "loss.png")
-
-
-def read_metrics(run_dir: Path) -> list[dict]:
-    """Records with an integer step (and a numeric loss, if any); lines cut by a crash or
-    edited by hand are skipped."""
-    number = (int, float)
-    return [r for r in read_jsonl(run_dir / "metrics.jsonl")
-            if type(r.get("step")) is int and isinstance(r.get("loss", 0.0), number)]
-
-
-def _rewrite_metrics(run_dir: Path, step: int) -> None:
-    """Keep only records up to the checkpoint being resumed, so the log reads as one run."""
-    rows = [r for r in read_metrics(run_dir) if r.get("step", 0) <= step and not r.get("eval")]
-    atomic_write(run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode())
-
-
-def _step_metric(task, out: dict) -> tuple[str, float]:
-    """What the log shows beside the loss: PSNR for images, the clamped L1 for shapes."""
-    if task.metric == "psnr":
-        return "psnr", float(psnr_from_mse(float(out["mse"])))
-    return "sdf_l1", float(out["rec"])
 
 
 def _catch_stop(loop: _Loop) -> dict:
