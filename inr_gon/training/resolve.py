@@ -1,30 +1,29 @@
 """The config a run trains with, resolved once before training starts.
 
 The command line gives a config (defaults, preset, config file and flags: cli/options.py);
-here DATA is read once and the config is completed from it: what the data determined (its
-modality and channels), DATA as an absolute path, the batch clamped to the training set and the
-points a step draws capped by --max-memory. The task is then built with that final config, and
-nothing changes either afterwards.
+here DATA is read once (source.py) and the config is completed from it: what the data
+determined (its modality and channels), DATA as an absolute path, then the batch clamped to the
+training set and the points a step draws capped by --max-memory (memory.py). The task is built
+with that final config, and neither changes afterwards.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
 from inr_gon.config import Config
-from inr_gon.errors import warn
 from inr_gon.training import distributed, memory
-from inr_gon.training.batches import split_indices
-from inr_gon.training.tasks import Source, Task, read_source, task_for
+from inr_gon.training.source import read_source
+from inr_gon.training.tasks import Task, task_for
 
 
 @dataclass(frozen=True)
 class Resolved:
     cfg: Config  # what the run trains with, and what config.json records
     task: Task  # built with cfg
+    world: distributed.World  # the processes training together
     note: str  # what a step needs in memory: the progress bar's first line
 
 
@@ -33,21 +32,6 @@ def resolve(cfg: Config, device: torch.device, world: distributed.World, resume:
     """Read DATA, complete cfg from it, build the task. A resumed run keeps the batch and the
     points it was trained with."""
     source = read_source(cfg, quiet)
-    cfg = cfg.replace(summary=source.facts, data=resolved_source(cfg.dataset.data)).validate()
-    if not resume:
-        cfg = memory.fit_batch(cfg, _train_items(cfg, source), world)
-    plan = memory.plan(cfg, cfg.train.batch_size // world.size, source.pixels)
-    if plan.capped and not resume:  # every rank draws the capped points
-        if world.is_main:
-            warn(plan.capped)
-        cfg = plan.cfg
-    return Resolved(cfg, task_for(cfg, device, source), plan.note)
-
-
-def resolved_source(data: str) -> str:
-    """DATA as a run folder records it: a path made absolute, so the run loads from anywhere."""
-    return data if data.startswith("builtin:") else str(Path(data).resolve())
-
-
-def _train_items(cfg: Config, source: Source) -> int:
-    return len(split_indices(source.count, cfg.dataset.val_fraction, cfg.train.seed)[0])
+    checked = cfg.replace(summary=source.facts, data=source.path).validate()
+    plan = memory.fit(checked, len(source.train_idx), source.pixels, world, resume)
+    return Resolved(plan.cfg, task_for(plan.cfg, device, source), world, plan.note)

@@ -12,23 +12,22 @@ Under torchrun a batch is this rank's share of the global one (distributed.shard
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from inr_gon.config import Config, DataSummary
-from inr_gon.datasets import ImageSet, LazyFolder, ShapeSet, detect_modality, load_images
-from inr_gon.errors import InputError
+from inr_gon.config import Config
+from inr_gon.datasets import LazyFolder
 from inr_gon.metrics import psnr_from_mse
 from inr_gon.models.render import grid
 from inr_gon.plots import preview_strip
 from inr_gon.training import distributed
-from inr_gon.training.batches import batch_indices, split_indices, step_generator
-from inr_gon.training.sdf import SdfTask, shape_set
-from inr_gon.training.streaming import StreamedValues, lazy_folder
+from inr_gon.training.batches import batch_indices, step_generator
+from inr_gon.training.sdf import SdfTask
+from inr_gon.training.source import Source, read_source
+from inr_gon.training.streaming import StreamedValues
 
 
 class Task(Protocol):
@@ -61,38 +60,11 @@ class Task(Protocol):
         """What the run folder records of the data."""
 
 
-@dataclass
-class Source:
-    """DATA read once: its items and what they determined."""
-
-    data: ImageSet | LazyFolder | ShapeSet
-    facts: DataSummary  # modality and channels
-    count: int  # items
-    pixels: int  # points of one whole signal: H*W of an image; 0 for shapes (sdf_points each)
-
-
-def read_source(cfg: Config, quiet: bool = False) -> Source:
-    """Images in memory, unless cfg.data is a folder too large for cfg.data_memory; shapes."""
-    modality = detect_modality(cfg.dataset.data)
-    if modality == "sdf":
-        shapes = shape_set(cfg, quiet)
-        return Source(shapes, DataSummary(modality="sdf", channels=1), len(shapes.names), 0)
-    if modality != "image":
-        raise InputError(f"{cfg.dataset.data}: {modality} data cannot be trained by this version")
-    folder = lazy_folder(cfg, cfg.dataset.data_workers + 1)
-    if folder is not None:
-        (h, w) = cfg.size
-        return Source(folder, DataSummary(channels=folder.channels), len(folder), h * w)
-    images = load_images(cfg.dataset.data, cfg.size)
-    n, h, w, c = images.images.shape
-    return Source(images, DataSummary(channels=c), n, h * w)
-
-
 def task_for(cfg: Config, device: torch.device, source: Source) -> Task:
     """The task of source's data, drawing batches as cfg says."""
-    if source.facts.modality == "sdf":
-        return SdfTask(cfg, device, source.data)
-    return ImageTask(cfg, device, source.data)
+    if source.facts.modality == "image":
+        return ImageTask(cfg, device, source)
+    return SdfTask(cfg, device, source)
 
 
 def make_task(cfg: Config, device: torch.device, quiet: bool = False) -> Task:
@@ -129,14 +101,11 @@ class ImageTask:
 
     metric = "psnr"  # what evaluate() and the log show beside the loss (SdfTask: sdf_l1)
 
-    def __init__(self, cfg: Config, device: torch.device, data: ImageSet | LazyFolder) -> None:
+    def __init__(self, cfg: Config, device: torch.device, source: Source) -> None:
+        data = source.data
         streamed = isinstance(data, LazyFolder)
-        channels = data.channels if streamed else data.images.shape[-1]
-        self.cfg = cfg
-        self.facts = DataSummary(modality="image", channels=channels)
-        self.data, self.device = data, device
-        count = len(data) if streamed else len(data.images)
-        self.train_idx, self.val_idx = split_indices(count, cfg.dataset.val_fraction, cfg.train.seed)
+        self.cfg, self.facts, self.data, self.device = cfg, source.facts, data, device
+        self.train_idx, self.val_idx = source.train_idx, source.val_idx
         self.coords = grid(*(cfg.size if streamed else data.images.shape[1:3]), device)  # [H*W, 2]
         self.world = distributed.current()
         self.values = StreamedValues(self) if streamed else MemoryValues(self)
