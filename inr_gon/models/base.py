@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from inr_gon.config import Config
+from inr_gon.config import Config, observe_scales
+from inr_gon.errors import InputError
 from inr_gon.models.origin import POINTS, Observation
 from inr_gon.models.render import DEFAULT_MAX_MEMORY, render_images
 from inr_gon.models.siren import Siren
@@ -71,6 +72,31 @@ class SirenModel(Model):
                max_memory: int = DEFAULT_MAX_MEMORY) -> np.ndarray:
         """Latents [B, D] -> images [B, H, W, C] at any size, in bounded memory."""
         return render_images(self.decoder, z, height, width, max_memory)
+
+
+def check_image_model(cfg: Config, siren: bool) -> None:
+    """The rules every model but the GON shares: images only, the paper's gradient step, no
+    variational head; without a SIREN (conv, local), no modulation or latent grid."""
+    net, model = cfg.net, cfg.net.model
+    if net.origin_step != "gradient":
+        raise InputError(f"--origin-step {net.origin_step} is for --model gon")
+    if not siren and (net.modulation != "first" or net.latent_grid):
+        raise InputError(f"--model {model} has no SIREN: --modulation and --latent-grid are for "
+                         "gon and ae")
+    if cfg.summary.modality != "image":
+        raise InputError(f"model '{model}' is for images; use --model gon for {cfg.summary.modality}")
+    if net.variational:
+        raise InputError("--variational is implemented for --model gon only")
+
+
+def check_whole_images(cfg: Config, views: bool) -> None:
+    """A model that encodes whole images draws no subset of points; views: whether it can
+    encode box-downsampled views (--observe-scales)."""
+    if cfg.train.points_per_signal:
+        raise InputError(f"--model {cfg.net.model} encodes whole images: leave "
+                         "--points-per-signal at 0")
+    if not views and observe_scales(cfg.train.observe_scales) != [1]:
+        raise InputError("--observe-scales is for --model gon or local on images")
 
 
 def step_outputs(pred: Tensor, values: Tensor, z: Tensor, cfg: Config,

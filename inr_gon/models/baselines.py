@@ -26,8 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from inr_gon.config import Config
-from inr_gon.models.base import Model, SirenModel
+from inr_gon.config import Config, observe_scales
+from inr_gon.errors import InputError, wxh
+from inr_gon.models.base import Model, SirenModel, check_image_model, check_whole_images
 from inr_gon.models.origin import POINTS, Observation, latent_autograd
 from inr_gon.models.render import DEFAULT_MAX_MEMORY, grid
 
@@ -83,6 +84,23 @@ class ConvGON(Model):
         super().__init__(cfg)
         self.net = ConvDecoder(cfg)
         self.register_buffer("grid", grid(*cfg.size), persistent=False)
+
+    @staticmethod
+    def check(cfg: Config) -> None:
+        """Images, no SIREN, no views; the decoder doubles a base grid (layers - 1) times:
+        doublings past one pixel only grow an output that is cropped away (2^39 pixels a side
+        at --layers 40)."""
+        check_image_model(cfg, siren=False)
+        if observe_scales(cfg.train.observe_scales) != [1]:
+            raise InputError("--observe-scales is for --model gon or local on images")
+        (h, w), layers, hidden = cfg.size, cfg.net.layers, cfg.net.hidden
+        most = max((max(h, w) - 1).bit_length(), 1) + 1
+        if layers > most:
+            raise InputError(f"--model conv doubles its grid layers - 1 times: at {wxh(h, w)} use "
+                             f"at most --layers {most}, got {layers}")
+        if hidden < 2 and 2 ** max(layers - 1, 1) >= max(h, w):
+            raise InputError(f"--model conv at --layers {layers} starts from a 1x1 grid, which "
+                             "needs --hidden 2 or more (one value normalises to a constant)")
 
     def decode(self, coords: Tensor, z: Tensor) -> Tensor:
         img = self.net(z)
@@ -141,6 +159,14 @@ class AutoEncoder(SirenModel):
         target = sum(p.numel() for p in self.decoder.parameters())
         width = encoder_width(cfg.summary.channels, cfg.latent_size, target)
         self.encoder = ConvEncoder(cfg.summary.channels, width, cfg.latent_size)
+
+    @staticmethod
+    def check(cfg: Config) -> None:
+        """Images, whole, no views; no gradient-origin step to detach."""
+        check_image_model(cfg, siren=True)
+        if cfg.net.detach_inner:
+            raise InputError("--detach-inner needs a gradient-origin model (gon or conv), not ae")
+        check_whole_images(cfg, views=False)
 
     def encode(self, coords: Tensor, values: Tensor, obs: Observation = POINTS) -> Tensor:
         """values [B, H*W, C] on the training grid -> z [B, D] (coords are implied)."""

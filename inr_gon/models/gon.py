@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from inr_gon.config import Config, observe_scales
+from inr_gon.errors import InputError
 from inr_gon.models.base import SirenModel, step_outputs
 from inr_gon.models.origin import (
     POINTS,
@@ -52,6 +53,13 @@ class GON(SirenModel):
         if cfg.net.variational:  # the paper's VGON: z -> (mu, log sigma^2), reparameterised
             self.to_mu = nn.Linear(size, size)
             self.to_logvar = nn.Linear(size, size)
+
+    @staticmethod
+    def check(cfg: Config) -> None:
+        """The variational step is the paper's gradient step."""
+        if cfg.net.variational and cfg.net.origin_step != "gradient":
+            raise InputError(f"--variational takes the gradient step only, not --origin-step "
+                             f"{cfg.net.origin_step}")
 
     def posterior(self, coords: Tensor, values: Tensor, generator: torch.Generator | None = None,
                   sample: bool = False, obs: Observation = POINTS) -> tuple[Tensor, Tensor | None]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from inr_gon.config import Config
+from inr_gon.models.factory import check_config
 from inr_gon.training import distributed, memory
 from inr_gon.training.source import read_source
 from inr_gon.training.tasks import Task, task_for
@@ -32,6 +33,6 @@ def resolve(cfg: Config, device: torch.device, world: distributed.World, resume:
     """Read DATA, complete cfg from it, build the task. A resumed run keeps the batch and the
     points it was trained with."""
     source = read_source(cfg, quiet)
-    checked = cfg.replace(summary=source.facts, data=source.path).validate()
+    checked = check_config(cfg.replace(summary=source.facts, data=source.path))
     plan = memory.fit(checked, len(source.train_idx), source.pixels, world, resume)
     return Resolved(plan.cfg, task_for(plan.cfg, device, source), world, plan.note)
