@@ -15,18 +15,9 @@ import json
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from inr_gon import fields as checks
 from inr_gon.errors import InputError, wxh
-from inr_gon.fields import (
-    check_extra,
-    duration_ok,
-    duration_seconds,
-    knob,
-    noise_ok,
-    observe_scales,
-    path_ok,
-    scales_ok,
-    valid_value,
-)
+from inr_gon.fields import duration_seconds, knob, observe_scales
 from inr_gon.limits import MAX_TRAIN_SIDE
 
 MODALITIES = ("image", "sdf")
@@ -79,7 +70,7 @@ class DataConfig:
     """What to train on and how it is held in memory."""
 
     data: str = knob("builtin:shapes", "Image folder, .npy/.npz array, mesh folder or builtin:NAME",
-                     check=path_ok, cli=False)
+                     check=checks.path_ok, cli=False)
     height: int = knob(32, "Training height (set with --size)", bounds=f"[1, {MAX_TRAIN_SIDE}]", cli=False)
     width: int = knob(32, "Training width (set with --size)", bounds=f"[1, {MAX_TRAIN_SIDE}]", cli=False)
     val_fraction: float = knob(0.1, "Share of the items held out for validation", bounds="[0, 1)")
@@ -99,7 +90,7 @@ class TrainConfig:
                       "--time-budget alone sets)", bounds=f"[0, {UNLIMITED_STEPS}]")
     time_budget: str = knob("0", "Wall-clock limit such as 90s, 20m or 1h (0 = none): the lr "
                             "schedule follows the time spent; with --steps the first limit "
-                            "reached ends the run", check=duration_ok)
+                            "reached ends the run", check=checks.duration_ok)
     batch_size: int = knob(32, "Signals per step", bounds="[1, 10**6]")
     lr: float = knob(1e-4, "Adam learning rate", bounds="(0, 1]")
     lr_min_ratio: float = knob(0.1, "Cosine decay to lr * ratio; 1.0 keeps lr constant",
@@ -123,7 +114,7 @@ class TrainConfig:
     # Each factor s adds one encode of the view box-downsampled by s, decoded and scored at
     # full resolution (super-resolution, issue 13): a step costs about one step per factor.
     observe_scales: str = knob("1", "Also encode box-downsampled views, e.g. 1,2,4 (scored at "
-                               "full size)", check=scales_ok)
+                               "full size)", check=checks.scales_ok)
 
 
 @dataclass
@@ -135,7 +126,7 @@ class SdfConfig:
     sdf_samples: int = knob(100_000, "SDF: points sampled (and cached) per shape",
                             bounds="[16, 10**8]")
     sdf_noise: str = knob("0.01,0.05,0.15", "SDF: near-surface noise scales, e.g. 0.005,0.05",
-                          check=noise_ok)
+                          check=checks.noise_ok)
     sdf_uniform: float = knob(0.8, "SDF: share of points uniform in the cube", bounds="[0, 1)")
 
 
@@ -230,14 +221,14 @@ class Config:
     def validate(self) -> Config:
         """Each field against its declared bounds, then the combinations; returns self."""
         for name, value in self.flat().items():
-            if name != "extra" and not valid_value(FIELDS[name], value):
+            if name != "extra" and not checks.valid_value(FIELDS[name], value):
                 raise InputError(f"config field '{name}' is out of range: {value!r}")
         net = self.net
         if net.hidden**2 * net.layers > MAX_WEIGHTS:
             raise InputError(f"config fields 'hidden' and 'layers': {net.hidden} x {net.layers} "
                              f"means {net.hidden**2 * net.layers:.3g} weights, above the "
                              f"{MAX_WEIGHTS:.3g} limit")
-        check_extra(self.extra)
+        checks.check_extra(self.extra)
         self._check_latent()
         self._check_points()
         return self
@@ -306,17 +297,4 @@ class Config:
 
 def typed(flat: dict[str, Any]) -> dict[str, Any]:
     """Flat field values checked against their declared types (ints accepted as floats)."""
-    return {name: _check_type(name, FIELDS[name], value) for name, value in flat.items()}
-
-
-def _check_type(name: str, f: dataclasses.Field, value: Any) -> Any:
-    kind = f.type if isinstance(f.type, str) else f.type.__name__
-    ok = {
-        "int": isinstance(value, int) and not isinstance(value, bool),
-        "float": isinstance(value, (int, float)) and not isinstance(value, bool),
-        "bool": isinstance(value, bool),
-        "str": isinstance(value, str),
-    }.get(kind, isinstance(value, dict))
-    if not ok:
-        raise InputError(f"config field '{name}' has the wrong type: {value!r} (want {kind})")
-    return float(value) if kind == "float" else value
+    return {name: checks.typed_value(name, FIELDS[name], value) for name, value in flat.items()}

@@ -101,3 +101,16 @@ def check_extra(extra: dict) -> None:
         json.dumps(extra, allow_nan=False)
     except (TypeError, ValueError, RecursionError) as e:
         raise InputError(f"config field 'extra' is not plain JSON ({e})") from None
+
+
+def typed_value(name: str, f: dataclasses.Field, value: Any) -> Any:
+    kind = f.type if isinstance(f.type, str) else f.type.__name__
+    ok = {
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+        "bool": isinstance(value, bool),
+        "str": isinstance(value, str),
+    }.get(kind, isinstance(value, dict))
+    if not ok:
+        raise InputError(f"config field '{name}' has the wrong type: {value!r} (want {kind})")
+    return float(value) if kind == "float" else value
