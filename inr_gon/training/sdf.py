@@ -2,7 +2,7 @@
 
 Each shape has its own sampled points (datasets/sampling.py), so a batch is coords
 [B, N, 3] per shape and the gradient-origin step takes its explicit (general) form; the
-outer loss is DeepSDF's clamped L1 (gon.outer_loss). A step draws, for each shape of the
+outer loss is DeepSDF's clamped L1 (base.outer_loss). A step draws, for each shape of the
 batch, sdf_points of its pool of sdf_samples points: which shapes and which points are a
 function of (seed, step), so `--resume` replays the same run.
 """
