@@ -30,8 +30,8 @@ __all__ = ["Loop", "TrainResult", "TrainingError", "lr_at", "read_metrics", "tra
 def train(cfg: Config, out: str | Path, resume: bool = False, quiet: bool = False) -> TrainResult:
     """Train (or with resume, continue) the run cfg describes into the folder out."""
     run_dir, joined = Path(out), distributed.launched() and not distributed.current().active
-    world, device = distributed.setup(cfg.train.device, cfg.train.batch_size)
     try:
+        world, device = distributed.setup(cfg.train.device, cfg.train.batch_size)
         check_folder(run_dir, resume)  # fail fast, before the data is read
         run = resolve(cfg, device, world, resume, quiet)  # the final config, and its task
         with runlock.hold_on_main_rank(run_dir, not resume, world, device):
