@@ -16,7 +16,7 @@ from inr_gon.config import Config
 from inr_gon.errors import InputError, warn
 from inr_gon.io import remove_temp_files
 from inr_gon.models.factory import build_model
-from inr_gon.training import distributed, perf, runlock
+from inr_gon.training import distributed, perf, runlock, tblog
 from inr_gon.training.checkpoint import is_run, load_checkpoint, save_checkpoint, save_config
 from inr_gon.training.loop import Loop, oom_message
 from inr_gon.training.record import TrainingError, TrainResult, read_metrics, rewrite_metrics
@@ -33,6 +33,8 @@ def train(cfg: Config, out: str | Path, resume: bool = False, quiet: bool = Fals
     try:
         world, device = distributed.setup(cfg.train.device, cfg.train.batch_size)
         check_folder(run_dir, resume)  # fail fast, before the data is read
+        if cfg.train.tensorboard and world.is_main:
+            tblog.require()  # a missing optional package is an error at once
         run = resolve(cfg, device, world, resume, quiet)  # the final config, and its task
         with runlock.hold_on_main_rank(run_dir, not resume, world, device):
             check_folder(run_dir, resume)  # again, now that no other process can write here
@@ -55,7 +57,6 @@ def check_folder(run_dir: Path, resume: bool) -> None:
 def start(run: Resolved, run_dir: Path, resume: bool, quiet: bool) -> TrainResult:
     """Model, optimiser and folder ready (fresh, or read back from the checkpoint), then the loop."""
     cfg, task, world = run.cfg, run.task, run.world
-    # before anything is written: a missing optional package is an error at once
     board = TensorBoard(run_dir, start=0) if cfg.train.tensorboard and world.is_main else None
     if cfg.train.steps == 0 and world.is_main and not resume:
         warn("--steps 0: the run is written untrained (weights at their initialisation)")
