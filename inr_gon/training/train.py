@@ -1,6 +1,7 @@
-"""Training a run, top to bottom: join the processes, resolve the config and its task once,
-lock the run folder, build the model and its optimiser (or read them back with --resume),
-write the run's config, then hand everything to the loop (loop.py).
+"""Training a run, top to bottom: join the processes, resolve the config once (and with it the
+task and the model, resolve.py), lock the run folder, make the optimiser (or read the weights and
+its state back with --resume), write the run's config, then hand everything to the loop
+(loop.py).
 
 Under torchrun each rank runs this whole file; rank 0 alone writes (distributed.py).
 """
@@ -15,8 +16,7 @@ from inr_gon import __version__, oom
 from inr_gon.config import Config
 from inr_gon.errors import InputError, warn
 from inr_gon.io import remove_temp_files
-from inr_gon.models.factory import build_model
-from inr_gon.training import distributed, perf, runlock, tblog
+from inr_gon.training import distributed, runlock, tblog
 from inr_gon.training.checkpoint import is_run, load_checkpoint, save_checkpoint, save_config
 from inr_gon.training.loop import Loop, oom_message
 from inr_gon.training.record import TrainingError, TrainResult, read_metrics, rewrite_metrics
@@ -56,13 +56,10 @@ def check_folder(run_dir: Path, resume: bool) -> None:
 
 def start(run: Resolved, run_dir: Path, resume: bool, quiet: bool) -> TrainResult:
     """Model, optimiser and folder ready (fresh, or read back from the checkpoint), then the loop."""
-    cfg, task, world = run.cfg, run.task, run.world
+    cfg, task, model, world = run.cfg, run.task, run.model, run.world
     board = TensorBoard(run_dir, start=0) if cfg.train.tensorboard and world.is_main else None
     if cfg.train.steps == 0 and world.is_main and not resume:
         warn("--steps 0: the run is written untrained (weights at their initialisation)")
-    perf.configure(cfg, task.device)
-    torch.manual_seed(cfg.train.seed)
-    model = build_model(cfg).to(task.device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
     step, info = 0, {"seconds": 0.0}
     for folder in (run_dir, run_dir / "previews") if world.is_main else ():
