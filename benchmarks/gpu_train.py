@@ -57,7 +57,7 @@ def train_here(cfg: Config, out: Path, device: torch.device) -> dict:
     set_tf32(False)  # perf.configure set the process-wide switch for this run
     r = result["r"]
     return {"seconds": time.perf_counter() - t, "peak_memory_bytes": mem, "losses": losses(out),
-            "train_metric": r.train_psnr, "val_metric": r.val_psnr, "metric": r.metric,
+            "train_metric": r.train_metric, "val_metric": r.val_metric, "metric": r.metric,
             "warnings": [w for w in err.getvalue().splitlines() if w.startswith("warning:")]}
 
 
@@ -119,7 +119,7 @@ def worker(spec: dict, init_method: str | None = None) -> int:
         "backend": backend, "world_size": size,
         "all_reduce_ok": bool(torch.all(x == size * (size + 1) / 2)),
         "ddp_grad_rel": relative(g[1], g[0]), "grad_norm": float(g[0].norm()),
-        "peak_memory_bytes": mem, "val_metric": done["r"].val_psnr, "metric": done["r"].metric}))
+        "peak_memory_bytes": mem, "val_metric": done["r"].val_metric, "metric": done["r"].metric}))
     return 0
 
 

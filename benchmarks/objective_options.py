@@ -76,8 +76,8 @@ def main() -> None:
             cfg = base_cfg(args).replace(**OPTIONS[option], steps=args.steps * mult)
             run = Path(tmp) / name.replace(" ", "_").replace("/", "-")
             res = train(cfg, run, quiet=False)  # progress: plain lines when piped
-            quality[name] = {"steps": cfg.train.steps, "train_psnr": res.train_psnr,
-                             "val_psnr": res.val_psnr, "seconds": res.seconds}
+            quality[name] = {"steps": cfg.train.steps, "train_psnr": res.train_metric,
+                             "val_psnr": res.val_metric, "seconds": res.seconds}
     full = times["full, fp32"]
     rows, out = [], {}
     for name, (option, _) in runs.items():

@@ -114,7 +114,7 @@ def measure(name: str, latent: int, args, work: Path) -> dict:
         train_psnr, seconds = done[-1]["train_psnr"], done[-1]["seconds"]
     else:
         result = train(cfg, run_dir, quiet=True)
-        train_psnr, seconds = result.train_psnr, result.seconds
+        train_psnr, seconds = result.train_metric, result.seconds
     run = load_run(run_dir, "cpu")
     row = {"config": name, "label": CONFIGS[name][0], "data": args.data, "latent": latent,
            "hidden": args.hidden, "steps": args.steps, "batch": args.batch_size, "lr": args.lr,

@@ -12,7 +12,7 @@ points and averaged over batch and channels:
     L_outer = ((g - x) ** 2).sum(1).mean()
     opt.zero_grad(); L_outer.backward(); opt.step()
 
-Mapping to inr-gon's conventions (gon.py), so both compute the same numbers:
+Mapping to inr-gon's conventions (models/origin.py), so both compute the same numbers:
 - first layer: [Wc | Wz] over [c, z] is inr-gon's split coord/latent layer (siren.py);
 - inner loss: the original's batch mean gives dL_inner/dz_b = (N / (B C)) dL_b/dz_b, where
   L_b = sum_{n,c} (g - x)^2 / N is inr-gon's per-signal loss; so inr-gon's latent is the

@@ -52,8 +52,8 @@ def main() -> None:
     row = {
         "machine": f"{cpu_name()}, {torch.get_num_threads()} threads",
         "torch": torch.__version__, "steps": res.step, "seconds": round(res.seconds, 1),
-        "steps_per_s": round(res.step / res.seconds, 3), "train_psnr": round(res.train_psnr, 2),
-        "heldout_psnr": round(res.val_psnr, 2),
+        "steps_per_s": round(res.step / res.seconds, 3), "train_psnr": round(res.train_metric, 2),
+        "heldout_psnr": round(res.val_metric, 2),
         "wall_with_data_and_eval_s": round(wall, 1), "config": "SIREN 4x256 w0=30 latent 32 batch 64 28x28",
     }
     table = Table("measure", "value", title="GON reference config on Fashion-MNIST (900 real images)")

@@ -104,10 +104,10 @@ def _figures(result: TrainResult) -> str:
     n = result.val_items
     items = f" ({n} item{'s' if n != 1 else ''})"
     if result.metric == "psnr":
-        val = "n/a" if result.val_psnr is None else f"{result.val_psnr:.2f} dB{items}"
-        return f"train PSNR {result.train_psnr:.2f} dB, held-out PSNR {val}"
-    val = "n/a" if result.val_psnr is None else f"{result.val_psnr:.4f}{items}"  # shapes: clamped L1
-    return f"train {result.metric} {result.train_psnr:.4f}, held-out {result.metric} {val}"
+        val = "n/a" if result.val_metric is None else f"{result.val_metric:.2f} dB{items}"
+        return f"train PSNR {result.train_metric:.2f} dB, held-out PSNR {val}"
+    val = "n/a" if result.val_metric is None else f"{result.val_metric:.4f}{items}"  # shapes: clamped L1
+    return f"train {result.metric} {result.train_metric:.4f}, held-out {result.metric} {val}"
 
 
 def _data_name(data: str) -> str:

@@ -1,14 +1,14 @@
 """The gradient-origin encoder as plain tensor ops, for exporters that cannot trace autograd.grad.
 
 Two graphs, both returning the latent to decode (the posterior mean of a variational run,
-whose step is taken on the ELBO through the heads: see `inr_gon.gon.variational_step`):
+whose step is taken on the ELBO through the heads: see `inr_gon.models.origin.variational_step`):
 - `EncoderGraph`, the general one: coords [B, N, d] and values [B, N, C] -> z [B, D]. It is
-  `GON.encode` itself: gon.py writes the inner backward out (`Siren.sines_vjp`, the cos chain),
+  `GON.encode` itself: origin.py writes the inner backward out (`Siren.sines_vjp`, the cos chain),
   so any coordinates work and `inner_steps` > 1 repeats the step. Gradient and learned steps
   only: a Gauss-Newton step solves a linear system, which ONNX has no operator for.
 - `GridEncoder`, for the run's own grid: from z0 = 0 the latent is affine in the values,
   z = values.flatten(1) @ A + b, one MatMul + Add with A [N*C, D] and b [D] precomputed
-  (`inr_gon.gon.origin_affine`: the gradient, learned and Gauss-Newton steps alike).
+  (`inr_gon.models.origin.origin_affine`: the gradient, learned and Gauss-Newton steps alike).
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ import torch
 from torch import Tensor, nn
 
 from inr_gon.export.onnx import trace
-from inr_gon.models.gon import GON, heads_grad, inner_kl_weight, origin_affine
+from inr_gon.models.gon import GON, inner_kl_weight
+from inr_gon.models.origin import heads_grad, origin_affine
 
 
 class EncoderGraph(nn.Module):

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
-from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from inr_gon import fields as checks
 from inr_gon.errors import InputError, wxh
+from inr_gon.fields import duration_seconds, knob, observe_scales
 from inr_gon.limits import MAX_TRAIN_SIDE
 
 MODALITIES = ("image", "sdf")
@@ -25,10 +25,9 @@ MODELS = ("gon", "conv", "ae", "local")
 PRECISIONS = ("fp32", "tf32", "bf16")  # tf32: TF32 matmuls on CUDA; bf16: autocast
 DEVICE_PATTERN = r"auto|cpu|mps|cuda(:\d{1,3})?"
 MODULATIONS = ("first", "all")  # latent shifts of the first or of every sine layer (siren.py)
-ORIGIN_STEPS = ("gradient", "learned", "gauss-newton")  # gon.OriginStep
+ORIGIN_STEPS = ("gradient", "learned", "gauss-newton")  # origin.OriginStep
 MAX_LATENT_GRID = 64  # cells per side
 MAX_LATENT_SIZE = 4096  # values per latent, grid included
-MAX_OBSERVE_SCALE = 16  # --observe-scales: a view box-downsampled 16x (16^2 fine points a pixel)
 UNLIMITED_STEPS = 10**9  # --steps at this bound: only --time-budget ends the run
 MAX_WEIGHTS = 2**28  # hidden^2 * layers: far above any SIREN GON, far below a typo's 17 GB
 # Fields that shape the model and its data: a run's config.json must state them all (a
@@ -38,66 +37,6 @@ MODEL_FIELDS = ("data", "modality", "height", "width", "channels", "model", "lat
 # modulation, latent_grid, origin_step and local_base came later: a config.json without them was
 # trained with their defaults (the paper's latent and step, no base), so an old run folder loads
 # as it was.
-
-
-def _interval(text: str) -> tuple[float, float, bool, bool]:
-    """"[0, 1)" -> (0, 1, closed low, open high); numbers may be written 2**40."""
-    m = re.fullmatch(r"([\[(])\s*(\S+)\s*,\s*(\S+)\s*([\])])", text)
-    if not m:
-        raise ValueError(f"bad bounds {text!r}")
-    num = lambda s: int(s.split("**")[0]) ** int(s.split("**")[1]) if "**" in s else float(s)  # noqa: E731
-    return num(m.group(2)), num(m.group(3)), m.group(1) == "[", m.group(4) == "]"
-
-
-def knob(default: Any, doc: str, *, bounds: str | None = None, choices: tuple | None = None,
-         pattern: str | None = None, check: Callable[[Any], bool] | None = None,
-         cli: bool = True) -> Any:
-    """A config field: default, one-line doc, and what values are valid.
-    bounds: an interval such as "[0, 1)" or "(0, 1e4]"; cli=False: not a `train` option."""
-    meta = {"help": doc, "bounds": _interval(bounds) if bounds else None, "choices": choices,
-            "pattern": pattern, "check": check, "cli": cli}
-    return field(default=default, metadata=meta)
-
-
-def _noise_ok(text: str) -> bool:
-    try:
-        scales = [float(x) for x in text.split(",")]
-    except ValueError:
-        return False
-    return 1 <= len(scales) <= 8 and all(0.0 < x < 1.0 for x in scales)
-
-
-def observe_scales(text: str) -> list[int]:
-    """"1,2,4" -> [1, 2, 4]: box-downsampling factors of the views each batch encodes."""
-    return [int(x) for x in text.split(",")]
-
-
-def _scales_ok(text: str) -> bool:
-    try:
-        scales = observe_scales(text)
-    except ValueError:
-        return False
-    return 1 <= len(scales) <= 8 and len(set(scales)) == len(scales) and all(
-        1 <= x <= MAX_OBSERVE_SCALE for x in scales)
-
-
-def duration_seconds(text: str) -> float:
-    """"90s", "20m", "1h30m", "45" (seconds) -> seconds; "0" -> 0 (no limit)."""
-    parts = re.findall(r"(\d+(?:\.\d+)?)([smh]?)", text.strip().lower())
-    if not parts or "".join(n + u for n, u in parts) != text.strip().lower().replace(" ", ""):
-        raise ValueError(f"not a duration: {text!r} (want e.g. 90s, 20m, 1h)")
-    return sum(float(n) * {"": 1, "s": 1, "m": 60, "h": 3600}[u] for n, u in parts)
-
-
-def _duration_ok(text: str) -> bool:
-    try:
-        return 0 <= duration_seconds(text) <= 10**7
-    except ValueError:
-        return False
-
-
-def _path_ok(text: str) -> bool:
-    return 0 < len(text) <= 4096 and "\x00" not in text
 
 
 @dataclass
@@ -135,7 +74,7 @@ class DataConfig:
     """What to train on and how it is held in memory."""
 
     data: str = knob("builtin:shapes", "Image folder, .npy/.npz array, mesh folder or builtin:NAME",
-                     check=_path_ok, cli=False)
+                     check=checks.path_ok, cli=False)
     height: int = knob(32, "Training height (set with --size)", bounds=f"[1, {MAX_TRAIN_SIDE}]", cli=False)
     width: int = knob(32, "Training width (set with --size)", bounds=f"[1, {MAX_TRAIN_SIDE}]", cli=False)
     val_fraction: float = knob(0.1, "Share of the items held out for validation", bounds="[0, 1)")
@@ -155,7 +94,7 @@ class TrainConfig:
                       "--time-budget alone sets)", bounds=f"[0, {UNLIMITED_STEPS}]")
     time_budget: str = knob("0", "Wall-clock limit such as 90s, 20m or 1h (0 = none): the lr "
                             "schedule follows the time spent; with --steps the first limit "
-                            "reached ends the run", check=_duration_ok)
+                            "reached ends the run", check=checks.duration_ok)
     batch_size: int = knob(32, "Signals per step", bounds="[1, 10**6]")
     lr: float = knob(1e-4, "Adam learning rate", bounds="(0, 1]")
     lr_min_ratio: float = knob(0.1, "Cosine decay to lr * ratio; 1.0 keeps lr constant",
@@ -179,7 +118,7 @@ class TrainConfig:
     # Each factor s adds one encode of the view box-downsampled by s, decoded and scored at
     # full resolution (super-resolution, issue 13): a step costs about one step per factor.
     observe_scales: str = knob("1", "Also encode box-downsampled views, e.g. 1,2,4 (scored at "
-                               "full size)", check=_scales_ok)
+                               "full size)", check=checks.scales_ok)
 
 
 @dataclass
@@ -191,7 +130,7 @@ class SdfConfig:
     sdf_samples: int = knob(100_000, "SDF: points sampled (and cached) per shape",
                             bounds="[16, 10**8]")
     sdf_noise: str = knob("0.01,0.05,0.15", "SDF: near-surface noise scales, e.g. 0.005,0.05",
-                          check=_noise_ok)
+                          check=checks.noise_ok)
     sdf_uniform: float = knob(0.8, "SDF: share of points uniform in the cube", bounds="[0, 1)")
 
 
@@ -286,61 +225,40 @@ class Config:
     def validate(self) -> Config:
         """Each field against its declared bounds, then the combinations; returns self."""
         for name, value in self.flat().items():
-            if name != "extra" and not _valid(FIELDS[name], value):
+            if name != "extra" and not checks.valid_value(FIELDS[name], value):
                 raise InputError(f"config field '{name}' is out of range: {value!r}")
         net = self.net
         if net.hidden**2 * net.layers > MAX_WEIGHTS:
             raise InputError(f"config fields 'hidden' and 'layers': {net.hidden} x {net.layers} "
                              f"means {net.hidden**2 * net.layers:.3g} weights, above the "
                              f"{MAX_WEIGHTS:.3g} limit")
-        _check_extra(self.extra)
+        checks.check_extra(self.extra)
         self._check_latent()
-        return self._check_model()
+        self._check_points()
+        return self
 
     def _check_latent(self) -> None:
-        """A latent grid that fits the images and the size limit; steps the model can take."""
-        net, g = self.net, self.net.latent_grid
+        """A latent grid that fits the images and the size limit."""
+        g = self.net.latent_grid
         if self.summary.modality == "image" and g > min(self.size):
             raise InputError(f"--latent-grid {g} is larger than the {wxh(*self.size)} "
                              f"images: use at most the smaller side")
         if self.latent_size > MAX_LATENT_SIZE:
-            raise InputError(f"a {g}^{self.coord_dim} latent grid of {net.latent_dim}-vectors is "
-                             f"{self.latent_size} values per signal, above the {MAX_LATENT_SIZE} limit")
-        if net.variational and net.origin_step != "gradient":
-            raise InputError(f"--variational takes the gradient step only, not --origin-step "
-                             f"{net.origin_step}")
-        if net.model != "gon" and net.origin_step != "gradient":
-            raise InputError(f"--origin-step {net.origin_step} is for --model gon")
-        if net.model in ("conv", "local") and (net.modulation != "first" or g):
-            raise InputError(f"--model {net.model} has no SIREN: --modulation and --latent-grid "
-                             "are for gon and ae")
+            raise InputError(f"a {g}^{self.coord_dim} latent grid of {self.net.latent_dim}-vectors "
+                             f"is {self.latent_size} values per signal, above the "
+                             f"{MAX_LATENT_SIZE} limit")
 
-    def _check_model(self) -> Config:
-        """Combinations the baselines (baselines.py) cannot honour."""
-        model, modality = self.net.model, self.summary.modality
-        if model != "gon" and modality != "image":
-            raise InputError(f"model '{model}' is for images; use --model gon for {modality}")
-        if model != "gon" and self.net.variational:
-            raise InputError("--variational is implemented for --model gon only")
-        if model == "ae" and self.net.detach_inner:
-            raise InputError("--detach-inner needs a gradient-origin model (gon or conv), not ae")
-        if model == "conv":
-            self._check_conv()
-        if modality == "sdf" and self.train.points_per_signal:
+    def _check_points(self) -> None:
+        """Points drawn per signal are for images; a downsampled view needs whole images (every
+        pixel of a footprint) and a side the factor divides. What each model accepts: its
+        own `check` (models/)."""
+        if self.summary.modality == "sdf" and self.train.points_per_signal:
             raise InputError("--points-per-signal is for images; an SDF run draws --sdf-points "
                              "of each shape's points every step")
-        if model in ("ae", "local") and self.train.points_per_signal:
-            raise InputError(f"--model {model} encodes whole images: leave --points-per-signal at 0")
-        self._check_scales()
-        return self
-
-    def _check_scales(self) -> None:
-        """A downsampled view needs whole images (every pixel of a footprint), a side the
-        factor divides, and the implicit GON's observation model."""
         scales = observe_scales(self.train.observe_scales)
         if scales == [1]:
             return
-        if self.net.model not in ("gon", "local") or self.summary.modality != "image":
+        if self.summary.modality != "image":
             raise InputError("--observe-scales is for --model gon or local on images")
         if self.train.points_per_signal:
             raise InputError("--observe-scales encodes whole images: leave --points-per-signal at 0")
@@ -348,18 +266,6 @@ class Config:
         bad = [s for s in scales if h % s or w % s]
         if bad:
             raise InputError(f"--observe-scales {bad[0]} does not divide the training size {w}x{h}")
-
-    def _check_conv(self) -> None:
-        """The conv decoder doubles a base grid (layers - 1) times: doublings past one pixel
-        only grow an output that is cropped away (2^39 pixels a side at --layers 40)."""
-        (h, w), layers, hidden = self.size, self.net.layers, self.net.hidden
-        most = max((max(h, w) - 1).bit_length(), 1) + 1
-        if layers > most:
-            raise InputError(f"--model conv doubles its grid layers - 1 times: at {wxh(h, w)} use "
-                             f"at most --layers {most}, got {layers}")
-        if hidden < 2 and 2 ** max(layers - 1, 1) >= max(h, w):
-            raise InputError(f"--model conv at --layers {layers} starts from a 1x1 grid, which "
-                             "needs --hidden 2 or more (one value normalises to a constant)")
 
     def to_dict(self) -> dict[str, Any]:
         return self.flat()
@@ -393,47 +299,6 @@ class Config:
         return cls.from_dict(raw)
 
 
-def _valid(f: dataclasses.Field, value: Any) -> bool:
-    meta = f.metadata
-    if meta["choices"] is not None and value not in meta["choices"]:
-        return False
-    if meta["pattern"] is not None and re.fullmatch(meta["pattern"], value) is None:
-        return False
-    if meta["check"] is not None and not meta["check"](value):
-        return False
-    if meta["bounds"] is not None:
-        lo, hi, lo_closed, hi_closed = meta["bounds"]
-        if not ((lo <= value if lo_closed else lo < value) and (value <= hi if hi_closed else value < hi)):
-            return False
-    return True
-
-
 def typed(flat: dict[str, Any]) -> dict[str, Any]:
     """Flat field values checked against their declared types (ints accepted as floats)."""
-    return {name: _check_type(name, FIELDS[name], value) for name, value in flat.items()}
-
-
-def _check_type(name: str, f: dataclasses.Field, value: Any) -> Any:
-    kind = f.type if isinstance(f.type, str) else f.type.__name__
-    ok = {
-        "int": isinstance(value, int) and not isinstance(value, bool),
-        "float": isinstance(value, (int, float)) and not isinstance(value, bool),
-        "bool": isinstance(value, bool),
-        "str": isinstance(value, str),
-    }.get(kind, isinstance(value, dict))
-    if not ok:
-        raise InputError(f"config field '{name}' has the wrong type: {value!r} (want {kind})")
-    return float(value) if kind == "float" else value
-
-
-def _check_extra(extra: dict) -> None:
-    """`extra` is bookkeeping (package version, data summary): JSON only, of the known kinds."""
-    kinds = {"version": str, "data": dict}
-    for key, kind in kinds.items():
-        if key in extra and not isinstance(extra[key], kind):
-            raise InputError(f"config field 'extra.{key}' has the wrong type: {extra[key]!r:.60} "
-                             f"(want {kind.__name__})")
-    try:
-        json.dumps(extra, allow_nan=False)
-    except (TypeError, ValueError, RecursionError) as e:
-        raise InputError(f"config field 'extra' is not plain JSON ({e})") from None
+    return {name: checks.typed_value(name, FIELDS[name], value) for name, value in flat.items()}

@@ -3,6 +3,7 @@ terabytes, each far above any real use."""
 
 MAX_TRAIN_SIDE = 8192  # --size of a training run, per side (config.height, config.width)
 MAX_RENDER_SIDE = 16384  # a rendered or sampled image (--size of render, sample, interpolate), per side
+MAX_OBSERVE_SCALE = 16  # --observe-scales: a view box-downsampled 16x (16^2 fine points a pixel)
 MAX_OBSERVE_FACTOR = 8  # an input pixel observed as the mean of at most 8 x 8 fine points
 MAX_PIXELS = 64_000_000  # 64 megapixels: a decoded input image, or a training size H x W
 MAX_RENDER_PIXELS = 2**27  # a whole-photo render (--scale): 8-bit output + its PNG bytes under ~1 GB

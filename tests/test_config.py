@@ -4,6 +4,7 @@ import pytest
 
 from inr_gon.config import Config
 from inr_gon.errors import InputError
+from inr_gon.models.factory import check_config
 
 
 def test_json_round_trip():
@@ -47,7 +48,7 @@ def test_not_json():
 ])
 def test_issue12_fields_are_validated(fields, words):
     with pytest.raises(InputError, match=words):
-        Config.of(**fields).validate()
+        check_config(Config.of(**fields))
 
 
 def test_latent_size_counts_the_grid():

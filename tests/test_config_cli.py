@@ -9,6 +9,7 @@ from cli_helpers import assert_input_error, run_cli
 from inr_gon.cli.options import flag_name, starting_config
 from inr_gon.config import FIELDS, GROUPS, Config
 from inr_gon.errors import InputError
+from inr_gon.models.factory import check_config
 from inr_gon.presets import FOLDER_DEFAULTS, PRESETS
 
 TINY = ["--size", "8", "--batch-size", "4", "--hidden", "8", "--layers", "2", "--latent-dim", "4",
@@ -66,7 +67,7 @@ def test_every_field_has_a_doc_and_validates_its_default():
 
 def test_presets_are_valid_configs():
     for values in PRESETS.values():
-        Config.of(**values).validate()
+        check_config(Config.of(**values))
 
 
 def test_train_from_a_json_config_file_flags_override_it(tmp_path, capsys):

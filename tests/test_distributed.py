@@ -65,7 +65,7 @@ def test_shards_cover_the_global_batch_once():
 def test_batch_must_split_evenly(tmp_path, monkeypatch):
     from inr_gon.training import distributed
 
-    monkeypatch.setattr(distributed, "setup", lambda device: (World(0, 3), device))
+    monkeypatch.setattr(distributed, "_join", lambda device: (World(0, 3), device))
     cfg = Config.of(height=8, width=8, batch_size=4, hidden=8, layers=2, latent_dim=4, steps=1)
     with pytest.raises(InputError, match="multiple of the number of processes"):
         train(cfg, tmp_path / "run", quiet=True)

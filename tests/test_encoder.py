@@ -2,10 +2,12 @@
 
 import pytest
 import torch
+from origin_oracles import latent_autograd
 
 from inr_gon.config import Config
 from inr_gon.export.encoder import EncoderGraph, GridEncoder, grid_affine
-from inr_gon.models.gon import GON, inner_kl_weight, inner_loss, kl_normal, latent_autograd
+from inr_gon.models.gon import GON, inner_kl_weight
+from inr_gon.models.origin import inner_loss, kl_normal
 from inr_gon.models.render import grid
 
 

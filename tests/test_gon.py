@@ -1,20 +1,11 @@
 import numpy as np
 import pytest
 import torch
+from origin_oracles import latent_autograd, latent_explicit, latent_shared_grid, origin_affine, origin_step
 
 from inr_gon.config import Config
-from inr_gon.models.gon import (
-    GON,
-    PAPER_STEP,
-    OriginStep,
-    gradient_origin,
-    inner_loss,
-    latent_autograd,
-    latent_explicit,
-    latent_shared_grid,
-    origin_affine,
-    origin_step,
-)
+from inr_gon.models.gon import GON
+from inr_gon.models.origin import PAPER_STEP, OriginStep, gradient_origin, inner_loss
 from inr_gon.models.render import grid
 from inr_gon.models.siren import Siren
 

@@ -15,7 +15,7 @@ from cli_helpers import run_cli
 
 from inr_gon.datasets import Sampling, load_shapes
 from inr_gon.progress import Progress, Rate, clock
-from inr_gon.training.train import _Loop
+from inr_gon.training.train import Loop
 
 TINY = ["builtin:shapes:16", "--size", "8", "--hidden", "8", "--layers", "1", "--latent-dim", "4",
         "--device", "cpu", "--preview-every", "0"]
@@ -60,14 +60,14 @@ def test_quiet_prints_no_progress(tmp_path, capsys):
 
 
 def test_a_stopped_run_says_where_and_what_was_saved(tmp_path, capsys, monkeypatch):
-    real = _Loop.train_step
+    real = Loop.train_step
 
     def stop_after_three(self, step):  # as Ctrl-C or SIGTERM would: finish the step, then stop
         out = real(self, step)
         self.stop_requested = step == 2
         return out
 
-    monkeypatch.setattr(_Loop, "train_step", stop_after_three)
+    monkeypatch.setattr(Loop, "train_step", stop_after_three)
     code, out, err = run_cli(capsys, "train", *TINY, "--steps", "50", "--out", tmp_path / "run")
     assert code == 130
     lines = out.strip().splitlines()

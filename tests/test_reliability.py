@@ -25,7 +25,7 @@ from inr_gon.config import Config
 from inr_gon.io import append_line, atomic_write, load_tensors, read_json, read_jsonl
 from inr_gon.models.factory import build_model
 from inr_gon.run import is_run, load_checkpoint, load_config, load_run
-from inr_gon.training.train import _Loop, train
+from inr_gon.training.train import Loop, train
 
 # ---- SIGKILL at random moments --------------------------------------------------------------
 
@@ -236,7 +236,7 @@ def resume_matches(capsys, run_dir: Path, reference: dict) -> None:
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
 def test_nonfinite_loss_stops_with_one_line_and_resumes(tmp_path, capsys, monkeypatch, reference, bad):
-    real = _Loop.train_step
+    real = Loop.train_step
 
     def diverging(self, step):  # the 5th step reports a non-finite loss
         out = real(self, step)
@@ -244,17 +244,17 @@ def test_nonfinite_loss_stops_with_one_line_and_resumes(tmp_path, capsys, monkey
             out["loss"] = torch.tensor(bad)
         return out
 
-    monkeypatch.setattr(_Loop, "train_step", diverging)
+    monkeypatch.setattr(Loop, "train_step", diverging)
     code, _, err = run_cli(capsys, "train", *TINY_FLAGS, "--out", tmp_path / "run")
     line = one_error_line(err)
     assert code == 1 and f"loss became {bad} at step 5" in line and "(step 4) is kept" in line
     assert checkpoint_step(tmp_path / "run") == 4
-    monkeypatch.setattr(_Loop, "train_step", real)
+    monkeypatch.setattr(Loop, "train_step", real)
     resume_matches(capsys, tmp_path / "run", reference)
 
 
 def test_nonfinite_weights_are_never_checkpointed(tmp_path, capsys, monkeypatch, reference):
-    real = _Loop.train_step
+    real = Loop.train_step
 
     def poisoned(self, step):  # the update of step 6 turns a weight into NaN, its loss was fine
         out = real(self, step)
@@ -263,11 +263,11 @@ def test_nonfinite_weights_are_never_checkpointed(tmp_path, capsys, monkeypatch,
                 next(self.model.parameters()).view(-1)[0] = float("nan")
         return out
 
-    monkeypatch.setattr(_Loop, "train_step", poisoned)
+    monkeypatch.setattr(Loop, "train_step", poisoned)
     code, _, err = run_cli(capsys, "train", *TINY_FLAGS, "--out", tmp_path / "run")
     assert code == 1 and "weights became NaN or inf by step 6" in one_error_line(err)
     assert checkpoint_step(tmp_path / "run") == 4
-    monkeypatch.setattr(_Loop, "train_step", real)
+    monkeypatch.setattr(Loop, "train_step", real)
     resume_matches(capsys, tmp_path / "run", reference)
 
 
@@ -311,7 +311,7 @@ class HalfWriter:
 
 @pytest.mark.parametrize("hit", ["checkpoint", "log"])
 def test_disk_full_is_one_line_and_keeps_the_checkpoint(tmp_path, capsys, monkeypatch, reference, hit):
-    disk, real = FullDisk(), _Loop.train_step
+    disk, real = FullDisk(), Loop.train_step
 
     def filling(self, step):  # the disk fills up during step 5
         disk.full = disk.full or step == 4
@@ -319,7 +319,7 @@ def test_disk_full_is_one_line_and_keeps_the_checkpoint(tmp_path, capsys, monkey
 
     monkeypatch.setattr(inr_gon.io, "os", disk)
     monkeypatch.setattr(inr_gon.io, "open", disk.open_file, raising=False)
-    monkeypatch.setattr(_Loop, "train_step", filling)
+    monkeypatch.setattr(Loop, "train_step", filling)
     log_every = "1" if hit == "log" else "100"  # 100: nothing is logged before the save at step 6
     run_dir = tmp_path / "run"
     code, _, err = run_cli(capsys, "train", *TINY_FLAGS, "--log-every", log_every, "--out", run_dir)

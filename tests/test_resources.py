@@ -18,13 +18,13 @@ import torch
 from cli_helpers import one_error_line, run_cli
 from figures import record
 
-import inr_gon.training.train
+import inr_gon.training.loop
 from inr_gon.config import Config
 from inr_gon.io import read_jsonl, write_png
 from inr_gon.models.factory import build_model
 from inr_gon.oom import OutOfMemory
 from inr_gon.run import STATE_FILE, load_checkpoint, load_config, load_run
-from inr_gon.training.train import _Loop, train
+from inr_gon.training.train import Loop, train
 
 TINY = Config.of(data="builtin:shapes:16", height=8, width=8, hidden=16, layers=2, latent_dim=4,
                  batch_size=4, steps=8, checkpoint_every=2, log_every=1, preview_every=0,
@@ -50,14 +50,14 @@ def checkpoint_step(run_dir: Path) -> int:
 
 
 def fail_at(monkeypatch, step: int, error) -> None:
-    real = _Loop.train_step
+    real = Loop.train_step
 
     def step_fn(self, s):
         if s == step:
             raise error()
         return real(self, s)
 
-    monkeypatch.setattr(_Loop, "train_step", step_fn)
+    monkeypatch.setattr(Loop, "train_step", step_fn)
 
 
 # ---- out of memory ----------------------------------------------------------------------------
@@ -247,13 +247,13 @@ def test_a_real_file_size_limit_keeps_the_checkpoint(tmp_path, capsys):
 
 def test_metrics_are_fsynced_at_each_checkpoint(tmp_path, monkeypatch):
     synced = []
-    real = inr_gon.training.train.sync_file
+    real = inr_gon.training.loop.sync_file
 
     def spy(path):
         real(path)
         synced.append(max((r["step"] for r in read_jsonl(path) if "loss" in r), default=0))
 
-    monkeypatch.setattr(inr_gon.training.train, "sync_file", spy)
+    monkeypatch.setattr(inr_gon.training.loop, "sync_file", spy)
     train(TINY, tmp_path / "run", quiet=True)
     # each checkpoint's log lines reach the disk with it; the final evaluation's at the end
     assert synced == [2, 4, 6, 8, 8]

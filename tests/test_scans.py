@@ -24,7 +24,7 @@ from inr_gon.datasets.signed_distance import signed_distance
 from inr_gon.inference.latents import load_latents
 from inr_gon.inference.mesh import mesh_run, shape_inputs
 from inr_gon.inference.shape_refine import lr_at, shape_latents
-from inr_gon.models.gon import clamped_l1
+from inr_gon.models.base import clamped_l1
 from inr_gon.run import load_run
 from inr_gon.shapes.mesh import extract_mesh, sdf_volume
 from inr_gon.training.batches import split_indices

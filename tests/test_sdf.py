@@ -4,13 +4,13 @@ import json
 
 import pytest
 import torch
+from origin_oracles import latent_autograd, latent_explicit
 
 from inr_gon.models.factory import build_model
-from inr_gon.models.gon import latent_autograd, latent_explicit
 from inr_gon.run import load_run
 from inr_gon.training.sdf import SdfTask, encode_shapes, training_shapes
 from inr_gon.training.tasks import make_task
-from inr_gon.training.train import _Loop, train
+from inr_gon.training.train import Loop, train
 
 
 def test_task_batches_are_per_shape_and_a_function_of_step(tiny_sdf_cfg):
@@ -60,16 +60,16 @@ def test_tiny_sdf_gon_trains_and_logs_sdf_metrics(tiny_sdf_cfg, tmp_path):
 
 def test_sdf_resume_continues_exactly(tiny_sdf_cfg, tmp_path, monkeypatch):
     train(tiny_sdf_cfg, tmp_path / "whole", quiet=True)
-    real_step = _Loop.train_step
+    real_step = Loop.train_step
 
     def stop_after_two(self, step):
         out = real_step(self, step)
         self.stop_requested = step == 1
         return out
 
-    monkeypatch.setattr(_Loop, "train_step", stop_after_two)
+    monkeypatch.setattr(Loop, "train_step", stop_after_two)
     assert train(tiny_sdf_cfg, tmp_path / "cut", quiet=True).step == 2
-    monkeypatch.setattr(_Loop, "train_step", real_step)
+    monkeypatch.setattr(Loop, "train_step", real_step)
     train(tiny_sdf_cfg, tmp_path / "cut", resume=True, quiet=True)
     whole = load_run(tmp_path / "whole").model.state_dict()
     cut = load_run(tmp_path / "cut").model.state_dict()

@@ -10,7 +10,7 @@ from inr_gon.config import Config
 from inr_gon.models.gon import GON
 from inr_gon.models.render import grid
 from inr_gon.training.step import FiniteGuard, Stepper, compiled, weights_finite
-from inr_gon.training.train import TrainingError, _Loop, train
+from inr_gon.training.train import Loop, TrainingError, train
 
 
 def model_and_batch(**kw):
@@ -77,7 +77,7 @@ def test_compiled_step_gives_the_same_gradients():
 
 
 def poison_at(step_to_poison, deferred):
-    real = _Loop.train_step
+    real = Loop.train_step
     calls = []
 
     def step(self, step):
@@ -96,7 +96,7 @@ def test_nan_stops_training_and_keeps_the_last_good_checkpoint(tiny_cfg, tmp_pat
                                                                 deferred):
     cfg = tiny_cfg.replace(steps=8, log_every=4, checkpoint_every=2, preview_every=0)
     step, calls = poison_at(2, deferred)  # the third step's loss is NaN
-    monkeypatch.setattr(_Loop, "train_step", step)
+    monkeypatch.setattr(Loop, "train_step", step)
     with pytest.raises(TrainingError, match=r"loss became nan at step 3; the last good "
                                             r"checkpoint \(step 2\) is kept"):
         train(cfg, tmp_path / "run", quiet=True)
@@ -112,7 +112,7 @@ def test_nan_stops_training_and_keeps_the_last_good_checkpoint(tiny_cfg, tmp_pat
 def test_deferred_loop_syncs_only_at_log_and_checkpoint_steps(tiny_cfg, tmp_path, monkeypatch):
     cfg = tiny_cfg.replace(steps=6, log_every=3, checkpoint_every=0, preview_every=0)
     step, _ = poison_at(-1, deferred=True)
-    monkeypatch.setattr(_Loop, "train_step", step)
+    monkeypatch.setattr(Loop, "train_step", step)
     reads = []
     real = FiniteGuard.first_bad
     monkeypatch.setattr(FiniteGuard, "first_bad", lambda self, reduce=None: reads.append(1) or
@@ -129,7 +129,7 @@ def test_non_finite_weights_are_never_saved(tiny_cfg, tmp_path):
     train(tiny_cfg.replace(steps=2), tmp_path / "run", quiet=True)
     run = load_run(tmp_path / "run")
     before = (tmp_path / "run" / "train_state.safetensors").read_bytes()
-    loop = _Loop(run.cfg, SimpleNamespace(device=torch.device("cpu")), run.model,
+    loop = Loop(run.cfg, SimpleNamespace(device=torch.device("cpu")), run.model,
                  torch.optim.Adam(run.model.parameters()), tmp_path / "run", True, 0.0)
     loop.last_saved = 2
     with torch.no_grad():

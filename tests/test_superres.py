@@ -3,6 +3,7 @@ fitting small inputs, and training on downsampled views (--observe-scales)."""
 
 import imageio.v3 as iio
 import numpy as np
+import origin_oracles as gon
 import pytest
 import torch
 from cli_helpers import assert_input_error, run_cli
@@ -11,8 +12,8 @@ from inr_gon.config import Config
 from inr_gon.demos.images import run_demo
 from inr_gon.inference.fit import fit_images
 from inr_gon.io import read_jsonl
-from inr_gon.models import gon
 from inr_gon.models.factory import build_model
+from inr_gon.models.origin import OriginStep
 from inr_gon.models.render import box_downsample, box_grid, grid
 from inr_gon.models.siren import Siren
 from inr_gon.presets import PRESETS
@@ -58,7 +59,7 @@ def test_observed_gradient_matches_autograd(grid_g, modulation):
 def test_observed_gauss_newton_matches_autograd_jacobian(grid_g, modulation):
     dec = decoder(grid_g, modulation)
     coords, x = box_grid(3, 3, 2).double(), torch.rand(2, 9, 3, dtype=torch.float64)
-    rule = gon.OriginStep("gauss-newton", dec.latent_size).double()
+    rule = OriginStep("gauss-newton", dec.latent_size).double()
     z0 = torch.zeros(dec.latent_size, dtype=torch.float64)
     aj = torch.autograd.functional.jacobian(
         lambda z: dec(coords, z[None])[0].reshape(9, 4, 3).mean(1), z0).reshape(27, -1)
@@ -75,7 +76,7 @@ def test_observed_gauss_newton_matches_autograd_jacobian(grid_g, modulation):
 @pytest.mark.parametrize("grid_g,modulation", OPTIONS)
 def test_observed_affine_form_equals_per_signal_form(kind, grid_g, modulation):
     dec = decoder(grid_g, modulation)
-    rule = gon.OriginStep(kind, dec.latent_size).double()
+    rule = OriginStep(kind, dec.latent_size).double()
     coords, x = box_grid(4, 4, 2).double(), torch.rand(3, 16, 3, dtype=torch.float64)
     a, b = gon.origin_affine(dec, rule, coords, chunk=10, box=4)  # chunk rounds to 8
     per_signal = gon.origin_step(dec, rule, coords.expand(3, -1, -1), x, box=4)

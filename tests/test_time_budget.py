@@ -8,7 +8,7 @@ import pytest
 from cli_helpers import assert_input_error, run_cli
 
 from inr_gon.config import UNLIMITED_STEPS, Config, duration_seconds
-from inr_gon.training import train as train_module
+from inr_gon.training import loop as train_module
 from inr_gon.training.train import lr_at, read_metrics, train
 
 TINY = ["--size", "8", "--hidden", "8", "--layers", "1", "--latent-dim", "4", "--device", "cpu",

@@ -8,7 +8,7 @@ from inr_gon.errors import InputError
 from inr_gon.models.factory import build_model
 from inr_gon.run import load_checkpoint, load_run
 from inr_gon.training.batches import batch_indices, split_indices
-from inr_gon.training.train import _Loop, train
+from inr_gon.training.train import Loop, train
 
 
 def weights(run_dir):
@@ -59,17 +59,17 @@ def test_checkpoint_round_trip_renders_identically(tiny_cfg, tmp_path):
 
 def test_resume_continues_exactly(tiny_cfg, tmp_path, monkeypatch):
     train(tiny_cfg, tmp_path / "whole", quiet=True)
-    real_step = _Loop.train_step
+    real_step = Loop.train_step
 
     def stop_after_three(self, step):  # as Ctrl-C would: finish the step, then stop
         out = real_step(self, step)
         self.stop_requested = step == 2
         return out
 
-    monkeypatch.setattr(_Loop, "train_step", stop_after_three)
+    monkeypatch.setattr(Loop, "train_step", stop_after_three)
     res = train(tiny_cfg, tmp_path / "cut", quiet=True)
     assert res.interrupted and res.step == 3
-    monkeypatch.setattr(_Loop, "train_step", real_step)
+    monkeypatch.setattr(Loop, "train_step", real_step)
     res = train(tiny_cfg, tmp_path / "cut", resume=True, quiet=True)
     assert res.step == 6
     whole, cut = weights(tmp_path / "whole"), weights(tmp_path / "cut")

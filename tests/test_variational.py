@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from inr_gon.config import Config
-from inr_gon.models.gon import GON, inner_loss, kl_normal, variational_step
+from inr_gon.models.gon import GON
+from inr_gon.models.origin import inner_loss, kl_normal, variational_step
 from inr_gon.models.render import grid
 
 
@@ -17,6 +18,10 @@ def vgon(kl_weight=0.5, inner_steps=1, c=3):
         model.to_mu.bias.uniform_(-0.5, 0.5)
         model.to_logvar.bias.uniform_(-1.0, 1.0)
     return model
+
+
+def heads(model):
+    return model.to_mu, model.to_logvar
 
 
 def reference_step(model, coords, x, z0, eps, kl_scale):
@@ -36,11 +41,11 @@ def test_inner_step_is_the_negative_elbo_gradient(noise):
     eps = torch.randn(3, 5, dtype=torch.double) if noise else None
     z0 = torch.zeros(3, 5, dtype=torch.double)
     ref = reference_step(model, coords, x, z0, eps, 0.7)
-    ours = variational_step(model.decoder, model.to_mu, model.to_logvar, coords, x, None, eps, 0.7)
+    ours = variational_step(model.origin, model.decoder, heads(model), coords, x, None, eps, 0.7)
     assert torch.allclose(ours, ref, atol=1e-10)
     z1 = 0.3 * torch.randn(3, 5, dtype=torch.double)  # a later inner step, per-signal z0
     ref = reference_step(model, coords, x, z1, eps, 0.7)
-    ours = variational_step(model.decoder, model.to_mu, model.to_logvar, coords, x, z1, eps, 0.7)
+    ours = variational_step(model.origin, model.decoder, heads(model), coords, x, z1, eps, 0.7)
     assert torch.allclose(ours, ref, atol=1e-10)
 
 

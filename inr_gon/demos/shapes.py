@@ -44,7 +44,7 @@ def run_shapes_demo(out: Path, quiet: bool = False, cfg: Config = DEMO_SHAPES,
     mean = report["mean"]
     figures = {
         "run": str(out), "steps": result.step, "seconds": round(result.seconds, 1),
-        "train_sdf_l1": round(result.train_psnr, 4), "val_sdf_l1": round(result.val_psnr, 4),
+        "train_sdf_l1": round(result.train_metric, 4), "val_sdf_l1": round(result.val_metric, 4),
         "val_items": len(val_idx), "resolution": resolution, "failed": report["failed"],
         **{f"val_{k}": None if v is None else round(v, 5) for k, v in mean.items()},
         "convention": report["convention"],

@@ -16,7 +16,8 @@ from inr_gon.models.render import axis as grid_axis
 from inr_gon.shapes.mesh import extract_mesh, sdf_volume
 from inr_gon.shapes.splat import render_mesh
 from inr_gon.training.batches import split_indices
-from inr_gon.training.sdf import encode_shapes, shape_set
+from inr_gon.training.sdf import encode_shapes
+from inr_gon.training.source import shape_set
 
 AXES = {"x": 0, "y": 1, "z": 2}
 PREVIEW_RESOLUTION, PREVIEW_SIZE = 64, 192  # a gallery preview: a coarse mesh, shaded

@@ -17,7 +17,7 @@ from torch import Tensor
 
 from inr_gon.errors import InputError
 from inr_gon.metrics import image_scores
-from inr_gon.models.gon import inner_loss, observe
+from inr_gon.models.origin import POINTS, Observation, inner_loss
 from inr_gon.models.render import DEFAULT_MAX_MEMORY
 
 REFINE_LR = 1e-2
@@ -54,15 +54,16 @@ def mean_scores(res: FitResult) -> dict[str, float]:
 
 
 def refine(model, coords: Tensor, values: Tensor, z: Tensor, steps: int,
-           lr: float = REFINE_LR, box: int = 1, loss_fn: LossFn = inner_loss) -> Tensor:
+           lr: float = REFINE_LR, obs: Observation = POINTS,
+           loss_fn: LossFn = inner_loss) -> Tensor:
     """Adam on latents z [B, D] with the weights frozen: steps on each signal's loss_fn (default
-    its inner loss; SDF runs pass their outer loss, sdf.shape_loss). values [B, N, C] observe box
-    averages of `box` consecutive points of coords [N * box, d] (1: themselves)."""
+    its inner loss; SDF runs pass their outer loss, sdf.shape_loss). values [B, M, C] observe the
+    fine points coords [M * box, d] through obs (default: themselves)."""
     z = z.detach().clone().requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)
     with torch.enable_grad():
         for _ in range(steps):
-            loss = loss_fn(observe(model.decode(coords, z), box), values).sum()
+            loss = loss_fn(obs(model.decode(coords, z)), values).sum()
             (z.grad,) = torch.autograd.grad(loss, z)  # weights get no .grad
             opt.step()
     return z.detach()
@@ -89,7 +90,7 @@ def fit_images(run, images: np.ndarray, names: list[str], refine_steps: int = 0,
             z0 = (encoder(v.cpu().numpy()).to(run.device) if encoder is not None
                   else run.encode_values(coords, v, k))
         z0s.append(z0)
-        zs.append(refine(run.model, coords, v, z0, refine_steps, lr, k * k) if refine_steps
+        zs.append(refine(run.model, coords, v, z0, refine_steps, lr, Observation(k * k)) if refine_steps
                   else z0)
     z0, z = torch.cat(z0s), torch.cat(zs)
     scores0 = image_scores(run.observed(z0, size, max_memory), images)

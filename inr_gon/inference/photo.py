@@ -21,7 +21,8 @@ from inr_gon.errors import InputError
 from inr_gon.inference.fit import REFINE_LR, refine
 from inr_gon.limits import MAX_RENDER_PIXELS, MAX_RENDER_SIDE
 from inr_gon.metrics import psnr_from_mse
-from inr_gon.models.gon import GON, origin_affine
+from inr_gon.models.gon import GON
+from inr_gon.models.origin import origin_affine
 from inr_gon.models.render import DEFAULT_MAX_MEMORY, grid
 from inr_gon.models.tiles import TileLayout, render_tiles
 

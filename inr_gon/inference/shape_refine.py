@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from inr_gon.inference.fit import REFINE_LR
-from inr_gon.models.gon import clamped_l1
+from inr_gon.models.base import clamped_l1
 from inr_gon.training.sdf import ENCODE_POINTS, encode_shapes, fixed_subset
 
 # DeepSDF's is 5e-3; 1e-2 (the image refinement's too) fitted better from the gradient-origin

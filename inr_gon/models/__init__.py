@@ -1,2 +1,2 @@
-"""The networks: the SIREN decoder F(coords, z), the GON around it (the gradient-origin step),
-the paper's baselines, and coordinate grids with chunked decoding at any resolution."""
+"""The networks: the SIREN decoder F(coords, z), the latent-step engine (origin.py), the GON
+around it, the paper's baselines, and coordinate grids with chunked decoding at any resolution."""

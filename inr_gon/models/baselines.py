@@ -1,6 +1,6 @@
 """Baselines behind `--model`: the convolutional GON of the paper, and an autoencoder.
 
-Both keep the GON interface (`encode(coords, values)`, `decode(coords, z)`, `render(z, H, W)`,
+Both are `base.Model`s (`encode(coords, values)`, `decode(coords, z)`, `render(z, H, W)`,
 `forward(coords, values, generator) -> dict(loss, rec, kl, mse, pred, z)`), so training,
 evaluation and the CLI treat every model alike.
 
@@ -26,9 +26,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from inr_gon.config import Config
-from inr_gon.models.gon import decoder_for, latent_autograd, step_outputs
-from inr_gon.models.render import DEFAULT_MAX_MEMORY, grid, render_images
+from inr_gon.config import Config, observe_scales
+from inr_gon.errors import InputError, wxh
+from inr_gon.models.base import Model, SirenModel, check_image_model, check_whole_images
+from inr_gon.models.origin import POINTS, Observation, latent_autograd
+from inr_gon.models.render import DEFAULT_MAX_MEMORY, grid
 
 
 def _groups(channels: int, pixels: int) -> int:
@@ -75,14 +77,30 @@ def sample_image(img: Tensor, coords: Tensor) -> Tensor:
     return out[:, :, 0].transpose(1, 2)
 
 
-class ConvGON(nn.Module):
+class ConvGON(Model):
     """The paper's convolutional GON: z = -dL/dz0 at z0 = 0 through a transposed-conv decoder."""
 
     def __init__(self, cfg: Config) -> None:
-        super().__init__()
-        self.cfg = cfg
+        super().__init__(cfg)
         self.net = ConvDecoder(cfg)
         self.register_buffer("grid", grid(*cfg.size), persistent=False)
+
+    @staticmethod
+    def check(cfg: Config) -> None:
+        """Images, no SIREN, no views; the decoder doubles a base grid (layers - 1) times:
+        doublings past one pixel only grow an output that is cropped away (2^39 pixels a side
+        at --layers 40)."""
+        check_image_model(cfg, siren=False)
+        if observe_scales(cfg.train.observe_scales) != [1]:
+            raise InputError("--observe-scales is for --model gon or local on images")
+        (h, w), layers, hidden = cfg.size, cfg.net.layers, cfg.net.hidden
+        most = max((max(h, w) - 1).bit_length(), 1) + 1
+        if layers > most:
+            raise InputError(f"--model conv doubles its grid layers - 1 times: at {wxh(h, w)} use "
+                             f"at most --layers {most}, got {layers}")
+        if hidden < 2 and 2 ** max(layers - 1, 1) >= max(h, w):
+            raise InputError(f"--model conv at --layers {layers} starts from a 1x1 grid, which "
+                             "needs --hidden 2 or more (one value normalises to a constant)")
 
     def decode(self, coords: Tensor, z: Tensor) -> Tensor:
         img = self.net(z)
@@ -90,10 +108,10 @@ class ConvGON(nn.Module):
             return img.flatten(2).transpose(1, 2)  # the training grid: the pixels themselves
         return sample_image(img, coords)
 
-    def encode(self, coords: Tensor, values: Tensor) -> Tensor:
+    def encode(self, coords: Tensor, values: Tensor, obs: Observation = POINTS) -> Tensor:
         create = torch.is_grad_enabled() and not self.cfg.net.detach_inner
         z0 = values.new_zeros(values.shape[0], self.cfg.net.latent_dim)
-        return latent_autograd(self.decode, coords, values, z0, create_graph=create)
+        return latent_autograd(self.decode, coords, values, z0, create, obs)
 
     @torch.no_grad()
     def render(self, z: Tensor, height: int, width: int,
@@ -103,11 +121,6 @@ class ConvGON(nn.Module):
         if (height, width) != self.cfg.size:
             img = F.interpolate(img, size=(height, width), mode="bilinear", align_corners=False)
         return img.clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy()
-
-    def forward(self, coords: Tensor, values: Tensor,
-                generator: torch.Generator | None = None) -> dict[str, Tensor]:
-        z = self.encode(coords, values)
-        return step_outputs(self.decode(coords, z), values, z, self.cfg)
 
 
 class ConvEncoder(nn.Module):
@@ -138,34 +151,27 @@ def encoder_width(channels: int, latent_dim: int, target: int) -> int:
     return min(range(1, 1025), key=lambda w: abs(count(w) - target))
 
 
-class AutoEncoder(nn.Module):
+class AutoEncoder(SirenModel):
     """A convolutional encoder and the implicit GON's SIREN decoder, trained end to end."""
 
     def __init__(self, cfg: Config) -> None:
-        super().__init__()
-        self.cfg = cfg
-        self.decoder = decoder_for(cfg)
+        super().__init__(cfg)
         target = sum(p.numel() for p in self.decoder.parameters())
         width = encoder_width(cfg.summary.channels, cfg.latent_size, target)
         self.encoder = ConvEncoder(cfg.summary.channels, width, cfg.latent_size)
 
-    def encode(self, coords: Tensor, values: Tensor) -> Tensor:
+    @staticmethod
+    def check(cfg: Config) -> None:
+        """Images, whole, no views; no gradient-origin step to detach."""
+        check_image_model(cfg, siren=True)
+        if cfg.net.detach_inner:
+            raise InputError("--detach-inner needs a gradient-origin model (gon or conv), not ae")
+        check_whole_images(cfg, views=False)
+
+    def encode(self, coords: Tensor, values: Tensor, obs: Observation = POINTS) -> Tensor:
         """values [B, H*W, C] on the training grid -> z [B, D] (coords are implied)."""
         h, w = self.cfg.size
         if values.shape[-2] != h * w:
             raise ValueError(f"the autoencoder encodes whole {h}x{w} images, got {values.shape[-2]} "
                              "points")
         return self.encoder(values.transpose(1, 2).reshape(values.shape[0], -1, h, w))
-
-    def decode(self, coords: Tensor, z: Tensor) -> Tensor:
-        return self.decoder(coords, z)
-
-    def render(self, z: Tensor, height: int, width: int,
-               max_memory: int = DEFAULT_MAX_MEMORY) -> np.ndarray:
-        return render_images(self.decoder, z, height, width, max_memory)
-
-    def forward(self, coords: Tensor, values: Tensor,
-                generator: torch.Generator | None = None) -> dict[str, Tensor]:
-        z = self.encode(coords, values)
-        return step_outputs(self.decode(coords, z), values, z, self.cfg)
-

@@ -46,6 +46,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from inr_gon.models.local_geometry import BASIS, Geometry
+from inr_gon.models.origin import POINTS, Observation
 from inr_gon.models.render import box_downsample
 
 
@@ -256,7 +257,7 @@ class LocalSR(nn.Module):
         return {"loss": loss, "rec": loss, "kl": zero, "mse": loss.detach(), "pred": preds[-1],
                 "z": z}
 
-    def encode(self, coords: Tensor, values: Tensor, box: int = 1) -> Tensor:
+    def encode(self, coords: Tensor, values: Tensor, obs: Observation = POINTS) -> Tensor:
         """Evaluation: the view at the largest observe scale, encoded for that scale."""
         s = max(self.scales)
         return self.encode_images(self.view(values, s), s)

@@ -15,7 +15,9 @@ from inr_gon.device import resolve_device
 from inr_gon.errors import InputError, warn, wxh
 from inr_gon.limits import LOCAL_DIRECT_SIDE, MAX_OBSERVE_FACTOR, MAX_RENDER_SIDE
 from inr_gon.models import render as R
+from inr_gon.models.baselines import ConvGON
 from inr_gon.models.factory import build_model
+from inr_gon.models.origin import Observation
 from inr_gon.run.checkpoint import MODEL_FILE, load_config, load_model_weights
 
 
@@ -32,7 +34,7 @@ class Run:
     @property
     def decoder(self) -> nn.Module:
         """The SIREN F(coords, z); the convolutional GON has none."""
-        if not hasattr(self.model, "decoder"):
+        if isinstance(self.model, ConvGON):  # the other models decode with a network of points
             raise InputError(f"{self.path}: a '{self.cfg.net.model}' run has no SIREN decoder "
                              "(this needs a gon or ae run)")
         return self.model.decoder
@@ -108,9 +110,7 @@ class Run:
 
     def encode_values(self, coords: torch.Tensor, values: torch.Tensor, k: int = 1) -> torch.Tensor:
         """The model's encoder on values [B, M, C] at coords [M*k^2, 2] (k > 1: observed)."""
-        if k == 1:
-            return self.model.encode(coords, values)
-        return self.model.encode(coords, values, box=k * k)
+        return self.model.encode(coords, values, Observation(k * k))
 
     def render(self, z: torch.Tensor, size: tuple[int, int] | None = None,
                max_memory: int = R.DEFAULT_MAX_MEMORY) -> np.ndarray:

@@ -21,6 +21,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from inr_gon.device import resolve_device
 from inr_gon.errors import InputError
 from inr_gon.run.lock import hold
 
@@ -51,9 +52,18 @@ def launched() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
-def setup(device: torch.device) -> tuple[World, torch.device]:
-    """Join the process group torchrun describes (no-op for one process). A CUDA run takes the
-    GPU of its LOCAL_RANK. Returns (world, device)."""
+def setup(name: str, batch_size: int) -> tuple[World, torch.device]:
+    """Join the process group torchrun describes (no-op for one process) on the device `name`
+    (device.resolve_device); a CUDA run takes the GPU of its LOCAL_RANK. The batch must split
+    evenly among the ranks. Returns (world, device)."""
+    world, device = _join(resolve_device(name))
+    if batch_size % world.size:
+        raise InputError(f"--batch-size {batch_size} must be a multiple of the number of "
+                         f"processes ({world.size}), so every rank takes an equal share")
+    return world, device
+
+
+def _join(device: torch.device) -> tuple[World, torch.device]:
     if not launched() or dist.is_initialized():
         return current(), device
     local = int(os.environ.get("LOCAL_RANK", 0))
@@ -77,12 +87,6 @@ def teardown() -> None:
 def barrier() -> None:
     if current().active:
         dist.barrier()
-
-
-def check_batch(batch_size: int, world: World) -> None:
-    if batch_size % world.size:
-        raise InputError(f"--batch-size {batch_size} must be a multiple of the number of "
-                         f"processes ({world.size}), so every rank takes an equal share")
 
 
 def shard(idx: Tensor, world: World | None = None) -> Tensor:

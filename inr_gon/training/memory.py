@@ -48,41 +48,41 @@ def points_per_step(cfg: Config, pixels: int) -> int:
     return ppp if 0 < ppp < pixels else pixels
 
 
-def plan(cfg: Config, batch: int, pixels: int) -> Plan:
-    """The estimate for this config and, when it exceeds cfg.train.max_memory, fewer points."""
+def plan(cfg: Config, batch: int, pixels: int, batch_size: int | None = None) -> Plan:
+    """The estimate for this config and, when it exceeds cfg.train.max_memory, fewer points.
+    batch: signals per step on this process; batch_size: the run's, if it changes."""
     hidden, layers = cfg.net.hidden, cfg.net.layers
     points = points_per_step(cfg, pixels)
     estimate = step_bytes(batch, points, hidden, layers)
-    cap = cfg.train.max_memory * 2**20
+    cap, size = cfg.train.max_memory * 2**20, {} if batch_size is None else {"batch_size": batch_size}
     note = f"a step needs ~{mib(estimate)} of activations ({batch} x {points} points)"
     if not cap or estimate <= cap:
-        return Plan(cfg, estimate, note)
-    fit = max(MIN_POINTS, cap // step_bytes(batch, 1, hidden, layers))
+        return Plan(cfg.replace(**size) if size else cfg, estimate, note)
+    fit = int(min(max(MIN_POINTS, cap // step_bytes(batch, 1, hidden, layers)), points))
     if cfg.net.model != "gon" and cfg.summary.modality == "image":
-        return Plan(cfg, estimate, note, f"--max-memory {cfg.train.max_memory}: --model "
-                    f"{cfg.net.model} takes whole images; the step needs ~{mib(estimate)}")
+        return Plan(cfg.replace(**size) if size else cfg, estimate, note,
+                    f"--max-memory {cfg.train.max_memory}: --model {cfg.net.model} takes whole "
+                    f"images; the step needs ~{mib(estimate)}")
     field = "sdf_points" if cfg.summary.modality == "sdf" else "points_per_signal"
-    capped = cfg.replace(**{field: int(min(fit, points))})
-    new = step_bytes(batch, int(min(fit, points)), hidden, layers)
-    note = f"a step needs ~{mib(new)} of activations ({batch} x {int(min(fit, points))} points)"
-    return Plan(capped, new, note, f"--max-memory {cfg.train.max_memory} MiB: a step with all "
-                f"{points} points of each signal needs ~{mib(estimate)}; drawing {int(min(fit, points))} "
-                f"points per signal each step (--{field.replace('_', '-')})")
+    new = step_bytes(batch, fit, hidden, layers)
+    note = f"a step needs ~{mib(new)} of activations ({batch} x {fit} points)"
+    return Plan(cfg.replace(**size, **{field: fit}), new, note,
+                f"--max-memory {cfg.train.max_memory} MiB: a step with all {points} points of "
+                f"each signal needs ~{mib(estimate)}; drawing {fit} points per signal each step "
+                f"(--{field.replace('_', '-')})")
 
 
-def fit_batch(cfg: Config, n_train: int, world: distributed.World) -> Config:
-    """A batch larger than the training set would repeat items within a step: clamp it to the
-    set (a multiple of the processes under torchrun), with a warning."""
-    b = cfg.train.batch_size
-    fit = max(world.size, n_train // world.size * world.size)
-    if b <= fit:
-        return cfg
-    if world.is_main:
-        warn(f"--batch-size {b} is larger than the {n_train} training items: using {fit}")
-    return cfg.replace(batch_size=fit)
-
-
-def task_pixels(task) -> int:
-    """Points of one whole signal: H*W for images (SDF runs draw sdf_points of a pool)."""
-    coords = getattr(task, "coords", None)
-    return int(coords.shape[0]) if coords is not None else 0
+def fit(cfg: Config, n_train: int, pixels: int, world: distributed.World, resume: bool) -> Plan:
+    """The step a run takes: its batch clamped to the training set (a multiple of the
+    processes), its points capped by --max-memory (plan), each with a warning; a resumed run
+    keeps its own."""
+    b, most = cfg.train.batch_size, max(world.size, n_train // world.size * world.size)
+    fitted = b if resume else min(b, most)
+    if fitted < b and world.is_main:
+        warn(f"--batch-size {b} is larger than the {n_train} training items: using {most}")
+    step = plan(cfg, fitted // world.size, pixels, fitted if fitted != b else None)
+    if resume:
+        return Plan(cfg, step.estimate, step.note)  # the points it was trained with
+    if step.capped and world.is_main:
+        warn(step.capped)
+    return step

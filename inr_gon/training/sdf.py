@@ -2,7 +2,7 @@
 
 Each shape has its own sampled points (datasets/sampling.py), so a batch is coords
 [B, N, 3] per shape and the gradient-origin step takes its explicit (general) form; the
-outer loss is DeepSDF's clamped L1 (gon.outer_loss). A step draws, for each shape of the
+outer loss is DeepSDF's clamped L1 (base.outer_loss). A step draws, for each shape of the
 batch, sdf_points of its pool of sdf_samples points: which shapes and which points are a
 function of (seed, step), so `--resume` replays the same run.
 """
@@ -15,21 +15,17 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from inr_gon.config import Config, DataSummary
-from inr_gon.datasets import Sampling, load_shapes
-from inr_gon.models.gon import clamped_l1
+from inr_gon.config import Config
+from inr_gon.models.base import clamped_l1
 from inr_gon.plots import image_grid
 from inr_gon.shapes.mesh import extract_mesh, network_sdf, sdf_volume
 from inr_gon.shapes.splat import render_mesh
 from inr_gon.training import distributed
 from inr_gon.training.batches import batch_indices, split_indices, step_generator
+from inr_gon.training.source import Source, shape_set
 
 ENCODE_POINTS = 16384  # points per shape for a latent outside training (fixed subset)
 PREVIEW_RES, PREVIEW_SIZE = 48, 128
-
-
-def shape_set(cfg: Config, quiet: bool = False):
-    return load_shapes(cfg.dataset.data, Sampling.from_config(cfg), quiet)
 
 
 def fixed_subset(points: Tensor, sdf: Tensor, n: int, seed: int = 0) -> tuple[Tensor, Tensor]:
@@ -65,13 +61,10 @@ def shape_errors(model, points: Tensor, sdf: Tensor, z: Tensor, clamp: float,
 class SdfTask:
     metric = "sdf_l1"  # mean clamped |error| of the SDF in the normalised frame, lower is better
 
-    def __init__(self, cfg: Config, device: torch.device, quiet: bool = False) -> None:
-        data = shape_set(cfg, quiet)
-        self.cfg = cfg
-        self.facts = DataSummary(modality="sdf", channels=1)
-        self.data, self.device = data, device
-        self.train_idx, self.val_idx = split_indices(len(data.names), cfg.dataset.val_fraction,
-                                                     cfg.train.seed)
+    def __init__(self, cfg: Config, device: torch.device, source: Source) -> None:
+        data = source.data
+        self.cfg, self.facts, self.data, self.device = cfg, source.facts, data, device
+        self.train_idx, self.val_idx = source.train_idx, source.val_idx
         points = torch.from_numpy(data.points)  # [S, P, 3]
         sdf = torch.from_numpy(data.sdf)[..., None]  # [S, P, 1]
         self.train_points, self.train_sdf = points[self.train_idx].to(device), sdf[self.train_idx].to(device)
@@ -81,6 +74,13 @@ class SdfTask:
 
     def summary(self) -> dict:
         return {**self.data.summary(), "train": len(self.train_idx), "val": len(self.val_idx)}
+
+    def step_metric(self, out: dict[str, Tensor]) -> float:
+        """The step's clamped L1."""
+        return float(out["rec"])
+
+    def points_option(self) -> str:
+        return f"--sdf-points (now {self.cfg.sdf.sdf_points})"
 
     def batch(self, step: int) -> tuple[Tensor, Tensor]:
         """(coords [B, N, 3], values [B, N, 1]): N = sdf_points of each shape's pool; under

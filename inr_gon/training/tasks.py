@@ -1,6 +1,8 @@
 """What a run trains on: the signals, their split, batches, evaluation and previews.
 
-A task turns DATA into (coords, values) batches; `make_task` picks the one DATA needs. ImageTask
+`Task` is the role every task plays for the training loop. DATA is read once (`read_source`:
+the items and what they determined); the task is then built with the run's final config
+(`task_for`). A task turns DATA into (coords, values) batches. ImageTask
 keeps every image on one shared pixel grid, so the gradient-origin step takes its shared-grid
 form. Its images come from a source: an ImageSet held in memory (uploaded to the device once),
 or a folder too large for `data_memory`, streamed from disk a batch at a time (streaming.py).
@@ -10,42 +12,69 @@ Under torchrun a batch is this rank's share of the global one (distributed.shard
 from __future__ import annotations
 
 import math
-from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from inr_gon.config import Config, DataSummary
-from inr_gon.datasets import ImageSet, LazyFolder, detect_modality, load_images
-from inr_gon.errors import InputError
+from inr_gon.config import Config
+from inr_gon.datasets import LazyFolder
 from inr_gon.metrics import psnr_from_mse
 from inr_gon.models.render import grid
 from inr_gon.plots import preview_strip
 from inr_gon.training import distributed
-from inr_gon.training.batches import batch_indices, split_indices, step_generator
+from inr_gon.training.batches import batch_indices, step_generator
 from inr_gon.training.sdf import SdfTask
-from inr_gon.training.streaming import StreamedValues, lazy_folder
+from inr_gon.training.source import Source, read_source
+from inr_gon.training.streaming import StreamedValues
 
 
-def resolved_source(data: str) -> str:
-    """DATA as a run folder records it: a path made absolute, so the run loads from anywhere."""
-    return data if data.startswith("builtin:") else str(Path(data).resolve())
+class Task(Protocol):
+    """What the training loop asks of the data it trains on."""
+
+    metric: str  # what evaluate() and the log show beside the loss: psnr or sdf_l1
+    device: torch.device
+    train_idx: Tensor  # [n_train] item indices
+    val_idx: Tensor  # [n_val]
+
+    def batch(self, step: int) -> tuple[Tensor, Tensor]:
+        """(coords [N, d] or [B, N, d], values [B, N, C]): this rank's share of step's batch."""
+
+    def noise_generator(self, step: int, salt: int = 0) -> torch.Generator | None:
+        """The generator of step's random draws (None on a GPU: its own)."""
+
+    def step_metric(self, out: dict[str, Tensor]) -> float:
+        """The figure the log shows beside the loss, from a step's outputs."""
+
+    def points_option(self) -> str:
+        """The option that sets the points each signal gives a step, and its value."""
+
+    def evaluate(self, model) -> tuple[float, float | None]:
+        """The metric on training items and on held-out ones (None: none held out)."""
+
+    def preview(self, model) -> np.ndarray | None:
+        """A picture of the model's reconstructions, or None."""
+
+    def summary(self) -> dict:
+        """What the run folder records of the data."""
 
 
-def make_task(cfg: Config, device: torch.device, quiet: bool = False):
-    modality = detect_modality(cfg.dataset.data)
-    if modality == "image":
-        return image_task(cfg, device)
-    if modality == "sdf":
-        return SdfTask(cfg, device, quiet)
-    raise InputError(f"{cfg.dataset.data}: {modality} data cannot be trained by this version")
+def task_for(cfg: Config, device: torch.device, source: Source) -> Task:
+    """The task of source's data, drawing batches as cfg says."""
+    if source.facts.modality == "image":
+        return ImageTask(cfg, device, source)
+    return SdfTask(cfg, device, source)
+
+
+def make_task(cfg: Config, device: torch.device, quiet: bool = False) -> Task:
+    """DATA read and its task built with cfg as it is (outside training)."""
+    return task_for(cfg, device, read_source(cfg, quiet))
 
 
 def image_task(cfg: Config, device: torch.device) -> ImageTask:
     """In memory, unless cfg.data is a folder too large for cfg.data_memory."""
-    folder = lazy_folder(cfg, cfg.dataset.data_workers + 1)
-    return ImageTask(cfg, device, load_images(cfg.dataset.data, cfg.size) if folder is None else folder)
+    return task_for(cfg, device, read_source(cfg))
 
 
 class MemoryValues:
@@ -72,20 +101,24 @@ class ImageTask:
 
     metric = "psnr"  # what evaluate() and the log show beside the loss (SdfTask: sdf_l1)
 
-    def __init__(self, cfg: Config, device: torch.device, data: ImageSet | LazyFolder) -> None:
+    def __init__(self, cfg: Config, device: torch.device, source: Source) -> None:
+        data = source.data
         streamed = isinstance(data, LazyFolder)
-        channels = data.channels if streamed else data.images.shape[-1]
-        self.cfg = cfg
-        self.facts = DataSummary(modality="image", channels=channels)
-        self.data, self.device = data, device
-        count = len(data) if streamed else len(data.images)
-        self.train_idx, self.val_idx = split_indices(count, cfg.dataset.val_fraction, cfg.train.seed)
+        self.cfg, self.facts, self.data, self.device = cfg, source.facts, data, device
+        self.train_idx, self.val_idx = source.train_idx, source.val_idx
         self.coords = grid(*(cfg.size if streamed else data.images.shape[1:3]), device)  # [H*W, 2]
         self.world = distributed.current()
         self.values = StreamedValues(self) if streamed else MemoryValues(self)
 
     def summary(self) -> dict:
         return {**self.data.summary(), "train": len(self.train_idx), "val": len(self.val_idx)}
+
+    def step_metric(self, out: dict[str, Tensor]) -> float:
+        """PSNR of the step's mean squared error."""
+        return float(psnr_from_mse(float(out["mse"])))
+
+    def points_option(self) -> str:
+        return f"--points-per-signal (now {self.cfg.train.points_per_signal or 'every pixel'})"
 
     def batch(self, step: int) -> tuple[Tensor, Tensor]:
         """(coords [N, 2] shared by the batch, values [B, N, C]); B is this rank's share."""

@@ -12,6 +12,14 @@ from inr_gon.errors import InputError
 INSTALL = 'pip install "inr-gon[tensorboard]"'
 
 
+def require() -> None:
+    """InputError at once when the optional package is missing, before anything is written."""
+    try:
+        import torch.utils.tensorboard  # noqa: F401
+    except ImportError:
+        raise InputError(f"--tensorboard needs the tensorboard package: {INSTALL}") from None
+
+
 class TensorBoard:
     def __init__(self, run_dir: Path, start: int = 0) -> None:
         try:  # lazily: an optional extra; torch.utils.tensorboard needs the tensorboard package

@@ -1,79 +1,44 @@
-"""The training loop: Adam on the GON loss; seeded, resumable exactly, previews and metrics.
+"""Training a run, top to bottom: join the processes, resolve the config once (and with it the
+task and the model, resolve.py), lock the run folder, make the optimiser (or read the weights and
+its state back with --resume), write the run's config, then hand everything to the loop
+(loop.py).
 
-Everything random in a step (which items, which points, the VGON noise) is a function of
-(seed, step), so `--resume` from a checkpoint replays the same run bit for bit on the CPU.
-Under torchrun each rank trains on its share of the same global batch (distributed.py); rank 0
-alone writes. The loop reads values back from the device only at log, preview and checkpoint
-steps (every step on the CPU, where that is free), so a CUDA step queues work without waiting.
+Under torchrun each rank runs this whole file; rank 0 alone writes (distributed.py).
 """
 
 from __future__ import annotations
 
-import json
-import math
-import signal
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from inr_gon import __version__, oom
-from inr_gon.config import UNLIMITED_STEPS, Config
-from inr_gon.device import resolve_device
+from inr_gon.config import Config
 from inr_gon.errors import InputError, warn
-from inr_gon.io import append_line, atomic_write, read_jsonl, remove_temp_files, sync_file, write_png
-from inr_gon.metrics import psnr_from_mse
-from inr_gon.models.factory import build_model
-from inr_gon.plots import save_figure, training_figure
-from inr_gon.progress import Progress, clock
-from inr_gon.run import STATE_FILE, is_run, load_checkpoint, save_checkpoint, save_config
-from inr_gon.training import distributed, memory, perf
-from inr_gon.training.step import FiniteGuard, Stepper, weights_finite
-from inr_gon.training.tasks import make_task, resolved_source
+from inr_gon.io import remove_temp_files
+from inr_gon.run import is_run, load_checkpoint, save_checkpoint, save_config
+from inr_gon.training import distributed, tblog
+from inr_gon.training.loop import Loop, oom_message
+from inr_gon.training.record import TrainingError, TrainResult, read_metrics, rewrite_metrics
+from inr_gon.training.resolve import Resolved, resolve
+from inr_gon.training.schedule import lr_at
 from inr_gon.training.tblog import TensorBoard
 
-
-class TrainingError(Exception):
-    """Training stopped on its own (non-finite loss); the last good checkpoint is kept."""
-
-
-@dataclass
-class TrainResult:
-    run_dir: Path
-    step: int
-    interrupted: bool
-    train_psnr: float
-    val_psnr: float | None
-    seconds: float
-    metric: str = "psnr"  # what train_psnr/val_psnr hold: psnr (images) or sdf_l1 (shapes)
-    rank: int = 0  # under torchrun: only rank 0 evaluates and reports
-    val_items: int = 0  # held-out items behind val_psnr
-    total_steps: int = 0  # the run's --steps (step < total_steps when stopped early)
-    out_of_time: bool = False  # ended by --time-budget (not interrupted: a finished run)
-    time_budget: str = "0"  # the run's --time-budget
-
-
-def lr_at(cfg: Config, step: int, spent: float = 0.0) -> float:
-    """Cosine decay from lr to lr * lr_min_ratio over the run: over cfg.steps, or over the
-    time budget, whichever is further along (spent: share of --time-budget used, 0..1).
-
-    Why not torch.optim.lr_scheduler: CosineAnnealingLR computes each lr from the previous one
-    (1981 of 2000 steps differ from this closed form in the last bits, lr 1e-4, ratio 0.1), and
-    cannot follow `--resume --steps N`, which stretches the schedule; LambdaLR reproduces these
-    values bit for bit but only wraps this same formula, adding state to checkpoint. A pure
-    function of (cfg, step, spent) is what keeps --resume and the ranks of torchrun exact (a
-    time budget's `spent` is agreed by the ranks at each sync; it is not replayable)."""
-    t = min(max(step / max(cfg.train.steps, 1), spent), 1.0)
-    lr, ratio = cfg.train.lr, cfg.train.lr_min_ratio
-    return lr * (ratio + (1 - ratio) * 0.5 * (1 + math.cos(math.pi * t)))
+__all__ = ["Loop", "TrainResult", "TrainingError", "lr_at", "read_metrics", "train"]
 
 
 def train(cfg: Config, out: str | Path, resume: bool = False, quiet: bool = False) -> TrainResult:
-    joined = distributed.launched() and not distributed.current().active
-    world, device = distributed.setup(resolve_device(cfg.train.device))
+    """Train (or with resume, continue) the run cfg describes into the folder out."""
+    run_dir, joined = Path(out), distributed.launched() and not distributed.current().active
     try:
-        result = _train(cfg, Path(out), device, world, resume, quiet)
+        world, device = distributed.setup(cfg.train.device, cfg.train.batch_size)
+        check_folder(run_dir, resume)  # fail fast, before the data is read
+        if cfg.train.tensorboard and world.is_main:
+            tblog.require()  # a missing optional package is an error at once
+        run = resolve(cfg, device, world, resume, quiet)  # the final config, and its task
+        with distributed.hold_on_main_rank(run_dir, not resume, world, device):
+            check_folder(run_dir, resume)  # again, now that no other process can write here
+            result = start(run, run_dir, resume, quiet)
         if joined:
             distributed.barrier()  # rank 0 evaluates last: nobody leaves the group before it
         return result
@@ -82,271 +47,42 @@ def train(cfg: Config, out: str | Path, resume: bool = False, quiet: bool = Fals
             distributed.teardown()
 
 
-def _train(cfg: Config, run_dir: Path, device: torch.device, world: distributed.World,
-           resume: bool, quiet: bool) -> TrainResult:
-    _check_folder(run_dir, resume)  # fail fast, before the data is read
-    distributed.check_batch(cfg.train.batch_size, world)
-    task = make_task(cfg, device, quiet=quiet)
-    # What the data determined, and DATA as a path that loads from anywhere; checked once.
-    cfg = cfg.replace(summary=task.facts, data=resolved_source(cfg.dataset.data)).validate()
-    with distributed.hold_on_main_rank(run_dir, not resume, world, device):
-        _check_folder(run_dir, resume)  # again, now that no other process can write here
-        return _train_locked(cfg, task, run_dir, world, resume, quiet)
-
-
-def _check_folder(run_dir: Path, resume: bool) -> None:
+def check_folder(run_dir: Path, resume: bool) -> None:
     if is_run(run_dir) and not resume:
         raise InputError(f"{run_dir} already holds a run: pass --resume, or another --out")
     if resume and not is_run(run_dir):
         raise InputError(f"{run_dir}: nothing to resume (not a run folder)")
 
 
-def _train_locked(cfg: Config, task, run_dir: Path, world: distributed.World, resume: bool,
-                  quiet: bool) -> TrainResult:
-    device = task.device
-    # before anything is written: a missing optional package is an error at once
+def start(run: Resolved, run_dir: Path, resume: bool, quiet: bool) -> TrainResult:
+    """Model, optimiser and folder ready (fresh, or read back from the checkpoint), then the loop."""
+    cfg, task, model, world = run.cfg, run.task, run.model, run.world
     board = TensorBoard(run_dir, start=0) if cfg.train.tensorboard and world.is_main else None
-    if not resume:  # a resumed run keeps the batch and points it was trained with
-        cfg = memory.fit_batch(cfg, len(task.train_idx), world)
-    step_plan = memory.plan(cfg, cfg.train.batch_size // world.size, memory.task_pixels(task))
-    if step_plan.capped and not resume:  # every rank draws the capped points
-        if world.is_main:
-            warn(step_plan.capped)
-        cfg = step_plan.cfg
-    task.cfg = cfg  # the task draws its batches with the (possibly clamped) config
     if cfg.train.steps == 0 and world.is_main and not resume:
         warn("--steps 0: the run is written untrained (weights at their initialisation)")
-    perf.configure(cfg, device)
-    torch.manual_seed(cfg.train.seed)
-    model = build_model(cfg).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
-    start, info = 0, {"seconds": 0.0}
+    step, info = 0, {"seconds": 0.0}
     for folder in (run_dir, run_dir / "previews") if world.is_main else ():
         remove_temp_files(folder)  # of writes a crash cut short
     if resume:
-        start, info = load_checkpoint(run_dir, model, opt)
+        step, info = load_checkpoint(run_dir, model, opt)
     distributed.barrier()  # every rank has checked the folder and read its checkpoint
     if world.is_main:
         if not resume:
             cfg.extra.update(version=__version__, data=task.summary())
             # Checkpoint first, config last: the folder is a run (config.json) only once it can
             # be loaded and resumed; a crash before that leaves a folder `train` may reuse.
-            state = {**info, "steps": cfg.train.steps, "version": __version__}
-            save_checkpoint(run_dir, model, opt, 0, state)
+            save_checkpoint(run_dir, model, opt, 0, {**info, "steps": cfg.train.steps,
+                                                     "version": __version__})
             save_config(run_dir, cfg)
-        _rewrite_metrics(run_dir, start)
-    if board is not None and start:
-        board = TensorBoard(run_dir, start)  # drop what was logged after the checkpoint
-    loop = _Loop(cfg, task, model, opt, run_dir, quiet or not world.is_main, info.get("seconds", 0.0),
-                 first_line=step_plan.note, board=board)
+        rewrite_metrics(run_dir, step)
+    if board is not None and step:
+        board = TensorBoard(run_dir, step)  # drop what was logged after the checkpoint
+    loop = Loop(cfg, task, model, opt, run_dir, quiet or not world.is_main, info.get("seconds", 0.0),
+                first_line=run.note, board=board)
     try:
-        with oom.guard(lambda what: _oom_message(loop, what)):
-            return loop.run(start)
+        with oom.guard(lambda what: oom_message(loop, what)):
+            return loop.run(step)
     finally:
         if board is not None:
             board.close()
-
-
-def _oom_message(loop: _Loop, what: str) -> str:
-    """What ran out, what is safe, and the flags that lower memory."""
-    cfg = loop.cfg
-    points = (f"--sdf-points (now {cfg.sdf.sdf_points})" if cfg.summary.modality == "sdf" else
-              f"--points-per-signal (now {cfg.train.points_per_signal or 'every pixel'})")
-    return (f"training ran out of {what} at step {loop.step + 1}; the last good checkpoint is "
-            f"step {loop.last_saved} in {loop.run_dir / STATE_FILE} (--resume continues from it); "
-            f"lower --batch-size (now {cfg.train.batch_size}) or {points}")
-
-
-class _Loop:
-    def __init__(self, cfg, task, model, opt, run_dir: Path, quiet: bool, seconds: float,
-                 first_line: str = "", board: TensorBoard | None = None) -> None:
-        self.cfg, self.task, self.model, self.opt, self.run_dir = cfg, task, model, opt, run_dir
-        self.quiet, self.seconds0 = quiet, seconds
-        self.world = distributed.current()
-        self.stepper = Stepper(distributed.wrap(model, task.device), opt, cfg, task.device)
-        self.guard = FiniteGuard(task.device)
-        self.sync_every_step = task.device.type == "cpu"  # reading a CPU scalar is free
-        self.stop_requested = False  # set by Ctrl-C
-        self.stop_agreed = False  # under torchrun: some rank was asked to stop (read at syncs)
-        self.last_saved = self.step = 0  # step: steps done (the one running is step + 1)
-        self.val_psnr: float | None = None
-        self.first_line = first_line  # shown before the first step: what a step needs in memory
-        # --time-budget: the share spent, as of the last sync (agreed by the ranks there); the
-        # lr schedule reads it, and the loop ends when it reaches 1. Syncs are every step on
-        # the CPU and every log/preview/checkpoint step on CUDA, where the clock is only true
-        # once the queued work is done.
-        self.budget, self.spent = cfg.budget_seconds, 0.0
-        self.elapsed = lambda: seconds  # run() sets the clock: seconds of training, resumes included
-        self.lr_used = cfg.train.lr
-        self.board = board  # --tensorboard
-
-    def run(self, start: int) -> TrainResult:
-        cfg, t0 = self.cfg, time.perf_counter()
-        elapsed = self.elapsed = lambda: self.seconds0 + time.perf_counter() - t0  # noqa: E731
-        step = self.last_saved = start
-        self.update_spent()
-        old = _catch_stop(self)
-        try:
-            metric = self.task.metric
-            total = None if cfg.train.steps >= UNLIMITED_STEPS else cfg.train.steps
-            fields = ("loss", metric, "left") if self.budget else ("loss", metric)
-            bar = Progress("train", total, start=start, fields=fields, quiet=self.quiet,
-                           first=self.first_line,
-                           deadline=t0 + self.budget - self.seconds0 if self.budget else None)
-            with bar:
-                while step < cfg.train.steps and not self.stopping() and self.spent < 1.0:
-                    self.step = step
-                    out = self.train_step(step)
-                    step += 1
-                    self.guard.update(out["loss"], step)
-                    log_now = step % cfg.train.log_every == 0 or step == cfg.train.steps
-                    preview_now = bool(cfg.train.preview_every) and step % cfg.train.preview_every == 0
-                    save_now = bool(cfg.train.checkpoint_every) and step % cfg.train.checkpoint_every == 0
-                    synced = self.sync_every_step or log_now or preview_now or save_now
-                    shown = {}
-                    if synced:  # the step's figures are on the host: show them as training goes
-                        self.sync()
-                        loss = float(out["loss"])
-                        name, p = _step_metric(self.task, out)
-                        shown = {"loss": loss, metric: round(p, 2) if name == "psnr" else p}
-                        if self.budget:
-                            shown["left"] = clock(max(self.budget - elapsed(), 0.0))
-                    if log_now:
-                        self.log({"step": step, "loss": loss, name: p, "lr": self.lr_used,
-                                  "seconds": round(elapsed(), 3)})
-                    bar.update(step, **shown)
-                    if preview_now:
-                        self.preview(step)
-                    if save_now:
-                        self.save(step, elapsed())
-                    if self.stopping():
-                        bar.close(final=False)  # the command says where it stopped
-            self.sync()  # the steps since the last sync
-        finally:
-            for sig, handler in old.items():
-                signal.signal(sig, handler)
-        if step != self.last_saved or step == start:
-            self.save(step, elapsed())
-        stopped = self.stopping()
-        out_of_time = self.spent >= 1.0 and step < cfg.train.steps and not stopped
-        if not stopped:
-            self.preview(step)
-        if not self.world.is_main:
-            return TrainResult(self.run_dir, step, stopped, math.nan, None, elapsed(),
-                               rank=self.world.rank)
-        train_psnr, self.val_psnr = self.task.evaluate(self.model)
-        metric = self.task.metric
-        self.log({"step": step, "eval": True, f"train_{metric}": train_psnr,
-                  f"val_{metric}": self.val_psnr, "seconds": round(elapsed(), 3)})
-        sync_file(self.run_dir / "metrics.jsonl")  # the whole log of a finished run is on disk
-        if not stopped:
-            self.write_curve()  # after the evaluation, which it shows
-        return TrainResult(self.run_dir, step, stopped, train_psnr, self.val_psnr, elapsed(), metric,
-                           val_items=len(self.task.val_idx), total_steps=cfg.train.steps,
-                           out_of_time=out_of_time, time_budget=cfg.train.time_budget)
-
-    def train_step(self, step: int) -> dict:
-        coords, values = self.task.batch(step)  # this rank's share of the global batch
-        gen = distributed.rank_generator(self.task.noise_generator(step), self.world.rank)
-        self.lr_used = lr_at(self.cfg, step, self.spent)
-        return self.stepper(coords, values, gen, self.lr_used)
-
-    def update_spent(self) -> None:
-        """The share of --time-budget spent; under torchrun the largest of the ranks'."""
-        if not self.budget:
-            return
-        spent = self.elapsed() / self.budget
-        if self.world.active:
-            spent = float(distributed.all_max(torch.tensor(spent, device=self.task.device)))
-        self.spent = spent
-
-    def stopping(self) -> bool:
-        """Ctrl-C: at once for one process; under torchrun all ranks stop at the same sync."""
-        return self.stop_agreed if self.world.active else self.stop_requested
-
-    def sync(self) -> None:
-        """Wait for the device: stop on a non-finite loss (any rank's), agree on Ctrl-C."""
-        reduce = distributed.all_min if self.world.active else None
-        bad = self.guard.first_bad(reduce)
-        if bad is not None:
-            raise TrainingError(f"loss became {bad[1]} at step {bad[0]}; the last good "
-                                f"checkpoint (step {self.last_saved}) is kept")
-        if self.world.active:
-            flag = torch.tensor(int(self.stop_requested), device=self.task.device)
-            self.stop_agreed = bool(distributed.all_max(flag))
-        self.update_spent()
-
-    def log(self, record: dict) -> None:
-        if not self.world.is_main:
-            return
-        append_line(self.run_dir / "metrics.jsonl", json.dumps(record))
-        if self.board is not None:
-            self.board.scalars(record)
-
-    def save(self, step: int, seconds: float) -> None:
-        """Never from non-finite weights (the last good checkpoint stays); under torchrun,
-        only when every rank holds the same weights."""
-        if not weights_finite(self.model):
-            raise TrainingError(f"weights became NaN or inf by step {step}; the last good "
-                                f"checkpoint (step {self.last_saved}) is kept")
-        if not distributed.ranks_identical(self.model):
-            raise TrainingError(f"ranks hold different weights at step {step}; the last good "
-                                f"checkpoint (step {self.last_saved}) is kept")
-        if self.world.is_main:
-            info = {"seconds": seconds, "steps": self.cfg.train.steps, "version": __version__}
-            if self.world.active:
-                info.update(world_size=self.world.size, ranks_identical=True)
-            save_checkpoint(self.run_dir, self.model, self.opt, step, info)
-            sync_file(self.run_dir / "metrics.jsonl")  # a power loss costs only later records
-        self.last_saved = step
-
-    def preview(self, step: int) -> None:
-        if not self.world.is_main:
-            return
-        strip = self.task.preview(self.model)
-        if strip is not None:
-            write_png(self.run_dir / "previews" / f"step_{step:06d}.png", strip)
-            if self.board is not None:
-                self.board.image("preview", strip, step)
-
-    def write_curve(self) -> None:
-        if not self.world.is_main:
-            return
-        rows = read_metrics(self.run_dir)
-        if sum("loss" in r for r in rows) >= 2:
-            save_figure(training_figure(rows), self.run_dir / "loss.png")
-
-
-def read_metrics(run_dir: Path) -> list[dict]:
-    """Records with an integer step (and a numeric loss, if any); lines cut by a crash or
-    edited by hand are skipped."""
-    number = (int, float)
-    return [r for r in read_jsonl(run_dir / "metrics.jsonl")
-            if type(r.get("step")) is int and isinstance(r.get("loss", 0.0), number)]
-
-
-def _rewrite_metrics(run_dir: Path, step: int) -> None:
-    """Keep only records up to the checkpoint being resumed, so the log reads as one run."""
-    rows = [r for r in read_metrics(run_dir) if r.get("step", 0) <= step and not r.get("eval")]
-    atomic_write(run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode())
-
-
-def _step_metric(task, out: dict) -> tuple[str, float]:
-    """What the log shows beside the loss: PSNR for images, the clamped L1 for shapes."""
-    if task.metric == "psnr":
-        return "psnr", float(psnr_from_mse(float(out["mse"])))
-    return "sdf_l1", float(out["rec"])
-
-
-def _catch_stop(loop: _Loop) -> dict:
-    """Ctrl-C (SIGINT) or `kill` (SIGTERM, as nohup'd and CI jobs are stopped) finishes the
-    current step, saves, and returns (the CLI exits 130). Returns the handlers to restore."""
-    def handler(signum, frame):
-        loop.stop_requested = True
-    old = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            old[sig] = signal.signal(sig, handler)
-        except ValueError:  # not the main thread: leave the signals alone
-            break
-    return old
