@@ -22,7 +22,8 @@ def demo(
     shapes: bool = Opt(False, "--shapes", help="3D instead: train on builtin:shapes3d (SDF), "
                        "mesh the held-out shapes, report Chamfer / normal consistency / IoU"),
 ) -> None:
-    """Train on builtin:shapes, render held-out items at 4x, report PSNR against the truth."""
+    """Train on builtin:shapes (and a super-resolution run beside it), render held-out items at
+    4x, report PSNR against the truth and bicubic's."""
     run = out_dir or free_run_dir(Path("runs/demo-shapes" if shapes else "runs/demo"))
     with hold(run, create=True):  # the demo writes into its run after training it
         if shapes:
@@ -32,7 +33,10 @@ def demo(
         f"demo: {f['steps']} steps in {f['seconds']:.0f} s\n"
         f"  PSNR train {f['train_psnr']:.2f} dB, held-out {f['val_psnr']:.2f} dB, "
         f"held-out at 4x vs true pixels {f['val_psnr_4x_vs_truth']:.2f} dB "
-        f"(bicubic of the input: {f['val_psnr_4x_bicubic']:.2f} dB)\n"
+        f"(bicubic of the input: {f['val_psnr_4x_bicubic']:.2f} dB; the GON's own 4x render: "
+        f"{f['val_psnr_4x_gon_render']:.2f} dB)\n"
+        f"  4x by the super-resolution run {f['run']}/superres ({f['superres_steps']} steps in "
+        f"{f['superres_seconds']:.0f} s)\n"
         f"  pictures: {f['run']}/demo_heldout_4x.png (truth | reconstruction | 4x render | "
         "bicubic), "
         f"{f['run']}/previews/, {f['run']}/loss.png", highlight=False)
