@@ -40,7 +40,7 @@ from inr_gon.inference.evaluate import load_split
 from inr_gon.io import atomic_write, read_json, write_json
 from inr_gon.progress import Progress
 from inr_gon.run import STATE_JSON, load_run
-from inr_gon.training import train as train_module
+from inr_gon.training import loop as loop_module  # the loop makes the progress bar
 from inr_gon.training.train import read_metrics, train
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -117,11 +117,11 @@ def train_until(cfg: Config, run_dir: Path, resume: bool, stop_at: float | None)
                 self.sent = True
                 os.kill(os.getpid(), signal.SIGINT)
 
-    train_module.Progress = StopAt
+    loop_module.Progress = StopAt
     try:
         return train(cfg, run_dir, resume=resume, quiet=True)
     finally:
-        train_module.Progress = Progress
+        loop_module.Progress = Progress
 
 
 def measure(names: list[str], minutes: list[float], args, work: Path, save) -> list[dict]:

@@ -3,9 +3,8 @@ determined (summary), saved as one flat JSON beside the weights, as every earlie
 
 Each field is declared once, with its default, its one-line doc (the `--help` line of
 `inr-gon train`) and its bounds: `knob(default, "doc", bounds="[1, 64]")`, `choices=(...)`,
-`pattern=` (a regex) or `check=` (a predicate). Field names are unique across groups, so a flat
-name routes to its group: `Config.of(hidden=64)`, `cfg.replace(lr=1e-3)`, and a flat
-config.json of any earlier run loads. To add a field, add one `knob` line to its group.
+`pattern=` or `check=`. Field names are unique across groups, so a flat name routes to its
+group (`Config.of(hidden=64)`, `cfg.replace(lr=1e-3)`) and any earlier flat config.json loads.
 """
 
 from __future__ import annotations
@@ -30,13 +29,11 @@ MAX_LATENT_GRID = 64  # cells per side
 MAX_LATENT_SIZE = 4096  # values per latent, grid included
 UNLIMITED_STEPS = 10**9  # --steps at this bound: only --time-budget ends the run
 MAX_WEIGHTS = 2**28  # hidden^2 * layers: far above any SIREN GON, far below a typo's 17 GB
-# Fields that shape the model and its data: a run's config.json must state them all (a
-# missing one would silently fall back to a default the weights were not trained with).
+# Fields a run's config.json must state (a missing one would fall back to a default the weights
+# were not trained with); modulation, latent_grid, origin_step and local_base came later, and
+# a config.json without them was trained with their defaults, so an old run loads as it was.
 MODEL_FIELDS = ("data", "modality", "height", "width", "channels", "model", "latent_dim",
                 "hidden", "layers", "w0", "w0_hidden", "latent_init", "inner_steps", "variational")
-# modulation, latent_grid, origin_step and local_base came later: a config.json without them was
-# trained with their defaults (the paper's latent and step, no base), so an old run folder loads
-# as it was.
 
 
 @dataclass
@@ -53,9 +50,8 @@ class ModelConfig:
     latent_init: float = knob(5.0, "Scale of the latent columns of the first layer (siren.py)",
                               bounds="(0, 1e3]")
     inner_steps: int = knob(1, "Gradient-origin steps (1 = the paper)", bounds="[1, 100]")
-    local_base: str = knob("none", "--model local: what the decoder's output is added to: none | "
-                           "bicubic (of the input; the codes then model the residual)",
-                           choices=("none", "bicubic"))
+    local_base: str = knob("none", "--model local: the decoder adds its output to none | bicubic "
+                           "(of the input: the codes model the residual)", choices=("none", "bicubic"))
     variational: bool = knob(False, "Variational GON: a prior to sample from")
     kl_weight: float = knob(1e-4, "Weight of the KL term (variational runs)", bounds="[0, 1e3]")
     detach_inner: bool = knob(False, "Ablation: no back-propagation through the gradient step")
