@@ -142,7 +142,8 @@ class LocalGON(nn.Module):
 
     def encode(self, geo: Geometry, observed: Tensor, steps: int = 1,
                origin: tuple[Tensor, Tensor, Tensor] | None = None, decode=None) -> Tensor:
-        """observed [B, M, C] (the input image, pixels row-major) -> codes [B, M, d]. decode:
+        """observed [B, M, C] (the input image, pixels row-major) -> latents [B, M, d] (d + C
+        with the bicubic base: `latent`). decode:
         what the chord steps decode with, (geo, codes) -> values (default the decoder; an
         exported graph of it for `render --backend onnx`)."""
         f0, v, chol = self.origin(geo) if origin is None else origin
@@ -172,9 +173,10 @@ class LocalGON(nn.Module):
 
 class LocalSR(nn.Module):
     """The `local` model of a run (config `model local`, `--preset superres`): LocalGON with the
-    training step and the methods a Run calls. Its latent is the code grid [B, h, w, d] of an
-    input of h x w pixels, encoded for one output scale s (the step observes the input as box
-    averages of s x s output points, and the decoder is told the cell size 1/s)."""
+    training step and the methods a Run calls. Its latent is the code grid [B, h, w, d] (d + C
+    with the bicubic base) of an input of h x w pixels, encoded for one output scale s (the step
+    observes the input as box averages of s x s output points; the decoder is told the cell
+    size 1/s)."""
 
     def __init__(self, cfg) -> None:
         super().__init__()
