@@ -76,9 +76,9 @@ def upscale_photo(run, photo: np.ndarray, scale: int, out: np.ndarray | None = N
         part = corners[i:i + BATCH]
         tiles = torch.stack([x[y:y + tile[0], xx:xx + tile[1]] for y, xx in part]).to(run.device)
         z = model.encode_images(tiles, scale, decode)
+        where = [(layout.ys.index(y), layout.xs.index(xx)) for y, xx in part]  # tile row, col
         groups: dict[tuple, list[int]] = {}  # tiles of one batch that use the same block
-        for j, (y, xx) in enumerate(part):
-            k, m = layout.ys.index(y), layout.xs.index(xx)
+        for j, ((y, xx), (k, m)) in enumerate(zip(part, where)):
             rows = used(wy[k], scale * y, scale * tile[0])
             cols = used(wx[m], scale * xx, scale * tile[1])
             groups.setdefault((rows.start, rows.stop, cols.start, cols.stop), []).append(j)
@@ -86,8 +86,7 @@ def upscale_photo(run, photo: np.ndarray, scale: int, out: np.ndarray | None = N
             rendered = model.render(z[members], scale * tile[0], scale * tile[1],
                                     rows=slice(r0, r1), cols=slice(c0, c1), decode=decode)
             for j, img in zip(members, rendered):
-                y, xx = part[j]
-                k, m = layout.ys.index(y), layout.xs.index(xx)
+                (y, xx), (k, m) = part[j], where[j]
                 ys = slice(scale * y + r0, scale * y + r1)
                 xs = slice(scale * xx + c0, scale * xx + c1)
                 acc[ys, xs] += (wy[k, ys, None] * wx[m, None, xs])[..., None] * img

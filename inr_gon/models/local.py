@@ -47,7 +47,7 @@ from torch.nn import functional as F
 
 from inr_gon.models.local_geometry import BASIS, Geometry
 from inr_gon.models.origin import POINTS, Observation
-from inr_gon.models.render import box_downsample
+from inr_gon.models.render import DEFAULT_MAX_MEMORY, box_downsample
 
 
 class LocalDecoder(nn.Module):
@@ -219,15 +219,29 @@ class LocalSR(nn.Module):
         z = self.net.encode(geo, images.reshape(b, h * w, c), self.steps, self.origin(geo), decode)
         return z.reshape(b, h, w, -1)
 
-    def render(self, z: Tensor, height: int, width: int, max_memory: int = 512 * 2**20,
+    @property
+    def point_bytes(self) -> int:
+        """Activation bytes one output point holds in a decoder call (~4 live float vectors)."""
+        return self.net.decoder.out.in_features * 16
+
+    def upscale(self, images: Tensor, scale: int, max_memory: int = DEFAULT_MAX_MEMORY) -> np.ndarray:
+        """images [B, h, w, C] -> [B, s h, s w, C] (numpy): encoded and rendered in batches
+        within max_memory, since the chord steps decode every output point of a batch at once."""
+        b, h, w, _ = images.shape
+        batch = max(1, max_memory // (scale * scale * h * w * self.point_bytes))
+        return np.concatenate([
+            self.render(self.encode_images(images[i:i + batch], scale), scale * h, scale * w,
+                        max_memory)
+            for i in range(0, b, batch)])
+
+    def render(self, z: Tensor, height: int, width: int, max_memory: int = DEFAULT_MAX_MEMORY,
                rows: slice = slice(None), cols: slice = slice(None), decode=None) -> np.ndarray:
         """codes [B, h, w, d] -> images [B, H, W, C] (numpy, in [0, 1]), rows in chunks; only
         the block rows x cols of the H x W output when given. decode: as LocalGON.encode."""
         b, h, w, _ = z.shape
         geo = self.geometry((height, width), (h, w)).window(rows, cols)
         (hh, ww) = geo.out_hw
-        per_row = b * ww * self.net.decoder.out.in_features * 16  # ~4 live float activations
-        step = max(1, max_memory // max(per_row, 1))
+        step = max(1, max_memory // max(b * ww * self.point_bytes, 1))  # rows a call
         out = torch.empty(b, hh * ww, self.cfg.out_dim)
         decode = decode or self.net.decoder
         with torch.no_grad():

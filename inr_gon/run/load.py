@@ -143,13 +143,7 @@ class Run:
         h, w = np.shape(images)[1:3]
         if self.cfg.net.model != "local":
             return self.render(self.encode(images), (scale * h, scale * w))
-        x = self.to_values(images).reshape(len(images), h, w, -1)
-        # the chord steps decode every output point of a batch at once: batches within budget
-        per_item = scale * scale * h * w * self.model.decoder.out.in_features * 16
-        batch = max(1, R.DEFAULT_MAX_MEMORY // per_item)
-        return np.concatenate([
-            self.model.render(self.model.encode_images(x[i:i + batch], scale), scale * h, scale * w)
-            for i in range(0, len(x), batch)])
+        return self.model.upscale(self.to_values(images).reshape(len(images), h, w, -1), scale)
 
     def reconstruct(self, images: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
         return self.render(self.encode(images), size)
