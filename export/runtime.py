@@ -183,7 +183,7 @@ def onnx_decoder(run, path: str | Path | None = None, tensorrt: bool = False, qu
     `inr_gon.models.render.decode_chunked`: (coords [N, d] shared by z [B, D], max_memory bytes)
     -> values [B, N, C] float32 on the CPU. For images and SDFs."""
     info, s = decoder_session(run, path, tensorrt, quiet, fp16)
-    per_point = bytes_per_point(run.decoder) if hasattr(run, "decoder") else 0
+    per_point = bytes_per_point(run.decoder)  # exported runs have a SIREN decoder
 
     def decode(coords: torch.Tensor, z: torch.Tensor, max_memory: int = DEFAULT_MAX_MEMORY) -> torch.Tensor:
         zn = z.detach().float().cpu().numpy()
