@@ -11,9 +11,10 @@ benchmarks/results/shapes/NAME.json and NAME.png (rows: truth | reconstruction);
 `report` gathers every NAME.json into benchmarks/results/shapes.json and shapes.md.
 One thread per run: run at most two at once on a 2-core machine.
 
-Sets (the held-out choice is fixed, not drawn): of the 8 meshes in DIR, HELD_OUT (one
-organic scan, one CAD part) are held out and the other 6 trained on; ALONE is trained on
-by itself (batch 1); builtin:shapes3d:SHAPES3D with 8 of them held out by the run's seed.
+Sets: of the meshes in DIR (sorted by name), HELD_OUT of them are held out by a permutation
+fixed by seed 0 (of the 13 shared meshes: springer, cheburashka, human_woman) and the rest
+trained on; ALONE is trained on by itself (batch 1); builtin:shapes3d:SHAPES3D with 8 of them
+held out by the run's seed.
 Every set is trained for the same --steps; meshes are extracted at RESOLUTION^3.
 --refine-curve K1,K2,...: the held-out sets are also scored after each number of refine
 steps (each a fresh refinement from the gradient-origin latent: the schedule divides the rate
@@ -46,9 +47,9 @@ from inr_gon.training.train import train
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchmarks, also under PYTHONSAFEPATH
 from common import RESULTS, machine, parser  # noqa: E402
 
-HELD_OUT, ALONE, SHAPES3D = ("cow", "rocker-arm"), "homer", 64
-# Flat open sheets (zero thickness, no inside): their true SDF never goes below zero, so no
-# zero level set can represent them; means are also given without them ("solid").
+HELD_OUT, ALONE, SHAPES3D = 3, "homer", 64
+# Flat open sheets (zero thickness, no inside) of an earlier mesh set: their true SDF never
+# goes below zero, so no zero level set represents them; means are also given without them.
 SHEETS = ("alligator", "woody")
 RESOLUTION, REFINE_STEPS, REFINE_LR, PICTURE = 256, 100, 1e-2, 160
 DEFAULT_MESHES = Path(__file__).resolve().parents[2] / "shared" / "data" / "meshes"
@@ -65,17 +66,19 @@ CONFIGS: dict[str, dict] = {
     "grid": {**PAPER, "modulation": "all", "latent_grid": 4, "latent_dim": 16},
     "grid-gn": {**PAPER, "modulation": "all", "latent_grid": 4, "latent_dim": 16,
                 "origin_step": "gauss-newton"},
+    "grid-cg": {**PAPER, "modulation": "all", "latent_grid": 4, "latent_dim": 16,
+                "origin_step": "gauss-newton-cg"},
 }
 
 
 def sets(meshes: Path, work: Path) -> dict[str, tuple[str, str | None, dict]]:
     """name -> (training data, held-out data or None, config overrides). Folders of links."""
     files = sorted(p for p in meshes.iterdir() if p.suffix == ".obj")
-    missing = set(HELD_OUT + (ALONE,)) - {p.stem for p in files}
-    if missing:
-        raise SystemExit(f"error: {meshes} lacks {sorted(missing)}")
-    folders = {"train": [p for p in files if p.stem not in HELD_OUT],
-               "heldout": [p for p in files if p.stem in HELD_OUT],
+    if ALONE not in {p.stem for p in files} or len(files) <= HELD_OUT:
+        raise SystemExit(f"error: {meshes} needs more than {HELD_OUT} meshes, {ALONE} among them")
+    held = {files[i].stem for i in held_out(len(files))}
+    folders = {"train": [p for p in files if p.stem not in held],
+               "heldout": [p for p in files if p.stem in held],
                "alone": [p for p in files if p.stem == ALONE]}
     for name, group in folders.items():
         (work / name).mkdir(parents=True, exist_ok=True)
@@ -86,6 +89,11 @@ def sets(meshes: Path, work: Path) -> dict[str, tuple[str, str | None, dict]]:
     return {"meshes": (str(work / "train"), str(work / "heldout"), {"val_fraction": 0.0}),
             "alone": (str(work / "alone"), None, {"val_fraction": 0.0, "batch_size": 1}),
             "shapes3d": (f"builtin:shapes3d:{SHAPES3D}", None, {"val_fraction": 8 / SHAPES3D})}
+
+
+def held_out(count: int) -> list[int]:
+    """Indices of the held-out meshes among `count` sorted by name: fixed by seed 0."""
+    return sorted(np.random.default_rng(0).permutation(count)[:HELD_OUT].tolist())
 
 
 def scored(run, data: str, cells: list, resolution: int, refine_steps: int = 0,
@@ -107,12 +115,14 @@ def scored(run, data: str, cells: list, resolution: int, refine_steps: int = 0,
 def run_config(name: str, meshes: Path, steps: int, only_sets: list[str], resolution: int,
                refine_steps: int, tag: str = "", curve: tuple[int, ...] = ()) -> dict:
     fields, label = CONFIGS[name], name + tag
-    work = Path(tempfile.gettempdir()) / "inr-gon-shapes-bench"
+    work = Path(tempfile.gettempdir()) / f"inr-gon-shapes-bench-{meshes.name}"
+    chosen = sets(meshes, work)
     record = {"config": label, "fields": fields, "steps": steps, "resolution": resolution,
-              "refine_steps": refine_steps, "refine_lr": REFINE_LR, "held_out": HELD_OUT,
+              "refine_steps": refine_steps, "refine_lr": REFINE_LR,
+              "held_out": sorted(p.stem for p in (work / "heldout").glob("*.obj")),
               "alone": ALONE, "machine": machine(), "sets": {}}
     cells: list[np.ndarray] = []
-    for set_name, (data, held, extra) in sets(meshes, work).items():
+    for set_name, (data, held, extra) in chosen.items():
         if only_sets and set_name not in only_sets:
             continue
         cfg = Config.of(data=data, steps=steps, seed=0, threads=1, device="cpu", log_every=50,
@@ -278,7 +288,7 @@ def main() -> None:
     if args.what == "report":
         report()
     elif args.what == "steptime":
-        times = step_times(list(CONFIGS))
+        times = step_times([args.name] if args.name else list(CONFIGS))
         path = RESULTS / "shapes" / "steptime.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"machine": machine(), "batch": 8, "points": 1024,

@@ -145,9 +145,11 @@ def encoder_jobs(model, cfg, items: Items | None, out: Path) -> list[Job]:
     jobs = []
     affine = cfg.summary.modality == "image" and cfg.net.inner_steps == 1
     if model.origin.needs_hessian:
-        warn(f"{general.name} not written: a Gauss-Newton step solves a linear system, which "
-             "ONNX has no operator for" + (f"; {grid_path.name} holds it on the run's grid"
-                                           if affine else ""))
+        why = ("which ONNX has no operator for" if model.origin.kind == "gauss-newton" else
+               "here by conjugate-gradient iterations that float32 onnxruntime does not repeat "
+               "within the check's tolerance")
+        warn(f"{general.name} not written: a Gauss-Newton step solves a linear system, {why}"
+             + (f"; {grid_path.name} holds it on the run's grid" if affine else ""))
     else:
         jobs.append(Job(general, "encoder", "fp32", encoder_proto(model),
                         lambda run_s, name: check_encoder(run_s, model, cfg, items, name)))

@@ -24,7 +24,7 @@ MODELS = ("gon", "conv", "ae", "local")
 PRECISIONS = ("fp32", "tf32", "bf16")  # tf32: TF32 matmuls on CUDA; bf16: autocast
 DEVICE_PATTERN = r"auto|cpu|mps|cuda(:\d{1,3})?"
 MODULATIONS = ("first", "all")  # latent shifts of the first or of every sine layer (siren.py)
-ORIGIN_STEPS = ("gradient", "learned", "gauss-newton")  # origin.OriginStep
+ORIGIN_STEPS = ("gradient", "learned", "gauss-newton", "gauss-newton-cg")  # origin.OriginStep
 MAX_LATENT_GRID = 64  # cells per side
 MAX_LATENT_SIZE = 4096  # values per latent, grid included
 UNLIMITED_STEPS = 10**9  # --steps at this bound: only --time-budget ends the run
@@ -61,7 +61,7 @@ class ModelConfig:
                             "interpolated (set with --latent-grid G or GxG)",
                             bounds=f"[0, {MAX_LATENT_GRID}]", cli=False)
     origin_step: str = knob("gradient", "The step from z0 = 0: gradient (the paper) | learned "
-                            "(Meta-SGD step sizes) | gauss-newton (damped, lambda learned)",
+                            "(Meta-SGD) | gauss-newton (damped) | gauss-newton-cg (solved by CG)",
                             choices=ORIGIN_STEPS)
 
 

@@ -14,7 +14,9 @@ The parts, each written once:
   with F(c, z0) and J shared by the batch when z0 and c are: paid for once), `jacobian`
   (J's factors, C backward passes), `gauss_newton_matrix` H = (2/M) (AJ)^T (AJ).
 - `OriginStep`: the rule (gradient: the paper; learned: Meta-SGD step sizes; gauss-newton:
-  the damped Gauss-Newton solve) and the step itself, `OriginStep.forward`.
+  the damped Gauss-Newton solve; gauss-newton-cg: the same step with per-signal Jacobians
+  solved by conjugate gradients on J's factors, `gauss_newton.py`) and the step itself,
+  `OriginStep.forward`.
 - `inner_steps`: the loop of steps from the origin (GON and its variational form use it).
 - `variational_step`: the paper's Variational-GON step on the ELBO through linear heads.
 - `origin_affine`: the first step on one grid as an affine map of the observed values
@@ -33,6 +35,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from inr_gon.config import ORIGIN_STEPS
+from inr_gon.models.gauss_newton import damped_solve
 from inr_gon.models.siren import Siren, grid_gram, grid_jacobian, grid_jacobian_t
 
 
@@ -157,7 +160,10 @@ class OriginStep(nn.Module):
     gradient: z - g (the paper);  learned: z - alpha * g, alpha [D] trained with the decoder
     (Meta-SGD, Li et al. 2017; init 1 so the first step is the paper's);  gauss-newton:
     z - (H + lambda I)^-1 g with H = (2/M) (AJ)^T AJ, lambda = (softplus(rho) + 1e-3)
-    mean(diag H) + 1e-6: relative to H, so it follows the decoder's scale, and never singular."""
+    mean(diag H) + 1e-6: relative to H, so it follows the decoder's scale, and never singular;
+    gauss-newton-cg: the same, where each signal has its own J (per-signal coordinates, later
+    steps) solved by a fixed number of CG iterations without forming H (box-averaged
+    observations and a J shared by the batch keep the exact dense solve)."""
 
     def __init__(self, kind: str = "gradient", size: int = 1) -> None:
         super().__init__()
@@ -166,16 +172,19 @@ class OriginStep(nn.Module):
         self.kind = kind
         if kind == "learned":
             self.alpha = nn.Parameter(torch.ones(size))
-        elif kind == "gauss-newton":  # softplus(rho) = DAMPING_INIT
+        elif kind.startswith("gauss-newton"):  # softplus(rho) = DAMPING_INIT
             self.rho = nn.Parameter(torch.tensor(math.log(math.expm1(DAMPING_INIT))))
 
     @property
     def needs_hessian(self) -> bool:
-        return self.kind == "gauss-newton"
+        return self.kind.startswith("gauss-newton")
 
     def damping(self, hessian: Tensor) -> Tensor:
         """lambda [...] of H [..., D, D]."""
-        scale = hessian.diagonal(dim1=-2, dim2=-1).mean(-1)
+        return self.damping_of(hessian.diagonal(dim1=-2, dim2=-1).mean(-1))
+
+    def damping_of(self, scale: Tensor) -> Tensor:
+        """lambda [...] of mean(diag H) [...]."""
         return (F.softplus(self.rho) + DAMPING_FLOOR) * scale + ABS_FLOOR
 
     def precondition(self, grad: Tensor, hessian: Tensor | None = None) -> Tensor:
@@ -203,6 +212,8 @@ class OriginStep(nn.Module):
         z = z.expand(values.shape[0], -1)
         f, weights, v = jacobian(decoder, coords, z)  # per signal: v [B, N, C, D]
         grad = grid_jacobian_t(weights, v, residual(f, values, obs))
+        if self.kind == "gauss-newton-cg" and obs.box == 1:
+            return z - damped_solve(weights, v, grad, values.shape[-2], self.damping_of)
         return z - self.precondition(grad[:, None], gauss_newton_matrix(weights, v, obs))[:, 0]
 
 

@@ -1,0 +1,82 @@
+"""The damped Gauss-Newton step without forming H: conjugate gradients on J's factors.
+
+Where every signal has its own Jacobian (SDF points are drawn per shape; any step after the
+first), H = (2/M) J^T J is [B, D_total, D_total] and forming it costs N D_total^2 per signal: with
+a 4^3 grid of 16-vectors (D_total 1,024) that is ~250x a decoder forward pass per point. J itself
+is cheap in factored form (`origin.jacobian`: J[n] = weights[n] (x) v[n], one backward pass per
+channel), and a product H p costs two thin products with it (~2 G^d D per point). So the
+`gauss-newton-cg` rule solves (H + lambda I) x = g by CG_ITERATIONS Jacobi-preconditioned
+conjugate-gradient iterations: a fixed count, so the step is one differentiable function that
+training back-propagates through and inference repeats exactly (including in ONNX: matrix
+products only, no solve).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+CG_ITERATIONS = 16  # benchmarks/shapes.py steptime: the step stays within 2x of the gradient's
+
+
+def jacobian_product(weights: Tensor | None, v: Tensor, p: Tensor) -> Tensor:
+    """J p: factors weights [..., N, G^d] (None: no grid), v [..., N, C, D], directions
+    p [B, D_total] -> [B, N, C]."""
+    cells = p.unflatten(-1, (-1, v.shape[-1]))  # [B, G^d, D]
+    q = cells.sum(-2, keepdim=True) if weights is None else weights @ cells  # [B, 1 or N, D]
+    return (v * q[..., None, :]).sum(-1)
+
+
+def jacobian_t_product(weights: Tensor | None, v: Tensor, r: Tensor) -> Tensor:
+    """J^T r: r [B, N, C] -> [B, D_total] (the adjoint of `jacobian_product`)."""
+    u = (r[..., None] * v).sum(-2)  # [B, N, D]
+    on_grid = u.sum(-2, keepdim=True) if weights is None else weights.transpose(-1, -2) @ u
+    return on_grid.flatten(-2)
+
+
+def diagonal(weights: Tensor | None, v: Tensor) -> Tensor:
+    """diag(J^T J) [..., D_total]: each column's squared norm, from the factors."""
+    v2 = v.pow(2).sum(-2)  # [..., N, D]
+    on_grid = v2.sum(-2, keepdim=True) if weights is None else weights.pow(2).transpose(-1, -2) @ v2
+    return on_grid.flatten(-2)
+
+
+def conjugate_gradient(matvec: Callable[[Tensor], Tensor], b: Tensor, diag: Tensor,
+                       iterations: int = CG_ITERATIONS) -> Tensor:
+    """x ~ A^-1 b for symmetric positive definite A given as matvec, rows b [B, D], by at most
+    `iterations` CG iterations preconditioned by A's diagonal `diag` [B or 1, D]; from x = b / diag
+    (the exact answer where A is diagonal). A row stops once its residual is below sqrt(eps) of
+    its start: past that, alpha and beta are ratios of rounding errors, and so are their
+    derivatives (training back-propagates through them). A mask, not a branch: the graph is
+    the same for every input, so it traces to ONNX."""
+    x = b / diag
+    r = b - matvec(x)
+    z = r / diag
+    p, rz = z, (r * z).sum(-1, keepdim=True)  # [B, 1]
+    floor = rz.detach() * torch.finfo(b.dtype).eps  # (sqrt(eps) |r0|)^2 in the M^-1 norm
+    for _ in range(iterations):
+        live = rz > floor
+        ap = matvec(p)
+        alpha = torch.where(live, rz / torch.where(live, (p * ap).sum(-1, keepdim=True), 1), 0)
+        x = x + alpha * p
+        r = r - alpha * ap
+        z = r / diag
+        rz_new = (r * z).sum(-1, keepdim=True)
+        p = z + torch.where(live, rz_new / torch.where(live, rz, 1), 0) * p
+        rz = rz_new
+    return x
+
+
+def damped_solve(weights: Tensor | None, v: Tensor, grad: Tensor, m: int,
+                 damping: Callable[[Tensor], Tensor]) -> Tensor:
+    """(H + lambda I)^-1 grad with H = (2/M) J^T J never formed: grad [B, D_total], factors as
+    `jacobian_product`, M observed points, damping(mean of diag H [B]) -> lambda [B]."""
+    diag_h = diagonal(weights, v) * (2 / m)  # [B or 1, D_total]
+    lam = damping(diag_h.mean(-1))[..., None]  # [B or 1, 1]
+
+    def matvec(p: Tensor) -> Tensor:
+        return jacobian_t_product(weights, v, jacobian_product(weights, v, p)) * (2 / m) + lam * p
+
+    return conjugate_gradient(matvec, grad, diag_h + lam)
