@@ -164,8 +164,8 @@ def test_folders_start_from_the_measured_defaults_and_presets_override_them(tmp_
     (meshes / "a.obj").write_text("")
     net = starting_config(None, None, {"data": str(photos)}).net
     assert {k: getattr(net, k) for k in FOLDER_DEFAULTS["image"]} == FOLDER_DEFAULTS["image"]
-    net = starting_config(None, None, {"data": str(meshes)}).net
-    assert {k: getattr(net, k) for k in FOLDER_DEFAULTS["sdf"]} == FOLDER_DEFAULTS["sdf"]
+    flat = starting_config(None, None, {"data": str(meshes)}).flat()
+    assert {k: flat[k] for k in FOLDER_DEFAULTS["sdf"]} == FOLDER_DEFAULTS["sdf"]
     assert starting_config(None, None, {"data": "builtin:shapes"}).net.latent_grid == 0
     paper = starting_config("paper", None, {"data": str(photos)}).net
     assert (paper.modulation, paper.latent_grid, paper.origin_step) == ("first", 0, "gradient")
