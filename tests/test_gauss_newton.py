@@ -8,6 +8,7 @@ from test_gon import capacious, gauss_newton_reference, points
 from inr_gon.models.gauss_newton import (
     conjugate_gradient,
     diagonal,
+    implicit_solve,
     jacobian_product,
     jacobian_t_product,
 )
@@ -36,6 +37,28 @@ def test_conjugate_gradient_solves_in_as_many_iterations_as_unknowns():
     b = torch.randn(3, 12, dtype=torch.double)
     x = conjugate_gradient(lambda p: (a @ p[..., None])[..., 0], b, a.diagonal(dim1=1, dim2=2), 12)
     assert torch.allclose(x, torch.linalg.solve(a, b), atol=1e-8)
+
+
+def test_implicit_solve_has_the_gradients_of_the_exact_solve():
+    """Value and gradients (to b and to the matrix's factor) of torch.linalg.solve; the CG
+    iterations run without a graph, so the gradients come from the implicit rule alone."""
+    torch.manual_seed(1)
+    j = torch.randn(2, 30, 20, dtype=torch.double, requires_grad=True)
+    b = torch.randn(2, 20, dtype=torch.double, requires_grad=True)
+    w = torch.randn(2, 20, dtype=torch.double)
+
+    def matrix(j):
+        return j.transpose(1, 2) @ j + 3.0 * torch.eye(20, dtype=torch.double)
+
+    def matvec(p):
+        return (matrix(j) @ p[..., None])[..., 0]
+
+    x = implicit_solve(matvec, b, matrix(j).diagonal(dim1=1, dim2=2), iterations=20)
+    ref = torch.linalg.solve(matrix(j), b)
+    assert torch.allclose(x, ref, atol=1e-9)
+    grads = torch.autograd.grad((x * w).sum(), (j, b))
+    refs = torch.autograd.grad((ref * w).sum(), (j, b))
+    assert all(torch.allclose(g, r, atol=1e-8) for g, r in zip(grads, refs))
 
 
 def test_cg_step_is_the_gauss_newton_step_per_signal_and_the_dense_one_on_a_shared_grid():
