@@ -26,7 +26,6 @@ import argparse
 import datetime
 import os
 import shlex
-import signal
 import sys
 import tempfile
 import time
@@ -38,9 +37,7 @@ from inr_gon.cli.options import starting_config
 from inr_gon.config import UNLIMITED_STEPS, Config
 from inr_gon.inference.evaluate import load_split
 from inr_gon.io import atomic_write, read_json, write_json
-from inr_gon.progress import Progress
 from inr_gon.run import STATE_JSON, load_run
-from inr_gon.training import loop as loop_module  # the loop makes the progress bar
 from inr_gon.training.train import read_metrics, train
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -101,27 +98,9 @@ def score(name: str, minutes: float, run_dir: Path, args) -> dict:
 
 def train_until(cfg: Config, run_dir: Path, resume: bool, stop_at: float | None):
     """train() (or resume) until the budget in cfg ends it, or, with stop_at, at the first step
-    that ends past stop_at seconds of training: SIGINT then, which the loop takes as Ctrl-C
-    (finish the step, save, return). The loop's progress bar, whose clock starts with the
-    loop's, raises it after the step; a timer would also count the data loading and setup."""
-    if stop_at is None:
-        return train(cfg, run_dir, resume=resume, quiet=True)
-    left = stop_at - (trained_seconds(run_dir)[1] if resume else 0.0)
-
-    class StopAt(Progress):
-        sent = False
-
-        def update(self, *args, **kwargs) -> None:
-            super().update(*args, **kwargs)
-            if not self.sent and time.perf_counter() - self.t0 >= left:
-                self.sent = True
-                os.kill(os.getpid(), signal.SIGINT)
-
-    loop_module.Progress = StopAt
-    try:
-        return train(cfg, run_dir, resume=resume, quiet=True)
-    finally:
-        loop_module.Progress = Progress
+    that ends past stop_at seconds of training (the loop's own clock, resumes included: data
+    loading and setup are not counted)."""
+    return train(cfg, run_dir, resume=resume, quiet=True, stop_after=stop_at)
 
 
 def measure(names: list[str], minutes: list[float], args, work: Path, save) -> list[dict]:

@@ -64,6 +64,20 @@ def test_steps_end_the_run_first_when_they_come_first(tiny_cfg, tmp_path, monkey
     assert res.step == tiny_cfg.train.steps and not res.out_of_time
 
 
+def test_stop_after_stops_like_ctrl_c_with_the_step_schedule_and_resumes(tiny_cfg, tmp_path,
+                                                                         monkeypatch):
+    """train(stop_after=s): interrupted after the first step past s seconds (the loop's clock),
+    saved, the lr following the steps (not the clock); a resume continues from there."""
+    monkeypatch.setattr(train_module, "time", Clock())
+    cfg = tiny_cfg.replace(steps=200, log_every=1, lr_min_ratio=0.1)
+    res = train(cfg, tmp_path / "run", quiet=True, stop_after=10.0)
+    assert res.interrupted and not res.out_of_time and 0 < res.step < 20
+    lr = [r["lr"] for r in read_metrics(tmp_path / "run") if "loss" in r][-1]
+    assert lr == pytest.approx(lr_at(cfg, res.step - 1, 0.0))  # the step schedule, far from its end
+    more = train(cfg, tmp_path / "run", resume=True, quiet=True, stop_after=30.0)
+    assert more.interrupted and res.step < more.step < 40
+
+
 def test_cli_budget_alone_lifts_the_step_limit_and_says_why_it_stopped(tmp_path, capsys):
     run = tmp_path / "run"
     code, out, err = run_cli(capsys, "train", "builtin:shapes:16", *TINY, "--time-budget", "2s",

@@ -42,7 +42,8 @@ def oom_message(loop: Loop, what: str) -> str:
 class Loop:
     def __init__(self, cfg: Config, task: Task, model: torch.nn.Module, opt: torch.optim.Optimizer,
                  run_dir: Path, quiet: bool, seconds: float,
-                 first_line: str = "", board: TensorBoard | None = None) -> None:
+                 first_line: str = "", board: TensorBoard | None = None,
+                 stop_after: float | None = None) -> None:
         self.cfg, self.task, self.model, self.opt, self.run_dir = cfg, task, model, opt, run_dir
         self.quiet, self.seconds0 = quiet, seconds
         self.world = distributed.current()
@@ -61,6 +62,7 @@ class Loop:
         self.elapsed = lambda: seconds  # run() sets the clock: seconds of training, resumes included
         self.lr_used = cfg.train.lr
         self.board = board  # --tensorboard
+        self.stop_after = stop_after  # train(stop_after=): a Ctrl-C after that many seconds
 
     def run(self, start: int) -> TrainResult:
         cfg, t0 = self.cfg, time.perf_counter()
@@ -81,6 +83,8 @@ class Loop:
                     out = self.train_step(step)
                     step += 1
                     self.guard.update(out["loss"], step)
+                    if self.stop_after is not None and elapsed() >= self.stop_after:
+                        self.stop_requested = True
                     log_now = step % cfg.train.log_every == 0 or step == cfg.train.steps
                     preview_now = bool(cfg.train.preview_every) and step % cfg.train.preview_every == 0
                     save_now = bool(cfg.train.checkpoint_every) and step % cfg.train.checkpoint_every == 0

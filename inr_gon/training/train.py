@@ -27,8 +27,12 @@ from inr_gon.training.tblog import TensorBoard
 __all__ = ["Loop", "TrainResult", "TrainingError", "lr_at", "read_metrics", "train"]
 
 
-def train(cfg: Config, out: str | Path, resume: bool = False, quiet: bool = False) -> TrainResult:
-    """Train (or with resume, continue) the run cfg describes into the folder out."""
+def train(cfg: Config, out: str | Path, resume: bool = False, quiet: bool = False,
+          stop_after: float | None = None) -> TrainResult:
+    """Train (or with resume, continue) the run cfg describes into the folder out. stop_after:
+    stop as Ctrl-C does (save, no final evaluation) after the first step that ends past this
+    many seconds of training, resumes included; the lr schedule does not know of it (unlike
+    --time-budget): snapshots of one run along its schedule (benchmarks/quality_clock.py)."""
     run_dir, joined = Path(out), distributed.launched() and not distributed.current().active
     try:
         world, device = distributed.setup(cfg.train.device, cfg.train.batch_size)
@@ -38,7 +42,7 @@ def train(cfg: Config, out: str | Path, resume: bool = False, quiet: bool = Fals
         run = resolve(cfg, device, world, resume, quiet)  # the final config, and its task
         with distributed.hold_on_main_rank(run_dir, not resume, world, device):
             check_folder(run_dir, resume)  # again, now that no other process can write here
-            result = start(run, run_dir, resume, quiet)
+            result = start(run, run_dir, resume, quiet, stop_after)
         if joined:
             distributed.barrier()  # rank 0 evaluates last: nobody leaves the group before it
         return result
@@ -54,7 +58,8 @@ def check_folder(run_dir: Path, resume: bool) -> None:
         raise InputError(f"{run_dir}: nothing to resume (not a run folder)")
 
 
-def start(run: Resolved, run_dir: Path, resume: bool, quiet: bool) -> TrainResult:
+def start(run: Resolved, run_dir: Path, resume: bool, quiet: bool,
+          stop_after: float | None = None) -> TrainResult:
     """Model, optimiser and folder ready (fresh, or read back from the checkpoint), then the loop."""
     cfg, task, model, world = run.cfg, run.task, run.model, run.world
     board = TensorBoard(run_dir, start=0) if cfg.train.tensorboard and world.is_main else None
@@ -79,7 +84,7 @@ def start(run: Resolved, run_dir: Path, resume: bool, quiet: bool) -> TrainResul
     if board is not None and step:
         board = TensorBoard(run_dir, step)  # drop what was logged after the checkpoint
     loop = Loop(cfg, task, model, opt, run_dir, quiet or not world.is_main, info.get("seconds", 0.0),
-                first_line=run.note, board=board)
+                first_line=run.note, board=board, stop_after=stop_after)
     try:
         with oom.guard(lambda what: oom_message(loop, what)):
             return loop.run(step)
