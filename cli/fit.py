@@ -67,9 +67,10 @@ def fit(
             if whole:
                 if backend != "torch":
                     raise InputError("--whole fits with the torch backend")
-                names, zs, summary = fit_whole(r, inputs, refine_steps, refine_lr, quiet or as_json)
+                names, zs, photos, summary = fit_whole(r, inputs, refine_steps, refine_lr,
+                                                       quiet or as_json)
                 if out_file is not None:
-                    save_latents(out_file, names, torch.cat(zs), run=str(run))
+                    save_latents(out_file, names, torch.cat(zs), run=str(run), photos=photos)
                     note(f"{len(names)} tile latents saved to {out_file}", quiet)
                 if as_json:
                     out.print_json(json.dumps(summary))

@@ -10,9 +10,11 @@ from rich.table import Table
 
 from inr_gon.cli.common import note, out
 from inr_gon.datasets import photo_size
-from inr_gon.errors import InputError
+from inr_gon.errors import InputError, wxh
 from inr_gon.inference.inputs import load_photo, photo_files
+from inr_gon.inference.latents import PhotoTiles
 from inr_gon.inference.photo import (
+    PhotoLatents,
     check_photo,
     encode_photo,
     output_size,
@@ -79,11 +81,11 @@ def _upscale_all(r, names, files, size, scale, out_dir: Path, quiet: bool, decod
 
 
 def fit_whole(r, inputs: list[str], refine_steps: int, refine_lr: float, quiet: bool
-              ) -> tuple[list[str], list, dict]:
+              ) -> tuple[list[str], list, list[PhotoTiles], dict]:
     """Each photo encoded whole, rendered back at its own size and scored (PSNR).
-    -> (tile names, tile latents [T, D] per photo, JSON-able summary)."""
+    -> (tile names, tile latents [T, D] per photo, where each photo's tiles lie, summary)."""
     names, files = _files(r, inputs)
-    rows, tile_names, zs = [], [], []
+    rows, tile_names, zs, records = [], [], [], []
     for name, f in zip(names, files):
         photo = load_photo(f, r.cfg.summary.channels)
         check_photo(photo, str(f))
@@ -92,6 +94,7 @@ def fit_whole(r, inputs: list[str], refine_steps: int, refine_lr: float, quiet: 
         (ph, pw), (th, tw) = enc.size, enc.layout.tile
         rows.append({"name": name, "width": pw, "height": ph, "tiles": len(enc.layout),
                      f"psnr_{refine_steps}": score})
+        records.append(enc.record(name, len(tile_names)))
         tile_names += [f"{name}@{x},{y}" for y, x in enc.layout.corners()]
         zs.append(enc.z.cpu())
     summary = {"refine_steps": refine_steps, "tile": f"{tw}x{th}", "items": rows}
@@ -103,4 +106,25 @@ def fit_whole(r, inputs: list[str], refine_steps: int, refine_lr: float, quiet: 
             table.add_row(row["name"], f"{row['width']}x{row['height']}", str(row["tiles"]),
                           f"{row[f'psnr_{refine_steps}']:.2f} dB")
         out.print(table)
-    return tile_names, zs, summary
+    return tile_names, zs, records, summary
+
+
+def render_saved_photos(r, photos: list[PhotoTiles], z, size: tuple[int, int] | None,
+                        scale: float | None, out_dir: Path, max_memory: int, quiet: bool) -> None:
+    """The photos of a `fit --whole` latents file, each put back together from its tiles and
+    rendered at `size` or `scale` x its own size (default 1)."""
+    for p in photos:  # every size checked before any work or any file written
+        if p.tile != r.cfg.size:
+            raise InputError(f"photo '{p.name}' was fitted in tiles of {p.tile[1]}x{p.tile[0]}, "
+                             f"this run's are {r.cfg.size[1]}x{r.cfg.size[0]}: another run's latents")
+        output_size(p.size, scale, size)
+    table = Table("photo", "size", "render", "tiles", "file")
+    for p in photos:
+        h, w = output_size(p.size, scale, size)
+        img = np.empty((h, w, r.cfg.summary.channels), dtype=np.uint8)
+        render_photo(r, PhotoLatents.of(p, z), (h, w), img, max_memory)
+        write_png(out_dir / f"{p.name}.png", img)
+        table.add_row(p.name, wxh(*p.size), wxh(h, w), str(p.count), str(out_dir / f"{p.name}.png"))
+    if not quiet:
+        out.print(table)
+    note(f"{len(photos)} whole-photo renders from saved latents in {out_dir}", quiet)

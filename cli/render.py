@@ -10,13 +10,13 @@ from rich.table import Table
 
 from inr_gon import oom
 from inr_gon.cli.common import app, note, out, parse_size
-from inr_gon.cli.photo import render_whole
+from inr_gon.cli.photo import render_saved_photos, render_whole
 from inr_gon.cli.shared import shared
 from inr_gon.errors import InputError, wxh
 from inr_gon.export.local import onnx_local_decoder
 from inr_gon.export.runtime import onnx_renderer
 from inr_gon.inference.inputs import first_training_items, load_inputs
-from inr_gon.inference.latents import load_latents
+from inr_gon.inference.latents import load_latent_photos, load_latents
 from inr_gon.io import write_png
 from inr_gon.plots import image_grid
 from inr_gon.progress import Progress
@@ -40,7 +40,8 @@ def render(
     fp16: bool = Opt(False, "--fp16", help="With --backend onnx: RUN/decoder_fp16.onnx (`export --fp16`)"),
     decoder: Path = Opt(None, "--decoder", help="With --backend onnx: this exported decoder file"),
     tensorrt: bool = Opt(False, "--tensorrt", help="With --backend onnx on CUDA: TensorRT first"),
-    latents: Path = shared("latents", "Render saved latents (from `inr-gon fit`)"),
+    latents: Path = shared("latents", "Render saved latents (from `inr-gon fit`; from `fit "
+                           "--whole`: the whole photos, at --size or --scale)"),
     n: int = Opt(8, "-n", "--count", help="How many training items (the first of the training "
                  "split) when no INPUT is given"),
     device: str = shared("device"),
@@ -59,10 +60,23 @@ def render(
     out_dir = out_dir or run / "renders"
     if r.cfg.net.model == "local" and inputs and scale is None and size is None:
         scale = max(int(x) for x in r.cfg.train.observe_scales.split(","))  # what it learned
+    photos = None
+    if latents is not None:
+        _, z, photos = load_latent_photos(latents, r.cfg.latent_size)
+    if photos is not None:  # `fit --whole` latents: the photos put back together
+        if inputs or backend != "torch":
+            raise InputError("photo latents (`fit --whole`) render with the torch backend, "
+                             "without INPUT")
+        with hold_if_inside(run, out_dir, is_dir=True), oom.guard(
+                lambda what: f"render ran out of {what}; lower --max-memory (now {max_memory} "
+                             "MiB), --scale or --size"):
+            render_saved_photos(r, photos, z, parse_size(size), scale, out_dir, max_memory * 2**20,
+                                quiet)
+        return
     if whole or scale is not None or (r.cfg.net.model == "local" and inputs):
         if latents is not None or (backend != "torch" and r.cfg.net.model != "local"):
             raise InputError("--whole/--scale render photos with the torch backend (onnx: a "
-                             "local run's --scale), not --latents")
+                             "local run's --scale); --latents only from `fit --whole`")
         decode = onnx_local_decoder(r, decoder, tensorrt, quiet, fp16) if backend == "onnx" else None
         with hold_if_inside(run, out_dir, is_dir=True), oom.guard(
                 lambda what: f"render ran out of {what}; lower --max-memory (now {max_memory} MiB), "

@@ -1,5 +1,7 @@
 """Photographs at their own resolution: random-crop training, tiled whole-photo fit and render."""
 
+import json
+
 import imageio.v3 as iio
 import numpy as np
 import pytest
@@ -9,6 +11,7 @@ from cli_helpers import assert_input_error, run_cli
 from inr_gon.config import Config
 from inr_gon.datasets import CropFolder
 from inr_gon.inference.photo import encode_photo, output_size, photo_psnr, render_photo
+from inr_gon.io import load_tensors, save_tensors
 from inr_gon.limits import MAX_RENDER_SIDE
 from inr_gon.models.tiles import TileLayout, axis_weights, render_tiles
 from inr_gon.run import load_run
@@ -204,3 +207,34 @@ def test_whole_photo_render_never_decodes_more_than_a_chunk(make_run):
     assert counting.most == 1024  # points_per_chunk's floor, for a tile of 64x64 output points
     full = render_tiles(r.decoder, enc.layout, enc.z, 256, 384, enc.size)
     assert np.array_equal(img, full)
+
+
+def test_fit_whole_latents_render_back_as_the_photos(make_run, tmp_path, capsys):
+    """`fit --whole --out z` then `render --latents z` puts each photo back together: the same
+    pixels as `render --whole` of the photo (at its size and at --scale 2), and a non-square
+    photo keeps its size; a tampered record is one line, exit 2."""
+    run = make_run(height=8, width=8)
+    rng = np.random.default_rng(0)
+    for name, hw in (("a", (20, 13)), ("b", (6, 9))):  # b: smaller than a tile in a side
+        iio.imwrite(tmp_path / f"{name}.png", rng.integers(0, 255, (*hw, 3), dtype=np.uint8))
+    photos = [tmp_path / "a.png", tmp_path / "b.png"]
+    z = tmp_path / "z.safetensors"
+    code, _, err = run_cli(capsys, "fit", run, *photos, "--whole", "--out", z)
+    assert code == 0, err
+    for extra in ([], ["--scale", "2"]):
+        code, _, err = run_cli(capsys, "render", run, "--latents", z, *extra, "--out", tmp_path / "saved")
+        assert code == 0, err
+        code, _, err = run_cli(capsys, "render", run, *photos, "--whole", *extra, "--out",
+                               tmp_path / "direct")
+        assert code == 0, err
+        for name, (h, w) in (("a", (20, 13)), ("b", (6, 9))):
+            saved = iio.imread(tmp_path / "saved" / f"{name}.png")
+            s = 2 if extra else 1
+            assert saved.shape == (s * h, s * w, 3)
+            assert np.abs(saved.astype(int) - iio.imread(tmp_path / "direct" / f"{name}.png")).max() <= 1
+    tensors, meta = load_tensors(z)
+    record = json.loads(meta["photos"])
+    record[1]["first"] += 1
+    save_tensors(z, tensors, {**meta, "photos": json.dumps(record)})
+    code, _, err = run_cli(capsys, "render", run, "--latents", z, "--out", tmp_path / "bad")
+    assert_input_error(code, err, "photos", "does not match")

@@ -1,10 +1,12 @@
 """Latent files, the one format every command reads and writes: safetensors with `latents [B, D]`
 float32 and the item names (a JSON list) in the metadata. Readable with numpy alone: see
-examples/onnx_render.py."""
+examples/onnx_render.py. `fit --whole` also writes `photos`: where each photo's tile latents
+are and how its tiles lie (`PhotoTiles`), so `render --latents` puts the photos back together."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -14,8 +16,75 @@ from inr_gon.io import load_tensors, save_tensors, unique_names
 from inr_gon.run import MODEL_FILE, STATE_FILE, is_run
 
 
-def save_latents(path: str | Path, names: list[str], z: torch.Tensor, run: str = "") -> None:
-    save_tensors(path, {"latents": z.float()}, {"names": json.dumps(names), "run": str(run)})
+@dataclass(frozen=True)
+class PhotoTiles:
+    """Latents first .. first + len(ys) * len(xs) - 1 are the tiles of photo `name`, its own size
+    (H, W) padded to `padded`, tiles of `tile` (h, w) at rows ys and columns xs (row-major)."""
+
+    name: str
+    size: tuple[int, int]
+    padded: tuple[int, int]
+    tile: tuple[int, int]
+    ys: tuple[int, ...]
+    xs: tuple[int, ...]
+    first: int
+
+    @property
+    def count(self) -> int:
+        return len(self.ys) * len(self.xs)
+
+
+def save_latents(path: str | Path, names: list[str], z: torch.Tensor, run: str = "",
+                 photos: list[PhotoTiles] | None = None) -> None:
+    meta = {"names": json.dumps(names), "run": str(run)}
+    if photos:
+        meta["photos"] = json.dumps([asdict(p) for p in photos])
+    save_tensors(path, {"latents": z.float()}, meta)
+
+
+def load_latent_photos(path: str | Path, latent_dim: int
+                       ) -> tuple[list[str], torch.Tensor, list[PhotoTiles] | None]:
+    """`load_latents`, and the photos of a `fit --whole` file (None for another latents file)."""
+    names, z = load_latents(path, latent_dim)
+    return names, z, _photo_tiles(path, len(z))
+
+
+def _photo_tiles(path: str | Path, latents: int) -> list[PhotoTiles] | None:
+    """The photos record of a latents file of `latents` latents: InputError when it does not
+    fit them."""
+    raw = load_tensors(path)[1].get("photos")
+    if raw is None:
+        return None
+    try:
+        photos = [PhotoTiles(str(p["name"]), _pair(p["size"]), _pair(p["padded"]), _pair(p["tile"]),
+                             _ints(p["ys"]), _ints(p["xs"]), int(p["first"]))
+                  for p in json.loads(raw)]
+    except (ValueError, TypeError, KeyError, RecursionError):
+        photos = None
+    ends = [p.first + p.count for p in photos or []]
+    starts = [0] + ends[:-1]
+    if not photos or ends[-1] != latents or any(p.first != start or _bad(p)
+                                                 for p, start in zip(photos, starts)):
+        raise InputError(f"{path}: its 'photos' record does not match its {latents} latents "
+                         "(written by `inr-gon fit --whole --out`?)")
+    return photos
+
+
+def _pair(v) -> tuple[int, int]:
+    h, w = (int(x) for x in v)
+    return h, w
+
+
+def _ints(v) -> tuple[int, ...]:
+    return tuple(int(x) for x in v)
+
+
+def _bad(p: PhotoTiles) -> bool:
+    """No tiles, tiles outside the padded photo, or a padded photo smaller than the photo."""
+    return (min(*p.size, *p.tile) < 1 or p.padded[0] < max(p.size[0], p.tile[0])
+            or p.padded[1] < max(p.size[1], p.tile[1]) or not p.ys or not p.xs
+            or min(p.ys + p.xs) < 0 or max(p.ys) + p.tile[0] > p.padded[0]
+            or max(p.xs) + p.tile[1] > p.padded[1])
 
 
 def check_latents_path(path: str | Path) -> None:

@@ -19,6 +19,7 @@ from torch import Tensor
 
 from inr_gon.errors import InputError
 from inr_gon.inference.fit import REFINE_LR, refine
+from inr_gon.inference.latents import PhotoTiles
 from inr_gon.limits import MAX_RENDER_PIXELS, MAX_RENDER_SIDE
 from inr_gon.metrics import psnr_from_mse
 from inr_gon.models.gon import GON
@@ -37,6 +38,17 @@ class PhotoLatents:
     size: tuple[int, int]
     layout: TileLayout
     z: Tensor
+
+    def record(self, name: str, first: int) -> PhotoTiles:
+        """Where its tiles go in a latents file whose latent `first` is its first tile."""
+        lay = self.layout
+        return PhotoTiles(name, self.size, lay.photo, lay.tile, lay.ys, lay.xs, first)
+
+    @classmethod
+    def of(cls, rec: PhotoTiles, z: Tensor) -> PhotoLatents:
+        """The photo `rec` describes, from all the latents z [T, D] of its file."""
+        layout = TileLayout(rec.padded, rec.tile, rec.ys, rec.xs)
+        return cls(rec.size, layout, z[rec.first:rec.first + rec.count])
 
 
 def check_photo(photo: np.ndarray, name: str) -> None:
