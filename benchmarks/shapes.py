@@ -140,10 +140,14 @@ def run_config(name: str, meshes: Path, steps: int, only_sets: list[str], resolu
             train_data, only, only_held = data, None, None
         row["train"] = scored(run, train_data, cells, resolution, only=only)
         if held:
-            row["heldout_0"] = scored(run, held, cells, resolution, only=only_held)
+            one, refined = [], []
+            row["heldout_0"] = scored(run, held, one, resolution, only=only_held)
             if refine_steps:
-                row["heldout_refined"] = scored(run, held, cells, resolution, refine_steps,
+                row["heldout_refined"] = scored(run, held, refined, resolution, refine_steps,
                                                 only=only_held)
+                write_png(RESULTS / "shapes" / f"{label}-{set_name}-heldout.png", image_grid(
+                    np.stack(triplets(one, refined)), cols=6))
+            cells += one + refined
             if curve:
                 row["refine_curve"] = {str(k): _curve_point(run, held, resolution, k, only_held)
                                        for k in curve}
@@ -159,6 +163,11 @@ def run_config(name: str, meshes: Path, steps: int, only_sets: list[str], resolu
                   path.with_name(f"{label}-{'-'.join(only_sets)}.png"),
                   image_grid(np.stack(cells), cols=8))
     return record
+
+
+def triplets(one: list, refined: list) -> list:
+    """truth | one step | refined per held-out shape, from the (truth, reconstruction) pairs."""
+    return [c for i in range(0, len(one), 2) for c in (one[i], one[i + 1], refined[i + 1])]
 
 
 def _curve_point(run, data: str, resolution: int, k: int, only) -> dict:
