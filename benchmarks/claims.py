@@ -13,12 +13,12 @@ the encoder (autoencoder), no refinement.
 
 from __future__ import annotations
 
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
-from common import parser
 
 from inr_gon.config import Config
 from inr_gon.inference.evaluate import load_split
@@ -27,6 +27,9 @@ from inr_gon.io import atomic_write, write_json
 from inr_gon.plots import line_figure, save_figure
 from inr_gon.run import load_run
 from inr_gon.training.train import read_metrics, train
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchmarks, also under PYTHONSAFEPATH
+from common import parser  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"

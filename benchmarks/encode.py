@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import json
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
-from common import parser
 
 from inr_gon.config import Config
 from inr_gon.export.encoder import encoder_proto, grid_encoder_proto
@@ -26,6 +26,9 @@ from inr_gon.export.onnx import save_onnx
 from inr_gon.export.runtime import open_session
 from inr_gon.models.gon import GON
 from inr_gon.models.render import grid
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchmarks, also under PYTHONSAFEPATH
+from common import parser  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

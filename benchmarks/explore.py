@@ -22,7 +22,8 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from common import parser
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchmarks, also under PYTHONSAFEPATH
+from common import parser  # noqa: E402
 
 
 def get(url: str) -> tuple[int, float, float]:

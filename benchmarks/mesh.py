@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import trimesh
-from common import parser
 
 from inr_gon.config import Config
 from inr_gon.datasets.signed_distance import signed_distance
@@ -36,6 +35,9 @@ from inr_gon.models.gon import GON
 from inr_gon.run import load_run
 from inr_gon.shapes.mesh import extract_mesh, network_sdf, sdf_volume
 from inr_gon.training.sdf import encode_shapes, training_shapes
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchmarks, also under PYTHONSAFEPATH
+from common import parser  # noqa: E402
 
 
 def one(resolution: int, dense: bool, run: str | None, keep: Path) -> dict:

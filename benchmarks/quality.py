@@ -29,7 +29,6 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 import torch
-from common import parser
 
 from inr_gon.config import Config
 from inr_gon.inference.evaluate import load_split
@@ -41,6 +40,9 @@ from inr_gon.plots import image_grid, upscale_nearest
 from inr_gon.run import load_run
 from inr_gon.training.step import Stepper
 from inr_gon.training.train import read_metrics, train
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchmarks, also under PYTHONSAFEPATH
+from common import parser  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"

@@ -18,12 +18,12 @@ import json
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
-from common import parser
 
 from inr_gon.config import Config
 from inr_gon.export.onnx import decoder_proto, save_onnx
@@ -31,6 +31,9 @@ from inr_gon.export.runtime import decode_points, open_session
 from inr_gon.models.gon import GON
 from inr_gon.models.render import DEFAULT_MAX_MEMORY, grid, points_per_chunk, render_images
 from inr_gon.run import load_run
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchmarks, also under PYTHONSAFEPATH
+from common import parser  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

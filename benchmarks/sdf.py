@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -28,11 +29,13 @@ os.environ.setdefault("IGL_NUM_THREADS", "1")  # before igl is imported: one cor
 
 import numpy as np  # noqa: E402
 import trimesh  # noqa: E402
-from common import parser  # noqa: E402
 
 from inr_gon.datasets.meshes import normalise  # noqa: E402
 from inr_gon.datasets.sampling import Sampling, sample_points  # noqa: E402
 from inr_gon.datasets.signed_distance import signed_distance  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchmarks, also under PYTHONSAFEPATH
+from common import parser  # noqa: E402  # noqa: E402
 
 MIXES = {"deepsdf": {"noise": (0.05, 0.0158), "uniform": 0.06},
          "inr-gon": {"noise": (0.01, 0.05, 0.15), "uniform": 0.8}}

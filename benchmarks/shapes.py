@@ -68,6 +68,9 @@ CONFIGS: dict[str, dict] = {
                 "origin_step": "gauss-newton"},
     "grid-cg": {**PAPER, "modulation": "all", "latent_grid": 4, "latent_dim": 16,
                 "origin_step": "gauss-newton-cg"},
+    # The mesh folders' default: lr 1e-3 held for thousands of steps destabilised it.
+    "grid-cg-lr5": {**PAPER, "modulation": "all", "latent_grid": 4, "latent_dim": 16,
+                    "origin_step": "gauss-newton-cg", "lr": 5e-4},
 }
 
 

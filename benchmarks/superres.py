@@ -34,7 +34,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import RESULTS, machine, parser, table, write_result
 from imageio.v3 import imread as read_image
 
 from inr_gon.datasets.builtin import load_builtin
@@ -47,6 +46,9 @@ from inr_gon.models.render import box_downsample, grid
 from inr_gon.plots import image_grid, upscale_bicubic, upscale_nearest
 from inr_gon.run import load_run
 from inr_gon.training.batches import split_indices
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchmarks, also under PYTHONSAFEPATH
+from common import RESULTS, machine, parser, table, write_result  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 CIFAR = DATA / "cifar10_train10k_images.npy"

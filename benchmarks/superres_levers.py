@@ -14,17 +14,20 @@ import json
 import math
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
-from common import RESULTS
-from superres import CIFAR, kodak_crops, scored
 
 from inr_gon.models.local import LocalGON
 from inr_gon.models.local_geometry import Geometry
 from inr_gon.models.render import box_downsample
 from inr_gon.plots import upscale_bicubic
 from inr_gon.training.batches import split_indices
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchmarks, also under PYTHONSAFEPATH
+from common import RESULTS  # noqa: E402
+from superres import CIFAR, kodak_crops, scored  # noqa: E402
 
 RESIDUAL, STEPS, TAG = sys.argv[1] == "1", int(sys.argv[2]), sys.argv[3]
 EVAL_AT = (25, 100, 200, 300, 400, 600)

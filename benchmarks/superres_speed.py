@@ -21,13 +21,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import machine, median, table, write_result
 from imageio.v3 import imread
-from render_memory import peak_rss_mib
-from superres import DATA
 
 from inr_gon.inference.superres import upscale_photo
 from inr_gon.run import load_run
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchmarks, also under PYTHONSAFEPATH
+from common import machine, median, table, write_result  # noqa: E402
+from render_memory import peak_rss_mib  # noqa: E402
+from superres import DATA  # noqa: E402
 
 PHOTO = DATA / "photos" / "kodim14.png"  # held out (benchmarks/superres.py, kodak_split)
 

@@ -11,17 +11,20 @@ from __future__ import annotations
 import json
 import platform
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
-from common import parser
 from rich.console import Console
 from rich.table import Table
 
 from inr_gon.config import Config
 from inr_gon.training.train import train
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchmarks, also under PYTHONSAFEPATH
+from common import parser  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "fashion_sprite900_images.npy"
