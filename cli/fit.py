@@ -15,6 +15,7 @@ from inr_gon.cli.photo import fit_whole
 from inr_gon.cli.shared import shared
 from inr_gon.errors import InputError
 from inr_gon.export.runtime import onnx_encoder  # the exported gradient-origin encoder
+from inr_gon.fields import duration_seconds
 from inr_gon.inference.fit import MAX_REFINE_LR, MAX_REFINE_STEPS, REFINE_LR, fit_images
 from inr_gon.inference.inputs import load_inputs
 from inr_gon.inference.latents import check_latents_path, save_latents
@@ -33,6 +34,7 @@ def fit(
     refine_steps: int = shared("refine_steps", "Latent optimisation steps after the first"),
     refine_lr: float = Opt(REFINE_LR, "--refine-lr", help="Adam step size of the refine steps "
                            "(shapes: divided by 10 halfway)"),
+    time_budget: str = shared("time_budget"),
     out_file: Path = shared("out", "Save the latents (.safetensors) for `render --latents`"),
     backend: str = shared("backend", "torch | onnx (the exported encoder)"),
     whole: bool = shared("whole", "Encode each photo whole, at its own resolution, as "
@@ -55,6 +57,7 @@ def fit(
             lambda what: f"fit ran out of {what}; fit fewer INPUTS at a time (now {len(inputs)}) "
                          f"or lower --max-memory (now {max_memory} MiB)"):
         r = load_run(run, device)
+        refine_steps, seconds = refine_budget(time_budget, refine_steps, r.cfg.summary.modality)
         if refine_steps:
             r.require_latent_space("--refine-steps")
         if r.cfg.summary.modality == "sdf":
@@ -62,7 +65,7 @@ def fit(
                 raise InputError("--backend onnx applies to image runs; SDF runs fit with torch")
             if whole:
                 raise InputError("--whole applies to image runs")
-            res = fit_shapes(r, inputs, refine_steps, refine_lr, quiet)
+            res = fit_shapes(r, inputs, refine_steps, refine_lr, quiet, seconds)
         else:
             if whole:
                 if backend != "torch":
@@ -88,6 +91,21 @@ def fit(
         out.print(_table(res.summary(), r.cfg.net.model))
     if out_file is not None:
         note(f"{len(res.names)} latents saved to {out_file}", quiet)
+
+
+def refine_budget(time_budget: str, refine_steps: int, modality: str) -> tuple[int, float | None]:
+    """(refine steps, seconds or None) of --time-budget: SDF runs only; a budget alone refines
+    until it is spent (MAX_REFINE_STEPS as the cap)."""
+    try:
+        seconds = duration_seconds(time_budget)
+    except ValueError as e:
+        raise InputError(f"--time-budget: {e}") from None
+    if not seconds:
+        return refine_steps, None
+    if modality != "sdf":
+        raise InputError("--time-budget bounds the refinement of SDF runs; image runs take "
+                         "--refine-steps")
+    return refine_steps or MAX_REFINE_STEPS, seconds
 
 
 def check_refine(refine_steps: int, refine_lr: float, backend: str) -> None:

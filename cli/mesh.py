@@ -9,7 +9,7 @@ from rich.table import Table
 
 from inr_gon import oom
 from inr_gon.cli.common import app, note, out
-from inr_gon.cli.fit import check_refine
+from inr_gon.cli.fit import check_refine, refine_budget
 from inr_gon.cli.shared import shared
 from inr_gon.errors import InputError
 from inr_gon.inference.latents import load_latents
@@ -39,6 +39,7 @@ def mesh(
                                                "(DeepSDF's schedule)"),
     refine_lr: float = Opt(SDF_REFINE_LR, "--refine-lr", help="Adam step size of the refine "
                            "steps (divided by 10 halfway)"),
+    time_budget: str = shared("time_budget"),
     latents: Path = shared("latents", "Mesh saved latents (`fit --out`) instead of inputs"),
     device: str = shared("device"),
     max_memory: int = shared("max_memory"),
@@ -51,13 +52,14 @@ def mesh(
         raise InputError("-n and --max-memory must be positive")
     check_refine(refine_steps, refine_lr, "torch")
     r = load_run(run, device)
+    refine_steps, seconds = refine_budget(time_budget, refine_steps, r.cfg.summary.modality)
     saved = load_latents(latents, r.cfg.latent_size) if latents is not None else None
     out_dir = out_dir or run / "meshes"
     with hold_if_inside(run, out_dir, is_dir=True), oom.guard(
             lambda what: f"mesh ran out of {what} at {resolution}^3; lower --max-memory "
                          f"(now {max_memory} MiB) or --resolution"):
         rows = mesh_run(r, inputs or [], out_dir, resolution, fmt, original_frame, n, dense,
-                        max_memory * 2**20, quiet, refine_steps, refine_lr, saved)
+                        max_memory * 2**20, quiet, refine_steps, refine_lr, saved, seconds)
     if not quiet:
         table = Table("shape", "mesh", "vertices", "faces", "components", "watertight",
                       caption="watertight: every edge on two faces (each component closed); "

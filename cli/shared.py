@@ -34,6 +34,8 @@ class CommandOptions:
     size: str = knob(None, "Output resolution S or WxH (default: training size)")
     max_memory: int = knob(512, "MiB of activations per decoder call", bounds="[1, 2**40]")
     refine_steps: int = knob(0, "Latent refine steps after the first", bounds="[0, 10**6]")
+    time_budget: str = knob("0", "SDF runs: refine each call's shapes for at most this long, "
+                            "e.g. 20s (0 = no limit; alone it lifts the --refine-steps cap)")
     backend: str = knob("torch", "torch | onnx (RUN/decoder.onnx, from `inr-gon export`)",
                         choices=("torch", "onnx"))
     whole: bool = knob(False, "Encode each photo whole, at its own resolution, as tiles of the "

@@ -14,6 +14,7 @@ from inr_gon.datasets import Sampling, load_shapes
 from inr_gon.inference.latents import load_latents
 from inr_gon.inference.shape_eval import shape_latents
 from inr_gon.inference.shape_metrics import components, mesh_parts
+from inr_gon.inference.shape_refine import lr_at
 from inr_gon.run import load_run
 from inr_gon.shapes.mesh import extract_mesh, sdf_volume
 from inr_gon.shapes.splat import render_mesh
@@ -44,6 +45,37 @@ def test_refined_latent_has_lower_loss_than_the_one_step_latent(sdf_run):
     # each shape's latent is its own: refining one alone gives the same latent
     _, z_alone = shape_latents(run.model, pts[2:3], sdf[2:3], clamp, refine_steps=30, lr=1e-2)
     torch.testing.assert_close(z_alone[0], z[2], atol=1e-5, rtol=1e-4)
+
+
+def test_a_time_budget_bounds_refinement_and_its_lr_drop(sdf_run):
+    """seconds: a spent budget leaves the one-step latent; an ample one changes nothing against
+    the steps alone; the lr drops at half the budget or half the steps."""
+    run = load_run(sdf_run)
+    s = load_shapes("builtin:shapes3d:6", Sampling.from_config(run.cfg), quiet=True)
+    pts, sdf = torch.from_numpy(s.points), torch.from_numpy(s.sdf)[..., None]
+    clamp = run.cfg.sdf.sdf_clamp
+    z0, z_none = shape_latents(run.model, pts, sdf, clamp, refine_steps=20, seconds=1e-9)
+    assert torch.equal(z0, z_none)
+    _, z_steps = shape_latents(run.model, pts, sdf, clamp, refine_steps=20)
+    _, z_ample = shape_latents(run.model, pts, sdf, clamp, refine_steps=20, seconds=1e6)
+    assert torch.equal(z_steps, z_ample)
+    assert lr_at(0, 100, 1.0) == 1.0 and lr_at(50, 100, 1.0) == lr_at(0, 100, 1.0, 0.5) == 0.1
+
+
+def test_fit_and_mesh_take_a_time_budget_on_sdf_runs_only(sdf_run, tmp_path, capsys, tiny_cfg):
+    code, out, err = run_cli(capsys, "fit", sdf_run, "builtin:shapes3d:2", "--time-budget", "1s",
+                             "--json")
+    assert code == 0, err
+    steps = json.loads(out)["refine_steps"]  # a budget alone refines until it is spent
+    assert 0 < steps < 100_000 and f"sdf_l1_{steps}" in json.loads(out)["items"][0]
+    code, _, err = run_cli(capsys, "mesh", sdf_run, "builtin:shapes3d:1", "--time-budget", "1s",
+                           "-r", "16", "--out", tmp_path / "m", "--quiet")
+    assert code == 0, err
+    assert_input_error(*run_cli(capsys, "fit", sdf_run, "builtin:shapes3d:1", "--time-budget",
+                                "soon", "--quiet")[::2], "--time-budget")
+    train(tiny_cfg.replace(steps=1, preview_every=0), tmp_path / "img", quiet=True)
+    assert_input_error(*run_cli(capsys, "fit", tmp_path / "img", tiny_cfg.dataset.data,
+                                "--time-budget", "5s", "--quiet")[::2], "--time-budget", "SDF")
 
 
 def test_fit_cli_on_shapes_refines_and_saves_latents(sdf_run, mesh_dir, capsys, tmp_path):

@@ -40,11 +40,12 @@ def shape_inputs(cfg: Config, inputs: list[str], quiet: bool = False):
 def mesh_run(run, inputs: list[str], out_dir: Path, resolution: int = 256, fmt: str = "ply",
              original_frame: bool = False, n: int = 8, dense: bool = False,
              max_memory: int = DEFAULT_MAX_MEMORY, quiet: bool = False, refine_steps: int = 0,
-             lr: float = SDF_REFINE_LR, latents: tuple[list[str], Tensor] | None = None
-             ) -> list[dict]:
+             lr: float = SDF_REFINE_LR, latents: tuple[list[str], Tensor] | None = None,
+             seconds: float | None = None) -> list[dict]:
     """`inr-gon mesh`: a mesh file and a PNG preview per input shape (or per training shape, or
     per saved latent: latents = (names, z [B, D]), e.g. from `fit --out`). Input latents come
-    from the gradient-origin step and refine_steps more (shape_refine.shape_latents)."""
+    from the gradient-origin step and refine_steps more (shape_refine.shape_latents), within
+    `seconds` of refinement if given."""
     if run.cfg.summary.modality != "sdf":
         raise InputError(f"{run.path} is an {run.cfg.summary.modality} run: `mesh` needs an SDF run "
                          "(trained on meshes or builtin:shapes3d); use `render` for images")
@@ -61,7 +62,7 @@ def mesh_run(run, inputs: list[str], out_dir: Path, resolution: int = 256, fmt: 
                                                else training_shapes(run.cfg, n, quiet))
         _, z = shape_latents(run.model, torch.from_numpy(points),
                              torch.from_numpy(sdf)[..., None], run.cfg.sdf.sdf_clamp,
-                             refine_steps, lr, run.device)
+                             refine_steps, lr, run.device, seconds=seconds)
     rows, previews = [], []
     with Progress(f"meshing at {resolution}^3", len(names), unit="shapes", quiet=quiet,
                   transient=True) as bar:

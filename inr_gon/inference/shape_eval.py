@@ -79,14 +79,19 @@ def evaluate_shapes(run, data: str, quiet: bool = False, resolution: int = 128,
 
 
 def fit_shapes(run, inputs: list[str], refine_steps: int = 0, lr: float = SDF_REFINE_LR,
-               quiet: bool = False) -> FitResult:
+               quiet: bool = False, seconds: float | None = None) -> FitResult:
     """`inr-gon fit` on an SDF run: latents of the shapes in inputs (mesh files, folders,
     builtin specs) after the gradient-origin step and refine_steps more; scores: the clamped
-    L1 (sdf_l1) of each shape's SDF on its ENCODE_POINTS fixed points."""
+    L1 (sdf_l1) of each shape's SDF on its ENCODE_POINTS fixed points. seconds: a time budget
+    for the refinement (shape_refine.refine_shapes); the steps reported are then those taken
+    (by the last batch of 16 shapes)."""
     names, points, sdf, _, _ = shape_inputs(run.cfg, inputs, quiet)
     pts, sdf = torch.from_numpy(points), torch.from_numpy(sdf)[..., None]
     clamp = run.cfg.sdf.sdf_clamp
-    z0, z = shape_latents(run.model, pts, sdf, clamp, refine_steps, lr, run.device)
+    taken: list[float] = []
+    z0, z = shape_latents(run.model, pts, sdf, clamp, refine_steps, lr, run.device,
+                          losses=taken, seconds=seconds)
+    refine_steps = len(taken) if seconds else refine_steps
     p, d = fixed_subset(pts, sdf, ENCODE_POINTS)
     scores0 = {"sdf_l1": shape_errors(run.model, p, d, z0, clamp, run.device)}
     scores = {"sdf_l1": shape_errors(run.model, p, d, z, clamp, run.device)} if refine_steps \
