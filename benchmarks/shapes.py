@@ -48,9 +48,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchmarks, 
 from common import RESULTS, machine, parser  # noqa: E402
 
 HELD_OUT, ALONE, SHAPES3D = 3, "homer", 64
-# Flat open sheets (zero thickness, no inside) of an earlier mesh set: their true SDF never
-# goes below zero, so no zero level set represents them; means are also given without them.
-SHEETS = ("alligator", "woody")
 RESOLUTION, REFINE_STEPS, REFINE_LR, PICTURE = 256, 100, 1e-2, 160
 DEFAULT_MESHES = Path(__file__).resolve().parents[2] / "shared" / "data" / "meshes"
 
@@ -205,11 +202,6 @@ def summary_line(row: dict) -> str:
     return " | ".join(parts)
 
 
-def _mean(items: list[dict], key: str, digits: int) -> str:
-    vals = [i[key] for i in items if i[key] is not None]
-    return f"{np.mean(vals):.{digits}f}" if vals else "-"
-
-
 def report() -> None:
     rows, records = [], {}
     for path in sorted(p for p in (RESULTS / "shapes").glob("*.json") if p.stem != "steptime"):
@@ -221,14 +213,12 @@ def report() -> None:
                 if key not in row:
                     continue
                 m, r = row[key]["mean"], row[key]
-                solid = [i for i in r["items"] if i["name"] not in SHEETS]
                 rows.append([rec["config"], set_name, label, rec["steps"], rec["resolution"],
                              f"{m['chamfer_l1']:.4f}", f"{m['normal_consistency']:.3f}",
-                             f"{m['iou']:.3f}", _mean(solid, "chamfer_l1", 4),
-                             _mean(solid, "iou", 3), f"{r['components_match']}/{r['count']}",
+                             f"{m['iou']:.3f}", f"{r['components_match']}/{r['count']}",
                              f"{row['seconds_per_step']:.3f}"])
     head = ["config", "set", "shapes", "steps", "R", "Chamfer-L1", "normal cons.", "IoU",
-            "Chamfer-L1 solid", "IoU solid", "components = ref", "s/step"]
+            "components = ref", "s/step"]
     md = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     md += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
     md += curve_table(records)

@@ -2,9 +2,10 @@
 
 Where every signal has its own Jacobian (SDF points are drawn per shape; any step after the
 first), H = (2/M) J^T J is [B, D_total, D_total] and forming it costs N D_total^2 per signal: with
-a 4^3 grid of 16-vectors (D_total 1,024) that is ~250x a decoder forward pass per point. J itself
-is cheap in factored form (`origin.jacobian`: J[n] = weights[n] (x) v[n], one backward pass per
-channel), and a product H p costs two thin products with it (~2 G^d D per point). So the
+a 4^3 grid of 16-vectors (D_total 1,024) about 1M multiply-adds per point, ~20x a forward pass
+of a 3 x 128 decoder. J itself is cheap in factored form (`origin.jacobian`: J[n] = weights[n]
+(x) v[n], one backward pass per channel), and a product H p costs two thin products with it
+(~2 G^d D per point). So the
 `gauss-newton-cg` rule solves (H + lambda I) x = g by CG_ITERATIONS Jacobi-preconditioned
 conjugate-gradient iterations.
 
@@ -13,7 +14,9 @@ derivative of the exact solve, A^-1 again by CG), not through the CG iterations:
 the 10 training meshes of benchmarks/shapes.py (3 x 128, 4^3 x 16, lr 1e-3, seed 0), training
 through the unrolled iterations collapsed after 500-600 steps (clamped L1 0.0025 -> 0.015-0.024,
 with 16 or 48 iterations, with or without gradient-norm clipping at 1) and implicit
-differentiation did not (0.0021 at step 800).
+differentiation did not (0.0021 at step 800). Held at lr 1e-3 for longer it degraded too (from
+step ~900 of a constant-lr probe; collapsed at ~1,450 of an 8,000-step schedule); at 5e-4 it
+trained on (the mesh folders' default, presets.py).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-CG_ITERATIONS = 16  # benchmarks/shapes.py steptime: the step stays within 2x of the gradient's
+CG_ITERATIONS = 16  # a training step 1.22x the gradient step's (benchmarks/shapes.py steptime)
 
 
 def jacobian_product(weights: Tensor | None, v: Tensor, p: Tensor) -> Tensor:
