@@ -68,6 +68,9 @@ CONFIGS: dict[str, dict] = {
     # The mesh folders' default: lr 1e-3 held for thousands of steps destabilised it.
     "grid-cg-lr5": {**PAPER, "modulation": "all", "latent_grid": 4, "latent_dim": 16,
                     "origin_step": "gauss-newton-cg", "lr": 5e-4},
+    # A finer grid (3,456 latent values), which CG makes affordable: for thin parts.
+    "grid6-cg-lr5": {**PAPER, "modulation": "all", "latent_grid": 6, "latent_dim": 16,
+                     "origin_step": "gauss-newton-cg", "lr": 5e-4},
 }
 
 
