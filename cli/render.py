@@ -62,11 +62,12 @@ def render(
         scale = max(int(x) for x in r.cfg.train.observe_scales.split(","))  # what it learned
     photos = None
     if latents is not None:
+        if inputs:
+            raise InputError("give INPUT images or --latents, not both")
         _, z, photos = load_latent_photos(latents, r.cfg.latent_size)
     if photos is not None:  # `fit --whole` latents: the photos put back together
-        if inputs or backend != "torch":
-            raise InputError("photo latents (`fit --whole`) render with the torch backend, "
-                             "without INPUT")
+        if backend != "torch":
+            raise InputError("photo latents (`fit --whole`) render with the torch backend")
         with hold_if_inside(run, out_dir, is_dir=True), oom.guard(
                 lambda what: f"render ran out of {what}; lower --max-memory (now {max_memory} "
                              "MiB), --scale or --size"):
