@@ -225,5 +225,5 @@ def test_help_states_the_defaults_for_images_and_meshes(capsys, monkeypatch):
             for flag in ("--modulation", "--latent-dim", "--latent-grid")}
     assert "images: all; meshes: all" in rows["--modulation"]
     assert "images: 64; meshes: 16" in rows["--latent-dim"]
-    assert "images: 4x4; meshes: 4x4x4" in rows["--latent-grid"]
+    assert "images: 4x4; meshes: 6x6x6" in rows["--latent-grid"]
     assert "gauss-newton" in out.split("--origin-step", 1)[1].split("--", 1)[0].split("[default:")[1]
