@@ -10,15 +10,16 @@ from inr_gon.models.gauss_newton import (
     diagonal,
     implicit_solve,
     jacobian_product,
-    jacobian_t_product,
 )
 from inr_gon.models.origin import OriginStep, jacobian
 from inr_gon.models.render import grid
-from inr_gon.models.siren import grid_jacobian
+from inr_gon.models.siren import grid_jacobian, grid_jacobian_t
 
 
 @pytest.mark.parametrize("d,g", [(2, 0), (2, 3), (3, 2)])
 def test_factor_products_equal_the_dense_jacobian(d, g):
+    """J p and diag(J^T J) from the factors, and J^T r (siren.grid_jacobian_t, the adjoint CG
+    pairs with J p) on per-signal factors."""
     net = capacious(d, g=g)
     coords, z = points(d, b=2), 0.1 * torch.randn(2, net.latent_size, dtype=torch.double)
     _, weights, v = jacobian(net, coords, z)
@@ -26,7 +27,7 @@ def test_factor_products_equal_the_dense_jacobian(d, g):
     p = torch.randn(2, net.latent_size, dtype=torch.double)
     r = torch.randn(2, coords.shape[1], 3, dtype=torch.double)
     assert torch.allclose(jacobian_product(weights, v, p), torch.einsum("bncd,bd->bnc", dense, p))
-    assert torch.allclose(jacobian_t_product(weights, v, r), torch.einsum("bncd,bnc->bd", dense, r))
+    assert torch.allclose(grid_jacobian_t(weights, v, r), torch.einsum("bncd,bnc->bd", dense, r))
     assert torch.allclose(diagonal(weights, v), dense.pow(2).sum((1, 2)))
 
 

@@ -26,22 +26,17 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from inr_gon.models.siren import grid_jacobian_t
+
 CG_ITERATIONS = 16  # a training step 1.22x the gradient step's (benchmarks/shapes.py steptime)
 
 
 def jacobian_product(weights: Tensor | None, v: Tensor, p: Tensor) -> Tensor:
     """J p: factors weights [..., N, G^d] (None: no grid), v [..., N, C, D], directions
-    p [B, D_total] -> [B, N, C]."""
+    p [B, D_total] -> [B, N, C]. Its adjoint J^T r is `siren.grid_jacobian_t`."""
     cells = p.unflatten(-1, (-1, v.shape[-1]))  # [B, G^d, D]
     q = cells.sum(-2, keepdim=True) if weights is None else weights @ cells  # [B, 1 or N, D]
     return (v * q[..., None, :]).sum(-1)
-
-
-def jacobian_t_product(weights: Tensor | None, v: Tensor, r: Tensor) -> Tensor:
-    """J^T r: r [B, N, C] -> [B, D_total] (the adjoint of `jacobian_product`)."""
-    u = (r[..., None] * v).sum(-2)  # [B, N, D]
-    on_grid = u.sum(-2, keepdim=True) if weights is None else weights.transpose(-1, -2) @ u
-    return on_grid.flatten(-2)
 
 
 def diagonal(weights: Tensor | None, v: Tensor) -> Tensor:
@@ -115,6 +110,6 @@ def damped_solve(weights: Tensor | None, v: Tensor, grad: Tensor, m: int,
     lam = damping(diag_h.mean(-1))[..., None]  # [B or 1, 1]
 
     def matvec(p: Tensor) -> Tensor:
-        return jacobian_t_product(weights, v, jacobian_product(weights, v, p)) * (2 / m) + lam * p
+        return grid_jacobian_t(weights, v, jacobian_product(weights, v, p)) * (2 / m) + lam * p
 
     return implicit_solve(matvec, grad, diag_h + lam)
