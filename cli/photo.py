@@ -50,17 +50,22 @@ def render_whole(r, inputs: list[str], size: tuple[int, int] | None, scale: floa
     for name, f in zip(names, files):
         photo = load_photo(f, r.cfg.summary.channels)
         check_photo(photo, str(f))
-        h, w = output_size(photo.shape[:2], scale, size)
+        hw = output_size(photo.shape[:2], scale, size)
         enc = encode_photo(r, photo)
         del photo
-        img = np.empty((h, w, r.cfg.summary.channels), dtype=np.uint8)
-        render_photo(r, enc, (h, w), img, max_memory)
-        write_png(out_dir / f"{name}.png", img)
-        ph, pw = enc.size
-        table.add_row(name, f"{pw}x{ph}", f"{w}x{h}", str(len(enc.layout)), str(out_dir / f"{name}.png"))
+        _write_render(r, name, enc, hw, out_dir, max_memory, table)
     if not quiet:
         out.print(table)
     note(f"{len(names)} whole-photo renders in {out_dir}", quiet)
+
+
+def _write_render(r, name: str, enc: PhotoLatents, hw: tuple[int, int], out_dir: Path,
+                  max_memory: int, table: Table) -> None:
+    """One photo's tiles rendered at hw (H, W) into out_dir/NAME.png, and its table row."""
+    img = np.empty((*hw, r.cfg.summary.channels), dtype=np.uint8)
+    render_photo(r, enc, hw, img, max_memory)
+    write_png(out_dir / f"{name}.png", img)
+    table.add_row(name, wxh(*enc.size), wxh(*hw), str(len(enc.layout)), str(out_dir / f"{name}.png"))
 
 
 def _upscale_all(r, names, files, size, scale, out_dir: Path, quiet: bool, decode=None) -> None:
@@ -120,11 +125,8 @@ def render_saved_photos(r, photos: list[PhotoTiles], z, size: tuple[int, int] | 
         output_size(p.size, scale, size)
     table = Table("photo", "size", "render", "tiles", "file")
     for p in photos:
-        h, w = output_size(p.size, scale, size)
-        img = np.empty((h, w, r.cfg.summary.channels), dtype=np.uint8)
-        render_photo(r, PhotoLatents.of(p, z), (h, w), img, max_memory)
-        write_png(out_dir / f"{p.name}.png", img)
-        table.add_row(p.name, wxh(*p.size), wxh(h, w), str(p.count), str(out_dir / f"{p.name}.png"))
+        _write_render(r, p.name, PhotoLatents.of(p, z), output_size(p.size, scale, size),
+                      out_dir, max_memory, table)
     if not quiet:
         out.print(table)
     note(f"{len(photos)} whole-photo renders from saved latents in {out_dir}", quiet)

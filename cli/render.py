@@ -16,7 +16,7 @@ from inr_gon.errors import InputError, wxh
 from inr_gon.export.local import onnx_local_decoder
 from inr_gon.export.runtime import onnx_renderer
 from inr_gon.inference.inputs import first_training_items, load_inputs
-from inr_gon.inference.latents import load_latent_photos, load_latents
+from inr_gon.inference.latents import load_latent_photos
 from inr_gon.io import write_png
 from inr_gon.plots import image_grid
 from inr_gon.progress import Progress
@@ -60,11 +60,12 @@ def render(
     out_dir = out_dir or run / "renders"
     if r.cfg.net.model == "local" and inputs and scale is None and size is None:
         scale = max(int(x) for x in r.cfg.train.observe_scales.split(","))  # what it learned
-    photos = None
+    saved, photos = None, None
     if latents is not None:
         if inputs:
             raise InputError("give INPUT images or --latents, not both")
-        _, z, photos = load_latent_photos(latents, r.cfg.latent_size)
+        names, z, photos = load_latent_photos(latents, r.cfg.latent_size)
+        saved = (names, z)
     if photos is not None:  # `fit --whole` latents: the photos put back together
         if backend != "torch":
             raise InputError("photo latents (`fit --whole`) render with the torch backend")
@@ -88,7 +89,7 @@ def render(
     hw = parse_size(size) or r.cfg.size
     # Before encoding: a missing file fails fast.
     decode = _decoder(r, backend, tensorrt, quiet, fp16, decoder)
-    names, z = item_latents(r, inputs or [], latents, n, quiet)
+    names, z = item_latents(r, inputs or [], saved, n, quiet)
     tiles = []
     with hold_if_inside(run, out_dir, is_dir=True), oom.guard(
             lambda what: f"render ran out of {what} at {hw[1]}x{hw[0]}; lower --max-memory "
@@ -110,13 +111,11 @@ def render(
     note(f"{len(names)} renders at {wxh(*hw)} in {out_dir}", quiet)
 
 
-def item_latents(r, inputs: list[str], latents: Path | None, n: int, quiet: bool = False):
-    """(names, latents [B, D]) from a latents file, input images, or the first n training items
-    (saying how many of how many)."""
-    if latents is not None:
-        if inputs:
-            raise InputError("give INPUT images or --latents, not both")
-        return load_latents(latents, r.cfg.latent_size)
+def item_latents(r, inputs: list[str], saved: tuple | None, n: int, quiet: bool = False):
+    """(names, latents [B, D]): those of a latents file (`saved`, already read), of input
+    images, or of the first n training items (saying how many of how many)."""
+    if saved is not None:
+        return saved
     if inputs:
         names, images = load_inputs(inputs, r.cfg.size, r.cfg.summary.channels,
                                     keep_smaller=r.cfg.net.model in ("gon", "local"))
