@@ -13,16 +13,13 @@ The parts, each written once:
 - the Jacobian products: `gradient` (J^T of the residual: written-out backward per signal, or
   with F(c, z0) and J shared by the batch when z0 and c are: paid for once), `jacobian`
   (J's factors, C backward passes), `gauss_newton_matrix` H = (2/M) (AJ)^T (AJ).
-- `OriginStep`: the rule (gradient: the paper; learned: Meta-SGD step sizes; gauss-newton:
-  the damped Gauss-Newton solve; gauss-newton-cg: the same step with per-signal Jacobians
-  solved by conjugate gradients on J's factors, `gauss_newton.py`) and the step itself,
-  `OriginStep.forward`.
+- `OriginStep`: the rule (gradient: the paper; learned: Meta-SGD step sizes; gauss-newton: the
+  damped Gauss-Newton solve; gauss-newton-cg: per-signal solves by CG, `gauss_newton.py`).
 - `inner_steps`: the loop of steps from the origin (GON and its variational form use it).
 - `variational_step`: the paper's Variational-GON step on the ELBO through linear heads.
 - `origin_affine`: the first step on one grid as an affine map of the observed values
   (what encoder_grid.onnx holds).
-- `latent_autograd`: the same step by autograd.grad, for decoders with no written-out backward
-  (the convolutional GON).
+- `latent_autograd`: the step by autograd.grad, for the convolutional GON (no written backward).
 """
 
 from __future__ import annotations
@@ -179,11 +176,7 @@ class OriginStep(nn.Module):
     def needs_hessian(self) -> bool:
         return self.kind.startswith("gauss-newton")
 
-    def damping(self, hessian: Tensor) -> Tensor:
-        """lambda [...] of H [..., D, D]."""
-        return self.damping_of(hessian.diagonal(dim1=-2, dim2=-1).mean(-1))
-
-    def damping_of(self, scale: Tensor) -> Tensor:
+    def damping(self, scale: Tensor) -> Tensor:
         """lambda [...] of mean(diag H) [...]."""
         return (F.softplus(self.rho) + DAMPING_FLOOR) * scale + ABS_FLOOR
 
@@ -193,7 +186,7 @@ class OriginStep(nn.Module):
             return grad
         if self.kind == "learned":
             return self.alpha * grad
-        lam = self.damping(hessian)[..., None, None]
+        lam = self.damping(hessian.diagonal(dim1=-2, dim2=-1).mean(-1))[..., None, None]
         eye = torch.eye(hessian.shape[-1], dtype=hessian.dtype, device=hessian.device)
         # Rows: X (H + lam I) = g  <=>  X = g (H + lam I)^-1, H + lam I symmetric.
         return torch.linalg.solve(hessian + lam * eye, grad, left=False)
@@ -213,7 +206,7 @@ class OriginStep(nn.Module):
         f, weights, v = jacobian(decoder, coords, z)  # per signal: v [B, N, C, D]
         grad = grid_jacobian_t(weights, v, residual(f, values, obs))
         if self.kind == "gauss-newton-cg" and obs.box == 1:
-            return z - damped_solve(weights, v, grad, values.shape[-2], self.damping_of)
+            return z - damped_solve(weights, v, grad, values.shape[-2], self.damping)
         return z - self.precondition(grad[:, None], gauss_newton_matrix(weights, v, obs))[:, 0]
 
 
