@@ -16,7 +16,8 @@ through the unrolled iterations collapsed after 500-600 steps (clamped L1 0.0025
 with 16 or 48 iterations, with or without gradient-norm clipping at 1) and implicit
 differentiation did not (0.0021 at step 800). Held at lr 1e-3 for longer it degraded too (from
 step ~900 of a constant-lr probe; collapsed at ~1,450 of an 8,000-step schedule); at 5e-4 it
-trained on (the mesh folders' default, presets.py).
+trained on (the mesh folders' default, presets.py). The probe logs:
+benchmarks/results/shapes/cg_stability/ (benchmarks/cg_stability.py).
 """
 
 from __future__ import annotations
