@@ -22,9 +22,10 @@ from typing import Any
 # Gauss-Newton: 7.3x). lr 5e-4, not 1e-3: held for thousands of steps, 1e-3 made training
 # collapse (0.002 -> 0.022 at step ~1,450 of 8,000; results/shapes/cg_stability/ has the probes)
 # where 5e-4 trained on. A 6^3 grid (3,456 values) in the same training time as the 4^3 one
-# (4,000 steps against 8,000, ~27 minutes): held-out IoU 0.84 against 0.72 after one step, 0.91 against 0.87 after 300 refine
-# steps; training meshes 0.917 against 0.931. New shapes are what a latent space is for, so 6.
-# The size is the one measured there (3 x 128, w0 10, batch 8 x 1,024). `--preset paper`: the paper's.
+# (4,000 steps against 8,000, ~27 minutes): held-out IoU 0.84 against 0.72 after one step,
+# 0.91 against 0.87 after 300 refine steps; training meshes 0.917 against 0.931. New shapes are
+# what a latent space is for, so 6. The size is the one measured there (3 x 128, w0 10, batch
+# 8 x 1,024). `--preset paper`: the paper's.
 FOLDER_DEFAULTS: dict[str, dict[str, Any]] = {
     "image": dict(modulation="all", latent_grid=4, latent_dim=64, origin_step="gauss-newton"),
     "sdf": dict(modulation="all", latent_grid=6, latent_dim=16, origin_step="gauss-newton-cg",
