@@ -1,6 +1,10 @@
 """A lever of the local super-resolution model, side by side at equal steps (issue 23).
 
-    python benchmarks/superres_levers.py BASE STEPS TAG   # BASE 0: no base, 1: bicubic base
+    python benchmarks/superres_levers.py BASE STEPS TAG [basis] [homogeneous] [dim] [hidden]
+
+BASE 0: no base, 1: bicubic base; basis quadratic | cubic (models/local_geometry.BASES);
+homogeneous 0 | 1 (LocalDecoder.scaled); dim: the codes' length (16); hidden: the decoder's
+width (128).
 
 Trains LocalGON (16-vector codes, 3 x 128 GELU, 2 inner steps) on the shared CIFAR-10 array's
 training split (the package's split, seed 0), batch 32, views box-downsampled 2x and 4x scored
@@ -29,17 +33,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchmarks, 
 from common import RESULTS  # noqa: E402
 from superres import CIFAR, kodak_crops, scored  # noqa: E402
 
-RESIDUAL, STEPS, TAG = sys.argv[1] == "1", int(sys.argv[2]), sys.argv[3]
-EVAL_AT = (25, 100, 200, 300, 400, 600)
+EVAL_AT = (25, 100, 200, 300, 400, 600, 1000, 2000, 4000, 8000, 16000)
 
 
-def upscaler(net: LocalGON):
+def upscaler(net: LocalGON, basis: str):
     geos: dict = {}
 
     def up(x: torch.Tensor, s: int) -> torch.Tensor:  # x [B, h, w, C] -> [B, s h, s w, C]
         b, h, w, c = x.shape
         if h not in geos:
-            geos[h] = Geometry.of((h * s, w * s), (h, w))
+            geos[h] = Geometry.of((h * s, w * s), (h, w), basis=basis)
         return net(geos[h], x.reshape(b, h * w, c), 2).reshape(b, h * s, w * s, c)
     return up
 
@@ -63,31 +66,43 @@ def evaluate(up, truth: torch.Tensor, kodak: np.ndarray) -> dict:
     return out
 
 
-def main() -> None:
+def train_and_log(net: torch.nn.Module, up, steps: int, tag: str) -> list[dict]:
+    """Adam 1e-3, cosine to 0.1, batch 32 of the training split, views 2x and 4x; the margins
+    at EVAL_AT."""
     torch.manual_seed(0)
     torch.set_num_threads(1)
     imgs = torch.tensor(np.load(str(CIFAR)).astype(np.float32) / 255.0)
     train_idx, val_idx = split_indices(len(imgs), 0.1, 0)
-    net = LocalGON(16, 3, 128, 3, "gelu", residual=RESIDUAL)
-    up = upscaler(net)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    cosine = lambda k: 0.1 + 0.45 * (1 + math.cos(math.pi * min(k / STEPS, 1)))  # noqa: E731
+    cosine = lambda k: 0.1 + 0.45 * (1 + math.cos(math.pi * min(k / steps, 1)))  # noqa: E731
     sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine)
     g = torch.Generator().manual_seed(0)
     kodak, truth = kodak_crops(per_photo=8), imgs[val_idx[:300]]
     t0, log = time.time(), []
-    for step in range(1, STEPS + 1):
+    for step in range(1, steps + 1):
         x = imgs[train_idx[torch.randint(len(train_idx), (32,), generator=g)]]
         loss = sum((up(box_downsample(x, s), s) - x).pow(2).mean() for s in (2, 4)) / 2
         opt.zero_grad()
         loss.backward()
         opt.step()
         sched.step()
-        if step in EVAL_AT or step == STEPS:
+        if step in EVAL_AT or step == steps:
             log.append({"step": step, **evaluate(up, truth, kodak), "seconds": round(time.time() - t0)})
-            print(TAG, log[-1], flush=True)
-    (RESULTS / f"superres_levers_{TAG}.json").write_text(json.dumps(
-        {"command": " ".join(["python", *sys.argv]), "bicubic_base": RESIDUAL,
+            print(tag, log[-1], flush=True)
+    return log
+
+
+def main() -> None:
+    residual, steps, tag = sys.argv[1] == "1", int(sys.argv[2]), sys.argv[3]
+    basis, homogeneous = (sys.argv[4:5] or ["quadratic"])[0], sys.argv[5:6] == ["1"]
+    dim, hidden = int((sys.argv[6:7] or [16])[0]), int((sys.argv[7:8] or [128])[0])
+    torch.manual_seed(0)
+    net = LocalGON(dim, 3, hidden, 3, "gelu", residual=residual, basis=basis,
+                   homogeneous=homogeneous)
+    log = train_and_log(net, upscaler(net, basis), steps, tag)
+    (RESULTS / f"superres_levers_{tag}.json").write_text(json.dumps(
+        {"command": " ".join(["python", *sys.argv]), "bicubic_base": residual, "basis": basis,
+         "homogeneous": homogeneous, "code_dim": dim, "hidden": hidden,
          "margin_over_bicubic_db": log},
         indent=1))
 

@@ -17,29 +17,45 @@ TINY = ["--preset", "superres", "--size", "16", "--hidden", "16", "--layers", "2
         "--steps", "3", "--device", "cpu", "--preview-every", "0", "--quiet"]
 
 
-def test_window_weights_are_a_partition_of_unity_and_the_offsets_centred():
-    w = local_weights((12, 20), (3, 5))  # [F, N, K]
+@pytest.mark.parametrize("basis, size", [("quadratic", 6), ("cubic", 16)])
+def test_window_weights_are_a_partition_of_unity_and_the_offsets_centred(basis, size):
+    w = local_weights((12, 20), (3, 5), basis)  # [F, N, K]
+    assert w.shape == (size, 240, 15)
     assert torch.allclose(w[0].sum(-1), torch.ones(240), atol=1e-6)  # borders included
     assert w[1:].sum(-1).abs().max() < 1e-6  # a flat input adds nothing through them
-    geo = Geometry.of((12, 20), (3, 5))
+    geo = Geometry.of((12, 20), (3, 5), basis=basis)
     z = torch.randn(2, 15, 4)
     want = torch.einsum("fnk,bkd->bnfd", w, z).flatten(-2)  # the dense 2D window
     assert torch.allclose(geo.mix(z), want, atol=1e-5)  # is the separable one
 
 
-def test_equal_codes_decode_to_a_flat_image_whatever_the_weights():
+def test_the_cubic_basis_weighs_the_4x4_neighbours_any_way():
+    """16 products of (1, t, t^2 - 1/3, t^3) per axis: at each output point they span every
+    weighting of its 16 neighbours (LIIF's unfolding), so the weights have full rank there."""
+    w = local_weights((8, 8), (4, 4), "cubic")  # [16, 64, 16], no border mirrors coincide at 2x
+    point = w[:, 27]  # an output point inside: its 16 basis rows over the 16 input pixels
+    assert torch.linalg.matrix_rank(point.double()) == 16
+
+
+@pytest.mark.parametrize("basis", ["quadratic", "cubic"])
+@pytest.mark.parametrize("homogeneous", [False, True])
+def test_equal_codes_decode_to_a_flat_image_whatever_the_weights(basis, homogeneous):
     torch.manual_seed(0)
-    net = LocalGON(code_dim=8, hidden=32, layers=3, activation="gelu")
-    geo = Geometry.of((32, 32), (8, 8))
+    net = LocalGON(code_dim=8, hidden=32, layers=3, activation="gelu", basis=basis,
+                   homogeneous=homogeneous)
+    geo = Geometry.of((32, 32), (8, 8), basis=basis)
     out = net.decoder(geo, torch.randn(2, 1, 8).expand(2, 64, 8))
     assert (out - out[:, :1]).abs().max() < 1e-5
 
 
-def test_the_dual_step_is_the_damped_gauss_newton_step():
-    """Oracle: H = (2/M) (AJ)^T (AJ) built densely by autograd, z = -(H + lambda I)^-1 g."""
+@pytest.mark.parametrize("basis, homogeneous", [("quadratic", False), ("cubic", True)])
+def test_the_dual_step_is_the_damped_gauss_newton_step(basis, homogeneous):
+    """Oracle: H = (2/M) (AJ)^T (AJ) built densely by autograd, z = -(H + lambda I)^-1 g. With
+    the homogeneous decoder too: its Jacobian at the origin is the MLP's."""
     torch.manual_seed(0)
-    net = LocalGON(code_dim=5, hidden=16, layers=2, activation="gelu").double()
-    geo = Geometry.of((12, 8), (3, 2), dtype=torch.float64)
+    net = LocalGON(code_dim=5, hidden=16, layers=2, activation="gelu", basis=basis,
+                   homogeneous=homogeneous).double()
+    geo = Geometry.of((12, 8), (3, 2), dtype=torch.float64, basis=basis)
     y = torch.rand(3, 6, 3, dtype=torch.float64)
     z = net.encode(geo, y)  # [B, 6, 5]
 
@@ -61,6 +77,21 @@ def test_the_dual_step_is_the_damped_gauss_newton_step():
         grad2 = (2 / 6) * aj.T @ (observed(want) - y[b].reshape(-1))
         want2 = want - torch.linalg.solve(damped, grad2)
         assert torch.allclose(z2[b].reshape(-1), want2, rtol=1e-5, atol=1e-7)
+
+
+def test_the_homogeneous_decoder_scales_with_the_contrast_of_the_codes():
+    """Away from the origin the output's departure from f0 is homogeneous of degree 1 in the
+    codes (an edge at any contrast gets one shape); the plain decoder's is not."""
+    torch.manual_seed(0)
+    geo = Geometry.of((16, 16), (4, 4))
+    z = torch.randn(1, 16, 6)
+    for homogeneous, want in ((True, True), (False, False)):
+        dec = LocalGON(code_dim=6, hidden=32, layers=3, activation="gelu",
+                       homogeneous=homogeneous).decoder
+        f0, _ = dec.origin_jacobian(geo)
+        with torch.no_grad():
+            one, three = dec(geo, z) - f0, dec(geo, 3 * z) - f0
+        assert torch.allclose(three, 3 * one, rtol=1e-3, atol=1e-4) == want
 
 
 def test_inference_keeps_the_factorisation_until_a_parameter_changes(tmp_path, capsys):

@@ -4,28 +4,14 @@ the rules each model sets on the config it is built from."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from torch import nn
-
 from inr_gon.config import Config
 from inr_gon.errors import InputError
-from inr_gon.models.base import check_image_model, check_whole_images
+from inr_gon.models.base import Model
 from inr_gon.models.baselines import AutoEncoder, ConvGON
 from inr_gon.models.gon import GON
 from inr_gon.models.local import LocalSR
 
-MODELS = {"gon": GON, "conv": ConvGON, "ae": AutoEncoder, "local": LocalSR}
-
-
-def check_local(cfg: Config) -> None:
-    """LocalSR's rules: images, whole (it encodes each input pixel), no SIREN."""
-    check_image_model(cfg, siren=False)
-    check_whole_images(cfg, views=True)
-
-
-CHECKS: dict[str, Callable[[Config], None]] = {"gon": GON.check, "conv": ConvGON.check,
-                                                "ae": AutoEncoder.check, "local": check_local}
+MODELS: dict[str, type[Model]] = {"gon": GON, "conv": ConvGON, "ae": AutoEncoder, "local": LocalSR}
 
 
 def check_config(cfg: Config) -> Config:
@@ -33,13 +19,13 @@ def check_config(cfg: Config) -> Config:
     cfg.validate()
     if cfg.net.model not in MODELS:
         raise InputError(f"model '{cfg.net.model}' is not available in this version")
-    CHECKS[cfg.net.model](cfg)
+    MODELS[cfg.net.model].check(cfg)
     return cfg
 
 
-def build_model(cfg: Config) -> nn.Module:
-    """gon: the implicit SIREN GON; conv: the paper's convolutional GON; ae: an autoencoder."""
+def build_model(cfg: Config) -> Model:
+    """The model cfg names, once its rules hold (MODELS)."""
     if cfg.net.model not in MODELS:
         raise InputError(f"model '{cfg.net.model}' is not available in this version")
-    CHECKS[cfg.net.model](cfg)
+    MODELS[cfg.net.model].check(cfg)
     return MODELS[cfg.net.model](cfg)

@@ -45,7 +45,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from inr_gon.models.local_geometry import BASIS, Geometry
+from inr_gon.config import Config
+from inr_gon.models.base import Model, check_image_model, check_whole_images
+from inr_gon.models.local_geometry import BASES, Geometry
 from inr_gon.models.origin import POINTS, Observation
 from inr_gon.models.render import DEFAULT_MAX_MEMORY, box_downsample
 
@@ -55,12 +57,14 @@ class LocalDecoder(nn.Module):
     Geometry. An MLP of `layers` layers of `hidden` units (sine, SIREN init, or GELU)."""
 
     def __init__(self, code_dim: int, out_dim: int, hidden: int = 128, layers: int = 3,
-                 activation: str = "sine", w0: float = 30.0, residual: bool = False) -> None:
+                 activation: str = "sine", w0: float = 30.0, residual: bool = False,
+                 basis: str = "quadratic", homogeneous: bool = False) -> None:
         super().__init__()
         self.code_dim, self.activation, self.w0 = code_dim, activation, w0
         self.residual = residual  # latents carry the input pixels; bicubic of them is added
+        self.basis, self.homogeneous = basis, homogeneous
         self.latent_dim = code_dim + (out_dim if residual else 0)  # what a latent holds
-        self.mods = nn.Parameter(torch.empty(BASIS, code_dim, hidden))  # M_f
+        self.mods = nn.Parameter(torch.empty(len(BASES[basis]), code_dim, hidden))  # M_f
         self.bias = nn.Parameter(torch.empty(hidden))
         self.cell = nn.Parameter(torch.zeros(hidden))
         self.hidden = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(layers - 1))
@@ -93,13 +97,25 @@ class LocalDecoder(nn.Module):
 
     def forward(self, geo: Geometry, z: Tensor) -> Tensor:
         """codes [B, K, d] (residual: [B, K, d + C], the input's pixels last) -> [B, N, C]."""
-        codes = z[..., :self.code_dim]
-        pre = self.origin_pre(geo) + geo.mix(codes) @ self.mods.flatten(0, 1)  # [B, N, H]
-        out = self.mlp(pre)
+        p0 = self.origin_pre(geo)
+        delta = geo.mix(z[..., :self.code_dim]) @ self.mods.flatten(0, 1)  # [B, N, H]
+        out = self.mlp(p0 + delta) if not self.homogeneous else self.scaled(p0, delta)
         return out + geo.interp(z[..., self.code_dim:]) if self.residual else out
 
+    def scaled(self, p0: Tensor, delta: Tensor) -> Tensor:
+        """f0 + n (MLP(p0 + delta / n) - f0), n = sqrt(mean(delta^2) + eps^2): the MLP reads
+        the local pattern at unit size, and the output's departure from f0 scales with the
+        pattern's contrast n. An edge at any contrast gets the same shape (the map is
+        homogeneous of degree 1 in delta once n >> eps, as an SR map of natural images nearly
+        is), where MLP(p0 + delta) is nearly linear at the small contrasts most of a photo
+        has. Its value and Jacobian at the origin are the MLP's (n -> eps, dn/ddelta = 0
+        there), so the step from the origin is unchanged."""
+        n = (delta.pow(2).mean(-1, keepdim=True) + HOMOGENEOUS_EPS**2).sqrt()  # [B, N, 1]
+        f0 = self.mlp(p0)
+        return f0 + n * (self.mlp(p0 + delta / n) - f0)
+
     def origin_jacobian(self, geo: Geometry) -> tuple[Tensor, Tensor]:
-        """(f0 [C], V [BASIS, C, d]) with V_f = Jm M_f, Jm = dMLP/dpre at p0 [C, H]."""
+        """(f0 [C], V [F, C, d]) with V_f = Jm M_f, Jm = dMLP/dpre at p0 [C, H]."""
         p0 = self.origin_pre(geo)
         with torch.enable_grad():
             p = p0 if p0.requires_grad else p0.detach().requires_grad_(True)
@@ -110,6 +126,7 @@ class LocalDecoder(nn.Module):
         return f0, torch.einsum("ch,fdh->fcd", jm, self.mods)
 
 
+HOMOGENEOUS_EPS = 1e-2  # below this pre-activation contrast the scaled decoder is linear
 DAMPING_INIT = 0.1  # as gon.OriginStep: lambda relative to the mean of diag H
 DAMPING_FLOOR = 1e-3
 
@@ -119,13 +136,15 @@ class LocalGON(nn.Module):
     observation, then the local decoder. rho: the learned damping, as gon.OriginStep."""
 
     def __init__(self, code_dim: int = 16, out_dim: int = 3, hidden: int = 128, layers: int = 3,
-                 activation: str = "sine", w0: float = 30.0, residual: bool = False) -> None:
+                 activation: str = "sine", w0: float = 30.0, residual: bool = False,
+                 basis: str = "quadratic", homogeneous: bool = False) -> None:
         super().__init__()
-        self.decoder = LocalDecoder(code_dim, out_dim, hidden, layers, activation, w0, residual)
+        self.decoder = LocalDecoder(code_dim, out_dim, hidden, layers, activation, w0, residual,
+                                    basis, homogeneous)
         self.rho = nn.Parameter(torch.tensor(math.log(math.expm1(DAMPING_INIT))))
 
     def origin(self, geo: Geometry) -> tuple[Tensor, Tensor, Tensor]:
-        """What the step needs and the signal does not change: (f0 [C], V [BASIS, C, d], the
+        """What the step needs and the signal does not change: (f0 [C], V [F, C, d], the
         Cholesky factor of K K^T + lambda' I [M C, M C])."""
         f0, v = self.decoder.origin_jacobian(geo)
         (h, w), c = geo.in_hw, v.shape[1]
@@ -171,16 +190,15 @@ class LocalGON(nn.Module):
         return self.decoder(geo, self.encode(geo, observed, steps))
 
 
-class LocalSR(nn.Module):
+class LocalSR(Model):
     """The `local` model of a run (config `model local`, `--preset superres`): LocalGON with the
     training step and the methods a Run calls. Its latent is the code grid [B, h, w, d] (d + C
     with the bicubic base) of an input of h x w pixels, encoded for one output scale s (the step
     observes the input as box averages of s x s output points; the decoder is told the cell
     size 1/s)."""
 
-    def __init__(self, cfg) -> None:
-        super().__init__()
-        self.cfg = cfg
+    def __init__(self, cfg: Config) -> None:
+        super().__init__(cfg)
         net = cfg.net
         self.net = LocalGON(net.latent_dim, cfg.out_dim, net.hidden, net.layers, "gelu",
                             residual=net.local_base == "bicubic")
@@ -189,6 +207,12 @@ class LocalSR(nn.Module):
         self._geos: dict = {}
         self._origins: dict = {}  # inference only: the factorisation per geometry
 
+    @staticmethod
+    def check(cfg: Config) -> None:
+        """Images, whole (it encodes each input pixel), no SIREN."""
+        check_image_model(cfg, siren=False)
+        check_whole_images(cfg, views=True)
+
     @property
     def decoder(self) -> LocalDecoder:
         return self.net.decoder
@@ -196,7 +220,8 @@ class LocalSR(nn.Module):
     def geometry(self, out_hw: tuple[int, int], in_hw: tuple[int, int]) -> Geometry:
         key = (tuple(out_hw), tuple(in_hw), str(self.net.rho.device))
         if key not in self._geos:
-            self._geos[key] = Geometry.of(out_hw, in_hw, self.net.rho.device)
+            self._geos[key] = Geometry.of(out_hw, in_hw, self.net.rho.device,
+                                          basis=self.decoder.basis)
         return self._geos[key]
 
     def origin(self, geo: Geometry) -> tuple[Tensor, Tensor, Tensor] | None:

@@ -2,9 +2,10 @@
 
 An output point at position x (input pixel units; pixel k's centre at k + 1/2) reads the codes
 of its 4 x 4 neighbourhood of input pixels with weights W_f(q, k): the cubic B-spline window
-w(t_k) times a basis of the offsets t_k = centre_k - x (1, t_y, t_x, t_y^2 - 1/3, t_x^2 - 1/3,
-t_y t_x). Past a border the window reads mirror images of the input's pixels. Everything a
-pair (output size, input size) fixes is a `Geometry`, built once and cached by the model.
+w(t_k) times a basis of the offsets t_k = centre_k - x: products of (1, t, t^2 - 1/3, t^3)
+along y and along x (`BASES`). Past a border the window reads mirror images of the input's
+pixels. Everything a pair (output size, input size) fixes is a `Geometry`, built once and
+cached by the model.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from torch import Tensor
 
 from inr_gon.models.render import box_downsample
 
-BASIS = 6  # 1, t_y, t_x, t_y^2, t_x^2, t_y t_x
 RADIUS = 2  # the cubic B-spline's support: a 4 x 4 neighbourhood of codes
 
 
@@ -42,40 +42,47 @@ def keys_cubic(t: Tensor) -> Tensor:
 
 def _axis_taps(out_side: int, in_side: int) -> tuple[Tensor, Tensor]:
     """Along one axis, the 4 input pixels each output pixel j reads and their weights:
-    (m [out, 4] indices, after mirroring; w [3, out, 4] = w(t) psi_a(t)), t = centre of the
+    (m [out, 4] indices, after mirroring; w [5, out, 4] = w(t) psi_a(t)), t = centre of the
     virtual neighbour k - position of j (input pixel units), w the cubic B-spline, psi = (1, t,
-    t^2 - 1/3). A full window always: w sums to 1, w t to 0 and w (t^2 - 1/3) to 0 at every
-    position (the B-spline reproduces polynomials up to degree 3), so a flat input meets the
-    same weights everywhere, borders included. float64."""
+    t^2 - 1/3, t^3), the 5th row bicubic's weights. A full window always: w sums to 1 and w t,
+    w (t^2 - 1/3) and w t^3 to 0 at every position (the B-spline's moments up to degree 3 do not
+    depend on the position, and its odd ones vanish), so a flat input meets the same weights
+    everywhere, borders included. With 4 taps, the 4 products span every weighting of them.
+    float64."""
     x = (torch.arange(out_side, dtype=torch.float64) + 0.5) * in_side / out_side
     k = torch.floor(x - 0.5).long()[:, None] - 1 + torch.arange(2 * RADIUS)  # [out, 4]
     t = k + 0.5 - x[:, None]
     w = bspline3(t)
-    # the 4th row: bicubic interpolation of the input itself (the base a residual decoder adds)
-    return reflect(k, in_side), torch.stack([w, w * t, w * (t**2 - 1 / 3), keys_cubic(t)])
+    # the 5th row: bicubic interpolation of the input itself (the base a residual decoder adds)
+    return reflect(k, in_side), torch.stack([w, w * t, w * (t**2 - 1 / 3), w * t**3, keys_cubic(t)])
 
 
 def axis_factors(out_side: int, in_side: int) -> Tensor:
-    """The taps as dense matrices D_a[j, m] (mirror images that coincide add): [4, out, in],
-    the window's three factors and bicubic's."""
+    """The taps as dense matrices D_a[j, m] (mirror images that coincide add): [5, out, in],
+    the window's four factors and bicubic's."""
     m, w = _axis_taps(out_side, in_side)
-    out = torch.zeros(4, out_side, in_side, dtype=torch.float64)
+    out = torch.zeros(len(w), out_side, in_side, dtype=torch.float64)
     rows = torch.arange(out_side)[:, None].expand_as(m)
-    for a in range(4):
+    for a in range(len(w)):
         out[a].index_put_((rows, m), w[a], accumulate=True)
     return out
 
 
-PAIRS = ((0, 0), (1, 0), (0, 1), (2, 0), (0, 2), (1, 1))  # (y factor, x factor) of each basis f
-PAIR_Y, PAIR_X = [a for a, _ in PAIRS], [b for _, b in PAIRS]
+BICUBIC = 4  # the axis factors' row of bicubic interpolation
+# (y factor, x factor) of each basis function f. quadratic: 1, t_y, t_x, t_y^2, t_x^2, t_y t_x
+# (degree <= 2); cubic: all 16 products, i.e. any weighting of the 4 x 4 neighbours, varying
+# smoothly with the point (LIIF's feature unfolding without its seams).
+BASES = {"quadratic": ((0, 0), (1, 0), (0, 1), (2, 0), (0, 2), (1, 1)),
+         "cubic": tuple((a, b) for a in range(4) for b in range(4))}
 
 
-def local_weights(out_hw: tuple[int, int], in_hw: tuple[int, int]) -> Tensor:
-    """W_f [BASIS, H*W, h*w] (output points and input pixels row-major), float32, dense: the
+def local_weights(out_hw: tuple[int, int], in_hw: tuple[int, int],
+                  basis: str = "quadratic") -> Tensor:
+    """W_f [F, H*W, h*w] (output points and input pixels row-major), float32, dense: the
     outer products of the axis factors (a test oracle; the model uses Geometry's taps)."""
     fy, fx = axis_factors(out_hw[0], in_hw[0]), axis_factors(out_hw[1], in_hw[1])
     w = [torch.einsum("jm,in->jimn", fy[a], fx[b]).reshape(out_hw[0] * out_hw[1], -1)
-         for a, b in PAIRS]
+         for a, b in BASES[basis]]
     return torch.stack(w).float()
 
 
@@ -83,20 +90,29 @@ def local_weights(out_hw: tuple[int, int], in_hw: tuple[int, int]) -> Tensor:
 class Geometry:
     """What a (output size, input size) pair fixes: the window's axis factors, dense (an output
     point reads 4 input pixels per axis; the products are small GEMMs). The 2D weights are
-    W_f = fy[a] (x) fx[b], (a, b) = PAIRS[f], and the observed factor A W_f, for the step, is
+    W_f = fy[a] (x) fx[b], (a, b) = BASES[basis][f], and the observed factor A W_f, for the step, is
     box_y[a] (x) box_x[b], box the axis factors averaged over each input pixel's outputs."""
 
-    fy: Tensor  # [4, H, h] (the 4th: bicubic)
-    fx: Tensor  # [4, W, w]
+    fy: Tensor  # [5, H, h] (the 5th: bicubic)
+    fx: Tensor  # [5, W, w]
     cell: float  # output pixel size in input pixels
     in_hw: tuple[int, int]
+    basis: str = "quadratic"
 
     @staticmethod
     def of(out_hw: tuple[int, int], in_hw: tuple[int, int], device=None,
-           dtype: torch.dtype = torch.float32) -> Geometry:
+           dtype: torch.dtype = torch.float32, basis: str = "quadratic") -> Geometry:
         fy, fx = axis_factors(out_hw[0], in_hw[0]), axis_factors(out_hw[1], in_hw[1])
         return Geometry(fy.to(device, dtype), fx.to(device, dtype), in_hw[1] / out_hw[1],
-                        tuple(in_hw))
+                        tuple(in_hw), basis)
+
+    @property
+    def pair_y(self) -> list[int]:
+        return [a for a, _ in BASES[self.basis]]
+
+    @property
+    def pair_x(self) -> list[int]:
+        return [b for _, b in BASES[self.basis]]
 
     @property
     def out_hw(self) -> tuple[int, int]:
@@ -107,31 +123,33 @@ class Geometry:
         [B, H*W, F*d] (along x, then along y)."""
         (h, w), d = self.in_hw, z.shape[-1]
         along_x = torch.einsum("aXw,bhwd->bahXd", self.fx, z.reshape(-1, h, w, d))
-        mixed = torch.einsum("fYh,bfhXd->bYXfd", self.fy[PAIR_Y], along_x[:, PAIR_X])
+        mixed = torch.einsum("fYh,bfhXd->bYXfd", self.fy[self.pair_y], along_x[:, self.pair_x])
         return mixed.flatten(1, 2).flatten(-2)
 
     def interp(self, pixels: Tensor) -> Tensor:
         """Bicubic interpolation of the input: pixels [B, h*w, C] -> [B, H*W, C]."""
         (h, w), c = self.in_hw, pixels.shape[-1]
-        out = torch.einsum("Yh,bhwc,Xw->bYXc", self.fy[3], pixels.reshape(-1, h, w, c), self.fx[3])
+        out = torch.einsum("Yh,bhwc,Xw->bYXc", self.fy[BICUBIC], pixels.reshape(-1, h, w, c),
+                           self.fx[BICUBIC])
         return out.flatten(1, 2)
 
     def box(self, f: Tensor) -> Tensor:
-        """The window's axis factors [4, S*n, n] averaged over each input pixel's S outputs:
-        [3, n, n]."""
+        """The window's axis factors [5, S*n, n] averaged over each input pixel's S outputs:
+        [4, n, n]."""
         n = f.shape[-1]
-        return f[:3].reshape(3, n, f.shape[1] // n, n).mean(2)
+        return f[:BICUBIC].reshape(BICUBIC, n, f.shape[1] // n, n).mean(2)
 
     def observed_gram(self) -> tuple[Tensor, Tensor]:
         """(A W_f)(A W_g)^T as factors: ([F, F, h, h], [F, F, w, w])."""
         oy, ox = self.box(self.fy), self.box(self.fx)
-        yy = torch.einsum("aik,bjk->abij", oy, oy)[PAIR_Y][:, PAIR_Y]
-        xx = torch.einsum("aik,bjk->abij", ox, ox)[PAIR_X][:, PAIR_X]
+        py, px = self.pair_y, self.pair_x
+        yy = torch.einsum("aik,bjk->abij", oy, oy)[py][:, py]
+        xx = torch.einsum("aik,bjk->abij", ox, ox)[px][:, px]
         return yy, xx
 
     def adjoint(self, x: Tensor) -> Tensor:
         """sum_f (A W_f)^T x_f: x [B, F, h, w, d] per basis -> [B, h*w, d]."""
-        py, px = self.box(self.fy)[PAIR_Y], self.box(self.fx)[PAIR_X]  # [F, h, h], [F, w, w]
+        py, px = self.box(self.fy)[self.pair_y], self.box(self.fx)[self.pair_x]  # [F, h, h], [F, w, w]
         return torch.einsum("fik,fjl,bfijd->bkld", py, px, x).flatten(1, 2)
 
     def observe(self, values: Tensor) -> Tensor:
@@ -146,7 +164,7 @@ class Geometry:
 
     def window(self, rows: slice, cols: slice) -> Geometry:
         """The output points of rows x cols only (a block of the output), same codes."""
-        return Geometry(self.fy[:, rows], self.fx[:, cols], self.cell, self.in_hw)
+        return Geometry(self.fy[:, rows], self.fx[:, cols], self.cell, self.in_hw, self.basis)
 
     def rows(self, rows: slice) -> Geometry:
         """A strip of whole output rows (for rendering in chunks)."""
