@@ -1,10 +1,10 @@
 """A lever of the local super-resolution model, side by side at equal steps (issue 23).
 
-    python benchmarks/superres_levers.py BASE STEPS TAG [basis] [homogeneous] [dim] [hidden]
+    python benchmarks/superres_levers.py BASE STEPS TAG [basis] [homogeneous] [dim] [hidden] [cond]
 
 BASE 0: no base, 1: bicubic base; basis quadratic | cubic (models/local_geometry.BASES);
 homogeneous 0 | 1 (LocalDecoder.scaled); dim: the codes' length (16); hidden: the decoder's
-width (128).
+width (128); cond 0 | 1: the decoder also reads the input's pixels (LocalDecoder.pixels).
 
 Trains LocalGON (16-vector codes, 3 x 128 GELU, 2 inner steps) on the shared CIFAR-10 array's
 training split (the package's split, seed 0), batch 32, views box-downsampled 2x and 4x scored
@@ -96,13 +96,15 @@ def main() -> None:
     residual, steps, tag = sys.argv[1] == "1", int(sys.argv[2]), sys.argv[3]
     basis, homogeneous = (sys.argv[4:5] or ["quadratic"])[0], sys.argv[5:6] == ["1"]
     dim, hidden = int((sys.argv[6:7] or [16])[0]), int((sys.argv[7:8] or [128])[0])
+    conditioned = sys.argv[8:9] == ["1"]
     torch.manual_seed(0)
     net = LocalGON(dim, 3, hidden, 3, "gelu", residual=residual, basis=basis,
-                   homogeneous=homogeneous)
+                   homogeneous=homogeneous, conditioned=conditioned)
     log = train_and_log(net, upscaler(net, basis), steps, tag)
     (RESULTS / f"superres_levers_{tag}.json").write_text(json.dumps(
         {"command": " ".join(["python", *sys.argv]), "bicubic_base": residual, "basis": basis,
          "homogeneous": homogeneous, "code_dim": dim, "hidden": hidden,
+         "conditioned": conditioned,
          "margin_over_bicubic_db": log},
         indent=1))
 

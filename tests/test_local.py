@@ -94,6 +94,26 @@ def test_the_homogeneous_decoder_scales_with_the_contrast_of_the_codes():
         assert torch.allclose(three, 3 * one, rtol=1e-3, atol=1e-4) == want
 
 
+def test_a_conditioned_decoder_starts_as_the_plain_one_and_keeps_flat_inputs_flat():
+    """The pixel pathway is zero at first (the same output as without it); trained, the step
+    starts from what the decoder makes of z = 0 with the input's pixels, and a flat input
+    still comes back flat."""
+    torch.manual_seed(0)
+    plain = LocalGON(code_dim=4, hidden=16, layers=2, activation="gelu", residual=True)
+    cond = LocalGON(code_dim=4, hidden=16, layers=2, activation="gelu", residual=True,
+                    conditioned=True)
+    cond.load_state_dict({**plain.state_dict(), "decoder.pixels": cond.decoder.pixels}, strict=True)
+    geo = Geometry.of((24, 24), (6, 6))
+    y = torch.rand(2, 36, 3)
+    with torch.no_grad():
+        assert torch.allclose(cond(geo, y, 2), plain(geo, y, 2), atol=1e-6)
+        cond.decoder.pixels.normal_()
+        flat = torch.full((1, 576, 3), 0.6)  # away from the borders, as the plain model
+        out = cond(Geometry.of((96, 96), (24, 24)), flat, 2).reshape(96, 96, 3)
+        assert (out[32:64, 32:64] - out[48, 48]).abs().max() < 1 / 255
+        assert not torch.allclose(cond(geo, y, 2), plain(geo, y, 2), atol=1e-3)
+
+
 def test_inference_keeps_the_factorisation_until_a_parameter_changes(tmp_path, capsys):
     run = tmp_path / "run"
     assert run_cli(capsys, "train", "builtin:shapes:48", *TINY, "--out", run)[0] == 0

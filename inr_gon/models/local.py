@@ -58,13 +58,18 @@ class LocalDecoder(nn.Module):
 
     def __init__(self, code_dim: int, out_dim: int, hidden: int = 128, layers: int = 3,
                  activation: str = "sine", w0: float = 30.0, residual: bool = False,
-                 basis: str = "quadratic", homogeneous: bool = False) -> None:
+                 basis: str = "quadratic", homogeneous: bool = False,
+                 conditioned: bool = False) -> None:
         super().__init__()
         self.code_dim, self.activation, self.w0 = code_dim, activation, w0
         self.residual = residual  # latents carry the input pixels; bicubic of them is added
         self.basis, self.homogeneous = basis, homogeneous
         self.latent_dim = code_dim + (out_dim if residual else 0)  # what a latent holds
         self.mods = nn.Parameter(torch.empty(len(BASES[basis]), code_dim, hidden))  # M_f
+        # conditioned (with the residual's pixels): the MLP also reads the input's pixels
+        # through the same window, sum_f W_f P_f y_k; zero at first, so it starts as without
+        self.pixels = (nn.Parameter(torch.zeros(len(BASES[basis]), out_dim, hidden))
+                       if conditioned else None)
         self.bias = nn.Parameter(torch.empty(hidden))
         self.cell = nn.Parameter(torch.zeros(hidden))
         self.hidden = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(layers - 1))
@@ -99,6 +104,8 @@ class LocalDecoder(nn.Module):
         """codes [B, K, d] (residual: [B, K, d + C], the input's pixels last) -> [B, N, C]."""
         p0 = self.origin_pre(geo)
         delta = geo.mix(z[..., :self.code_dim]) @ self.mods.flatten(0, 1)  # [B, N, H]
+        if self.pixels is not None:
+            delta = delta + geo.mix(z[..., self.code_dim:]) @ self.pixels.flatten(0, 1)
         out = self.mlp(p0 + delta) if not self.homogeneous else self.scaled(p0, delta)
         return out + geo.interp(z[..., self.code_dim:]) if self.residual else out
 
@@ -137,10 +144,11 @@ class LocalGON(nn.Module):
 
     def __init__(self, code_dim: int = 16, out_dim: int = 3, hidden: int = 128, layers: int = 3,
                  activation: str = "sine", w0: float = 30.0, residual: bool = False,
-                 basis: str = "quadratic", homogeneous: bool = False) -> None:
+                 basis: str = "quadratic", homogeneous: bool = False,
+                 conditioned: bool = False) -> None:
         super().__init__()
         self.decoder = LocalDecoder(code_dim, out_dim, hidden, layers, activation, w0, residual,
-                                    basis, homogeneous)
+                                    basis, homogeneous, conditioned)
         self.rho = nn.Parameter(torch.tensor(math.log(math.expm1(DAMPING_INIT))))
 
     def origin(self, geo: Geometry) -> tuple[Tensor, Tensor, Tensor]:
@@ -171,6 +179,9 @@ class LocalGON(nn.Module):
         fit = f0.expand_as(observed)  # A F(0) = f0: the origin decodes flat
         if self.decoder.residual:  # ... plus the bicubic base, whatever the codes
             fit = fit + geo.observe(geo.interp(observed))
+        if self.decoder.pixels is not None:  # reading the pixels, it does not: decode z = 0
+            zero = observed.new_zeros(b, m, self.decoder.code_dim)
+            fit = geo.observe(decode(geo, self.latent(zero, observed)))
         z = None
         for i in range(steps):
             if i:

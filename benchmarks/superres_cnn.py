@@ -1,0 +1,98 @@
+"""A convolutional super-resolution network beside the local model, at equal steps (issue 23).
+
+    OMP_NUM_THREADS=1 python benchmarks/superres_cnn.py STEPS [WIDTH]
+    python benchmarks/superres_cnn.py steptime [REPEATS]   # idle: seconds per training step
+
+The baseline a learned encoder sets on the same data and budget: ESPCN (Shi et al. 2016) on
+the bicubic residual, conv 5x5 -> GELU -> conv 3x3 -> GELU -> conv 3x3 to C s^2 channels ->
+pixel shuffle, one head per scale, added to bicubic (Keys, as the local model's base). Trained
+and scored exactly as benchmarks/superres_levers.py trains the local model (CIFAR-10 training
+split, batch 32, views 2x and 4x, Adam 1e-3 with the cosine; margins over bicubic on 300
+held-out CIFAR-10 images and 24 held-out Kodak crops): results/superres_levers_cnnWIDTH.json.
+`steptime` times one training step of each (the local model as `--preset superres` trains it,
+ESPCN width 64), interleaved, median of REPEATS, with the threads torch is given:
+results/superres_steptime.json.
+"""
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from inr_gon.models.local import LocalGON
+from inr_gon.models.local_geometry import Geometry
+from inr_gon.models.render import box_downsample
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchmarks, also under PYTHONSAFEPATH
+from common import RESULTS, machine  # noqa: E402
+from superres_levers import train_and_log, upscaler  # noqa: E402
+
+
+class ESPCN(nn.Module):
+    def __init__(self, width: int = 64, scales: tuple[int, ...] = (2, 3, 4), c: int = 3) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(c, width, 5, padding=2, padding_mode="reflect"),
+                                  nn.GELU(),
+                                  nn.Conv2d(width, width // 2, 3, padding=1, padding_mode="reflect"),
+                                  nn.GELU())
+        self.heads = nn.ModuleDict({str(s): nn.Conv2d(width // 2, c * s * s, 3, padding=1,
+                                                      padding_mode="reflect") for s in scales})
+
+    def forward(self, x: Tensor, s: int) -> Tensor:
+        """x [B, h, w, C] -> [B, s h, s w, C]: bicubic plus the learned residual."""
+        b, h, w, c = x.shape
+        geo = Geometry.of((h * s, w * s), (h, w))
+        base = geo.interp(x.reshape(b, h * w, c)).reshape(b, h * s, w * s, c)
+        res = nn.functional.pixel_shuffle(self.heads[str(s)](self.body(x.permute(0, 3, 1, 2))), s)
+        return base + res.permute(0, 2, 3, 1)
+
+
+def step_seconds(up, params, x: Tensor) -> float:
+    """One Adam step on the batch x [B, 32, 32, C], views 2x and 4x, as train_and_log's."""
+    opt = torch.optim.Adam(params, lr=1e-3)
+    t = time.perf_counter()
+    loss = sum((up(box_downsample(x, s), s) - x).pow(2).mean() for s in (2, 4)) / 2
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return time.perf_counter() - t
+
+
+def steptime(repeats: int) -> None:
+    torch.manual_seed(0)
+    local, cnn = LocalGON(16, 3, 128, 3, "gelu", residual=True), ESPCN(64)
+    models = {"local (--preset superres)": (upscaler(local, "quadratic"), local.parameters),
+              "ESPCN width 64": (cnn.forward, cnn.parameters)}
+    x, times = torch.rand(32, 32, 32, 3), {k: [] for k in models}
+    for _ in range(repeats + 1):  # the first round warms up
+        for name, (up, params) in models.items():
+            times[name].append(step_seconds(up, list(params()), x))
+    med = {k: statistics.median(v[1:]) for k, v in times.items()}
+    ratio = med["local (--preset superres)"] / med["ESPCN width 64"]
+    for k, v in med.items():
+        print(f"{k:28s} {v:.4f} s a step")
+    print(f"local / ESPCN: {ratio:.1f}x")
+    (RESULTS / "superres_steptime.json").write_text(json.dumps(
+        {"command": " ".join(["python", *sys.argv]), "machine": machine(),
+         "threads": torch.get_num_threads(), "batch": 32, "views": [2, 4],
+         "seconds_median": med, "seconds_all": times, "ratio": ratio}, indent=1))
+
+
+def main() -> None:
+    if sys.argv[1] == "steptime":
+        return steptime(int((sys.argv[2:3] or [10])[0]))
+    steps, width = int(sys.argv[1]), int((sys.argv[2:3] or [64])[0])
+    torch.manual_seed(0)
+    net = ESPCN(width)
+    log = train_and_log(net, net.forward, steps, f"cnn{width}")
+    (RESULTS / f"superres_levers_cnn{width}.json").write_text(json.dumps(
+        {"command": " ".join(["python", *sys.argv]), "model": f"ESPCN width {width}",
+         "parameters": sum(p.numel() for p in net.parameters()),
+         "margin_over_bicubic_db": log}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
