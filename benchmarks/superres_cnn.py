@@ -87,11 +87,13 @@ def main() -> None:
     steps, width = int(sys.argv[1]), int((sys.argv[2:3] or [64])[0])
     torch.manual_seed(0)
     net = ESPCN(width)
-    log = train_and_log(net, net.forward, steps, f"cnn{width}")
-    (RESULTS / f"superres_levers_cnn{width}.json").write_text(json.dumps(
-        {"command": " ".join(["python", *sys.argv]), "model": f"ESPCN width {width}",
-         "parameters": sum(p.numel() for p in net.parameters()),
-         "margin_over_bicubic_db": log}, indent=1))
+    def record(log: list[dict]) -> None:
+        (RESULTS / f"superres_levers_cnn{width}.json").write_text(json.dumps(
+            {"command": " ".join(["python", *sys.argv]), "model": f"ESPCN width {width}",
+             "parameters": sum(p.numel() for p in net.parameters()),
+             "margin_over_bicubic_db": log}, indent=1))
+
+    train_and_log(net, net.forward, steps, f"cnn{width}", record)
 
 
 if __name__ == "__main__":

@@ -66,9 +66,9 @@ def evaluate(up, truth: torch.Tensor, kodak: np.ndarray) -> dict:
     return out
 
 
-def train_and_log(net: torch.nn.Module, up, steps: int, tag: str) -> list[dict]:
+def train_and_log(net: torch.nn.Module, up, steps: int, tag: str, record=None) -> list[dict]:
     """Adam 1e-3, cosine to 0.1, batch 32 of the training split, views 2x and 4x; the margins
-    at EVAL_AT."""
+    at EVAL_AT, passed to record(log) after each (a run stopped early keeps its curve)."""
     torch.manual_seed(0)
     torch.set_num_threads(1)
     imgs = torch.tensor(np.load(str(CIFAR)).astype(np.float32) / 255.0)
@@ -89,6 +89,8 @@ def train_and_log(net: torch.nn.Module, up, steps: int, tag: str) -> list[dict]:
         if step in EVAL_AT or step == steps:
             log.append({"step": step, **evaluate(up, truth, kodak), "seconds": round(time.time() - t0)})
             print(tag, log[-1], flush=True)
+            if record:
+                record(log)
     return log
 
 
@@ -100,13 +102,13 @@ def main() -> None:
     torch.manual_seed(0)
     net = LocalGON(dim, 3, hidden, 3, "gelu", residual=residual, basis=basis,
                    homogeneous=homogeneous, conditioned=conditioned)
-    log = train_and_log(net, upscaler(net, basis), steps, tag)
-    (RESULTS / f"superres_levers_{tag}.json").write_text(json.dumps(
-        {"command": " ".join(["python", *sys.argv]), "bicubic_base": residual, "basis": basis,
-         "homogeneous": homogeneous, "code_dim": dim, "hidden": hidden,
-         "conditioned": conditioned,
-         "margin_over_bicubic_db": log},
-        indent=1))
+    def record(log: list[dict]) -> None:
+        (RESULTS / f"superres_levers_{tag}.json").write_text(json.dumps(
+            {"command": " ".join(["python", *sys.argv]), "bicubic_base": residual,
+             "basis": basis, "homogeneous": homogeneous, "code_dim": dim, "hidden": hidden,
+             "conditioned": conditioned, "margin_over_bicubic_db": log}, indent=1))
+
+    train_and_log(net, upscaler(net, basis), steps, tag, record)
 
 
 if __name__ == "__main__":

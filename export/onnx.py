@@ -37,7 +37,8 @@ COORDINATES = {
 }
 # The config fields that decide the graph: a file whose fields differ belongs to another run.
 ARCH_FIELDS = ("model", "modality", "channels", "latent_dim", "hidden", "layers", "w0", "w0_hidden",
-               "inner_steps", "variational", "modulation", "latent_grid", "origin_step", "local_base")
+               "inner_steps", "variational", "modulation", "latent_grid", "origin_step", "local_base",
+               "local_pixels")
 
 
 class DecoderGraph(nn.Module):

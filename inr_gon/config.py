@@ -30,8 +30,7 @@ MAX_LATENT_SIZE = 4096  # values per latent, grid included
 UNLIMITED_STEPS = 10**9  # --steps at this bound: only --time-budget ends the run
 MAX_WEIGHTS = 2**28  # hidden^2 * layers: far above any SIREN GON, far below a typo's 17 GB
 # Fields a run's config.json must state (a missing one would fall back to a default the weights
-# were not trained with); modulation, latent_grid, origin_step and local_base came later, and
-# a config.json without them was trained with their defaults, so an old run loads as it was.
+# were not trained with); the later ones' defaults are what a config.json without them meant.
 MODEL_FIELDS = ("data", "modality", "height", "width", "channels", "model", "latent_dim",
                 "hidden", "layers", "w0", "w0_hidden", "latent_init", "inner_steps", "variational")
 
@@ -52,6 +51,8 @@ class ModelConfig:
     inner_steps: int = knob(1, "Gradient-origin steps (1 = the paper)", bounds="[1, 100]")
     local_base: str = knob("none", "--model local: the decoder adds its output to none | bicubic "
                            "(of the input: the codes model the residual)", choices=("none", "bicubic"))
+    local_pixels: bool = knob(False, "--model local, bicubic base: the decoder also reads the "
+                              "input's pixels through its window (docs/superres.md)")
     variational: bool = knob(False, "Variational GON: a prior to sample from")
     kl_weight: float = knob(1e-4, "Weight of the KL term (variational runs)", bounds="[0, 1e3]")
     detach_inner: bool = knob(False, "Ablation: no back-propagation through the gradient step")

@@ -214,3 +214,19 @@ def test_commands_of_a_latent_space_refuse_a_local_run_in_one_line(tmp_path, cap
     out = tmp_path / ("o.gif" if command[0] == "interpolate" else "o.safetensors")
     code, _, err = run_cli(capsys, args[0], run, *args[1:], "--out", out)
     assert_input_error(code, err, "local run", "--scale")
+
+
+def test_local_pixels_needs_the_bicubic_base(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "train", "builtin:shapes:48", *TINY, "--local-base", "none",
+                           "--local-pixels", "--out", tmp_path / "run")
+    assert_input_error(code, err, "--local-pixels", "--local-base bicubic")
+
+
+def test_a_run_reading_the_pixels_trains_renders_and_reloads(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert run_cli(capsys, "train", "builtin:shapes:48", *TINY, "--local-pixels", "--out", run)[0] == 0
+    r = load_run(run)
+    assert r.model.decoder.pixels is not None and r.cfg.net.local_pixels
+    small = np.random.default_rng(0).random((1, 4, 4, 3)).astype(np.float32)
+    big = r.render(r.encode(small), (16, 16))
+    assert big.shape == (1, 16, 16, 3) and np.isfinite(big).all()

@@ -9,7 +9,7 @@ from inr_gon.errors import InputError
 from inr_gon.models.base import Model
 from inr_gon.models.baselines import AutoEncoder, ConvGON
 from inr_gon.models.gon import GON
-from inr_gon.models.local import LocalSR
+from inr_gon.models.local_sr import LocalSR
 
 MODELS: dict[str, type[Model]] = {"gon": GON, "conv": ConvGON, "ae": AutoEncoder, "local": LocalSR}
 

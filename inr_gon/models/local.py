@@ -40,16 +40,14 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from inr_gon.config import Config
-from inr_gon.models.base import Model, check_image_model, check_whole_images
 from inr_gon.models.local_geometry import BASES, Geometry
-from inr_gon.models.origin import POINTS, Observation
-from inr_gon.models.render import DEFAULT_MAX_MEMORY, box_downsample
+from inr_gon.models.origin import DAMPING_FLOOR, DAMPING_INIT
+
+HOMOGENEOUS_EPS = 1e-2  # below this pre-activation contrast the scaled decoder is linear
 
 
 class LocalDecoder(nn.Module):
@@ -133,9 +131,6 @@ class LocalDecoder(nn.Module):
         return f0, torch.einsum("ch,fdh->fcd", jm, self.mods)
 
 
-HOMOGENEOUS_EPS = 1e-2  # below this pre-activation contrast the scaled decoder is linear
-DAMPING_INIT = 0.1  # as gon.OriginStep: lambda relative to the mean of diag H
-DAMPING_FLOOR = 1e-3
 
 
 class LocalGON(nn.Module):
@@ -199,122 +194,3 @@ class LocalGON(nn.Module):
     def forward(self, geo: Geometry, observed: Tensor, steps: int = 1) -> Tensor:
         """The output [B, N, C] at the geometry's points from the input [B, M, C]."""
         return self.decoder(geo, self.encode(geo, observed, steps))
-
-
-class LocalSR(Model):
-    """The `local` model of a run (config `model local`, `--preset superres`): LocalGON with the
-    training step and the methods a Run calls. Its latent is the code grid [B, h, w, d] (d + C
-    with the bicubic base) of an input of h x w pixels, encoded for one output scale s (the step
-    observes the input as box averages of s x s output points; the decoder is told the cell
-    size 1/s)."""
-
-    def __init__(self, cfg: Config) -> None:
-        super().__init__(cfg)
-        net = cfg.net
-        self.net = LocalGON(net.latent_dim, cfg.out_dim, net.hidden, net.layers, "gelu",
-                            residual=net.local_base == "bicubic")
-        self.scales = [int(s) for s in cfg.train.observe_scales.split(",")]
-        self.steps = net.inner_steps
-        self._geos: dict = {}
-        self._origins: dict = {}  # inference only: the factorisation per geometry
-
-    @staticmethod
-    def check(cfg: Config) -> None:
-        """Images, whole (it encodes each input pixel), no SIREN."""
-        check_image_model(cfg, siren=False)
-        check_whole_images(cfg, views=True)
-
-    @property
-    def decoder(self) -> LocalDecoder:
-        return self.net.decoder
-
-    def geometry(self, out_hw: tuple[int, int], in_hw: tuple[int, int]) -> Geometry:
-        key = (tuple(out_hw), tuple(in_hw), str(self.net.rho.device))
-        if key not in self._geos:
-            self._geos[key] = Geometry.of(out_hw, in_hw, self.net.rho.device,
-                                          basis=self.decoder.basis)
-        return self._geos[key]
-
-    def origin(self, geo: Geometry) -> tuple[Tensor, Tensor, Tensor] | None:
-        """Without autograd (rendering, eval) the step's factorisation is kept per geometry
-        until a parameter changes (their version counters); in training it is rebuilt."""
-        if torch.is_grad_enabled():
-            return None
-        key = (geo.out_hw, geo.in_hw, str(self.net.rho.device))
-        version = tuple(p._version for p in self.parameters())
-        hit = self._origins.get(key)
-        if hit is None or hit[0] != version:
-            self._origins[key] = hit = (version, self.net.origin(geo))
-        return hit[1]
-
-    def encode_images(self, images: Tensor, scale: int, decode=None) -> Tensor:
-        """images [B, h, w, C] -> codes [B, h, w, d] for rendering at scale x (decode: as
-        LocalGON.encode)."""
-        b, h, w, c = images.shape
-        geo = self.geometry((h * scale, w * scale), (h, w))
-        z = self.net.encode(geo, images.reshape(b, h * w, c), self.steps, self.origin(geo), decode)
-        return z.reshape(b, h, w, -1)
-
-    @property
-    def point_bytes(self) -> int:
-        """Activation bytes one output point holds in a decoder call (~4 live float vectors)."""
-        return self.net.decoder.out.in_features * 16
-
-    def upscale(self, images: Tensor, scale: int, max_memory: int = DEFAULT_MAX_MEMORY) -> np.ndarray:
-        """images [B, h, w, C] -> [B, s h, s w, C] (numpy): encoded and rendered in batches
-        within max_memory, since the chord steps decode every output point of a batch at once."""
-        b, h, w, _ = images.shape
-        batch = max(1, max_memory // (scale * scale * h * w * self.point_bytes))
-        return np.concatenate([
-            self.render(self.encode_images(images[i:i + batch], scale), scale * h, scale * w,
-                        max_memory)
-            for i in range(0, b, batch)])
-
-    def render(self, z: Tensor, height: int, width: int, max_memory: int = DEFAULT_MAX_MEMORY,
-               rows: slice = slice(None), cols: slice = slice(None), decode=None) -> np.ndarray:
-        """codes [B, h, w, d] -> images [B, H, W, C] (numpy, in [0, 1]), rows in chunks; only
-        the block rows x cols of the H x W output when given. decode: as LocalGON.encode."""
-        b, h, w, _ = z.shape
-        geo = self.geometry((height, width), (h, w)).window(rows, cols)
-        (hh, ww) = geo.out_hw
-        step = max(1, max_memory // max(b * ww * self.point_bytes, 1))  # rows a call
-        out = torch.empty(b, hh * ww, self.cfg.out_dim)
-        decode = decode or self.net.decoder
-        with torch.no_grad():
-            for r in range(0, hh, step):
-                sl = slice(r * ww, min(hh, r + step) * ww)
-                part = geo.rows(slice(r, min(hh, r + step)))
-                out[:, sl] = decode(part, z.flatten(1, 2)).clamp(0, 1).cpu()
-        return out.reshape(b, hh, ww, -1).numpy()
-
-    # -- what the training loop and its evaluation call ---------------------------------------
-
-    def view(self, values: Tensor, scale: int) -> Tensor:
-        """The full-size values [B, H*W, C] box-downsampled by scale -> [B, h, w, C]."""
-        (hh, ww), c = self.cfg.size, values.shape[-1]
-        return box_downsample(values.reshape(-1, hh, ww, c), scale)
-
-    def forward(self, coords: Tensor, values: Tensor, generator=None) -> dict[str, Tensor]:
-        """One view per observe scale, each super-resolved to the training size and scored
-        there; the loss is their mean."""
-        (hh, ww) = self.cfg.size
-        losses, preds = [], []
-        for s in self.scales:
-            z = self.encode_images(self.view(values, s), s)  # the geometry (hh, ww) from z's grid
-            pred = self.net.decoder(self.geometry((hh, ww), tuple(z.shape[1:3])), z.flatten(1, 2))
-            preds.append(pred)
-            losses.append((pred - values).pow(2).mean())
-        loss = torch.stack(losses).mean()
-        zero = values.new_zeros(())
-        return {"loss": loss, "rec": loss, "kl": zero, "mse": loss.detach(), "pred": preds[-1],
-                "z": z}
-
-    def encode(self, coords: Tensor, values: Tensor, obs: Observation = POINTS) -> Tensor:
-        """Evaluation: the view at the largest observe scale, encoded for that scale."""
-        s = max(self.scales)
-        return self.encode_images(self.view(values, s), s)
-
-    def decode(self, coords: Tensor, z: Tensor) -> Tensor:
-        """Codes rendered at the training size: [B, H*W, C]."""
-        geo = self.geometry(self.cfg.size, tuple(z.shape[1:3]))
-        return self.net.decoder(geo, z.flatten(1, 2))
