@@ -10,8 +10,8 @@ and scored exactly as benchmarks/superres_levers.py trains the local model (CIFA
 split, batch 32, views 2x and 4x, Adam 1e-3 with the cosine; margins over bicubic on 300
 held-out CIFAR-10 images and 24 held-out Kodak crops): results/superres_levers_cnnWIDTH.json.
 `steptime` times one training step of each (the local model as `--preset superres` trains it,
-ESPCN width 64), interleaved, median of REPEATS, with the threads torch is given:
-results/superres_steptime.json.
+the same without --local-pixels, ESPCN width 64), interleaved, median of REPEATS, with the
+threads torch is given: results/superres_steptime.json.
 """
 import json
 import statistics
@@ -63,8 +63,10 @@ def step_seconds(up, params, x: Tensor) -> float:
 
 def steptime(repeats: int) -> None:
     torch.manual_seed(0)
-    local, cnn = LocalGON(16, 3, 128, 3, "gelu", residual=True), ESPCN(64)
+    local = LocalGON(16, 3, 128, 3, "gelu", residual=True, conditioned=True)
+    plain, cnn = LocalGON(16, 3, 128, 3, "gelu", residual=True), ESPCN(64)
     models = {"local (--preset superres)": (upscaler(local, "quadratic"), local.parameters),
+              "local without the pixels": (upscaler(plain, "quadratic"), plain.parameters),
               "ESPCN width 64": (cnn.forward, cnn.parameters)}
     x, times = torch.rand(32, 32, 32, 3), {k: [] for k in models}
     for _ in range(repeats + 1):  # the first round warms up

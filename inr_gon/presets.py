@@ -54,13 +54,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     ),
     # Super-resolution (issue 23): --model local, one 16-vector per input pixel found by a
     # Gauss-Newton step from the origin and one chord step against the box-averaged input, a
-    # 3 x 128 GELU decoder reading each output point's 4 x 4 neighbourhood, added to bicubic of
-    # the input (both measured to win at equal steps); trained on views downsampled 2x and 4x,
+    # 3 x 128 GELU decoder reading each output point's 4 x 4 neighbourhood of codes and of the
+    # input's pixels, added to bicubic of the input (each measured to win at equal steps: the
+    # pixels, benchmarks/superres_levers.py, +0.09 / +0.26 / +0.07 dB on CIFAR-10 4x / 2x and
+    # Kodak 4x after 1,000 steps); trained on views downsampled 2x and 4x,
     # scored at full size (docs/superres.md has the measurement). Give it DATA: images of at
     # least the training size (photos with --crops --size 48 --observe-scales 2,3,4).
     "superres": dict(
         model="local", latent_dim=16, hidden=128, layers=3, observe_scales="2,4", steps=4000,
-        inner_steps=2, local_base="bicubic",
+        inner_steps=2, local_base="bicubic", local_pixels=True,
         batch_size=32, lr=1e-3, lr_min_ratio=0.1, val_fraction=0.1, preview_every=500,
         checkpoint_every=500, log_every=25, **PAPER_LATENT,
     ),
