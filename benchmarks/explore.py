@@ -50,6 +50,7 @@ def main() -> None:
     ap.add_argument("--backend", default="onnx")
     ap.add_argument("--max-memory", type=int, default=512)
     args = ap.parse_args()
+    load = os.getloadavg()[0]  # before the server starts: how idle the machine was
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "inr_gon", "explore", args.run, "--port", "0",
                              "--backend", args.backend, "--max-memory", str(args.max_memory), "--quiet"],
@@ -77,7 +78,8 @@ def main() -> None:
             burst_s = time.perf_counter() - t0
         report = {
             "run": args.run, "backend": args.backend, "max_memory_mib": args.max_memory,
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared with other work)",
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, load average "
+                       f"{load:.2f} at the start",
             "page_status": status, "page_seconds_from_start": round(page_s, 3),
             "info_status": status_info, "usable_seconds_from_start": round(usable_s, 3),
             "gallery_ready_seconds_from_start": round(gallery_s, 3),
