@@ -34,6 +34,11 @@ residual is taken again after decoding, r_i = y - A F(z_i), and z_{i+1} = z_i + 
 lambda' I)^-1 r_i with the same K and the same Cholesky factor (the Jacobian stays the origin's).
 The first step is linear in y; the next ones see what the decoder made of it. Measured
 (docs/superres.md): at equal training steps two steps beat one on held-out photos and CIFAR-10.
+
+`conditioned` (config `local_pixels`, the preset): the MLP also reads the input's pixels through
+the same window, pre += sum_f W_f P_f y_k. Then F(q, 0) is no longer flat, so the first
+residual is taken after decoding z = 0, and every step is a chord step whose K is the Jacobian
+of the model without P (the exact one would vary from point to point and image to image).
 """
 
 from __future__ import annotations
@@ -131,8 +136,6 @@ class LocalDecoder(nn.Module):
         return f0, torch.einsum("ch,fdh->fcd", jm, self.mods)
 
 
-
-
 class LocalGON(nn.Module):
     """Codes from damped Gauss-Newton steps from the origin against the box-averaged
     observation, then the local decoder. rho: the learned damping, as gon.OriginStep."""
@@ -171,12 +174,13 @@ class LocalGON(nn.Module):
         f0, v, chol = self.origin(geo) if origin is None else origin
         decode = decode or self.decoder
         b, m, c = observed.shape
-        fit = f0.expand_as(observed)  # A F(0) = f0: the origin decodes flat
-        if self.decoder.residual:  # ... plus the bicubic base, whatever the codes
-            fit = fit + geo.observe(geo.interp(observed))
-        if self.decoder.pixels is not None:  # reading the pixels, it does not: decode z = 0
+        if self.decoder.pixels is not None:  # A F(0) depends on the pixels: decode z = 0
             zero = observed.new_zeros(b, m, self.decoder.code_dim)
             fit = geo.observe(decode(geo, self.latent(zero, observed)))
+        else:
+            fit = f0.expand_as(observed)  # A F(0) = f0: the origin decodes flat
+            if self.decoder.residual:  # ... plus the bicubic base, whatever the codes
+                fit = fit + geo.observe(geo.interp(observed))
         z = None
         for i in range(steps):
             if i:
