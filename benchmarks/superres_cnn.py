@@ -24,11 +24,10 @@ from torch import Tensor, nn
 
 from inr_gon.models.local import LocalGON
 from inr_gon.models.local_geometry import Geometry
-from inr_gon.models.render import box_downsample
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchmarks, also under PYTHONSAFEPATH
 from common import RESULTS, machine  # noqa: E402
-from superres_levers import train_and_log, upscaler  # noqa: E402
+from superres_levers import train_and_log, upscaler, views_loss  # noqa: E402
 
 
 class ESPCN(nn.Module):
@@ -54,7 +53,7 @@ def step_seconds(up, params, x: Tensor) -> float:
     """One Adam step on the batch x [B, 32, 32, C], views 2x and 4x, as train_and_log's."""
     opt = torch.optim.Adam(params, lr=1e-3)
     t = time.perf_counter()
-    loss = sum((up(box_downsample(x, s), s) - x).pow(2).mean() for s in (2, 4)) / 2
+    loss = views_loss(up, x)
     opt.zero_grad()
     loss.backward()
     opt.step()

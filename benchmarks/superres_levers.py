@@ -66,6 +66,12 @@ def evaluate(up, truth: torch.Tensor, kodak: np.ndarray) -> dict:
     return out
 
 
+def views_loss(up, x: torch.Tensor) -> torch.Tensor:
+    """The training loss: x [B, 32, 32, C] box-downsampled 2x and 4x, each upscaled back by up
+    and scored against x (mean squared error), the mean of the two."""
+    return sum((up(box_downsample(x, s), s) - x).pow(2).mean() for s in (2, 4)) / 2
+
+
 def train_and_log(net: torch.nn.Module, up, steps: int, tag: str, record=None) -> list[dict]:
     """Adam 1e-3, cosine to 0.1, batch 32 of the training split, views 2x and 4x; the margins
     at EVAL_AT, passed to record(log) after each (a run stopped early keeps its curve)."""
@@ -81,7 +87,7 @@ def train_and_log(net: torch.nn.Module, up, steps: int, tag: str, record=None) -
     t0, log = time.time(), []
     for step in range(1, steps + 1):
         x = imgs[train_idx[torch.randint(len(train_idx), (32,), generator=g)]]
-        loss = sum((up(box_downsample(x, s), s) - x).pow(2).mean() for s in (2, 4)) / 2
+        loss = views_loss(up, x)
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -46,8 +46,7 @@ class ModelConfig:
     layers: int = knob(4, "Sine layers, the first included (the paper: 4)", bounds="[1, 64]")
     w0: float = knob(30.0, "Frequency of the first sine layer", bounds="(0, 1e4]")
     w0_hidden: float = knob(30.0, "Frequency of the later sine layers", bounds="(0, 1e4]")
-    latent_init: float = knob(5.0, "Scale of the latent columns of the first layer (siren.py)",
-                              bounds="(0, 1e3]")
+    latent_init: float = knob(5.0, "Scale of the first layer's latent columns (siren.py)", bounds="(0, 1e3]")
     inner_steps: int = knob(1, "Gradient-origin steps (1 = the paper)", bounds="[1, 100]")
     local_base: str = knob("none", "--model local: the decoder adds its output to none | bicubic "
                            "(of the input: the codes model the residual)", choices=("none", "bicubic"))

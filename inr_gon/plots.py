@@ -29,11 +29,13 @@ def upscale_nearest(images: np.ndarray, factor: int) -> np.ndarray:
     return images.repeat(factor, axis=1).repeat(factor, axis=2)
 
 
-def upscale_bicubic(images: np.ndarray, height: int, width: int) -> np.ndarray:
+def upscale_bicubic(images: np.ndarray, height: int, width: int, clip: bool = True) -> np.ndarray:
     """The baseline of super-resolution: bicubic interpolation of [B, h, w, C] to height x
-    width (skimage.transform.resize, order 3, edge padding, no anti-aliasing), clipped to [0, 1]."""
-    return np.stack([resize(im, (height, width), order=3, mode="edge", anti_aliasing=False)
-                     for im in images]).clip(0, 1).astype(np.float32)
+    width (skimage.transform.resize, order 3, edge padding, no anti-aliasing), clipped to [0, 1]
+    (clip False: signed values, e.g. residuals, kept)."""
+    out = np.stack([resize(im, (height, width), order=3, mode="edge", anti_aliasing=False)
+                    for im in images]).astype(np.float32)
+    return out.clip(0, 1) if clip else out
 
 
 def preview_strip(truth: np.ndarray, recon: np.ndarray, superres: np.ndarray,

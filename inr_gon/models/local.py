@@ -106,9 +106,11 @@ class LocalDecoder(nn.Module):
     def forward(self, geo: Geometry, z: Tensor) -> Tensor:
         """codes [B, K, d] (residual: [B, K, d + C], the input's pixels last) -> [B, N, C]."""
         p0 = self.origin_pre(geo)
-        delta = geo.mix(z[..., :self.code_dim]) @ self.mods.flatten(0, 1)  # [B, N, H]
-        if self.pixels is not None:
-            delta = delta + geo.mix(z[..., self.code_dim:]) @ self.pixels.flatten(0, 1)
+        if self.pixels is None:
+            read, weight = z[..., :self.code_dim], self.mods  # [B, K, d], [F, d, H]
+        else:  # codes and pixels through one window: [B, K, d + C], [F, d + C, H]
+            read, weight = z, torch.cat([self.mods, self.pixels], 1)
+        delta = geo.mix(read) @ weight.flatten(0, 1)  # [B, N, H]
         out = self.mlp(p0 + delta) if not self.homogeneous else self.scaled(p0, delta)
         return out + geo.interp(z[..., self.code_dim:]) if self.residual else out
 
