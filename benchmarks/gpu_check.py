@@ -41,12 +41,12 @@ import torch
 
 from inr_gon import load_run
 from inr_gon.config import Config
+from inr_gon.device import configure
 from inr_gon.errors import InputError
 from inr_gon.export.build import export_run
 from inr_gon.io import atomic_write
 from inr_gon.models.gon import GON
 from inr_gon.presets import FOLDER_DEFAULTS
-from inr_gon.training import perf
 from inr_gon.training.step import Stepper
 from inr_gon.training.tasks import make_task
 
@@ -142,7 +142,7 @@ def stepper_grads(cfg: Config, coords, values, device: torch.device) -> tuple[to
     initial weights on any device, and whether the step ran compiled."""
     torch.manual_seed(cfg.train.seed)
     model = GON(cfg).to(device)
-    perf.configure(cfg, device)  # as train() does: TF32 on CUDA for precision tf32
+    configure(cfg, device)  # as train() does: TF32 on CUDA for precision tf32
     step = Stepper(model, torch.optim.Adam(model.parameters()), cfg, device)
     step(coords.to(device), values.to(device), None, 0.0)
     set_tf32(False)

@@ -54,7 +54,7 @@ def train_here(cfg: Config, out: Path, device: torch.device) -> dict:
     t, result, err = time.perf_counter(), {}, io.StringIO()
     with contextlib.redirect_stderr(err):
         mem = peak_memory(lambda: result.update(r=train(cfg, out, quiet=True)), device)
-    set_tf32(False)  # perf.configure set the process-wide switch for this run
+    set_tf32(False)  # device.configure set the process-wide switch for this run
     r = result["r"]
     return {"seconds": time.perf_counter() - t, "peak_memory_bytes": mem, "losses": losses(out),
             "train_metric": r.train_metric, "val_metric": r.val_metric, "metric": r.metric,

@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 
 from inr_gon.config import Config
+from inr_gon.device import configure
 from inr_gon.models.factory import build_model
-from inr_gon.training import perf
 from inr_gon.training.step import Stepper
 from inr_gon.training.tasks import make_task
 from inr_gon.training.train import train
@@ -67,7 +67,7 @@ def speed(args) -> dict[str, list[float]]:
 def main() -> None:
     ap = parser(__doc__, steps=300, repeats=5, device="cpu", threads=0)
     args = ap.parse_args()
-    perf.configure(base_cfg(args), torch.device(args.device))
+    configure(base_cfg(args), torch.device(args.device))
     times = speed(args)
     runs = {**{k: (k, 1) for k in OPTIONS}, **LONGER}
     quality = {}

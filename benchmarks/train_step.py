@@ -9,7 +9,7 @@ Fashion-MNIST images (/work/shared/data, else built-in grey shapes). Variants:
 - reference: the original code's step (reference_gon.py), checked first to give the same loss
   and weight gradients as inr-gon's (float64 to 1e-10 and float32 to 1e-4, relative);
 - inr-gon: the training loop's own step (inr_gon.training.step.Stepper: shared-grid latent, w0 folded
-  into the weights), under the process settings `inr-gon train` applies (inr_gon.training.perf);
+  into the weights), under the process settings `inr-gon train` applies (inr_gon.device.configure);
 - with --ablate: inr-gon with w0 not folded (the elementwise passes it saves);
 - with --compile: inr-gon under torch.compile (compile time reported, not timed).
 A float32 matmul of the step's main shape, [B*N, H] @ [H, H], is timed in every round too: the
@@ -40,10 +40,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from inr_gon.config import Config
 from inr_gon.datasets import load_images
+from inr_gon.device import configure
 from inr_gon.models.gon import GON
 from inr_gon.models.render import grid
 from inr_gon.models.siren import Siren
-from inr_gon.training import perf
 from inr_gon.training.step import Stepper, compiled
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchmarks, also under PYTHONSAFEPATH
@@ -190,7 +190,7 @@ def child(args) -> None:
     variant, alloc = args.child.split(":")
     device = torch.device(args.device)
     if alloc == "keep":  # inr-gon's process settings
-        perf.configure(make_cfg(args), device)
+        configure(make_cfg(args), device)
     elif args.threads:  # torch's defaults, but the same thread count
         torch.set_num_threads(args.threads)
     x, _ = batch(args.batch, args.size, device)
@@ -218,7 +218,7 @@ def main() -> None:
     if args.child:
         return child(args)
     device = torch.device(args.device)
-    applied = perf.configure(make_cfg(args), device)  # what `inr-gon train` applies
+    applied = configure(make_cfg(args), device)  # what `inr-gon train` applies
     x, source = batch(args.batch, args.size, device)
     coords = grid(args.size, args.size, device)
     checks = [check_same(make_cfg(args), x[:8], coords, torch.float64),

@@ -14,12 +14,12 @@ from cli_helpers import run_cli
 
 from inr_gon import load_run
 from inr_gon.config import Config
+from inr_gon.device import configure
 from inr_gon.export.build import export_run
 from inr_gon.export.onnx import decoder_proto, save_onnx
 from inr_gon.export.runtime import decode_points, open_session
 from inr_gon.models.gon import GON
 from inr_gon.models.render import grid, render_images
-from inr_gon.training import perf
 from inr_gon.training.step import Stepper
 from inr_gon.training.train import read_metrics, train
 
@@ -42,7 +42,7 @@ def step_grads(cfg: Config, device: str) -> torch.Tensor:
     torch.manual_seed(0)
     model = GON(cfg).to(device)
     if device == "cuda":
-        perf.configure(cfg, torch.device(device))  # as train() does: TF32 for precision tf32
+        configure(cfg, torch.device(device))  # as train() does: TF32 for precision tf32
     try:
         step = Stepper(model, torch.optim.Adam(model.parameters()), cfg, torch.device(device))
         step(coords.to(device), values.to(device), None, 0.0)

@@ -355,7 +355,7 @@ def test_a_crash_before_config_leaves_a_folder_train_reuses(tmp_path, capsys, mo
     def crash(*args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("inr_gon.training.train.save_config", crash)
+    monkeypatch.setattr("inr_gon.training.loop.save_config", crash)
     with pytest.raises(KeyboardInterrupt):
         train(TINY, tmp_path / "run", quiet=True)
     monkeypatch.undo()

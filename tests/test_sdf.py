@@ -23,7 +23,7 @@ def test_task_batches_are_per_shape_and_a_function_of_step(tiny_sdf_cfg):
     assert torch.equal(coords, again[0]) and torch.equal(values, again[1])
     assert not torch.equal(coords, task.batch(4)[0])
     assert coords.abs().max() <= 1.0
-    assert task.summary()["train"] + task.summary()["val"] == 6
+    assert len(task.train_idx) + len(task.val_idx) == 6
 
 
 def test_explicit_latent_matches_autograd_on_sdf_batches(tiny_sdf_cfg):

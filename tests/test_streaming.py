@@ -44,7 +44,7 @@ def test_streamed_batches_equal_in_memory_batches(folder, workers):
         ce, ve = eager.batch(step)
         cl, vl = lazy.batch(step)
         assert torch.equal(ce, cl) and torch.equal(ve, vl), step
-    assert lazy.summary()["lazy"] and lazy.summary()["count"] == 14
+    assert lazy.data.summary()["lazy"] and lazy.data.summary()["count"] == 14
 
 
 def test_only_the_batch_is_decoded_and_the_cache_is_bounded(folder):

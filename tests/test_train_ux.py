@@ -128,7 +128,7 @@ def test_memory_estimate_and_cap_draw_fewer_points():
     plan = memory.plan(cfg, batch=14, pixels=64 * 64)
     assert plan.estimate == 14 * 4096 * 256 * 4 * 16 and not plan.capped  # 3.5 GiB
     capped = memory.plan(cfg.replace(max_memory=256), batch=14, pixels=64 * 64)
-    ppp = capped.cfg.train.points_per_signal
+    ppp = capped.changes["points_per_signal"]
     assert 0 < ppp < 4096 and capped.estimate <= 256 * 2**20 and "drawing" in capped.capped
 
 

@@ -21,7 +21,6 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from inr_gon.device import resolve_device
 from inr_gon.errors import InputError
 from inr_gon.run.lock import hold
 
@@ -52,11 +51,11 @@ def launched() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
-def setup(name: str, batch_size: int) -> tuple[World, torch.device]:
-    """Join the process group torchrun describes (no-op for one process) on the device `name`
-    (device.resolve_device); a CUDA run takes the GPU of its LOCAL_RANK. The batch must split
-    evenly among the ranks. Returns (world, device)."""
-    world, device = _join(resolve_device(name))
+def setup(device: torch.device, batch_size: int) -> tuple[World, torch.device]:
+    """Join the process group torchrun describes (no-op for one process) on `device`
+    (device.resolve_device's); a CUDA run takes the GPU of its LOCAL_RANK. The batch must split
+    evenly among the ranks. Returns (world, this rank's device)."""
+    world, device = _join(device)
     if batch_size % world.size:
         raise InputError(f"--batch-size {batch_size} must be a multiple of the number of "
                          f"processes ({world.size}), so every rank takes an equal share")
@@ -115,6 +114,13 @@ def all_max(value: Tensor) -> Tensor:
     return _reduce(value, "MAX")
 
 
+def _collective_device() -> torch.device:
+    """Where a tensor sent to the group lives: this rank's GPU under NCCL (set by _join)."""
+    if dist.is_available() and dist.is_initialized() and dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
 def _reduce(value: Tensor, op: str) -> Tensor:
     if not current().active:
         return value
@@ -140,18 +146,17 @@ def rank_generator(gen: torch.Generator | None, rank: int) -> torch.Generator | 
 
 
 @contextlib.contextmanager
-def hold_on_main_rank(run_dir: Path, create: bool, world: World,
-                      device: torch.device) -> Iterator[None]:
+def hold_on_main_rank(run_dir: Path, create: bool) -> Iterator[None]:
     """Under torchrun rank 0 alone writes, so it alone holds the lock; every rank learns
     whether it got it, so none waits at a barrier for a rank that gave up."""
     with contextlib.ExitStack() as stack:
         error = None
-        if world.is_main:
+        if current().is_main:
             try:
                 stack.enter_context(hold(run_dir, create))
             except InputError as e:
                 error = e
-        locked = all_min(torch.tensor(int(error is None), device=device))
+        locked = all_min(torch.tensor(int(error is None), device=_collective_device()))
         if error is not None:
             raise error
         if not int(locked):

@@ -1,4 +1,6 @@
-"""The training loop: Adam steps on the model's loss, with logs, previews and checkpoints.
+"""The training loop: Adam steps on the model's loss, with logs, previews and checkpoints;
+`start` makes the optimiser (or reads it and the weights back on --resume) and writes a new
+run's checkpoint and config before the first step.
 
 Everything random in a step (which items, which points, the VGON noise) is a function of
 (seed, step), so `--resume` from a checkpoint replays the same run bit for bit on the CPU.
@@ -17,18 +19,54 @@ from pathlib import Path
 
 import torch
 
-from inr_gon import __version__
+from inr_gon import __version__, oom
 from inr_gon.config import UNLIMITED_STEPS, Config
-from inr_gon.io import append_line, sync_file, write_png
+from inr_gon.errors import warn
+from inr_gon.io import append_line, remove_temp_files, sync_file, write_png
 from inr_gon.plots import save_figure, training_figure
 from inr_gon.progress import Progress, clock
-from inr_gon.run import STATE_FILE, save_checkpoint
+from inr_gon.run import STATE_FILE, load_checkpoint, save_checkpoint, save_config
 from inr_gon.training import distributed
-from inr_gon.training.record import TrainingError, TrainResult, read_metrics
+from inr_gon.training.record import TrainingError, TrainResult, read_metrics, rewrite_metrics
+from inr_gon.training.resolve import Resolved
 from inr_gon.training.schedule import lr_at
 from inr_gon.training.step import FiniteGuard, Stepper, weights_finite
 from inr_gon.training.tasks import Task
 from inr_gon.training.tblog import TensorBoard
+
+
+def start(run: Resolved, run_dir: Path, resume: bool, quiet: bool,
+          stop_after: float | None = None) -> TrainResult:
+    """Model, optimiser and folder ready (fresh, or read back from the checkpoint), then the loop."""
+    cfg, task, model, world = run.cfg, run.task, run.model, run.world
+    board = TensorBoard(run_dir, start=0) if cfg.train.tensorboard and world.is_main else None
+    if cfg.train.steps == 0 and world.is_main and not resume:
+        warn("--steps 0: the run is written untrained (weights at their initialisation)")
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
+    step, info = 0, {"seconds": 0.0}
+    for folder in (run_dir, run_dir / "previews") if world.is_main else ():
+        remove_temp_files(folder)  # of writes a crash cut short
+    if resume:
+        step, info = load_checkpoint(run_dir, model, opt)
+    distributed.barrier()  # every rank has checked the folder and read its checkpoint
+    if world.is_main:
+        if not resume:
+            # Checkpoint first, config last: the folder is a run (config.json) only once it can
+            # be loaded and resumed; a crash before that leaves a folder `train` may reuse.
+            save_checkpoint(run_dir, model, opt, 0, {**info, "steps": cfg.train.steps,
+                                                     "version": __version__})
+            save_config(run_dir, cfg)
+        rewrite_metrics(run_dir, step)
+    if board is not None and step:
+        board = TensorBoard(run_dir, step)  # drop what was logged after the checkpoint
+    loop = Loop(cfg, task, model, opt, run_dir, quiet or not world.is_main, info.get("seconds", 0.0),
+                first_line=run.note, board=board, stop_after=stop_after)
+    try:
+        with oom.guard(lambda what: oom_message(loop, what)):
+            return loop.run(step)
+    finally:
+        if board is not None:
+            board.close()
 
 
 def oom_message(loop: Loop, what: str) -> str:

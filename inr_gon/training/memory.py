@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from inr_gon.config import Config
 from inr_gon.errors import warn
 from inr_gon.training import distributed
+from inr_gon.training.source import Source
 
 FACTOR = 4  # float32 values kept per (point, hidden unit, layer) in one step, measured
 BYTES = 4  # float32
@@ -34,55 +35,59 @@ def mib(n: float) -> str:
 
 @dataclass
 class Plan:
-    cfg: Config  # with points_per_signal (images) or sdf_points (shapes) lowered by the cap
+    changes: dict  # for the config: batch_size clamped, points_per_signal or sdf_points capped
     estimate: int  # bytes of activations per step under cfg
     note: str  # one line for the first progress line
     capped: str = ""  # a warning when the cap changed the run; "" when it did not
 
 
-def points_per_step(cfg: Config, pixels: int) -> int:
+def points_per_step(cfg: Config, modality: str, pixels: int) -> int:
     """Points each signal contributes to a step (pixels: H*W of the training images)."""
-    if cfg.summary.modality == "sdf":
+    if modality == "sdf":
         return cfg.sdf.sdf_points
     ppp = cfg.train.points_per_signal
     return ppp if 0 < ppp < pixels else pixels
 
 
-def plan(cfg: Config, batch: int, pixels: int, batch_size: int | None = None) -> Plan:
+def plan(cfg: Config, batch: int, pixels: int, batch_size: int | None = None,
+         modality: str = "image") -> Plan:
     """The estimate for this config and, when it exceeds cfg.train.max_memory, fewer points.
     batch: signals per step on this process; batch_size: the run's, if it changes."""
     hidden, layers = cfg.net.hidden, cfg.net.layers
-    points = points_per_step(cfg, pixels)
+    points = points_per_step(cfg, modality, pixels)
     estimate = step_bytes(batch, points, hidden, layers)
     cap, size = cfg.train.max_memory * 2**20, {} if batch_size is None else {"batch_size": batch_size}
     note = f"a step needs ~{mib(estimate)} of activations ({batch} x {points} points)"
     if not cap or estimate <= cap:
-        return Plan(cfg.replace(**size) if size else cfg, estimate, note)
-    fit = int(min(max(MIN_POINTS, cap // step_bytes(batch, 1, hidden, layers)), points))
-    if cfg.net.model != "gon" and cfg.summary.modality == "image":
-        return Plan(cfg.replace(**size) if size else cfg, estimate, note,
+        return Plan(size, estimate, note)
+    # max(1, ...): the config is checked after the plan; a zero width must not divide here
+    fit = int(min(max(MIN_POINTS, cap // max(1, step_bytes(batch, 1, hidden, layers))), points))
+    if cfg.net.model != "gon" and modality == "image":
+        return Plan(size, estimate, note,
                     f"--max-memory {cfg.train.max_memory}: --model {cfg.net.model} takes whole "
                     f"images; the step needs ~{mib(estimate)}")
-    field = "sdf_points" if cfg.summary.modality == "sdf" else "points_per_signal"
+    field = "sdf_points" if modality == "sdf" else "points_per_signal"
     new = step_bytes(batch, fit, hidden, layers)
     note = f"a step needs ~{mib(new)} of activations ({batch} x {fit} points)"
-    return Plan(cfg.replace(**size, **{field: fit}), new, note,
+    return Plan({**size, field: fit}, new, note,
                 f"--max-memory {cfg.train.max_memory} MiB: a step with all {points} points of "
                 f"each signal needs ~{mib(estimate)}; drawing {fit} points per signal each step "
                 f"(--{field.replace('_', '-')})")
 
 
-def fit(cfg: Config, n_train: int, pixels: int, world: distributed.World, resume: bool) -> Plan:
-    """The step a run takes: its batch clamped to the training set (a multiple of the
-    processes), its points capped by --max-memory (plan), each with a warning; a resumed run
-    keeps its own."""
+def fit(cfg: Config, source: Source, world: distributed.World, resume: bool) -> Plan:
+    """The step a run takes on source's data: its batch clamped to the training set (a multiple
+    of the processes), its points capped by --max-memory (plan), each with a warning; a resumed
+    run keeps its own."""
+    n_train = len(source.train_idx)
     b, most = cfg.train.batch_size, max(world.size, n_train // world.size * world.size)
     fitted = b if resume else min(b, most)
     if fitted < b and world.is_main:
         warn(f"--batch-size {b} is larger than the {n_train} training items: using {most}")
-    step = plan(cfg, fitted // world.size, pixels, fitted if fitted != b else None)
+    step = plan(cfg, fitted // world.size, source.pixels, fitted if fitted != b else None,
+                source.facts.modality)
     if resume:
-        return Plan(cfg, step.estimate, step.note)  # the points it was trained with
+        return Plan({}, step.estimate, step.note)  # the points it was trained with
     if step.capped and world.is_main:
         warn(step.capped)
     return step

@@ -1,11 +1,13 @@
 """The config a run trains with, resolved once before training starts.
 
 The command line gives a config (defaults, preset, config file and flags: cli/options.py);
-here DATA is read once (source.py) and the config is completed from it: what the data
-determined (its modality and channels), DATA as an absolute path, then the batch clamped to the
-training set and the points a step draws capped by --max-memory (memory.py). The model
-(initialised from the seed) and the task are built with that final config, and none of them
-changes afterwards.
+here DATA is read once (source.py), the step is planned on it (memory.py: the batch clamped
+to the training set, the points a step draws capped by --max-memory), and the config is
+completed in one replace: what the data determined (its modality and channels), DATA as an
+absolute path and the plan, and for a new run the bookkeeping config.json records (the
+package's version, the data's summary); then checked once (Config.validate, the model's own rules in
+build_model). The model (initialised from the seed) and the task are built with that final
+config, and none of them changes afterwards.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from inr_gon import __version__
 from inr_gon.config import Config
-from inr_gon.models.factory import build_model, check_config
-from inr_gon.training import distributed, memory, perf
+from inr_gon.models.factory import build_model
+from inr_gon.training import distributed, memory
 from inr_gon.training.source import read_source
 from inr_gon.training.tasks import Task, task_for
 
@@ -36,9 +39,9 @@ def resolve(cfg: Config, device: torch.device, world: distributed.World, resume:
     """Read DATA, complete cfg from it, build the model and the task. A resumed run keeps the
     batch and the points it was trained with."""
     source = read_source(cfg, quiet)
-    checked = check_config(cfg.replace(summary=source.facts, data=source.path))
-    plan = memory.fit(checked, len(source.train_idx), source.pixels, world, resume)
-    perf.configure(plan.cfg, device)
-    torch.manual_seed(plan.cfg.train.seed)
-    model = build_model(plan.cfg).to(device)
-    return Resolved(plan.cfg, task_for(plan.cfg, device, source), model, world, plan.note)
+    plan = memory.fit(cfg, source, world, resume)
+    extra = cfg.extra if resume else {**cfg.extra, "version": __version__, "data": source.summary()}
+    final = cfg.replace(summary=source.facts, data=source.path, extra=extra, **plan.changes).validate()
+    torch.manual_seed(final.train.seed)
+    model = build_model(final).to(device)
+    return Resolved(final, task_for(final, device, source), model, world, plan.note)

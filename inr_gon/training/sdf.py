@@ -72,9 +72,6 @@ class SdfTask:
         self._truth: np.ndarray | None = None
         self.world = distributed.current()
 
-    def summary(self) -> dict:
-        return {**self.data.summary(), "train": len(self.train_idx), "val": len(self.val_idx)}
-
     def step_metric(self, out: dict[str, Tensor]) -> float:
         """The step's clamped L1."""
         return float(out["rec"])

@@ -14,39 +14,16 @@ stays decoded in this process's cache (no workers); a larger one streams as abov
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from inr_gon.config import Config
-from inr_gon.datasets import IMAGE_EXTS, CropFolder, LazyFolder, find_files
-from inr_gon.errors import InputError
+from inr_gon.datasets import CropFolder
 from inr_gon.training import distributed
 from inr_gon.training.batches import batch_indices, step_generator
 
 PREFETCH = 2  # steps each worker prepares ahead
-
-
-def lazy_folder(cfg: Config, processes: int = 1) -> LazyFolder | None:
-    """A LazyFolder for cfg.data when it is a folder too large for cfg.data_memory, else None.
-    processes: how many processes will decode (they share the cache budget)."""
-    path = Path(cfg.dataset.data)
-    budget = cfg.dataset.data_memory * 2**20
-    if cfg.dataset.crops:
-        if cfg.dataset.data.startswith("builtin:") or not path.is_dir():
-            raise InputError(f"--crops trains on a folder of photos; {cfg.dataset.data} is not one")
-        folder = CropFolder(path.resolve(), cfg.size, cache_bytes=budget)
-        if not folder.in_memory:  # the decoding processes share the budget
-            folder.cache_bytes = budget // max(processes, 1)
-        return folder
-    if cfg.dataset.data.startswith("builtin:") or not path.is_dir():
-        return None
-    # channels are not known before decoding: count 3, the most a set can have
-    if len(find_files(path, IMAGE_EXTS)) * cfg.dataset.height * cfg.dataset.width * 3 * 4 <= budget:
-        return None
-    return LazyFolder(path.resolve(), cfg.size, cache_bytes=budget // max(processes, 1))
 
 
 class StepValues(Dataset):

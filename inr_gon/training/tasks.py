@@ -56,9 +56,6 @@ class Task(Protocol):
     def preview(self, model) -> np.ndarray | None:
         """A picture of the model's reconstructions, or None."""
 
-    def summary(self) -> dict:
-        """What the run folder records of the data."""
-
 
 def task_for(cfg: Config, device: torch.device, source: Source) -> Task:
     """The task of source's data, drawing batches as cfg says."""
@@ -109,9 +106,6 @@ class ImageTask:
         self.coords = grid(*(cfg.size if streamed else data.images.shape[1:3]), device)  # [H*W, 2]
         self.world = distributed.current()
         self.values = StreamedValues(self) if streamed else MemoryValues(self)
-
-    def summary(self) -> dict:
-        return {**self.data.summary(), "train": len(self.train_idx), "val": len(self.val_idx)}
 
     def step_metric(self, out: dict[str, Tensor]) -> float:
         """PSNR of the step's mean squared error."""

@@ -6,11 +6,11 @@ import sys
 import torch
 
 from inr_gon.config import Config
-from inr_gon.training.perf import configure, keep_freed_memory
+from inr_gon.device import configure, keep_freed_memory
 
 CHURN = """
 import resource, sys, torch
-from inr_gon.training.perf import keep_freed_memory
+from inr_gon.device import keep_freed_memory
 def faults():
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 def churn():  # a training step's pattern: large temporaries made and freed
