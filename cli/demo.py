@@ -4,23 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import typer
-
 from inr_gon.cli.common import app, out
 from inr_gon.cli.shared import shared
 from inr_gon.demos.images import free_run_dir, run_demo
 from inr_gon.demos.shapes import run_shapes_demo
 from inr_gon.run import hold
 
-Opt = typer.Option
-
 
 @app.command(epilog="Example: inr-gon demo  (3D: inr-gon demo --shapes)")
 def demo(
     out_dir: Path = shared("out", "Run folder (default runs/demo, never overwritten)"),
     quiet: bool = shared("quiet"),
-    shapes: bool = Opt(False, "--shapes", help="3D instead: train on builtin:shapes3d (SDF), "
-                       "mesh the held-out shapes, report Chamfer / normal consistency / IoU"),
+    shapes: bool = shared("shapes"),
 ) -> None:
     """Train on builtin:shapes (and a super-resolution run beside it), render held-out items at
     4x, report PSNR against the truth and bicubic's."""

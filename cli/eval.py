@@ -14,23 +14,19 @@ from inr_gon.cli.fit import check_refine
 from inr_gon.cli.shared import shared
 from inr_gon.errors import InputError
 from inr_gon.inference.evaluate import evaluate as run_eval
-from inr_gon.inference.fit import REFINE_LR
 from inr_gon.limits import MAX_RESOLUTION
 from inr_gon.run import load_run
-
-Opt = typer.Option
 
 
 @app.command("eval", epilog="Example: inr-gon eval runs/demo builtin:shapes:64 --json")
 def evaluate(
     run: Path = shared("run"),
     data: str = typer.Argument(..., help="Images (folder, .npy/.npz, builtin:NAME) or meshes"),
-    split: str = Opt("all", "--split", help="all | train | val (val/train: the run's own data)"),
-    limit: int = Opt(None, "--limit", help="At most this many items"),
+    split: str = shared("split"),
+    limit: int = shared("limit"),
     refine_steps: int = shared("refine_steps", "Also score after K latent refine steps"),
-    refine_lr: float = Opt(REFINE_LR, "--refine-lr", help="Step size of the refinement steps"),
-    resolution: int = Opt(None, "--resolution", "-r",
-                          help="Shapes: marching-cubes grid R (R^3 cells; default 128)"),
+    refine_lr: float = shared("refine_lr", "Step size of the refinement steps"),
+    resolution: int = shared("resolution", "Shapes: marching-cubes grid R (R^3 cells; default 128)"),
     max_memory: int = shared("max_memory", "MiB of activations per decoder call, "
                                            "whatever the number of items"),
     as_json: bool = shared("json"),

@@ -8,7 +8,6 @@ import socket
 import time
 from pathlib import Path
 
-import typer
 import uvicorn
 
 from inr_gon.cli.common import app, note, out
@@ -19,20 +18,18 @@ from inr_gon.explore.server import create_app
 from inr_gon.explore.space import Space
 from inr_gon.run import load_run
 
-Opt = typer.Option
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 @app.command(epilog="Example: inr-gon explore runs/photos --backend onnx  (then open the printed address)")
 def explore(
     run: Path = shared("run", "Run folder (only read: a run being trained can be explored)"),
-    port: int = Opt(8765, "--port", help="TCP port (0: any free one)"),
-    host: str = Opt("127.0.0.1", "--host", help="Address to listen on; anything but loopback is "
-                    "reachable from other machines (with the token)"),
+    port: int = shared("port"),
+    host: str = shared("host"),
     backend: str = shared("backend"),
     max_memory: int = shared("max_memory", "MiB one request may use (outputs and activations); "
                                            "requests run one at a time and larger ones are refused"),
-    items: int = Opt(8, "--items", help="Training and held-out items each in the gallery"),
+    items: int = shared("items"),
     device: str = shared("device"),
     quiet: bool = shared("quiet", "No notes on stderr (the address is still printed)"),
 ) -> None:

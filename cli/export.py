@@ -14,18 +14,15 @@ from inr_gon.export.build import export_run, load_exportable
 from inr_gon.export.check import ExportCheckError
 from inr_gon.run import hold_if_inside
 
-Opt = typer.Option
-
 
 @app.command(epilog="Example: inr-gon export runs/demo --with-encoder")
 def export(
     run: Path = shared("run"),
     out_file: Path = shared("out", "Decoder file (default RUN/decoder.onnx, or "
                                    "RUN/decoder_fp16.onnx with --fp16)", show_default=False),
-    fp16: bool = Opt(False, "--fp16", help="Half-precision decoder (held to a 0.5 dB PSNR-drop bound), "
-                     "beside the fp32 decoder.onnx, never replacing it"),
-    with_encoder: bool = Opt(False, "--with-encoder",
-                             help="Also the gradient-origin encoder (general, and for the training grid)"),
+    fp16: bool = shared("fp16", "Half-precision decoder (held to a 0.5 dB PSNR-drop bound), "
+                        "beside the fp32 decoder.onnx, never replacing it"),
+    with_encoder: bool = shared("with_encoder"),
     device: str = shared("device", "Provider the checks run on: auto | cpu | cuda[:i]"),
     quiet: bool = shared("quiet"),
 ) -> None:

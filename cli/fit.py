@@ -16,13 +16,11 @@ from inr_gon.cli.shared import shared
 from inr_gon.errors import InputError
 from inr_gon.export.runtime import onnx_encoder  # the exported gradient-origin encoder
 from inr_gon.fields import duration_seconds
-from inr_gon.inference.fit import MAX_REFINE_LR, MAX_REFINE_STEPS, REFINE_LR, fit_images
+from inr_gon.inference.fit import MAX_REFINE_LR, MAX_REFINE_STEPS, fit_images
 from inr_gon.inference.inputs import load_inputs
 from inr_gon.inference.latents import check_latents_path, save_latents
 from inr_gon.inference.shape_eval import fit_shapes
 from inr_gon.run import hold_if_inside, load_run
-
-Opt = typer.Option
 
 
 @app.command(epilog="Example: inr-gon fit runs/demo photo.png --refine-steps 20 --out latents.safetensors")
@@ -32,8 +30,8 @@ def fit(
                                        "mesh files, folders of them, builtin:NAME or point "
                                        "clouds (.xyz, .ply/.obj without faces)"),
     refine_steps: int = shared("refine_steps", "Latent optimisation steps after the first"),
-    refine_lr: float = Opt(REFINE_LR, "--refine-lr", help="Adam step size of the refine steps "
-                           "(shapes: divided by 10 halfway)"),
+    refine_lr: float = shared("refine_lr", "Adam step size of the refine steps (shapes: "
+                                           "divided by 10 halfway)"),
     time_budget: str = shared("time_budget"),
     out_file: Path = shared("out", "Save the latents (.safetensors) for `render --latents`"),
     backend: str = shared("backend", "torch | onnx (the exported encoder)"),

@@ -23,7 +23,6 @@ from inr_gon.inference.sample import (
 from inr_gon.io import safe_name
 from inr_gon.run import hold_if_inside, load_run
 
-Opt = typer.Option
 MAX_FRAME_PIXELS = 256 * 2**20  # pixels over all frames, held in memory at once
 
 
@@ -35,9 +34,9 @@ def interpolate(
     b: str = typer.Argument(..., help="Second image, or latents: z.safetensors[:NAME]"),
     out_file: Path = shared("out", "Animation file: .gif, or .mp4 with imageio-ffmpeg "
                                    "(default RUN/interpolate/A_to_B.gif)", show_default=False),
-    frames: int = Opt(24, "--frames", help="Frames from A to B, both included"),
+    frames: int = shared("frames"),
     size: str = shared("size"),
-    fps: float = Opt(12.0, "--fps", help="Frames per second of the animation"),
+    fps: float = shared("fps"),
     device: str = shared("device"),
     quiet: bool = shared("quiet"),
 ) -> None:

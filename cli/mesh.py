@@ -18,8 +18,6 @@ from inr_gon.inference.shape_refine import SDF_REFINE_LR
 from inr_gon.limits import MAX_RESOLUTION
 from inr_gon.run import hold_if_inside, load_run
 
-Opt = typer.Option
-
 
 @app.command(epilog="Example: inr-gon mesh runs/demo-shapes --resolution 256 --out meshes/")
 def mesh(
@@ -27,18 +25,16 @@ def mesh(
     inputs: list[str] = typer.Argument(None, help="Mesh files, folders, builtin:NAME or point "
                                        "clouds (.xyz, .ply/.obj without faces); default: the "
                                        "first training shapes"),
-    resolution: int = Opt(256, "--resolution", "-r", help="Grid resolution R (R^3 cells)"),
+    resolution: int = shared("resolution", "Grid resolution R (R^3 cells)", default=256),
     out_dir: Path = shared("out", "Output folder (default RUN/meshes)"),
-    fmt: str = Opt("ply", "--format", help="ply | obj | glb"),
-    original_frame: bool = Opt(False, "--original-frame",
-                               help="Put meshes back in each source file's frame (position, scale)"),
-    n: int = Opt(8, "-n", "--count", help="How many training shapes when no INPUT is given"),
-    dense: bool = Opt(False, "--dense", help="Evaluate every grid point (default: skip blocks "
-                      "far from the surface, coarse to fine)"),
+    fmt: str = shared("format"),
+    original_frame: bool = shared("original_frame"),
+    n: int = shared("count", "How many training shapes when no INPUT is given"),
+    dense: bool = shared("dense"),
     refine_steps: int = shared("refine_steps", "Latent refine steps after the first "
                                                "(DeepSDF's schedule)"),
-    refine_lr: float = Opt(SDF_REFINE_LR, "--refine-lr", help="Adam step size of the refine "
-                           "steps (divided by 10 halfway)"),
+    refine_lr: float = shared("refine_lr", "Adam step size of the refine steps (divided by 10 "
+                                           "halfway)", default=SDF_REFINE_LR),
     time_budget: str = shared("time_budget"),
     latents: Path = shared("latents", "Mesh saved latents (`fit --out`) instead of inputs"),
     device: str = shared("device"),

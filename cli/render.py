@@ -22,7 +22,6 @@ from inr_gon.plots import image_grid
 from inr_gon.progress import Progress
 from inr_gon.run import hold_if_inside, load_run
 
-Opt = typer.Option
 GRID_MAX_PIXELS = 64 * 2**20
 
 
@@ -31,19 +30,17 @@ def render(
     run: Path = shared("run"),
     inputs: list[str] = typer.Argument(None, help="Images or folders (default: training items)"),
     size: str = shared("size"),
-    scale: float = Opt(None, "--scale", help="Whole photos: render at S x each photo's own size "
-                       "(implies --whole; a local run: an integer, default its largest "
-                       "--observe-scales)"),
+    scale: float = shared("scale"),
     whole: bool = shared("whole"),
     out_dir: Path = shared("out", "Output folder (default RUN/renders)"),
     backend: str = shared("backend"),
-    fp16: bool = Opt(False, "--fp16", help="With --backend onnx: RUN/decoder_fp16.onnx (`export --fp16`)"),
-    decoder: Path = Opt(None, "--decoder", help="With --backend onnx: this exported decoder file"),
-    tensorrt: bool = Opt(False, "--tensorrt", help="With --backend onnx on CUDA: TensorRT first"),
+    fp16: bool = shared("fp16"),
+    decoder: Path = shared("decoder"),
+    tensorrt: bool = shared("tensorrt"),
     latents: Path = shared("latents", "Render saved latents (from `inr-gon fit`; from `fit "
                            "--whole`: the whole photos, at --size or --scale)"),
-    n: int = Opt(8, "-n", "--count", help="How many training items (the first of the training "
-                 "split) when no INPUT is given"),
+    n: int = shared("count", "How many training items (the first of the training split) when no "
+                             "INPUT is given"),
     device: str = shared("device"),
     max_memory: int = shared("max_memory"),
     quiet: bool = shared("quiet"),

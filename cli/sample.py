@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import typer
-
 from inr_gon import oom
 from inr_gon.cli.common import app, note, parse_size
 from inr_gon.cli.shared import shared
@@ -16,16 +14,14 @@ from inr_gon.io import write_png
 from inr_gon.plots import image_grid
 from inr_gon.run import hold_if_inside, load_run
 
-Opt = typer.Option
-
 
 @app.command(epilog="Example: inr-gon sample runs/vgon -n 16 --size 64")
 def sample(
     run: Path = shared("run"),
-    n: int = Opt(16, "-n", "--count", help="How many samples"),
+    n: int = shared("count", "How many samples", default=16),
     size: str = shared("size"),
-    prior: str = Opt("auto", "--prior", help="model (variational runs) | fitted | auto"),
-    seed: int = Opt(0, "--seed", help="Seed of the prior draws"),
+    prior: str = shared("prior"),
+    seed: int = shared("seed"),
     out_dir: Path = shared("out", "Output folder (default RUN/samples)"),
     device: str = shared("device"),
     quiet: bool = shared("quiet"),

@@ -11,7 +11,6 @@ from inr_gon.cli.options import config_options, flag_name, shown_default, starti
 from inr_gon.cli.shared import shared
 from inr_gon.config import UNLIMITED_STEPS
 from inr_gon.errors import InputError, warn
-from inr_gon.presets import PRESETS
 from inr_gon.run import load_config
 from inr_gon.training.train import TrainResult
 from inr_gon.training.train import train as run_training
@@ -27,17 +26,14 @@ def train(
                                "builtin:NAME (may come from --preset or --config instead)",
                                show_default=False),
     out_dir: Path = shared("out", "Run folder (default runs/<data name>)"),
-    config_file: Path = Opt(None, "--config", help="JSON or TOML file of config fields, flat or "
-                            "grouped in tables net, dataset, train, sdf (a run's config.json "
-                            "reproduces the run); flags override it"),
-    preset: str = Opt(None, "--preset", help=f"Named recipe: {' | '.join(PRESETS)} "
-                      "(inr_gon/presets.py); --config and flags override it"),
+    config_file: Path = shared("config"),
+    preset: str = shared("preset"),
     size: str = shared("size", "Training resolution S or WxH, width x height (default 32)",
                     rich_help_panel="Data"),
     latent_grid: str = Opt(None, "--latent-grid", help="G or GxG (GxGxG for shapes): a grid of "
                            "--latent-dim vectors interpolated at each point (0: one vector)",
                            rich_help_panel="Model", show_default=shown_default("latent_grid")),
-    resume: bool = Opt(False, "--resume", help="Continue the run in --out from its checkpoint"),
+    resume: bool = shared("resume"),
     quiet: bool = shared("quiet"),
     fields: dict | None = None,
 ) -> None:

@@ -139,22 +139,32 @@ def test_help_prints_the_tensorboard_extra_whole(capsys, monkeypatch):
     assert code == 0 and 'pip install "inr-gon[tensorboard]"' in out
 
 
-def test_shared_options_have_one_flag_and_default_in_every_command():
-    """--device, --quiet, --json, --max-memory, --size, --refine-steps come from one table
-    (cli/shared.py): the same flag and default in every command that has them (train's are
-    its config fields), and every command that opens a run takes --device and --quiet."""
+def test_every_option_is_a_declared_field_with_one_flag_and_default():
+    """Every option of every command comes from one table (cli/shared.py's fields, and train's
+    config fields): the same flag, and the same default except where a command sets its own
+    (listed here); every command that opens a run takes --device and --quiet."""
     import typer.main
 
     from inr_gon.cli.app import app
-    from inr_gon.cli.shared import SHARED
+    from inr_gon.cli.shared import SHARED, SHORT
+    from inr_gon.config import FIELDS
 
-    flags = {"--" + name.replace("_", "-"): f for name, f in SHARED.items() if name != "run"}
+    def flag(name: str) -> str:
+        return "--" + name.replace("_", "-")
+
+    flags = {flag(name): f for name, f in SHARED.items() if name != "run"}
+    own_default = {("sample", "--count"), ("mesh", "--resolution"), ("mesh", "--refine-lr")}
     seen = set()
     for name, cmd in typer.main.get_command(app).commands.items():
-        opts = {o: p for p in cmd.params for o in p.opts}
-        for flag in set(flags) & set(opts) if name != "train" else ():
-            assert opts[flag].default == flags[flag].default, (name, flag)
-            seen.add(flag)
+        options = [p for p in cmd.params if p.param_type_name == "option"]
+        for p in options:
+            long = next(o for o in p.opts if o.startswith("--"))
+            assert long in flags or long in {flag(f) for f in FIELDS} or long == "--help", (name, long)
+            if long in flags and not (name == "train" and long in {flag(f) for f in FIELDS}):
+                assert set(p.opts) == {long, *[v for k, v in SHORT.items() if flag(k) == long]}, p.opts
+                if (name, long) not in own_default:
+                    assert p.default == flags[long].default, (name, long)
+                seen.add(long)
         if "run" in {p.name for p in cmd.params}:
-            assert {"--device", "--quiet"} <= set(opts), name
+            assert {"--device", "--quiet"} <= {o for p in options for o in p.opts}, name
     assert seen == set(flags)
