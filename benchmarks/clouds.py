@@ -2,6 +2,7 @@
 the real command, timed from the shell, scored against the mesh it was sampled from.
 
     python benchmarks/clouds.py RUN [--meshes DIR] [--points 5000] [--refine-steps 0,30,100]
+        [--kinds oriented,unoriented] [--out clouds]
 
 For each held-out mesh of benchmarks/shapes.py's split (seed 0), N surface points are drawn
 area-weighted in the mesh's own frame, with face normals (.ply) and without (.xyz); then
@@ -9,7 +10,7 @@ area-weighted in the mesh's own frame, with face normals (.ply) and without (.xy
 (wall clock: start-up, reading, fitting, refining, meshing, writing). The mesh it writes is
 scored in the truth's normalised frame: IoU over 100,000 uniform points of the cube (inside
 by winding number), Chamfer-L1 and normal consistency (inference/shape_metrics.py).
-Writes benchmarks/results/clouds.json and prints the table.
+Writes benchmarks/results/OUT.json and prints the table.
 """
 
 from __future__ import annotations
@@ -61,11 +62,12 @@ def score(pred_path: Path, truth: trimesh.Trimesh) -> dict:
 
 
 def main() -> None:
-    ap = parser(__doc__)
+    ap = parser(__doc__, out="clouds")
     ap.add_argument("run", type=Path)
     ap.add_argument("--meshes", type=Path, default=DEFAULT_MESHES)
     ap.add_argument("--points", type=int, default=5000)
     ap.add_argument("--refine-steps", default="0,30,100")
+    ap.add_argument("--kinds", default="oriented,unoriented", help="which clouds of each mesh")
     args = ap.parse_args()
     files = sorted(p for p in args.meshes.iterdir() if p.suffix == ".obj")
     held = [files[i] for i in held_out(len(files))]
@@ -73,6 +75,8 @@ def main() -> None:
     for path in held:
         truth = trimesh.load(path, force="mesh", process=False)
         for kind, cloud in write_clouds(truth, args.points, work, path.stem).items():
+            if kind not in args.kinds.split(","):
+                continue
             for k in (int(s) for s in args.refine_steps.split(",")):
                 out = work / f"{path.stem}-{kind}-{k}"
                 cmd = ["inr-gon", "mesh", str(args.run), str(cloud), "-r", str(RESOLUTION),
@@ -90,7 +94,7 @@ def main() -> None:
     print(table(head, [[r["mesh"], r["cloud"], r["refine_steps"], f"{r['iou']:.3f}",
                         f"{r['chamfer_l1']:.4f}", f"{r['normal_consistency']:.3f}",
                         f"{r['components']}/{r['components_ref']}", r["seconds"]] for r in rows]))
-    write_result("clouds", {"run": str(args.run), "points": args.points, "resolution": RESOLUTION,
+    write_result(args.out, {"run": str(args.run), "points": args.points, "resolution": RESOLUTION,
                             "held_out": [p.stem for p in held], "machine": machine(),
                             "command": "python benchmarks/clouds.py " + " ".join(sys.argv[1:]),
                             "rows": rows})

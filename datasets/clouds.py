@@ -15,12 +15,11 @@ Samples (as many as the run's Sampling, in its groups, so a cloud is fitted like
   the oriented cloud's fast winding number (Barill et al. 2018, libigl). Why far targets at
   all: a GON latent is a sum of residuals, and near-surface targets alone carry little of the
   shape (datasets/sampling.py); the learned prior was trained on exact far distances too.
-- without normals: the cloud points (target 0) and a free-space prior, points of the other
-  groups that lie outside the cloud's convex hull by more than the point spacing (so outside
-  any closed surface the cloud samples) with their distance to the nearest cloud point;
-  points inside the hull have no known sign and are replaced by more cloud points. Unoriented
-  clouds constrain the inside only through the network's prior: they fit worse than oriented
-  ones.
+- without normals: normals are estimated first (normals.py: PCA of each point's neighbourhood,
+  signs made consistent along a spanning tree and turned outward, Hoppe et al. 1992), then the
+  same. (The construction before, the cloud points and a free-space prior outside the convex
+  hull, left the inside to the network's prior: held-out scans fitted 0.05-0.16 IoU worse,
+  docs/shapes.md.)
 Distances to the nearest cloud point overestimate the distance to the surface by at most
 about half the point spacing; far from the cloud that is a small relative error.
 """
@@ -37,9 +36,9 @@ import numpy as np
 from inr_gon.errors import InputError
 
 from .meshes import normalising_frame
+from .normals import estimate_normals
 from .sampling import Sampling, sample_points
 from .shapeset import ShapeSet
-from .signed_distance import signed_distance
 
 CLOUD_EXTS = (".xyz",)  # always clouds; .ply and .obj are clouds when they have no faces
 MAYBE_CLOUD_EXTS = (".ply", ".obj")
@@ -193,53 +192,31 @@ def _point_areas(points: np.ndarray) -> np.ndarray:
     return np.pi * r**2 / (k + 1)
 
 
-def _outside_hull(points: np.ndarray, queries: np.ndarray) -> np.ndarray:
-    """Which queries [M] lie outside the convex hull of points by more than the point spacing
-    (the points' hull lies a little inside the surface's own); none when the hull is flat."""
-    import trimesh
-
-    try:  # a flat or straight cloud: qhull refuses it, or trimesh divides by its zero volume
-        with np.errstate(divide="ignore", invalid="ignore"):
-            hull = trimesh.convex.convex_hull(points)
-            flat = not hull.volume > 0
-    except Exception:  # noqa: BLE001 - whatever qhull raised: no known outside
-        flat = True
-    if flat:
-        return np.zeros(len(queries), dtype=bool)
-    spacing = np.sqrt(hull.area / len(points))
-    return signed_distance(hull.vertices, hull.faces, queries, closed=True) > spacing
-
-
 def sample_cloud(cloud: Cloud, s: Sampling, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A normalised cloud -> (points float32 [count, 3], approximate sdf float32 [count]), in the
-    groups of s (see the module note)."""
+    groups of s (see the module note); a cloud without normals gets estimated ones."""
     rng = np.random.default_rng(seed)
     p = cloud.points
+    normals = cloud.normals if cloud.normals is not None else estimate_normals(p)
     n_uniform, per = s.groups()
     pick = rng.integers(len(p), size=s.count - n_uniform)
     far = sample_points(p[pick], s, rng)[per[0]:]  # wider noise groups, then uniform
+    idx, t = pick[:per[0]], rng.normal(0.0, s.noise[0], per[0])
+    t[: per[0] // 2] = 0.0  # half exactly on the cloud: the zero level set
+    near = p[idx] + t[:, None] * normals[idx]
+    w = _winding(p, normals, far)
     dist = _nearest(p, far)
-    if cloud.normals is not None:
-        idx, t = pick[:per[0]], rng.normal(0.0, s.noise[0], per[0])
-        t[: per[0] // 2] = 0.0  # half exactly on the cloud: the zero level set
-        near = p[idx] + t[:, None] * cloud.normals[idx]
-        w = _winding(cloud, far)
-        points = np.concatenate([near, far])
-        sdf = np.concatenate([t, np.where(w > 0.5, -dist, dist)])
-    else:
-        keep = _outside_hull(p, far)
-        zero = p[rng.integers(len(p), size=s.count - int(keep.sum()))]
-        points = np.concatenate([zero, far[keep]])
-        sdf = np.concatenate([np.zeros(len(zero)), dist[keep]])
+    points = np.concatenate([near, far])
+    sdf = np.concatenate([t, np.where(w > 0.5, -dist, dist)])
     return np.clip(points, -1.0, 1.0).astype(np.float32), sdf.astype(np.float32)
 
 
-def _winding(cloud: Cloud, queries: np.ndarray) -> np.ndarray:
+def _winding(points: np.ndarray, normals: np.ndarray, queries: np.ndarray) -> np.ndarray:
     """The oriented cloud's generalised winding number at queries [M]: ~1 inside, ~0 outside."""
     import igl
 
-    areas = _point_areas(cloud.points)
-    return igl.fast_winding_number(cloud.points, cloud.normals, areas, np.ascontiguousarray(queries))
+    areas = _point_areas(points)
+    return igl.fast_winding_number(points, normals, areas, np.ascontiguousarray(queries))
 
 
 def load_cloud_set(spec: str | os.PathLike, s: Sampling) -> ShapeSet:

@@ -24,6 +24,8 @@ LAZY_ALLOWED = {
     "trimesh",
     "skimage",
     "igl",
+    "scipy.sparse",  # spanning trees of unoriented clouds' normals (datasets/normals.py)
+    "scipy.sparse.csgraph",
 }
 
 

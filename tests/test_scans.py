@@ -116,13 +116,14 @@ def test_oriented_cloud_samples_approximate_the_true_sdf(torus_cloud):
     assert np.abs(sdf - truth).mean() < 0.01
 
 
-def test_unoriented_cloud_samples_are_surface_points_and_free_space(torus_cloud):
+def test_unoriented_cloud_samples_approximate_the_true_sdf_too(torus_cloud):
+    """Without normals they are estimated (datasets/normals.py): inside points get their sign."""
     points, _ = torus_cloud
     pts, sdf = sample_cloud(Cloud(points, None), Sampling(count=6000))
     truth = torus_truth(pts)
-    assert (sdf >= 0).all() and (sdf > 0).any() and (sdf == 0).any()
-    assert (truth[sdf > 0] > 0).all()  # the free-space prior lies outside the shape
-    assert np.abs(truth[sdf == 0]).max() < 1e-2  # the rest on the surface
+    far = np.abs(truth) > 0.03
+    assert (sdf[far] < 0).any() and ((sdf[far] < 0) == (truth[far] < 0)).mean() > 0.98
+    assert np.abs(sdf - truth).mean() < 0.015
 
 
 @pytest.fixture(scope="module")
