@@ -71,6 +71,9 @@ CONFIGS: dict[str, dict] = {
     # A finer grid (3,456 latent values), which CG makes affordable: for thin parts.
     "grid6-cg-lr5": {**PAPER, "modulation": "all", "latent_grid": 6, "latent_dim": 16,
                      "origin_step": "gauss-newton-cg", "lr": 5e-4},
+    # The default at half its lr: 5e-4 collapsed once in an 8,000-step run (docs/shapes.md).
+    "grid6-cg-lr25": {**PAPER, "modulation": "all", "latent_grid": 6, "latent_dim": 16,
+                      "origin_step": "gauss-newton-cg", "lr": 2.5e-4},
 }
 
 
