@@ -24,9 +24,10 @@ may train a run (`kodak_split`). Protocol: every output rounded to 8 bits, a bor
 `factor` pixels cropped (the usual SR convention), PSNR and SSIM on RGB in [0, 1].
 A `local` run (--preset superres) is encoded for the factor and rendered by its own decoder;
 refinement and the per-image SIREN apply to gon runs only; a local run's refinement is K more
-chord Gauss-Newton steps than it trained with (`--chord-steps`).
+chord Gauss-Newton steps than it trained with (`--chord-steps`), and `--self-ensemble` adds
+that row averaged over the 8 flips and quarter turns of the input (`render --self-ensemble`).
 
-    OMP_NUM_THREADS=1 python benchmarks/superres.py RUN [RUN ...] [--n 1000]
+    OMP_NUM_THREADS=1 python benchmarks/superres.py RUN [RUN ...] [--n 1000] [--self-ensemble]
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from imageio.v3 import imread as read_image
 
 from inr_gon.datasets.builtin import load_builtin
 from inr_gon.inference.fit import fit_images
-from inr_gon.inference.superres import upscale_photo
+from inr_gon.inference.superres import self_ensemble, upscale_photo
 from inr_gon.io import write_png
 from inr_gon.limits import LOCAL_DIRECT_SIDE
 from inr_gon.metrics import image_scores
@@ -168,8 +169,9 @@ def upscale(run, small: np.ndarray, factor: int) -> np.ndarray:
 
 
 def methods(run, small: np.ndarray, side: int, refine_steps: int, refine_lr: float,
-            siren_steps: int, chord_steps: int = 0) -> dict:
-    """name -> (images [B, side, side, C], seconds)."""
+            siren_steps: int, chord_steps: int = 0, ensemble: bool = False) -> dict:
+    """name -> (images [B, side, side, C], seconds). ensemble: a local run's row with its chord
+    steps and the geometric self-ensemble too (`render --self-ensemble`)."""
     out = {}
     t = time.perf_counter()
     out["nearest"] = (upscale_nearest(small, side // small.shape[1]), time.perf_counter() - t)
@@ -188,6 +190,11 @@ def methods(run, small: np.ndarray, side: int, refine_steps: int, refine_lr: flo
         t = time.perf_counter()
         out[f"inr-gon + {chord_steps} chord steps"] = (upscale(run, small, side // small.shape[1]),
                                                        time.perf_counter() - t)
+        if ensemble:
+            t = time.perf_counter()
+            up = self_ensemble(lambda x: upscale(run, x, side // small.shape[1]), small)
+            out[f"inr-gon + {chord_steps} chord steps, x8 self-ensemble"] = (
+                np.clip(up, 0, 1), time.perf_counter() - t)
         run.model.steps = trained
     if refine_steps and not local:
         t = time.perf_counter()
@@ -222,6 +229,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--siren-steps", type=int, default=300)
     p.add_argument("--chord-steps", type=int, default=2,
                    help="local runs: also render with this many more chord Gauss-Newton steps")
+    p.add_argument("--self-ensemble", action="store_true",
+                   help="local runs: also the chord-step row averaged over 8 flips and turns")
     p.add_argument("--sets", default="cifar10,skimage,kodak", help="which data sets")
     p.add_argument("--name", default="superres")
     args = p.parse_args(argv)
@@ -242,7 +251,7 @@ def main(argv: list[str] | None = None) -> None:
                 small = box_downsample(torch.tensor(truth), factor).numpy()
                 outs = methods(run, small, side, args.refine_steps, args.refine_lr,
                                args.siren_steps if i == 0 else 0,  # baselines: once
-                               args.chord_steps)
+                               args.chord_steps, args.self_ensemble)
                 rows = []
                 for name, (pred, secs) in outs.items():
                     s = scored(pred, truth, factor)
