@@ -25,7 +25,8 @@ may train a run (`kodak_split`). Protocol: every output rounded to 8 bits, a bor
 A `local` run (--preset superres) is encoded for the factor and rendered by its own decoder;
 refinement and the per-image SIREN apply to gon runs only; a local run's refinement is K more
 chord Gauss-Newton steps than it trained with (`--chord-steps`), and `--self-ensemble` adds
-that row averaged over the 8 flips and quarter turns of the input (`render --self-ensemble`).
+that row averaged over the 8 flips and quarter turns of the input (measured: +0.01 dB for 8x
+the time, so the package has no such option; docs/superres.md).
 
     OMP_NUM_THREADS=1 python benchmarks/superres.py RUN [RUN ...] [--n 1000] [--self-ensemble]
 """
@@ -43,7 +44,7 @@ from imageio.v3 import imread as read_image
 
 from inr_gon.datasets.builtin import load_builtin
 from inr_gon.inference.fit import fit_images
-from inr_gon.inference.superres import self_ensemble, upscale_photo
+from inr_gon.inference.superres import upscale_photo
 from inr_gon.io import write_png
 from inr_gon.limits import LOCAL_DIRECT_SIDE
 from inr_gon.metrics import image_scores
@@ -168,10 +169,23 @@ def upscale(run, small: np.ndarray, factor: int) -> np.ndarray:
     return run.upscale(small, factor)
 
 
+def self_ensemble(up, images: np.ndarray) -> np.ndarray:
+    """Geometric self-ensemble (Timofte et al. 2016; EDSR+): up, [B, h, w, C] -> [B, H, W, C],
+    on the 8 flips and quarter turns of images, each output turned back, the 8 averaged."""
+    acc = None
+    for turns in range(4):
+        for flip in (False, True):
+            x = np.rot90(images, turns, axes=(1, 2))
+            y = up(np.ascontiguousarray(x[:, :, ::-1] if flip else x))
+            y = np.rot90(y[:, :, ::-1] if flip else y, -turns, axes=(1, 2))
+            acc = y.astype(np.float32) if acc is None else acc + y
+    return acc / 8
+
+
 def methods(run, small: np.ndarray, side: int, refine_steps: int, refine_lr: float,
             siren_steps: int, chord_steps: int = 0, ensemble: bool = False) -> dict:
     """name -> (images [B, side, side, C], seconds). ensemble: a local run's row with its chord
-    steps and the geometric self-ensemble too (`render --self-ensemble`)."""
+    steps and the geometric self-ensemble too (`self_ensemble`)."""
     out = {}
     t = time.perf_counter()
     out["nearest"] = (upscale_nearest(small, side // small.shape[1]), time.perf_counter() - t)

@@ -21,7 +21,7 @@ from inr_gon.inference.photo import (
     photo_psnr,
     render_photo,
 )
-from inr_gon.inference.superres import render_scale, self_ensemble, upscale_photo
+from inr_gon.inference.superres import render_scale, upscale_photo
 from inr_gon.io import write_png
 
 
@@ -34,11 +34,9 @@ def _files(r, inputs: list[str]) -> tuple[list[str], list[Path]]:
 
 
 def render_whole(r, inputs: list[str], size: tuple[int, int] | None, scale: float | None,
-                 out_dir: Path, max_memory: int, quiet: bool, decode=None,
-                 ensemble: bool = False) -> None:
+                 out_dir: Path, max_memory: int, quiet: bool, decode=None) -> None:
     """Each photo encoded whole and rendered at `size` or `scale` x its own size (default 1).
-    decode: a local run's decoder other than torch's (`upscale_photo`); ensemble: a local run's
-    geometric self-ensemble (`self_ensemble`)."""
+    decode: a local run's decoder other than torch's (`upscale_photo`)."""
     names, files = _files(r, inputs)
     for f in files:  # every size checked from the headers before any work or any file written
         hw = photo_size(f)
@@ -47,7 +45,7 @@ def render_whole(r, inputs: list[str], size: tuple[int, int] | None, scale: floa
             if r.cfg.net.model == "local":
                 render_scale(scale, size, hw)
     if r.cfg.net.model == "local":
-        return _upscale_all(r, names, files, size, scale, out_dir, quiet, decode, ensemble)
+        return _upscale_all(r, names, files, size, scale, out_dir, quiet, decode)
     table = Table("photo", "size", "render", "tiles", "file")
     for name, f in zip(names, files):
         photo = load_photo(f, r.cfg.summary.channels)
@@ -70,8 +68,7 @@ def _write_render(r, name: str, enc: PhotoLatents, hw: tuple[int, int], out_dir:
     table.add_row(name, wxh(*enc.size), wxh(*hw), str(len(enc.layout)), str(out_dir / f"{name}.png"))
 
 
-def _upscale_all(r, names, files, size, scale, out_dir: Path, quiet: bool, decode=None,
-                 ensemble: bool = False) -> None:
+def _upscale_all(r, names, files, size, scale, out_dir: Path, quiet: bool, decode=None) -> None:
     """A local run: each photo super-resolved by an integer factor (inference/superres.py)."""
     table = Table("photo", "size", "render", "file")
     for name, f in zip(names, files):
@@ -80,11 +77,7 @@ def _upscale_all(r, names, files, size, scale, out_dir: Path, quiet: bool, decod
         s = render_scale(scale, size, photo.shape[:2])
         h, w = photo.shape[:2]
         img = np.empty((s * h, s * w, r.cfg.summary.channels), dtype=np.uint8)
-        if ensemble:
-            up = self_ensemble(lambda x, s=s: upscale_photo(r, x[0], s, None, decode)[None], photo[None])
-            img[:] = np.clip(up[0], 0, 1) * 255 + 0.5
-        else:
-            upscale_photo(r, photo, s, img, decode)
+        upscale_photo(r, photo, s, img, decode)
         write_png(out_dir / f"{name}.png", img)
         table.add_row(name, f"{w}x{h}", f"{s * w}x{s * h}", str(out_dir / f"{name}.png"))
     if not quiet:

@@ -31,7 +31,6 @@ def render(
     inputs: list[str] = typer.Argument(None, help="Images or folders (default: training items)"),
     size: str = shared("size"),
     scale: float = shared("scale"),
-    self_ensemble: bool = shared("self_ensemble"),
     whole: bool = shared("whole"),
     out_dir: Path = shared("out", "Output folder (default RUN/renders)"),
     backend: str = shared("backend"),
@@ -55,8 +54,6 @@ def render(
         raise InputError("-n and --max-memory must be positive")
     r = load_run(run, device)
     r.require_images()  # before the training data is looked for as images
-    if self_ensemble and (r.cfg.net.model != "local" or not inputs):
-        raise InputError("--self-ensemble is for a local run's photos (INPUT images, --scale)")
     out_dir = out_dir or run / "renders"
     if r.cfg.net.model == "local" and inputs and scale is None and size is None:
         scale = max(int(x) for x in r.cfg.train.observe_scales.split(","))  # what it learned
@@ -84,7 +81,7 @@ def render(
                 lambda what: f"render ran out of {what}; lower --max-memory (now {max_memory} MiB), "
                              "--scale or --size"):
             render_whole(r, inputs or [], parse_size(size), scale, out_dir, max_memory * 2**20, quiet,
-                         decode, self_ensemble)
+                         decode)
         return
     hw = parse_size(size) or r.cfg.size
     # Before encoding: a missing file fails fast.

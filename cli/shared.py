@@ -49,8 +49,6 @@ class CommandOptions:
     count: int = knob(8, "How many items")
     scale: float = knob(None, "Whole photos: render at S x each photo's own size (implies "
                         "--whole; a local run: an integer, default its largest --observe-scales)")
-    self_ensemble: bool = knob(False, "A local run: average the renders of each photo's 8 flips and "
-                               "quarter turns (8x the time)")
     fp16: bool = knob(False, "With --backend onnx: RUN/decoder_fp16.onnx (`export --fp16`)")
     decoder: str = knob(None, "With --backend onnx: this exported decoder file")
     tensorrt: bool = knob(False, "With --backend onnx on CUDA: TensorRT first")

@@ -7,7 +7,7 @@ import pytest
 import torch
 from cli_helpers import assert_input_error, run_cli
 
-from inr_gon.inference.superres import self_ensemble, upscale_photo
+from inr_gon.inference.superres import upscale_photo
 from inr_gon.io import write_png
 from inr_gon.models.local import LocalGON
 from inr_gon.models.local_geometry import Geometry, local_weights
@@ -230,37 +230,3 @@ def test_a_run_reading_the_pixels_trains_renders_and_reloads(tmp_path, capsys):
     small = np.random.default_rng(0).random((1, 4, 4, 3)).astype(np.float32)
     big = r.render(r.encode(small), (16, 16))
     assert big.shape == (1, 16, 16, 3) and np.isfinite(big).all()
-
-
-def test_self_ensemble_averages_the_eight_turned_renders_back():
-    """An upscaler that commutes with flips and turns is left unchanged; one that does not (a
-    fixed left-to-right ramp added) has its asymmetry averaged out: the 8 ramps turned back
-    cancel to their mean."""
-    images = np.random.default_rng(0).random((2, 5, 7, 3)).astype(np.float32)
-    nearest = lambda x: x.repeat(2, axis=1).repeat(2, axis=2)  # noqa: E731
-    assert np.allclose(self_ensemble(nearest, images), nearest(images), atol=1e-6)
-
-    def skewed(x):
-        return nearest(x) + np.linspace(0, 1, 2 * x.shape[2], dtype=np.float32)[None, None, :, None]
-    ramp_mean = np.float32(0.5)  # every output pixel sees the ramp at mirrored places
-    assert np.allclose(self_ensemble(skewed, images), nearest(images) + ramp_mean, atol=1e-5)
-
-
-def test_render_self_ensemble_of_a_local_run_and_its_refusal(tmp_path, capsys):
-    run = tmp_path / "run"
-    assert run_cli(capsys, "train", "builtin:shapes:48", *TINY, "--out", run)[0] == 0
-    photo = np.random.default_rng(1).random((20, 18, 3)).astype(np.float32)
-    write_png(tmp_path / "p.png", photo)
-    for flag, out in ((), "plain"), (("--self-ensemble",), "ens"):
-        code, _, err = run_cli(capsys, "render", run, tmp_path / "p.png", "--scale", "2", *flag,
-                               "--out", tmp_path / out, "--quiet")
-        assert code == 0, err
-    from imageio.v3 import imread
-    plain, ens = imread(tmp_path / "plain/p.png"), imread(tmp_path / "ens/p.png")
-    r = load_run(run)
-    x = np.asarray(imread(tmp_path / "p.png"), np.float32)[None] / 255
-    want = self_ensemble(lambda t: upscale_photo(r, t[0], 2)[None], x)[0]
-    assert ens.shape == plain.shape == (40, 36, 3)
-    assert np.abs(ens / 255 - want).max() <= 1 / 255 + 1e-6  # the mean of the 8, rounded once
-    code, _, err = run_cli(capsys, "render", run, "--self-ensemble", "--out", tmp_path / "o")
-    assert_input_error(code, err, "--self-ensemble")

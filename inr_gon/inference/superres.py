@@ -10,8 +10,6 @@ batch of tiles' codes and outputs, and the output photo.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import torch
 
@@ -97,19 +95,3 @@ def upscale_photo(run, photo: np.ndarray, scale: int, out: np.ndarray | None = N
         return acc
     out[:] = acc * 255 + 0.5 if out.dtype == np.uint8 else acc
     return out
-
-
-def self_ensemble(upscale: Callable[[np.ndarray], np.ndarray], images: np.ndarray) -> np.ndarray:
-    """Geometric self-ensemble (Timofte et al. 2016; EDSR+, Lim et al. 2017): upscale, images
-    [B, h, w, C] -> [B, H, W, C], applied to the 8 flips and quarter turns of the images, each
-    output turned back, and the 8 averaged (float32). The local decoder has no absolute position
-    but its learned weights have no symmetry: the mean is a better estimate than any one of
-    them, at 8x the cost."""
-    acc = None
-    for turns in range(4):
-        for flip in (False, True):
-            x = np.rot90(images, turns, axes=(1, 2))
-            y = upscale(np.ascontiguousarray(x[:, :, ::-1] if flip else x))
-            y = np.rot90(y[:, :, ::-1] if flip else y, -turns, axes=(1, 2))
-            acc = y.astype(np.float32) if acc is None else acc + y
-    return acc / 8
