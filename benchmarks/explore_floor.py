@@ -16,7 +16,6 @@ Writes results/OUT.json (with the machine and the load average at the start).
 from __future__ import annotations
 
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -31,7 +30,7 @@ from inr_gon.export.runtime import decode_points, open_session
 from inr_gon.run import load_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchmarks, also under PYTHONSAFEPATH
-from common import machine, parser, table, write_result  # noqa: E402
+from common import machine, median, parser, table, write_result  # noqa: E402
 
 
 def timed(fn, repeats: int) -> float:
@@ -41,7 +40,7 @@ def timed(fn, repeats: int) -> float:
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return median(times)
 
 
 def chain_graph(hidden: int, layers: int, out: int, op: str) -> onnx.ModelProto:

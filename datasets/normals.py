@@ -28,7 +28,8 @@ def estimate_normals(points: np.ndarray, k: int = NORMAL_NEIGHBOURS) -> np.ndarr
 
     tree, children, centres, widths = igl.octree(points)
     near = igl.knn(points, points, k + 1, tree, children, centres, widths)  # [N, k + 1], itself first
-    local = points[near] - points[near].mean(axis=1, keepdims=True)
+    hood = points[near]  # [N, k + 1, 3]
+    local = hood - hood.mean(axis=1, keepdims=True)
     _, axes = np.linalg.eigh(np.einsum("nki,nkj->nij", local, local))  # ascending variance
     normals = axes[:, :, 0].copy()  # step 1
     mst = spanning_tree(normals, near)

@@ -4,10 +4,10 @@ The command line gives a config (defaults, preset, config file and flags: cli/op
 here DATA is read once (source.py), the step is planned on it (memory.py: the batch clamped
 to the training set, the points a step draws capped by --max-memory), and the config is
 completed in one replace: what the data determined (its modality and channels), DATA as an
-absolute path and the plan, and for a new run the bookkeeping config.json records (the
-package's version, the data's summary); then checked once (Config.validate, the model's own rules in
-build_model). The model (initialised from the seed) and the task are built with that final
-config, and none of them changes afterwards.
+absolute path, the plan, and for a new run the bookkeeping config.json records (the package's
+version, the data's summary). It is then checked once (Config.validate, and the model's own
+rules in build_model). The model (initialised from the seed) and the task are built with that
+final config, and none of them changes afterwards.
 """
 
 from __future__ import annotations
