@@ -1,6 +1,6 @@
 """A convolutional super-resolution network beside the local model, at equal steps (issue 23).
 
-    OMP_NUM_THREADS=1 python benchmarks/superres_cnn.py STEPS [WIDTH]
+    OMP_NUM_THREADS=1 python benchmarks/superres_cnn.py STEPS [WIDTH] [cifar|kodak]
     python benchmarks/superres_cnn.py steptime [REPEATS]   # idle: seconds per training step
 
 The baseline a learned encoder sets on the same data and budget: ESPCN (Shi et al. 2016) on
@@ -8,10 +8,11 @@ the bicubic residual, conv 5x5 -> GELU -> conv 3x3 -> GELU -> conv 3x3 to C s^2 
 pixel shuffle, one head per scale, added to bicubic (Keys, as the local model's base). Trained
 and scored exactly as benchmarks/superres_levers.py trains the local model (CIFAR-10 training
 split, batch 32, views 2x and 4x, Adam 1e-3 with the cosine; margins over bicubic on 300
-held-out CIFAR-10 images and 24 held-out Kodak crops): results/superres_levers_cnnWIDTH.json.
+held-out CIFAR-10 images and 24 held-out Kodak crops): results/superres_levers_cnnWIDTH.json;
+`kodak`: trained on 32 px crops of the 9 training Kodak photos instead (..._cnnWIDTH_kodak.json).
 `steptime` times one training step of each (the local model as `--preset superres` trains it,
-the same without --local-pixels, ESPCN width 64), interleaved, median of REPEATS, with the
-threads torch is given: results/superres_steptime.json.
+the same under `--precision bf16`, the same without --local-pixels, ESPCN width 64),
+interleaved, median of REPEATS, with the threads torch is given: results/superres_steptime.json.
 """
 import json
 import statistics
@@ -49,11 +50,13 @@ class ESPCN(nn.Module):
         return base + res.permute(0, 2, 3, 1)
 
 
-def step_seconds(up, params, x: Tensor) -> float:
-    """One Adam step on the batch x [B, 32, 32, C], views 2x and 4x, as train_and_log's."""
+def step_seconds(up, params, x: Tensor, bf16: bool = False) -> float:
+    """One Adam step on the batch x [B, 32, 32, C], views 2x and 4x, as train_and_log's; bf16:
+    the forward under bfloat16 autocast, as `--precision bf16` trains."""
     opt = torch.optim.Adam(params, lr=1e-3)
     t = time.perf_counter()
-    loss = views_loss(up, x)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        loss = views_loss(up, x)
     opt.zero_grad()
     loss.backward()
     opt.step()
@@ -64,37 +67,42 @@ def steptime(repeats: int) -> None:
     torch.manual_seed(0)
     local = LocalGON(16, 3, 128, 3, "gelu", residual=True, conditioned=True)
     plain, cnn = LocalGON(16, 3, 128, 3, "gelu", residual=True), ESPCN(64)
-    models = {"local (--preset superres)": (upscaler(local, "quadratic"), local.parameters),
-              "local without the pixels": (upscaler(plain, "quadratic"), plain.parameters),
-              "ESPCN width 64": (cnn.forward, cnn.parameters)}
+    models = {"local (--preset superres)": (upscaler(local, "quadratic"), local.parameters, False),
+              "local, --precision bf16": (upscaler(local, "quadratic"), local.parameters, True),
+              "local without the pixels": (upscaler(plain, "quadratic"), plain.parameters, False),
+              "ESPCN width 64": (cnn.forward, cnn.parameters, False)}
     x, times = torch.rand(32, 32, 32, 3), {k: [] for k in models}
     for _ in range(repeats + 1):  # the first round warms up
-        for name, (up, params) in models.items():
-            times[name].append(step_seconds(up, list(params()), x))
+        for name, (up, params, bf16) in models.items():
+            times[name].append(step_seconds(up, list(params()), x, bf16))
     med = {k: statistics.median(v[1:]) for k, v in times.items()}
     ratio = med["local (--preset superres)"] / med["ESPCN width 64"]
+    bf16 = med["local (--preset superres)"] / med["local, --precision bf16"]
     for k, v in med.items():
         print(f"{k:28s} {v:.4f} s a step")
-    print(f"local / ESPCN: {ratio:.1f}x")
+    print(f"local / ESPCN: {ratio:.1f}x; local fp32 / bf16: {bf16:.2f}x")
     (RESULTS / "superres_steptime.json").write_text(json.dumps(
         {"command": " ".join(["python", *sys.argv]), "machine": machine(),
          "threads": torch.get_num_threads(), "batch": 32, "views": [2, 4],
-         "seconds_median": med, "seconds_all": times, "ratio": ratio}, indent=1))
+         "seconds_median": med, "seconds_all": times, "ratio": ratio,
+         "fp32_over_bf16": bf16}, indent=1))
 
 
 def main() -> None:
     if sys.argv[1] == "steptime":
         return steptime(int((sys.argv[2:3] or [10])[0]))
     steps, width = int(sys.argv[1]), int((sys.argv[2:3] or [64])[0])
+    data = (sys.argv[3:4] or ["cifar"])[0]
+    tag = f"cnn{width}" + ("" if data == "cifar" else f"_{data}")
     torch.manual_seed(0)
     net = ESPCN(width)
     def record(log: list[dict]) -> None:
-        (RESULTS / f"superres_levers_cnn{width}.json").write_text(json.dumps(
+        (RESULTS / f"superres_levers_{tag}.json").write_text(json.dumps(
             {"command": " ".join(["python", *sys.argv]), "model": f"ESPCN width {width}",
-             "parameters": sum(p.numel() for p in net.parameters()),
+             "trained_on": data, "parameters": sum(p.numel() for p in net.parameters()),
              "margin_over_bicubic_db": log}, indent=1))
 
-    train_and_log(net, net.forward, steps, f"cnn{width}", record)
+    train_and_log(net, net.forward, steps, tag, record, data)
 
 
 if __name__ == "__main__":

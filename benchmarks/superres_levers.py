@@ -31,7 +31,7 @@ from inr_gon.training.batches import split_indices
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchmarks, also under PYTHONSAFEPATH
 from common import RESULTS  # noqa: E402
-from superres import CIFAR, kodak_crops, scored  # noqa: E402
+from superres import CIFAR, kodak_crops, kodak_split, read_image, scored  # noqa: E402
 
 EVAL_AT = (25, 100, 200, 300, 400, 600, 1000, 2000, 4000, 8000, 16000)
 
@@ -72,9 +72,24 @@ def views_loss(up, x: torch.Tensor) -> torch.Tensor:
     return sum((up(box_downsample(x, s), s) - x).pow(2).mean() for s in (2, 4)) / 2
 
 
-def train_and_log(net: torch.nn.Module, up, steps: int, tag: str, record=None) -> list[dict]:
-    """Adam 1e-3, cosine to 0.1, batch 32 of the training split, views 2x and 4x; the margins
-    at EVAL_AT, passed to record(log) after each (a run stopped early keeps its curve)."""
+def photo_batches(g: torch.Generator, side: int = 32, batch: int = 32):
+    """Random side x side crops of the training Kodak photos (benchmarks/superres.kodak_split),
+    batch [B, side, side, C] per call: the photo-domain data a user of photos has."""
+    photos = [torch.tensor(read_image(f)[..., :3].astype(np.float32) / 255.0)
+              for f in kodak_split()[0]]
+
+    def crop() -> torch.Tensor:
+        p = photos[int(torch.randint(len(photos), (1,), generator=g))]
+        y, x = (int(torch.randint(n - side + 1, (1,), generator=g)) for n in p.shape[:2])
+        return p[y:y + side, x:x + side]
+    return lambda: torch.stack([crop() for _ in range(batch)])
+
+
+def train_and_log(net: torch.nn.Module, up, steps: int, tag: str, record=None,
+                  data: str = "cifar") -> list[dict]:
+    """Adam 1e-3, cosine to 0.1, batch 32 of the training split (data "kodak": 32 px crops of
+    the training photos instead), views 2x and 4x; the margins at EVAL_AT, passed to
+    record(log) after each (a run stopped early keeps its curve)."""
     torch.manual_seed(0)
     torch.set_num_threads(1)
     imgs = torch.tensor(np.load(str(CIFAR)).astype(np.float32) / 255.0)
@@ -84,9 +99,10 @@ def train_and_log(net: torch.nn.Module, up, steps: int, tag: str, record=None) -
     sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine)
     g = torch.Generator().manual_seed(0)
     kodak, truth = kodak_crops(per_photo=8), imgs[val_idx[:300]]
+    photos = photo_batches(g) if data == "kodak" else None
     t0, log = time.time(), []
     for step in range(1, steps + 1):
-        x = imgs[train_idx[torch.randint(len(train_idx), (32,), generator=g)]]
+        x = photos() if photos else imgs[train_idx[torch.randint(len(train_idx), (32,), generator=g)]]
         loss = views_loss(up, x)
         opt.zero_grad()
         loss.backward()

@@ -21,7 +21,7 @@ from inr_gon.limits import MAX_TRAIN_SIDE
 
 MODALITIES = ("image", "sdf")
 MODELS = ("gon", "conv", "ae", "local")
-PRECISIONS = ("fp32", "tf32", "bf16")  # tf32: TF32 matmuls on CUDA; bf16: autocast
+PRECISIONS = ("fp32", "tf32", "bf16", "auto")  # tf32: CUDA matmuls; bf16: autocast; device.py
 DEVICE_PATTERN = r"auto|cpu|mps|cuda(:\d{1,3})?"
 MODULATIONS = ("first", "all")  # latent shifts of the first or of every sine layer (siren.py)
 ORIGIN_STEPS = ("gradient", "learned", "gauss-newton", "gauss-newton-cg")  # origin.OriginStep
@@ -100,7 +100,8 @@ class TrainConfig:
     points_per_signal: int = knob(0, "Pixels drawn per image and step (0 = all)",
                                   bounds="[0, 10**9]")
     device: str = knob("auto", "auto | cpu | cuda[:i] | mps", pattern=DEVICE_PATTERN)
-    precision: str = knob("fp32", "fp32 | tf32 (CUDA matmuls) | bf16 (autocast)", choices=PRECISIONS)
+    precision: str = knob("fp32", "fp32 | tf32 (CUDA matmuls) | bf16 (autocast) | auto (bf16 where "
+                           "the device has it natively, else fp32)", choices=PRECISIONS)
     compile: bool = knob(False, "torch.compile the training step (minutes on a CPU)")
     threads: int = knob(0, "CPU threads (0 = torch's default)", bounds="[0, 1024]")
     log_every: int = knob(25, "Steps between metrics lines", bounds="[1, 10**9]")

@@ -9,7 +9,9 @@ except TF32, which is asked for by name (`--precision tf32`).
   benchmarks/train_step.py). Keeping large blocks in the heap and not trimming it reuses the
   same pages step after step. The price is that freed memory is kept by the process.
 - Threads: `threads` > 0 sets torch's intra-op pool (default: one per physical core).
-- CUDA: TF32 matmuls for precision "tf32"; bf16 autocast is the step's business (step.py).
+- CUDA: TF32 matmuls for precision "tf32"; bf16 autocast is the step's business (step.py),
+  asked for by name or by "auto" where the device computes bf16 natively (`native_bf16`):
+  elsewhere bf16 is emulated and slower than float32.
 """
 
 from __future__ import annotations
@@ -68,12 +70,31 @@ def keep_freed_memory() -> bool:
     return ok
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether the device multiplies bf16 natively: CPUs with AVX512-BF16 or AMX (x86; torch's
+    own probes, absent from older builds), CUDA GPUs that support it."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+
+
+def uses_bf16(cfg: Config, device: torch.device) -> bool:
+    """Whether the training step runs under bf16 autocast: `--precision bf16`, or `auto` on a
+    device with native bf16 (`native_bf16`)."""
+    precision = cfg.train.precision
+    return precision == "bf16" or (precision == "auto" and native_bf16(device))
+
+
 def configure(cfg: Config, device: torch.device) -> dict:
     """Apply the settings for a training run; returns what was applied (for the log)."""
     applied = {}
     if cfg.train.threads > 0:
         torch.set_num_threads(cfg.train.threads)
     applied["threads"] = torch.get_num_threads()
+    applied["bf16"] = uses_bf16(cfg, device)
     if device.type == "cpu":
         applied["keep_freed_memory"] = keep_freed_memory()
     if device.type == "cuda":

@@ -60,9 +60,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Kodak 4x after 1,000 steps); trained on views downsampled 2x and 4x,
     # scored at full size (docs/superres.md has the measurement). Give it DATA: images of at
     # least the training size (photos with --crops --size 48 --observe-scales 2,3,4).
+    # precision auto: bf16 autocast where native (the step's algebra stays float32), measured
+    # 1.89x the steps a second on the 2-core VM and the same held-out figures at 300 steps.
     "superres": dict(
         model="local", latent_dim=16, hidden=128, layers=3, observe_scales="2,4", steps=4000,
-        inner_steps=2, local_base="bicubic", local_pixels=True,
+        inner_steps=2, local_base="bicubic", local_pixels=True, precision="auto",
         batch_size=32, lr=1e-3, lr_min_ratio=0.1, val_fraction=0.1, preview_every=500,
         checkpoint_every=500, log_every=25, **PAPER_LATENT,
     ),
@@ -80,5 +82,6 @@ PRESETS: dict[str, dict[str, Any]] = {
 PRESETS["demo_superres"] = {
     **PRESETS["superres"], "data": "builtin:shapes:4096", "height": 64, "width": 64,
     "observe_scales": "4", "batch_size": 16, "steps": 40, "val_fraction": 0.1,
+    "precision": "fp32",  # the README's figures on every CPU, bf16 or not
     "preview_every": 0, "checkpoint_every": 0, "log_every": 10,
 }

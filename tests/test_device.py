@@ -3,10 +3,11 @@
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from inr_gon.config import Config
-from inr_gon.device import configure, keep_freed_memory
+from inr_gon.device import configure, keep_freed_memory, native_bf16, uses_bf16
 
 CHURN = """
 import resource, sys, torch
@@ -61,5 +62,17 @@ def test_configure_reports_what_it_set():
 
 
 def test_precision_choices():
-    for p in ("fp32", "tf32", "bf16"):
+    for p in ("fp32", "tf32", "bf16", "auto"):
         assert Config.of(precision=p).validate().train.precision == p
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_precision_auto_is_bf16_only_where_the_cpu_has_it_natively(monkeypatch, native):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    cpu = torch.device("cpu")
+    assert native_bf16(cpu) is native
+    assert uses_bf16(Config.of(precision="auto"), cpu) is native
+    assert uses_bf16(Config.of(precision="bf16"), cpu)  # asked for by name: always
+    assert not uses_bf16(Config.of(precision="fp32"), cpu)
+    assert configure(Config.of(precision="auto", threads=torch.get_num_threads()), cpu)["bf16"] is native

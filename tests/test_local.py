@@ -114,6 +114,32 @@ def test_a_conditioned_decoder_starts_as_the_plain_one_and_keeps_flat_inputs_fla
         assert not torch.allclose(cond(geo, y, 2), plain(geo, y, 2), atol=1e-3)
 
 
+def test_under_bf16_autocast_the_step_and_the_base_stay_float32():
+    """`--precision bf16`: the MLP's matmuls in bfloat16, but the step's factor is the float32
+    one bit for bit, the output float32, and the result within bf16's error of float32's;
+    training through it gives float32 gradients."""
+    torch.manual_seed(0)
+    net = LocalGON(code_dim=4, hidden=32, layers=3, activation="gelu", residual=True,
+                   conditioned=True)
+    torch.nn.init.normal_(net.decoder.pixels, std=0.1)
+    geo = Geometry.of((32, 32), (8, 8))
+    y = torch.rand(2, 64, 3)
+    with torch.no_grad():
+        exact = net.origin(geo)
+        want = net(geo, y, 2)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            fast = net.origin(geo)
+            got = net(geo, y, 2)
+    assert all(a.dtype == torch.float32 and torch.equal(a, b) for a, b in zip(fast, exact))
+    assert got.dtype == torch.float32
+    err = (got - want).abs()
+    assert 0 < err.max() < 0.02 and err.mean() < 2e-3  # bf16 did run, and only the MLP
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        net(geo, y, 2).pow(2).mean().backward()
+    assert all(p.grad.dtype == torch.float32 and p.grad.isfinite().all()
+               for p in net.parameters() if p.grad is not None)
+
+
 def test_inference_keeps_the_factorisation_until_a_parameter_changes(tmp_path, capsys):
     run = tmp_path / "run"
     assert run_cli(capsys, "train", "builtin:shapes:48", *TINY, "--out", run)[0] == 0

@@ -55,6 +55,13 @@ from inr_gon.models.origin import DAMPING_FLOOR, DAMPING_INIT
 HOMOGENEOUS_EPS = 1e-2  # below this pre-activation contrast the scaled decoder is linear
 
 
+def full_precision(t: Tensor) -> torch.autocast:
+    """Under `--precision bf16` autocast the MLP's matmuls run in bfloat16 (8 significant bits);
+    the step's gram, Cholesky factor and solve and the bicubic base stay float32 inside this
+    (a bf16 gram would be factorised with 3-digit entries; a bf16 base adds half an 8-bit level)."""
+    return torch.autocast(t.device.type, enabled=False)
+
+
 class LocalDecoder(nn.Module):
     """F(q, z): codes [B, K, d] of an input grid -> values [B, N, C] at the output points of a
     Geometry. An MLP of `layers` layers of `hidden` units (sine, SIREN init, or GELU)."""
@@ -112,7 +119,10 @@ class LocalDecoder(nn.Module):
             read, weight = z, torch.cat([self.mods, self.pixels], 1)
         delta = geo.mix(read) @ weight.flatten(0, 1)  # [B, N, H]
         out = self.mlp(p0 + delta) if not self.homogeneous else self.scaled(p0, delta)
-        return out + geo.interp(z[..., self.code_dim:]) if self.residual else out
+        if not self.residual:
+            return out
+        with full_precision(z):
+            return out.float() + geo.interp(z[..., self.code_dim:].float())
 
     def scaled(self, p0: Tensor, delta: Tensor) -> Tensor:
         """f0 + n (MLP(p0 + delta / n) - f0), n = sqrt(mean(delta^2) + eps^2): the MLP reads
@@ -153,7 +163,11 @@ class LocalGON(nn.Module):
 
     def origin(self, geo: Geometry) -> tuple[Tensor, Tensor, Tensor]:
         """What the step needs and the signal does not change: (f0 [C], V [F, C, d], the
-        Cholesky factor of K K^T + lambda' I [M C, M C])."""
+        Cholesky factor of K K^T + lambda' I [M C, M C]), in float32 whatever the autocast."""
+        with full_precision(self.rho):
+            return self._origin(geo)
+
+    def _origin(self, geo: Geometry) -> tuple[Tensor, Tensor, Tensor]:
         f0, v = self.decoder.origin_jacobian(geo)
         (h, w), c = geo.in_hw, v.shape[1]
         n = h * w * c
@@ -187,9 +201,10 @@ class LocalGON(nn.Module):
         for i in range(steps):
             if i:
                 fit = geo.observe(decode(geo, self.latent(z, observed)))
-            r = (observed - fit).reshape(b, m * c)
-            x = torch.cholesky_solve(r.T, chol).T.reshape(b, *geo.in_hw, c)
-            dz = geo.adjoint(torch.einsum("bijc,fcd->bfijd", x, v))  # K^T x, per code
+            with full_precision(observed):
+                r = (observed - fit.float()).reshape(b, m * c)
+                x = torch.cholesky_solve(r.T, chol).T.reshape(b, *geo.in_hw, c)
+                dz = geo.adjoint(torch.einsum("bijc,fcd->bfijd", x, v))  # K^T x, per code
             z = dz if z is None else z + dz
         return self.latent(z, observed)
 

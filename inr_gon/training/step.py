@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from inr_gon.config import Config
+from inr_gon.device import uses_bf16
 from inr_gon.errors import warn
 
 NEVER = 2**62  # "no bad step yet"
@@ -24,7 +25,7 @@ class Stepper:
                  device: torch.device) -> None:
         # module: the model, or its DistributedDataParallel wrapper
         self.opt, self.device, self.module = opt, device, module
-        self.autocast = cfg.train.precision == "bf16"
+        self.autocast = uses_bf16(cfg, device)
         self.forward = compiled(module) if cfg.train.compile else module
         self.first = cfg.train.compile  # compiling happens in the first step: it may fail there
 
