@@ -100,8 +100,8 @@ class TrainConfig:
     points_per_signal: int = knob(0, "Pixels drawn per image and step (0 = all)",
                                   bounds="[0, 10**9]")
     device: str = knob("auto", "auto | cpu | cuda[:i] | mps", pattern=DEVICE_PATTERN)
-    precision: str = knob("fp32", "fp32 | tf32 (CUDA matmuls) | bf16 (autocast) | auto (bf16 where "
-                           "the device has it natively, else fp32)", choices=PRECISIONS)
+    precision: str = knob("fp32", "fp32 | tf32 (CUDA matmuls) | bf16 (autocast) | auto (bf16 for "
+                           "--model local where the device has it natively)", choices=PRECISIONS)
     compile: bool = knob(False, "torch.compile the training step (minutes on a CPU)")
     threads: int = knob(0, "CPU threads (0 = torch's default)", bounds="[0, 1024]")
     log_every: int = knob(25, "Steps between metrics lines", bounds="[1, 10**9]")

@@ -10,8 +10,8 @@ except TF32, which is asked for by name (`--precision tf32`).
   same pages step after step. The price is that freed memory is kept by the process.
 - Threads: `threads` > 0 sets torch's intra-op pool (default: one per physical core).
 - CUDA: TF32 matmuls for precision "tf32"; bf16 autocast is the step's business (step.py),
-  asked for by name or by "auto" where the device computes bf16 natively (`native_bf16`):
-  elsewhere bf16 is emulated and slower than float32.
+  asked for by name or by "auto" for the models measured to gain (BF16_MODELS) where the
+  device computes bf16 natively (`native_bf16`): elsewhere bf16 is emulated and slower.
 """
 
 from __future__ import annotations
@@ -81,11 +81,16 @@ def native_bf16(device: torch.device) -> bool:
     return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
 
 
+BF16_MODELS = ("local",)  # measured faster at equal quality in bf16 (docs/superres.md); the
+# SIREN GON step was slower in bf16 on an AVX512-BF16 CPU and has no float32 guards
+
+
 def uses_bf16(cfg: Config, device: torch.device) -> bool:
-    """Whether the training step runs under bf16 autocast: `--precision bf16`, or `auto` on a
-    device with native bf16 (`native_bf16`)."""
-    precision = cfg.train.precision
-    return precision == "bf16" or (precision == "auto" and native_bf16(device))
+    """Whether the training step runs under bf16 autocast: `--precision bf16`, or `auto` for a
+    model in BF16_MODELS on a device with native bf16 (`native_bf16`)."""
+    precision, model = cfg.train.precision, cfg.net.model
+    return precision == "bf16" or (precision == "auto" and model in BF16_MODELS
+                                   and native_bf16(device))
 
 
 def configure(cfg: Config, device: torch.device) -> dict:
