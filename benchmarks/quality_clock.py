@@ -35,6 +35,7 @@ import torch
 
 from inr_gon.cli.options import starting_config
 from inr_gon.config import UNLIMITED_STEPS, Config
+from inr_gon.device import native_bf16
 from inr_gon.inference.evaluate import load_split
 from inr_gon.io import atomic_write, read_json, write_json
 from inr_gon.run import STATE_JSON, load_run
@@ -125,7 +126,8 @@ def measure(names: list[str], minutes: list[float], args, work: Path, save) -> l
 
 
 def cpu_facts() -> dict:
-    """Cores, CPU model, native bf16 (from /proc/cpuinfo's flags), load average."""
+    """Cores, CPU model, native bf16 (the package's own test, `device.native_bf16`, beside
+    /proc/cpuinfo's bf16 flags), load average."""
     flags: set[str] = set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -135,7 +137,8 @@ def cpu_facts() -> dict:
     except OSError:
         pass
     bf16 = sorted(flags & {"avx512_bf16", "amx_bf16", "amx_tile"})
-    return {**machine(), "bf16_flags": bf16, "native_bf16": bool(bf16), "load_avg": load_avg()}
+    return {**machine(), "bf16_flags": bf16, "native_bf16": native_bf16(torch.device("cpu")),
+            "load_avg": load_avg()}
 
 
 def load_avg() -> list[float] | None:

@@ -15,7 +15,6 @@ the same under `--precision bf16`, the same without --local-pixels, ESPCN width 
 interleaved, median of REPEATS, with the threads torch is given: results/superres_steptime.json.
 """
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ from inr_gon.models.local import LocalGON
 from inr_gon.models.local_geometry import Geometry
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchmarks, also under PYTHONSAFEPATH
-from common import RESULTS, machine  # noqa: E402
+from common import RESULTS, machine, median  # noqa: E402
 from superres_levers import train_and_log, upscaler, views_loss  # noqa: E402
 
 
@@ -75,7 +74,7 @@ def steptime(repeats: int) -> None:
     for _ in range(repeats + 1):  # the first round warms up
         for name, (up, params, bf16) in models.items():
             times[name].append(step_seconds(up, list(params()), x, bf16))
-    med = {k: statistics.median(v[1:]) for k, v in times.items()}
+    med = {k: median(v[1:]) for k, v in times.items()}
     ratio = med["local (--preset superres)"] / med["ESPCN width 64"]
     bf16 = med["local (--preset superres)"] / med["local, --precision bf16"]
     for k, v in med.items():
