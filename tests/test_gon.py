@@ -246,3 +246,27 @@ def test_grid_latent_renders_at_any_size():
     with torch.no_grad():
         ref = model.decode(grid(12, 20), z).clamp(0, 1).reshape(2, 12, 20, 3)
     assert np.allclose(img, ref.numpy(), atol=1e-6)
+
+
+def test_under_bf16_autocast_the_first_phase_and_the_gauss_newton_step_stay_float32():
+    """`--precision bf16`: the later layers' matmuls run in bfloat16, but the first phase (tens
+    of radians at w0 = 30) and the whole Gauss-Newton step (Jacobian, H, solve) are the
+    float32 ones bit for bit, and the decode stays within bf16's error of float32's."""
+    torch.manual_seed(0)
+    net = Siren(2, 8, 3, hidden=64, layers=3, w0=30.0, w0_hidden=30.0, latent_init=5.0,
+                modulation="all", latent_grid=4)
+    rule = OriginStep("gauss-newton", net.latent_size)
+    coords, x = grid(16, 16), torch.rand(4, 256, 3)
+    z32 = gradient_origin(net, coords, x, 2, rule)
+    _, phase32, _ = net.phases(coords, z32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        z16 = gradient_origin(net, coords, x, 2, rule)
+        _, phase16, _ = net.phases(coords, z16)
+        out16 = net(coords, z16)
+        hidden16 = net.hidden[0](torch.sin(phase16))
+    assert hidden16.dtype == torch.bfloat16  # autocast did engage the later layers
+    assert z16.dtype == phase16.dtype == torch.float32
+    assert torch.equal(z16, z32) and torch.equal(phase16, phase32)
+    assert phase32.abs().max() > 8  # large phases: where bf16's 8 bits would cost 0.03+ rad
+    err = (out16.float() - net(coords, z32)).abs()
+    assert 0 < err.max() < 0.05 and err.mean() < 5e-3

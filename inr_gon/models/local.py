@@ -51,15 +51,9 @@ from torch.nn import functional as F
 
 from inr_gon.models.local_geometry import BASES, Geometry
 from inr_gon.models.origin import DAMPING_FLOOR, DAMPING_INIT
+from inr_gon.models.siren import full_precision
 
 HOMOGENEOUS_EPS = 1e-2  # below this pre-activation contrast the scaled decoder is linear
-
-
-def full_precision(t: Tensor) -> torch.autocast:
-    """Under `--precision bf16` autocast the MLP's matmuls run in bfloat16 (8 significant bits);
-    the step's gram, Cholesky factor and solve and the bicubic base stay float32 inside this
-    (a bf16 gram would be factorised with 3-digit entries; a bf16 base adds half an 8-bit level)."""
-    return torch.autocast(t.device.type, enabled=False)
 
 
 class LocalDecoder(nn.Module):

@@ -17,8 +17,7 @@ The parts, each written once:
   damped Gauss-Newton solve; gauss-newton-cg: per-signal solves by CG, `gauss_newton.py`).
 - `inner_steps`: the loop of steps from the origin (GON and its variational form use it).
 - `variational_step`: the paper's Variational-GON step on the ELBO through linear heads.
-- `origin_affine`: the first step on one grid as an affine map of the observed values
-  (what encoder_grid.onnx holds).
+- `origin_affine`: the first step on one grid as an affine map of the observed values (ONNX).
 - `latent_autograd`: the step by autograd.grad, for the convolutional GON (no written backward).
 """
 
@@ -33,7 +32,7 @@ from torch.nn import functional as F
 
 from inr_gon.config import ORIGIN_STEPS
 from inr_gon.models.gauss_newton import damped_solve
-from inr_gon.models.siren import Siren, grid_gram, grid_jacobian, grid_jacobian_t
+from inr_gon.models.siren import Siren, full_precision, grid_gram, grid_jacobian, grid_jacobian_t
 
 
 class Observation:
@@ -86,10 +85,9 @@ def latent_grad(decoder: Siren, coords: Tensor, values: Tensor, z: Tensor,
                 obs: Observation = POINTS) -> Tensor:
     """dL/dz of each signal's inner loss at latents z [B or 1, D], backward pass written out.
     coords [B or 1, N, d] or [N, d], values [B, N / box, C] -> [B, D]."""
-    weights = decoder.interp_weights(coords)
-    s = decoder.shifts(weights, z)
+    weights, phase1, later = decoder.phases(coords, z)
     cot = lambda pred: residual(pred, values, obs)  # noqa: E731
-    _, grads = decoder.sines_vjp(decoder.base(coords) + s[0], s[1:], cot)
+    _, grads = decoder.sines_vjp(phase1, later, cot)
     return decoder.latent_vjp(weights, grads)
 
 
@@ -99,11 +97,10 @@ def jacobian(decoder: Siren, coords: Tensor, z: Tensor) -> tuple[Tensor, Tensor 
     J[b, n, c] = weights[n] (x) v[b, n, c] (`siren.grid_jacobian`). One cotangent per output
     channel: C backward passes, all sharing one forward pass."""
     c = decoder.out.out_features
-    weights = decoder.interp_weights(coords)
-    s = decoder.shifts(weights, z)
-    eye = torch.eye(c, dtype=z.dtype, device=z.device)
+    weights, phase1, later = decoder.phases(coords, z)
+    eye = torch.eye(c, dtype=phase1.dtype, device=z.device)
     cot = lambda pred: eye.reshape(c, *[1] * (pred.dim() - 1), c)  # noqa: E731  [C, 1.., C]
-    f, grads = decoder.sines_vjp(decoder.base(coords) + s[0], s[1:], cot)  # grads [C, B, N, H]
+    f, grads = decoder.sines_vjp(phase1, later, cot)  # grads [C, B, N, H]
     return f, weights, decoder.latent_factor(grads).movedim(0, -2)  # v [B, N, C, D]
 
 
@@ -198,6 +195,11 @@ class OriginStep(nn.Module):
         z = values.new_zeros(decoder.latent_size) if z is None else z
         if not self.needs_hessian:
             return z - self.precondition(gradient(decoder, coords, values, z, obs))
+        with full_precision(values):  # the Jacobian, H and the solve (full_precision's why)
+            return self.gauss_newton(decoder, coords, values, z, obs)
+
+    def gauss_newton(self, decoder: Siren, coords: Tensor, values: Tensor, z: Tensor,
+                     obs: Observation) -> Tensor:
         if is_shared(coords, z):  # H [D, D] shared by the batch
             f, weights, v = shared_jacobian(decoder, coords, z)
             grad = grid_jacobian_t(weights, v, residual(f, values, obs))  # [B, D]

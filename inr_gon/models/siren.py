@@ -31,6 +31,15 @@ from torch.nn import functional as F
 from inr_gon.config import MODULATIONS
 
 
+def full_precision(t: Tensor) -> torch.autocast:
+    """Float32 inside, whatever the `--precision bf16` autocast outside (bfloat16 keeps 8
+    significant bits). What stays float32 under it, and why: a SIREN's first phase (w0 c Wc^T
+    reaches tens of radians, where 8 bits move a sine by up to 0.1 rad), the Gauss-Newton
+    steps' grams, factors and solves (a bf16 gram is factorised with 3-digit entries) and the
+    local model's bicubic base (bf16 adds half an 8-bit level). t: any tensor on the device."""
+    return torch.autocast(t.device.type, enabled=False)
+
+
 class Siren(nn.Module):
     """phase_1 = w0 (c Wc^T + b + zeta M_1^T);  phase_k = w0' (h_{k-1} W_k^T + b_k [+ zeta M_k^T]);
     h_k = sin(phase_k);  out = h_L Wo^T + bo;  zeta = z, or the latent grid interpolated at c.
@@ -126,8 +135,16 @@ class Siren(nn.Module):
         return F.linear(coords, self.w0 * self.coord.weight, self.w0 * self.coord.bias)
 
     def forward(self, coords: Tensor, z: Tensor) -> Tensor:
-        s = self.shifts(self.interp_weights(coords), z)
-        return self.sines(self.base(coords) + s[0], s[1:])
+        _, phase1, later = self.phases(coords, z)
+        return self.sines(phase1, later)
+
+    def phases(self, coords: Tensor, z: Tensor) -> tuple[Tensor | None, Tensor, list[Tensor]]:
+        """(interpolation weights, the first phase [..., N, H], the later layers' shifts), in
+        float32 under bf16 autocast (`full_precision`); the later layers' matmuls are not."""
+        with full_precision(coords):
+            weights = self.interp_weights(coords)
+            s = self.shifts(weights, z.to(coords.dtype))
+            return weights, self.base(coords) + s[0], s[1:]
 
     def sines(self, phase1: Tensor, later: Sequence[Tensor] = ()) -> Tensor:
         """First phase [..., H] and the later layers' shifts (modulation all) -> values [..., C]."""
