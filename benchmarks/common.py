@@ -8,6 +8,7 @@ import json
 import os
 import platform
 import statistics
+import time
 from pathlib import Path
 
 import torch
@@ -43,6 +44,24 @@ def _load() -> float | None:
 
 def median(xs: list[float]) -> float:
     return statistics.median(xs)
+
+
+def timed(fn, device: torch.device | None = None) -> float:
+    """Wall seconds of one call of fn; on CUDA, synchronised before and after."""
+    sync = device is not None and device.type == "cuda"
+    if sync:
+        torch.cuda.synchronize(device)
+    t = time.perf_counter()
+    fn()
+    if sync:
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - t
+
+
+def median_timed(fn, repeats: int) -> float:
+    """The median of `repeats` timed calls, after one warm-up call (allocations, thread pools)."""
+    fn()
+    return median([timed(fn) for _ in range(repeats)])
 
 
 def write_result(name: str, record: dict) -> Path:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -30,17 +29,7 @@ from inr_gon.export.runtime import decode_points, open_session
 from inr_gon.run import load_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchmarks, also under PYTHONSAFEPATH
-from common import machine, median, parser, table, write_result  # noqa: E402
-
-
-def timed(fn, repeats: int) -> float:
-    fn()  # warm-up: allocations, thread pools
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return median(times)
+from common import machine, median_timed, parser, table, write_result  # noqa: E402
 
 
 def chain_graph(hidden: int, layers: int, out: int, op: str) -> onnx.ModelProto:
@@ -78,13 +67,13 @@ def main() -> None:
     coords = view_coords((-1.0, -1.0, 1.0, 1.0), (args.side, args.side)).numpy()
     z = np.zeros((1, cfg.latent_size), np.float32)  # the values do not change the work
     session = open_session(Path(args.run) / "decoder.onnx", "cpu", quiet=True, parallel=True)
-    rows = {"decode": timed(lambda: decode_points(session, coords, z, hidden), args.repeats)}
+    rows = {"decode": median_timed(lambda: decode_points(session, coords, z, hidden), args.repeats)}
     x = np.random.rand(n, hidden).astype(np.float32)
     for op, hidden_layers in (("matmul", layers - 1), ("sin", layers)):
         path = Path(os.environ.get("TMPDIR", "/tmp")) / f"explore_floor_{op}.onnx"
         onnx.save(chain_graph(hidden, hidden_layers, out, op), path)
         s = open_session(path, "cpu", quiet=True)
-        rows[f"{op} only"] = timed(lambda s=s: s.run({"x": x}), args.repeats)
+        rows[f"{op} only"] = median_timed(lambda s=s: s.run({"x": x}), args.repeats)
     xt = torch.from_numpy(x)
     for dtype in (torch.float32, torch.bfloat16):
         w = [torch.randn(hidden, hidden, dtype=dtype) / hidden for _ in range(layers - 1)]
@@ -95,7 +84,7 @@ def main() -> None:
             for m in w:
                 h = h @ m
             return h
-        rows[f"torch {str(dtype).split('.')[-1]} matmuls"] = timed(products, args.repeats)
+        rows[f"torch {str(dtype).split('.')[-1]} matmuls"] = median_timed(products, args.repeats)
     print(table(["part", "seconds"], [[k, f"{v:.3f}"] for k, v in rows.items()]))
     write_result(args.out, {"run": args.run, "side": args.side, "hidden": hidden,
                                    "layers": layers, "machine": machine(), "load_avg_1m_start": load,

@@ -33,7 +33,7 @@ from inr_gon.models.render import DEFAULT_MAX_MEMORY, grid, points_per_chunk, re
 from inr_gon.run import load_run
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchmarks, also under PYTHONSAFEPATH
-from common import parser  # noqa: E402
+from common import parser, timed  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -62,12 +62,6 @@ def matmul_probe(decoder, batch: int, max_memory: int):
     rows = batch * points_per_chunk(hidden, batch, max_memory)
     a, b = torch.randn(rows, hidden), torch.randn(hidden, hidden)
     return (lambda: a @ b), 2 * rows * hidden * hidden
-
-
-def timed(fn) -> float:
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
 
 
 def main() -> None:

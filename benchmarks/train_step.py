@@ -32,7 +32,6 @@ import json
 import resource
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -47,7 +46,7 @@ from inr_gon.models.siren import Siren
 from inr_gon.training.step import Stepper, compiled
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchmarks, also under PYTHONSAFEPATH
-from common import machine, median, parser, table, write_result  # noqa: E402
+from common import machine, median, parser, table, timed, write_result  # noqa: E402
 from reference_gon import ReferenceSiren, reference_loss, reference_step  # noqa: E402
 
 FASHION = Path("/work/shared/data/fashion_sprite900_images.npy")
@@ -108,16 +107,6 @@ def check_compiled(cfg: Config, x: torch.Tensor, coords: torch.Tensor) -> dict:
     return {"dtype": "float32 compiled vs eager", "batch": x.shape[0],
             "grad_rel": float((grads[1] - grads[0]).norm() / grads[0].norm()),
             "first_compiled_call_seconds": round(seconds[1], 1)}
-
-
-def timed(fn, device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    t = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - t
 
 
 def flops(fn) -> int:

@@ -14,18 +14,20 @@ from inr_gon.models.local_sr import LocalSR
 MODELS: dict[str, type[Model]] = {"gon": GON, "conv": ConvGON, "ae": AutoEncoder, "local": LocalSR}
 
 
-def check_config(cfg: Config) -> Config:
-    """cfg's fields and their combinations (Config.validate), then its model's own rules."""
-    cfg.validate()
+def model_class(cfg: Config) -> type[Model]:
+    """The class of the model cfg names, once that model's own rules hold for cfg."""
     if cfg.net.model not in MODELS:
         raise InputError(f"model '{cfg.net.model}' is not available in this version")
     MODELS[cfg.net.model].check(cfg)
+    return MODELS[cfg.net.model]
+
+
+def check_config(cfg: Config) -> Config:
+    """cfg's fields and their combinations (Config.validate), then its model's own rules."""
+    model_class(cfg.validate())
     return cfg
 
 
 def build_model(cfg: Config) -> Model:
     """The model cfg names, once its rules hold (MODELS)."""
-    if cfg.net.model not in MODELS:
-        raise InputError(f"model '{cfg.net.model}' is not available in this version")
-    MODELS[cfg.net.model].check(cfg)
-    return MODELS[cfg.net.model](cfg)
+    return model_class(cfg)(cfg)
