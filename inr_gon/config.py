@@ -22,6 +22,7 @@ from inr_gon.limits import MAX_TRAIN_SIDE
 MODALITIES = ("image", "sdf")
 MODELS = ("gon", "conv", "ae", "local")
 PRECISIONS = ("fp32", "tf32", "bf16", "auto")  # tf32: CUDA matmuls; bf16: autocast; device.py
+IMAGE_LOSSES = ("mse", "l1")  # models/base.outer_loss
 DEVICE_PATTERN = r"auto|cpu|mps|cuda(:\d{1,3})?"
 MODULATIONS = ("first", "all")  # latent shifts of the first or of every sine layer (siren.py)
 ORIGIN_STEPS = ("gradient", "learned", "gauss-newton", "gauss-newton-cg")  # origin.OriginStep
@@ -102,6 +103,8 @@ class TrainConfig:
     device: str = knob("auto", "auto | cpu | cuda[:i] | mps", pattern=DEVICE_PATTERN)
     precision: str = knob("fp32", "fp32 | tf32 (CUDA matmuls) | bf16 (autocast) | auto (bf16 for "
                            "--model local where the device has it natively)", choices=PRECISIONS)
+    image_loss: str = knob("mse", "Images: the training loss, mse | l1 (EDSR's and LIIF's)",
+                           choices=IMAGE_LOSSES)
     compile: bool = knob(False, "torch.compile the training step (minutes on a CPU)")
     threads: int = knob(0, "CPU threads (0 = torch's default)", bounds="[0, 1024]")
     log_every: int = knob(25, "Steps between metrics lines", bounds="[1, 10**9]")
@@ -112,8 +115,7 @@ class TrainConfig:
                            "step draws a subset of the points of every signal", bounds="[0, 2**40]")
     tensorboard: bool = knob(False, "Also log scalars and previews to RUN/tensorboard "
                              "(pip install \"inr-gon[tensorboard]\")")
-    # Each factor s adds one encode of the view box-downsampled by s, decoded and scored at
-    # full resolution (super-resolution, issue 13): a step costs about one step per factor.
+    # Each factor adds an encode of that view, decoded at full size: about a step per factor.
     observe_scales: str = knob("1", "Also encode box-downsampled views, e.g. 1,2,4 (scored at "
                                "full size)", check=checks.scales_ok)
 
@@ -173,8 +175,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     sdf: SdfConfig = field(default_factory=SdfConfig)
     summary: DataSummary = field(default_factory=DataSummary)
-    # bookkeeping filled in by train (data summary, package version)
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # filled in by train: data summary, version
 
     @classmethod
     def of(cls, **flat: Any) -> Config:
@@ -246,9 +247,7 @@ class Config:
                              f"{MAX_LATENT_SIZE} limit")
 
     def _check_points(self) -> None:
-        """Points drawn per signal are for images; a downsampled view needs whole images (every
-        pixel of a footprint) and a side the factor divides. What each model accepts: its
-        own `check` (models/)."""
+        """Points drawn per signal are for images; a view needs whole images a factor divides."""
         if self.summary.modality == "sdf" and self.train.points_per_signal:
             raise InputError("--points-per-signal is for images; an SDF run draws --sdf-points "
                              "of each shape's points every step")

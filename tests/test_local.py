@@ -7,8 +7,10 @@ import pytest
 import torch
 from cli_helpers import assert_input_error, run_cli
 
+from inr_gon.config import Config
 from inr_gon.inference.superres import upscale_photo
 from inr_gon.io import write_png
+from inr_gon.models.factory import build_model, check_config
 from inr_gon.models.local import LocalGON
 from inr_gon.models.local_geometry import Geometry, local_weights
 from inr_gon.run import load_run
@@ -256,3 +258,24 @@ def test_a_run_reading_the_pixels_trains_renders_and_reloads(tmp_path, capsys):
     small = np.random.default_rng(0).random((1, 4, 4, 3)).astype(np.float32)
     big = r.render(r.encode(small), (16, 16))
     assert big.shape == (1, 16, 16, 3) and np.isfinite(big).all()
+
+
+@pytest.mark.parametrize("model", ["local", "gon"])
+def test_image_loss_l1_trains_on_the_mean_absolute_error_and_still_reports_the_mse(model):
+    """`--image-loss l1`: the loss back-propagated is mean |pred - truth| (what EDSR and LIIF
+    train with); the step's "mse" stays the squared error that PSNR is read from."""
+    extra = (dict(model="local", local_base="bicubic", observe_scales="2", latent_dim=4)
+             if model == "local" else dict(latent_dim=4))
+    x = torch.rand(2, 8 * 8, 3)
+    coords = torch.stack(torch.meshgrid(*[torch.linspace(-1, 1, 8)] * 2, indexing="ij"), -1).reshape(-1, 2)
+    outs = {}
+    for loss in ("mse", "l1"):
+        cfg = Config.of(data="builtin:shapes", height=8, width=8, hidden=16, layers=2, image_loss=loss,
+                        **extra)
+        torch.manual_seed(0)
+        outs[loss] = build_model(check_config(cfg))(coords, x)
+    pred = outs["l1"]["pred"].detach()
+    assert torch.allclose(outs["l1"]["mse"], outs["mse"]["mse"])  # same weights, same prediction
+    assert torch.allclose(outs["l1"]["loss"], (pred - x).abs().mean())  # one view: exactly
+    assert torch.allclose(outs["mse"]["loss"], (pred - x).pow(2).mean())
+    assert not torch.allclose(outs["l1"]["loss"], outs["mse"]["loss"])

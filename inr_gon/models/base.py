@@ -109,10 +109,13 @@ def step_outputs(pred: Tensor, values: Tensor, z: Tensor, cfg: Config,
 
 
 def outer_loss(pred: Tensor, target: Tensor, cfg: Config) -> Tensor:
-    """Images: mean squared error. SDF: DeepSDF's clamped L1."""
+    """Images: mean squared error, or mean absolute error (`--image-loss l1`: what EDSR and LIIF
+    train with; measured sharper for super-resolution, docs/superres.md). SDF: DeepSDF's
+    clamped L1."""
     if cfg.summary.modality == "sdf":
         return clamped_l1(pred, target, cfg.sdf.sdf_clamp).mean()
-    return (pred - target).pow(2).mean()
+    err = pred - target
+    return err.abs().mean() if cfg.train.image_loss == "l1" else err.pow(2).mean()
 
 
 def clamped_l1(pred: Tensor, target: Tensor, clamp: float) -> Tensor:

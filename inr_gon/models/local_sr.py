@@ -10,7 +10,7 @@ from torch import Tensor
 
 from inr_gon.config import Config
 from inr_gon.errors import InputError
-from inr_gon.models.base import Model, check_image_model, check_whole_images
+from inr_gon.models.base import Model, check_image_model, check_whole_images, outer_loss
 from inr_gon.models.local import LocalDecoder, LocalGON
 from inr_gon.models.local_geometry import Geometry
 from inr_gon.models.origin import POINTS, Observation
@@ -117,16 +117,17 @@ class LocalSR(Model):
         """One view per observe scale, each super-resolved to the training size and scored
         there; the loss is their mean."""
         (hh, ww) = self.cfg.size
-        losses, preds = [], []
+        losses, mses, preds = [], [], []
         for s in self.scales:
             z = self.encode_images(self.view(values, s), s)  # the geometry (hh, ww) from z's grid
             pred = self.net.decoder(self.geometry((hh, ww), tuple(z.shape[1:3])), z.flatten(1, 2))
             preds.append(pred)
-            losses.append((pred - values).pow(2).mean())
+            losses.append(outer_loss(pred, values, self.cfg))
+            mses.append((pred.detach() - values).pow(2).mean())
         loss = torch.stack(losses).mean()
         zero = values.new_zeros(())
-        return {"loss": loss, "rec": loss, "kl": zero, "mse": loss.detach(), "pred": preds[-1],
-                "z": z}
+        return {"loss": loss, "rec": loss, "kl": zero, "mse": torch.stack(mses).mean(),
+                "pred": preds[-1], "z": z}
 
     def encode(self, coords: Tensor, values: Tensor, obs: Observation = POINTS) -> Tensor:
         """Evaluation: the view at the largest observe scale, encoded for that scale."""
