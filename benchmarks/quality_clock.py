@@ -49,6 +49,7 @@ from quality import CONFIGS, HELD_OUT, _pyplot, data_path, held_out_scores  # no
 RECIPES = {
     "paper": ("paper GON (--preset paper, 32x32)", "paper", {}),
     "default": ("image default (all, 4x4 grid, Gauss-Newton)", None, {}),
+    "default_bf16": ("image default, --precision bf16", None, {"precision": "bf16"}),
     "functa": ("functa (all, learned step, 3 steps)", "paper", CONFIGS["functa"][1]),
 }
 CURVE_NOTE = ("curve mode: one run of the largest budget per recipe, stopped at each smaller "

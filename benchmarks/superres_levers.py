@@ -1,10 +1,13 @@
 """A lever of the local super-resolution model, side by side at equal steps (issue 23).
 
     python benchmarks/superres_levers.py BASE STEPS TAG [basis] [homogeneous] [dim] [hidden] [cond]
+        [--loss mse|l1] [--lr 1e-3] [--precision fp32|bf16]
 
 BASE 0: no base, 1: bicubic base; basis quadratic | cubic (models/local_geometry.BASES);
 homogeneous 0 | 1 (LocalDecoder.scaled); dim: the codes' length (16); hidden: the decoder's
 width (128); cond 0 | 1: the decoder also reads the input's pixels (LocalDecoder.pixels).
+--loss: the training loss of each view (l1: EDSR's and LIIF's); --lr: Adam's peak;
+--precision bf16: the step under bf16 autocast, as the preset's `auto` on a bf16 CPU.
 
 Trains LocalGON (16-vector codes, 3 x 128 GELU, 2 inner steps) on the shared CIFAR-10 array's
 training split (the package's split, seed 0), batch 32, views box-downsampled 2x and 4x scored
@@ -30,7 +33,7 @@ from inr_gon.plots import upscale_bicubic
 from inr_gon.training.batches import split_indices
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchmarks, also under PYTHONSAFEPATH
-from common import RESULTS  # noqa: E402
+from common import RESULTS, parser  # noqa: E402
 from superres import CIFAR, kodak_crops, kodak_split, read_image, scored  # noqa: E402
 
 EVAL_AT = (25, 100, 200, 300, 400, 600, 1000, 2000, 4000, 8000, 16000)
@@ -66,10 +69,11 @@ def evaluate(up, truth: torch.Tensor, kodak: np.ndarray) -> dict:
     return out
 
 
-def views_loss(up, x: torch.Tensor) -> torch.Tensor:
+def views_loss(up, x: torch.Tensor, loss: str = "mse") -> torch.Tensor:
     """The training loss: x [B, 32, 32, C] box-downsampled 2x and 4x, each upscaled back by up
-    and scored against x (mean squared error), the mean of the two."""
-    return sum((up(box_downsample(x, s), s) - x).pow(2).mean() for s in (2, 4)) / 2
+    and scored against x (mean squared or absolute error), the mean of the two."""
+    err = (lambda d: d.pow(2).mean()) if loss == "mse" else (lambda d: d.abs().mean())
+    return sum(err(up(box_downsample(x, s), s) - x) for s in (2, 4)) / 2
 
 
 def photo_batches(g: torch.Generator, side: int = 32, batch: int = 32):
@@ -86,15 +90,16 @@ def photo_batches(g: torch.Generator, side: int = 32, batch: int = 32):
 
 
 def train_and_log(net: torch.nn.Module, up, steps: int, tag: str, record=None,
-                  data: str = "cifar") -> list[dict]:
-    """Adam 1e-3, cosine to 0.1, batch 32 of the training split (data "kodak": 32 px crops of
+                  data: str = "cifar", loss: str = "mse", lr: float = 1e-3,
+                  bf16: bool = False) -> list[dict]:
+    """Adam lr, cosine to 0.1 lr, batch 32 of the training split (data "kodak": 32 px crops of
     the training photos instead), views 2x and 4x; the margins at EVAL_AT, passed to
     record(log) after each (a run stopped early keeps its curve)."""
     torch.manual_seed(0)
     torch.set_num_threads(1)
     imgs = torch.tensor(np.load(str(CIFAR)).astype(np.float32) / 255.0)
     train_idx, val_idx = split_indices(len(imgs), 0.1, 0)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
     cosine = lambda k: 0.1 + 0.45 * (1 + math.cos(math.pi * min(k / steps, 1)))  # noqa: E731
     sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine)
     g = torch.Generator().manual_seed(0)
@@ -103,9 +108,10 @@ def train_and_log(net: torch.nn.Module, up, steps: int, tag: str, record=None,
     t0, log = time.time(), []
     for step in range(1, steps + 1):
         x = photos() if photos else imgs[train_idx[torch.randint(len(train_idx), (32,), generator=g)]]
-        loss = views_loss(up, x)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            value = views_loss(up, x, loss)
         opt.zero_grad()
-        loss.backward()
+        value.backward()
         opt.step()
         sched.step()
         if step in EVAL_AT or step == steps:
@@ -117,10 +123,17 @@ def train_and_log(net: torch.nn.Module, up, steps: int, tag: str, record=None,
 
 
 def main() -> None:
-    residual, steps, tag = sys.argv[1] == "1", int(sys.argv[2]), sys.argv[3]
-    basis, homogeneous = (sys.argv[4:5] or ["quadratic"])[0], sys.argv[5:6] == ["1"]
-    dim, hidden = int((sys.argv[6:7] or [16])[0]), int((sys.argv[7:8] or [128])[0])
-    conditioned = sys.argv[8:9] == ["1"]
+    p = parser(__doc__)
+    p.add_argument("pos", nargs="+", help="BASE STEPS TAG [basis] [homogeneous] [dim] [hidden] [cond]")
+    p.add_argument("--loss", choices=("mse", "l1"), default="mse")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    a = p.parse_args()
+    pos = a.pos + [None] * (8 - len(a.pos))
+    residual, steps, tag = pos[0] == "1", int(pos[1]), pos[2]
+    basis, homogeneous = pos[3] or "quadratic", pos[4] == "1"
+    dim, hidden = int(pos[5] or 16), int(pos[6] or 128)
+    conditioned = pos[7] == "1"
     torch.manual_seed(0)
     net = LocalGON(dim, 3, hidden, 3, "gelu", residual=residual, basis=basis,
                    homogeneous=homogeneous, conditioned=conditioned)
@@ -128,9 +141,11 @@ def main() -> None:
         (RESULTS / f"superres_levers_{tag}.json").write_text(json.dumps(
             {"command": " ".join(["python", *sys.argv]), "bicubic_base": residual,
              "basis": basis, "homogeneous": homogeneous, "code_dim": dim, "hidden": hidden,
-             "conditioned": conditioned, "margin_over_bicubic_db": log}, indent=1))
+             "conditioned": conditioned, "loss": a.loss, "lr": a.lr, "precision": a.precision,
+             "margin_over_bicubic_db": log}, indent=1))
 
-    train_and_log(net, upscaler(net, basis), steps, tag, record)
+    train_and_log(net, upscaler(net, basis), steps, tag, record, loss=a.loss, lr=a.lr,
+                  bf16=a.precision == "bf16")
 
 
 if __name__ == "__main__":
