@@ -40,13 +40,13 @@ import numpy as np
 import torch
 
 from inr_gon import load_run
-from inr_gon.config import Config
+from inr_gon.config import FIELD_GROUP, Config
 from inr_gon.device import configure
 from inr_gon.errors import InputError
 from inr_gon.export.build import export_run
 from inr_gon.io import atomic_write
 from inr_gon.models.gon import GON
-from inr_gon.presets import FOLDER_DEFAULTS
+from inr_gon.presets import FOLDER_DEFAULTS, folder_values
 from inr_gon.training.step import Stepper
 from inr_gon.training.tasks import make_task
 
@@ -154,8 +154,10 @@ def gradient_checks(cfg: Config, device: torch.device, compile_ok: bool) -> list
     coords, values = task.batch(0)
     cpu, _ = stepper_grads(task.cfg, coords, values, torch.device("cpu"))
     out = []
-    # the folder defaults' step (every layer, a latent grid, Gauss-Newton: a linear solve)
-    gn_cfg = task.cfg.replace(**FOLDER_DEFAULTS["image"])
+    # the folder defaults' model and step (every layer, a latent grid, Gauss-Newton: a linear
+    # solve), in fp32 on every pixel: the precision and the points are checked on their own
+    model = {k: v for k, v in FOLDER_DEFAULTS["image"].items() if FIELD_GROUP[k] == "net"}
+    gn_cfg = task.cfg.replace(**model)
     gn_cpu, _ = stepper_grads(gn_cfg, coords, values, torch.device("cpu"))
     gn, _ = stepper_grads(gn_cfg.replace(device=device.type), coords, values, device)
     out.append(check(f"gradients fp32 of the folder defaults (Gauss-Newton) on {device.type} vs CPU",
@@ -267,7 +269,8 @@ class Check:
         self.result.update(render=renders, render_size=[s.render, s.render], tensorrt=tensorrt)
 
     def budget(self) -> None:
-        cfg = self.image_cfg.replace(**FOLDER_DEFAULTS["image"], device=self.device.type)
+        cfg = self.image_cfg.replace(**folder_values("image", *self.image_cfg.size),
+                                     device=self.device.type)
         self.result["budget"] = budget_training(cfg, self.sizes.budget, self.work / "budget")
 
 

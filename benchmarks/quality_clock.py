@@ -49,7 +49,15 @@ from quality import CONFIGS, HELD_OUT, _pyplot, data_path, held_out_scores  # no
 RECIPES = {
     "paper": ("paper GON (--preset paper, 32x32)", "paper", {}),
     "default": ("image default (all, 4x4 grid, Gauss-Newton)", None, {}),
-    "default_bf16": ("image default, --precision bf16", None, {"precision": "bf16"}),
+    # before the speed levers (issue 22 item 3) became the default: float32, every pixel
+    "default_fp32_all": ("image default, fp32, every pixel", None,
+                         {"precision": "fp32", "points_per_signal": 0}),
+    "default_bf16": ("image default, --precision bf16", None,
+                     {"precision": "bf16", "points_per_signal": 0}),
+    "default_pps512": ("image default, --points-per-signal 512", None,
+                       {"precision": "fp32", "points_per_signal": 512}),
+    "default_bf16_pps512": ("image default, bf16 and 512 points", None,
+                            {"precision": "bf16", "points_per_signal": 512}),
     "functa": ("functa (all, learned step, 3 steps)", "paper", CONFIGS["functa"][1]),
 }
 CURVE_NOTE = ("curve mode: one run of the largest budget per recipe, stopped at each smaller "

@@ -26,7 +26,7 @@ from inr_gon.cli.common import note
 from inr_gon.config import FIELD_GROUP, FIELDS, GROUPS, Config, route, typed
 from inr_gon.datasets import ARRAY_EXTS, detect_modality
 from inr_gon.errors import InputError
-from inr_gon.presets import FOLDER_DEFAULTS, PRESETS
+from inr_gon.presets import FOLDER_DEFAULTS, HALF, PRESETS, folder_values
 
 PANELS = {"net": "Model", "dataset": "Data", "train": "Training", "sdf": "SDF sampling"}
 TYPES = {"int": int, "float": float, "bool": bool, "str": str}
@@ -62,6 +62,8 @@ def shown_default(name: str) -> str | bool:
 
 
 def _default_text(name: str, value: Any, kind: str) -> str:
+    if value == HALF:
+        return "half the pixels"
     if name == "latent_grid" and value:  # as --latent-grid is written: GxG, GxGxG for shapes
         return "x".join([str(value)] * (2 if kind == "image" else 3))
     return str(value)
@@ -163,15 +165,18 @@ def folder_defaults(values: dict[str, Any]) -> dict[str, Any]:
     if not (path.is_dir() or path.is_file() and path.suffix.lower() in ARRAY_EXTS):
         return {}
     try:
-        chosen = dict(FOLDER_DEFAULTS[detect_modality(data)])
+        kind = detect_modality(data)
     except InputError:  # an empty or mixed folder: `train` says so when it loads it
         return {}
+    h, w = (values.get(k, FIELDS[k].default) for k in ("height", "width"))
+    chosen = folder_values(kind, h, w)
     model = values.get("model", FIELDS["model"].default)
     if model == "conv":
         return {}
     if model != "gon" or values.get("variational"):
         chosen["origin_step"] = "gradient"
-    size = min(values.get("height", FIELDS["height"].default), values.get("width", FIELDS["width"].default))
-    if size < 2 * chosen["latent_grid"]:
+    if min(h, w) < 2 * chosen["latent_grid"]:
         chosen.update(latent_grid=0, latent_dim=FIELDS["latent_dim"].default)
+    if model != "gon" or values.get("observe_scales", "1") != "1":  # they need whole images
+        chosen.pop("points_per_signal", None)
     return chosen

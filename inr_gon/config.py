@@ -102,7 +102,7 @@ class TrainConfig:
                                   bounds="[0, 10**9]")
     device: str = knob("auto", "auto | cpu | cuda[:i] | mps", pattern=DEVICE_PATTERN)
     precision: str = knob("fp32", "fp32 | tf32 (CUDA matmuls) | bf16 (autocast) | auto (bf16 for "
-                           "--model local where the device has it natively)", choices=PRECISIONS)
+                           "image models where the device has it natively)", choices=PRECISIONS)
     image_loss: str = knob("mse", "Images: the training loss, mse | l1 (EDSR's and LIIF's)",
                            choices=IMAGE_LOSSES)
     compile: bool = knob(False, "torch.compile the training step (minutes on a CPU)")

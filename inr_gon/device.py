@@ -81,15 +81,18 @@ def native_bf16(device: torch.device) -> bool:
     return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
 
 
-BF16_MODELS = ("local",)  # measured faster at equal quality in bf16 (docs/superres.md); the
-# SIREN GON step was slower in bf16 on an AVX512-BF16 CPU and has no float32 guards
+# (model, modality) measured to gain from bf16 at equal wall-clock: the local super-resolution
+# model (1.89x the steps, the same figures at equal steps: docs/superres.md) and the image GON
+# with its float32 guards (1.29x the steps, +0.7 dB held out in 5 minutes: docs/quality.md).
+# The paper's 4 x 128 SIREN (no grid) was slower in bf16 here, and the SDF GON is unmeasured.
+BF16_MODELS = (("local", "image"), ("gon", "image"))
 
 
 def uses_bf16(cfg: Config, device: torch.device) -> bool:
     """Whether the training step runs under bf16 autocast: `--precision bf16`, or `auto` for a
     model in BF16_MODELS on a device with native bf16 (`native_bf16`)."""
-    precision, model = cfg.train.precision, cfg.net.model
-    return precision == "bf16" or (precision == "auto" and model in BF16_MODELS
+    precision, kind = cfg.train.precision, (cfg.net.model, cfg.summary.modality)
+    return precision == "bf16" or (precision == "auto" and kind in BF16_MODELS
                                    and native_bf16(device))
 
 

@@ -10,7 +10,7 @@ from inr_gon.cli.options import flag_name, starting_config
 from inr_gon.config import FIELDS, GROUPS, Config
 from inr_gon.errors import InputError
 from inr_gon.models.factory import check_config
-from inr_gon.presets import FOLDER_DEFAULTS, PRESETS
+from inr_gon.presets import FOLDER_DEFAULTS, HALF, PRESETS
 
 TINY = ["--size", "8", "--batch-size", "4", "--hidden", "8", "--layers", "2", "--latent-dim", "4",
         "--preview-every", "0", "--checkpoint-every", "0", "--device", "cpu", "--quiet"]
@@ -50,7 +50,7 @@ def test_old_flat_config_json_loads_and_is_written_flat_again():
     new = {"lr_min_ratio": 0.1, "modulation": "first", "latent_grid": 0, "origin_step": "gradient",
            "max_memory": 0, "tensorboard": False, "crops": False,
            "observe_scales": "1", "time_budget": "0", "local_base": "none",
-           "local_pixels": False}
+           "local_pixels": False, "image_loss": "mse"}
     assert cfg.to_dict() == {**OLD_FLAT, **new}
     grouped = {g: {k: v for k, v in OLD_FLAT.items() if k in {f for f in vars(GROUPS[g]())}}
                for g in GROUPS}
@@ -155,6 +155,9 @@ def test_version(capsys):
     code, out, _ = run_cli(capsys, "--version")
     assert code == 0 and out.strip() == f"inr-gon {__version__}"
 
+IMAGE_DEFAULTS = {**FOLDER_DEFAULTS["image"], "points_per_signal": 32 * 32 // 2}  # HALF at 32x32
+assert FOLDER_DEFAULTS["image"]["points_per_signal"] == HALF
+
 
 def test_folders_start_from_the_measured_defaults_and_presets_override_them(tmp_path):
     """An image folder starts from presets.FOLDER_DEFAULTS["image"] (quality.md), a mesh folder
@@ -163,8 +166,8 @@ def test_folders_start_from_the_measured_defaults_and_presets_override_them(tmp_
     photos.mkdir(), meshes.mkdir()
     (photos / "a.png").write_bytes(b"")  # detection goes by extension; nothing is decoded here
     (meshes / "a.obj").write_text("")
-    net = starting_config(None, None, {"data": str(photos)}).net
-    assert {k: getattr(net, k) for k in FOLDER_DEFAULTS["image"]} == FOLDER_DEFAULTS["image"]
+    flat = starting_config(None, None, {"data": str(photos)}).flat()
+    assert {k: flat[k] for k in IMAGE_DEFAULTS} == IMAGE_DEFAULTS
     flat = starting_config(None, None, {"data": str(meshes)}).flat()
     assert {k: flat[k] for k in FOLDER_DEFAULTS["sdf"]} == FOLDER_DEFAULTS["sdf"]
     assert starting_config(None, None, {"data": "builtin:shapes"}).net.latent_grid == 0
@@ -200,8 +203,23 @@ def test_an_image_array_starts_from_the_image_defaults_as_a_folder_does(tmp_path
     np.save(tmp_path / "a.npy", np.zeros((4, 32, 32, 3), np.uint8))
     np.savez(tmp_path / "b.npz", np.zeros((4, 32, 32, 3), np.uint8))
     for array in ("a.npy", "b.npz"):
-        net = starting_config(None, None, {"data": str(tmp_path / array)}).net
-        assert {k: getattr(net, k) for k in FOLDER_DEFAULTS["image"]} == FOLDER_DEFAULTS["image"]
+        flat = starting_config(None, None, {"data": str(tmp_path / array)}).flat()
+        assert {k: flat[k] for k in IMAGE_DEFAULTS} == IMAGE_DEFAULTS
+
+
+def test_images_draw_half_their_pixels_a_step_where_the_gon_encodes_whole_images(tmp_path):
+    """points_per_signal: half the training size's pixels for the GON (measured at equal
+    wall-clock, presets.py); whole images where the model or --observe-scales need them."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "a.png").write_bytes(b"")
+    given = lambda **kw: starting_config(None, None, {"data": str(photos), **kw}).train  # noqa: E731
+    assert given().points_per_signal == 32 * 32 // 2
+    assert given(height=64, width=48).points_per_signal == 64 * 48 // 2
+    assert given(points_per_signal=100).points_per_signal == 100  # a flag wins
+    assert given(model="ae").points_per_signal == 0  # encodes whole images
+    assert given(observe_scales="1,2").points_per_signal == 0  # views need whole images
+    assert given().precision == "auto"
 
 
 def test_the_kind_defaults_give_way_to_what_the_flags_ask_for(tmp_path):

@@ -73,7 +73,9 @@ def test_precision_auto_is_bf16_only_where_the_cpu_has_it_natively(monkeypatch, 
     cpu = torch.device("cpu")
     assert native_bf16(cpu) is native
     assert uses_bf16(Config.of(precision="auto", model="local"), cpu) is native
-    assert not uses_bf16(Config.of(precision="auto"), cpu)  # the GON: measured slower in bf16
+    assert uses_bf16(Config.of(precision="auto"), cpu) is native  # the image GON, guarded
+    sdf = Config.of(precision="auto", modality="sdf", channels=1)
+    assert not uses_bf16(sdf, cpu)  # the SDF GON: not measured in bf16
     assert uses_bf16(Config.of(precision="bf16"), cpu)  # asked for by name: always
     assert not uses_bf16(Config.of(precision="fp32", model="local"), cpu)
     local = Config.of(precision="auto", model="local", threads=torch.get_num_threads())
