@@ -1,5 +1,5 @@
 """The README's picture of `inr-gon explore`: the page of a trained run in Chromium (Playwright),
-a held-out item zoomed 2x at the pointer, the interpolation slider moved; the top of the page.
+a held-out item selected and zoomed in once with the wheel at its centre; the top of the page.
 
     python benchmarks/explore_screenshot.py RUN --out docs/explore_readme.png
 

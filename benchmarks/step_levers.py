@@ -4,7 +4,8 @@
     python benchmarks/step_levers.py --variants fp32,bf16:precision=bf16,pps512:points_per_signal=512
 
 Each variant is the config `inr-gon train cifar10.npy` trains (cli.options.starting_config: every
-layer modulated by a 4x4 grid of 64-vectors, the Gauss-Newton step, batch 32) with the
+layer modulated by a 4x4 grid of 64-vectors, the Gauss-Newton step, batch 32) with the levers
+off (LEVERS_OFF: float32, every pixel, as the default was before they were measured) and the
 variant's fields changed, resolved and stepped by the package's own code (training.resolve,
 training.step.Stepper: autocast, compile and all). The variants' steps are interleaved (one step
 of each per round, after two warm-up rounds), so load drifts hit all alike; the median seconds a
@@ -16,7 +17,6 @@ results/step_levers.json.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -29,22 +29,23 @@ from inr_gon.training.resolve import resolve
 from inr_gon.training.step import Stepper
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchmarks, also under PYTHONSAFEPATH
-from common import machine, median, parser, table, write_result  # noqa: E402
+from common import machine, median, parser, table, timed, write_result  # noqa: E402
 from quality import data_path  # noqa: E402
 
 DEFAULT_VARIANTS = "fp32,bf16:precision=bf16,pps512:points_per_signal=512,batch16:batch_size=16"
+LEVERS_OFF = {"precision": "fp32", "points_per_signal": 0}
 
 
 def variant_config(spec: str, args) -> tuple[str, Config]:
     """'name:field=value,...' -> (name, the default image config with those fields)."""
     name, _, fields = spec.partition(":")
     given = {"data": str(data_path("cifar")), "height": 32, "width": 32, "device": "cpu",
-             "threads": args.threads, "preview_every": 0, "checkpoint_every": 0}
+             "threads": args.threads, "preview_every": 0, "checkpoint_every": 0, **LEVERS_OFF}
     cfg = starting_config(None, None, given, quiet=True)
     changes = {}
     for item in filter(None, fields.split(";")):
         key, _, value = item.partition("=")
-        current = getattr(cfg.net, key, getattr(cfg.train, key, None))
+        current = cfg.flat().get(key)  # unknown: passed on, for Config to name
         changes[key] = type(current)(value) if current is not None else value
     return name, cfg.replace(**changes).validate()
 
@@ -69,10 +70,9 @@ def main() -> None:
     for r in range(args.repeats + 2):
         for name, (step, task, _) in runs.items():
             coords, values = task.batch(r)
-            t = time.perf_counter()
-            step(coords, values, None, 1e-4)
+            seconds = timed(lambda: step(coords, values, None, 1e-4))  # noqa: B023
             if r >= 2:
-                times[name].append(time.perf_counter() - t)
+                times[name].append(seconds)
     base = median(times[specs[0][0]]) / runs[specs[0][0]][2]
     rows, record = [], {}
     for spec, (name, _) in zip(given, specs):
@@ -81,7 +81,7 @@ def main() -> None:
                         "images_per_s": round(batch / s, 2),
                         "speedup_per_image": round(base / (s / batch), 3),
                         "seconds": [round(x, 4) for x in times[name]]}
-        rows.append([name, fields or "(the default)", batch, f"{s:.3f}", f"{batch / s:.1f}",
+        rows.append([name, fields or "(levers off)", batch, f"{s:.3f}", f"{batch / s:.1f}",
                      f"{base / (s / batch):.2f}x"])
     print(table(["variant", "fields", "batch", "s/step", "images/s", "speed-up per image"], rows))
     write_result(args.name, {"command": " ".join(["python", *sys.argv]), "machine": machine(),
