@@ -1,13 +1,14 @@
 """A lever of the local super-resolution model, side by side at equal steps (issue 23).
 
     python benchmarks/superres_levers.py BASE STEPS TAG [basis] [homogeneous] [dim] [hidden] [cond]
-        [--loss mse|l1] [--lr 1e-3] [--precision fp32|bf16]
+        [--loss mse|l1] [--lr 1e-3] [--precision fp32|bf16] [--inner-steps 2]
 
 BASE 0: no base, 1: bicubic base; basis quadratic | cubic (models/local_geometry.BASES);
 homogeneous 0 | 1 (LocalDecoder.scaled); dim: the codes' length (16); hidden: the decoder's
 width (128); cond 0 | 1: the decoder also reads the input's pixels (LocalDecoder.pixels).
 --loss: the training loss of each view (l1: EDSR's and LIIF's); --lr: Adam's peak;
 --precision bf16: the step under bf16 autocast, as the preset's `auto` on a bf16 CPU.
+--inner-steps: the Gauss-Newton step and its chord steps, in training and evaluation (2).
 
 Trains LocalGON (16-vector codes, 3 x 128 GELU, 2 inner steps) on the shared CIFAR-10 array's
 training split (the package's split, seed 0), batch 32, views box-downsampled 2x and 4x scored
@@ -39,14 +40,14 @@ from superres import CIFAR, kodak_crops, kodak_split, read_image, scored  # noqa
 EVAL_AT = (25, 100, 200, 300, 400, 600, 1000, 2000, 4000, 8000, 16000)
 
 
-def upscaler(net: LocalGON, basis: str):
+def upscaler(net: LocalGON, basis: str, steps: int = 2):
     geos: dict = {}
 
     def up(x: torch.Tensor, s: int) -> torch.Tensor:  # x [B, h, w, C] -> [B, s h, s w, C]
         b, h, w, c = x.shape
         if h not in geos:
             geos[h] = Geometry.of((h * s, w * s), (h, w), basis=basis)
-        return net(geos[h], x.reshape(b, h * w, c), 2).reshape(b, h * s, w * s, c)
+        return net(geos[h], x.reshape(b, h * w, c), steps).reshape(b, h * s, w * s, c)
     return up
 
 
@@ -128,6 +129,7 @@ def main() -> None:
     p.add_argument("--loss", choices=("mse", "l1"), default="mse")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    p.add_argument("--inner-steps", type=int, default=2)
     a = p.parse_args()
     pos = a.pos + [None] * (8 - len(a.pos))
     residual, steps, tag = pos[0] == "1", int(pos[1]), pos[2]
@@ -142,9 +144,10 @@ def main() -> None:
             {"command": " ".join(["python", *sys.argv]), "bicubic_base": residual,
              "basis": basis, "homogeneous": homogeneous, "code_dim": dim, "hidden": hidden,
              "conditioned": conditioned, "loss": a.loss, "lr": a.lr, "precision": a.precision,
+             "inner_steps": a.inner_steps,
              "margin_over_bicubic_db": log}, indent=1))
 
-    train_and_log(net, upscaler(net, basis), steps, tag, record, loss=a.loss, lr=a.lr,
+    train_and_log(net, upscaler(net, basis, a.inner_steps), steps, tag, record, loss=a.loss, lr=a.lr,
                   bf16=a.precision == "bf16")
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
 import typer
 from rich.table import Table
 
@@ -37,6 +36,8 @@ def fit(
     backend: str = shared("backend", "torch | onnx (the exported encoder)"),
     whole: bool = shared("whole", "Encode each photo whole, at its own resolution, as "
                                   "tiles of the training size (--out saves the tile latents, NAME@X,Y)"),
+    scale: float = shared("scale", "With --whole, a local run: encode for rendering at this "
+                                   "integer factor (default its largest --observe-scales)"),
     max_memory: int = shared("max_memory", "MiB of activations per decoder call, "
                                            "whatever the number of inputs"),
     as_json: bool = shared("json"),
@@ -48,6 +49,8 @@ def fit(
     check_refine(refine_steps, refine_lr, backend)
     if max_memory < 1:
         raise InputError("--max-memory must be positive")
+    if scale is not None and not whole:
+        raise InputError("fit --scale applies to --whole on a local run")
     if out_file is not None:
         check_latents_path(out_file)
     # --out into the run: one writer; out of memory: one line
@@ -68,10 +71,10 @@ def fit(
             if whole:
                 if backend != "torch":
                     raise InputError("--whole fits with the torch backend")
-                names, zs, photos, summary = fit_whole(r, inputs, refine_steps, refine_lr,
-                                                       quiet or as_json)
+                names, z, photos, summary = fit_whole(r, inputs, refine_steps, refine_lr,
+                                                      quiet or as_json, scale)
                 if out_file is not None:
-                    save_latents(out_file, names, torch.cat(zs), run=str(run), photos=photos)
+                    save_latents(out_file, names, z, run=str(run), photos=photos)
                     note(f"{len(names)} tile latents saved to {out_file}", quiet)
                 if as_json:
                     out.print_json(json.dumps(summary))

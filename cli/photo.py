@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 from rich.table import Table
 
 from inr_gon.cli.common import note, out
@@ -21,7 +22,14 @@ from inr_gon.inference.photo import (
     photo_psnr,
     render_photo,
 )
-from inr_gon.inference.superres import render_scale, upscale_photo
+from inr_gon.inference.superres import (
+    fit_codes,
+    render_codes,
+    render_scale,
+    saved_batches,
+    stack_codes,
+    upscale_photo,
+)
 from inr_gon.io import write_png
 
 
@@ -85,48 +93,94 @@ def _upscale_all(r, names, files, size, scale, out_dir: Path, quiet: bool, decod
     note(f"{len(names)} super-resolved renders in {out_dir}", quiet)
 
 
-def fit_whole(r, inputs: list[str], refine_steps: int, refine_lr: float, quiet: bool
-              ) -> tuple[list[str], list, list[PhotoTiles], dict]:
-    """Each photo encoded whole, rendered back at its own size and scored (PSNR).
-    -> (tile names, tile latents [T, D] per photo, where each photo's tiles lie, summary)."""
+def fit_whole(r, inputs: list[str], refine_steps: int, refine_lr: float, quiet: bool,
+              scale: float | None = None) -> tuple[list[str], torch.Tensor, list[PhotoTiles], dict]:
+    """Each photo encoded whole, rendered back at its own size and scored (PSNR); a local run
+    encodes for rendering at `scale` x, and scores that render box-averaged back.
+    -> (tile names, tile latents [T, D] (local: code grids [T, h, w, D]), where each photo's
+    tiles lie, summary)."""
     names, files = _files(r, inputs)
-    rows, tile_names, zs, records = [], [], [], []
+    local = r.cfg.net.model == "local"
+    if local and refine_steps:
+        r.require_latent_space("--refine-steps")
+    if scale is not None and not local:
+        raise InputError("fit --scale applies to --whole on a local run (a GON's tile latents "
+                         "render at any --scale)")
+    rows, tile_names, zs, records, tile = [], [], [], [], (0, 0)
     for name, f in zip(names, files):
         photo = load_photo(f, r.cfg.summary.channels)
         check_photo(photo, str(f))
-        enc = encode_photo(r, photo, refine_steps, refine_lr)
-        score = photo_psnr(render_photo(r, enc), photo)
+        enc, score = fit_codes(r, photo, scale) if local else _fit_tiles(r, photo, refine_steps,
+                                                                           refine_lr)
         (ph, pw), (th, tw) = enc.size, enc.layout.tile
         rows.append({"name": name, "width": pw, "height": ph, "tiles": len(enc.layout),
-                     f"psnr_{refine_steps}": score})
+                     f"psnr_{refine_steps}": score} | ({"scale": enc.scale} if local else {}))
         records.append(enc.record(name, len(tile_names)))
         tile_names += [f"{name}@{x},{y}" for y, x in enc.layout.corners()]
         zs.append(enc.z.cpu())
-    summary = {"refine_steps": refine_steps, "tile": f"{tw}x{th}", "items": rows}
+        tile = (max(tile[0], th), max(tile[1], tw))
+    summary = {"refine_steps": refine_steps, "tile": wxh(*tile), "items": rows}
     if not quiet:
-        table = Table("photo", "size", "tiles", "PSNR", caption=f"tiles of {tw}x{th}; PSNR of "
-                      f"the whole photo rendered back at its own size"
-                      + (f", after {refine_steps} refine steps" if refine_steps else ""))
-        for row in rows:
-            table.add_row(row["name"], f"{row['width']}x{row['height']}", str(row["tiles"]),
-                          f"{row[f'psnr_{refine_steps}']:.2f} dB")
-        out.print(table)
-    return tile_names, zs, records, summary
+        out.print(_fit_table(rows, wxh(*tile), refine_steps, local))
+    return tile_names, stack_codes(zs) if local else torch.cat(zs), records, summary
+
+
+def _fit_tiles(r, photo: np.ndarray, refine_steps: int, refine_lr: float) -> tuple[PhotoLatents, float]:
+    enc = encode_photo(r, photo, refine_steps, refine_lr)
+    return enc, photo_psnr(render_photo(r, enc), photo)
+
+
+def _fit_table(rows: list[dict], tile: str, refine_steps: int, local: bool) -> Table:
+    back = ("rendered at S x by its codes and box-averaged back to its own size" if local
+            else "rendered back at its own size")
+    table = Table("photo", "size", "tiles", *(["S"] if local else []), "PSNR",
+                  caption=f"tiles of {tile}; PSNR of the whole photo {back}"
+                  + (f", after {refine_steps} refine steps" if refine_steps else ""))
+    for row in rows:
+        table.add_row(row["name"], f"{row['width']}x{row['height']}", str(row["tiles"]),
+                      *([str(row["scale"])] if local else []),
+                      f"{row[f'psnr_{refine_steps}']:.2f} dB")
+    return table
 
 
 def render_saved_photos(r, photos: list[PhotoTiles], z, size: tuple[int, int] | None,
                         scale: float | None, out_dir: Path, max_memory: int, quiet: bool) -> None:
     """The photos of a `fit --whole` latents file, each put back together from its tiles and
-    rendered at `size` or `scale` x its own size (default 1)."""
+    rendered at `size` or `scale` x its own size (default 1; a local run's codes: the factor
+    they were encoded for)."""
+    local = r.cfg.net.model == "local"
     for p in photos:  # every size checked before any work or any file written
-        if p.tile != r.cfg.size:
+        if bool(p.scale) != local:
+            raise InputError(f"photo '{p.name}' was fitted by a {'local' if p.scale else 'GON'} "
+                             f"run, this run is {'local' if local else 'a GON'}: another run's latents")
+        if local:
+            _check_code_scale(p, scale, size)
+        elif p.tile != r.cfg.size:
             raise InputError(f"photo '{p.name}' was fitted in tiles of {p.tile[1]}x{p.tile[0]}, "
                              f"this run's are {r.cfg.size[1]}x{r.cfg.size[0]}: another run's latents")
-        output_size(p.size, scale, size)
+        output_size(p.size, p.scale or scale, None if local else size)
     table = Table("photo", "size", "render", "tiles", "file")
     for p in photos:
-        _write_render(r, p.name, PhotoLatents.of(p, z), output_size(p.size, scale, size),
-                      out_dir, max_memory, table)
+        enc = PhotoLatents.of(p, z)
+        if local:
+            (h, w), s = p.size, p.scale
+            img = np.empty((s * h, s * w, r.cfg.summary.channels), dtype=np.uint8)
+            render_codes(r, enc.layout, saved_batches(enc), s, img)
+            write_png(out_dir / f"{p.name}.png", img)
+            table.add_row(p.name, wxh(h, w), wxh(s * h, s * w), str(len(enc.layout)),
+                          str(out_dir / f"{p.name}.png"))
+        else:
+            _write_render(r, p.name, enc, output_size(p.size, scale, size), out_dir, max_memory,
+                          table)
     if not quiet:
         out.print(table)
     note(f"{len(photos)} whole-photo renders from saved latents in {out_dir}", quiet)
+
+
+def _check_code_scale(p: PhotoTiles, scale: float | None, size: tuple[int, int] | None) -> None:
+    """A local run's saved codes render at the factor they were encoded for, and only at it."""
+    if scale is None and size is None:
+        return
+    if render_scale(scale, size, p.size) != p.scale:
+        raise InputError(f"photo '{p.name}' was encoded for {p.scale}x: render its codes at "
+                         f"--scale {p.scale}, or fit it again with `fit --whole --scale S`")

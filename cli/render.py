@@ -56,12 +56,12 @@ def render(
     r.require_images()  # before the training data is looked for as images
     out_dir = out_dir or run / "renders"
     if r.cfg.net.model == "local" and inputs and scale is None and size is None:
-        scale = max(int(x) for x in r.cfg.train.observe_scales.split(","))  # what it learned
+        scale = max(r.model.scales)  # what it learned
     saved, photos = None, None
     if latents is not None:
         if inputs:
             raise InputError("give INPUT images or --latents, not both")
-        names, z, photos = load_latent_photos(latents, r.cfg.latent_size)
+        names, z, photos = load_latent_photos(latents, r.model.latent_size)
         saved = (names, z)
     if photos is not None:  # `fit --whole` latents: the photos put back together
         if backend != "torch":

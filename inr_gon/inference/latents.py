@@ -1,5 +1,6 @@
 """Latent files, the one format every command reads and writes: safetensors with `latents [B, D]`
-float32 and the item names (a JSON list) in the metadata. Readable with numpy alone: see
+float32 (a local run's: code grids [B, h, w, D], D per input pixel) and the item names (a JSON
+list) in the metadata. Readable with numpy alone: see
 examples/onnx_render.py. `fit --whole` also writes `photos`: where each photo's tile latents
 are and how its tiles lie (`PhotoTiles`), so `render --latents` puts the photos back together."""
 
@@ -13,13 +14,16 @@ import torch
 
 from inr_gon.errors import InputError
 from inr_gon.io import load_tensors, save_tensors, unique_names
+from inr_gon.limits import MAX_OBSERVE_SCALE
 from inr_gon.run import MODEL_FILE, STATE_FILE, is_run
 
 
 @dataclass(frozen=True)
 class PhotoTiles:
     """Latents first .. first + len(ys) * len(xs) - 1 are the tiles of photo `name`, its own size
-    (H, W) padded to `padded`, tiles of `tile` (h, w) at rows ys and columns xs (row-major)."""
+    (H, W) padded to `padded`, tiles of `tile` (h, w) at rows ys and columns xs (row-major).
+    scale: 0 for a GON's tile latents; a local run's code grids were encoded for rendering at
+    `scale` x (smaller tiles than the file's grids fill their corner, the rest zero)."""
 
     name: str
     size: tuple[int, int]
@@ -28,6 +32,7 @@ class PhotoTiles:
     ys: tuple[int, ...]
     xs: tuple[int, ...]
     first: int
+    scale: int = 0
 
     @property
     def count(self) -> int:
@@ -57,7 +62,8 @@ def _photo_tiles(path: str | Path, latents: int) -> list[PhotoTiles] | None:
         return None
     try:
         photos = [PhotoTiles(str(p["name"]), _pair(p["size"]), _pair(p["padded"]), _pair(p["tile"]),
-                             _ints(p["ys"]), _ints(p["xs"]), int(p["first"]))
+                             _ints(p["ys"]), _ints(p["xs"]), int(p["first"]),
+                             int(p.get("scale", 0)))
                   for p in json.loads(raw)]
     except (ValueError, TypeError, KeyError, RecursionError):
         photos = None
@@ -84,7 +90,7 @@ def _bad(p: PhotoTiles) -> bool:
     return (min(*p.size, *p.tile) < 1 or p.padded[0] < max(p.size[0], p.tile[0])
             or p.padded[1] < max(p.size[1], p.tile[1]) or not p.ys or not p.xs
             or min(p.ys + p.xs) < 0 or max(p.ys) + p.tile[0] > p.padded[0]
-            or max(p.xs) + p.tile[1] > p.padded[1])
+            or max(p.xs) + p.tile[1] > p.padded[1] or not 0 <= p.scale <= MAX_OBSERVE_SCALE)
 
 
 def check_latents_path(path: str | Path) -> None:
@@ -128,11 +134,11 @@ def load_latents(path: str | Path, latent_dim: int) -> tuple[list[str], torch.Te
             raise
         raise InputError(f"{path}: {FORMAT} ({str(e).split(': ', 1)[-1]})") from None
     z = tensors.get("latents")
-    if z is None or z.dim() != 2 or z.shape[0] == 0 or not z.dtype.is_floating_point:
-        raise InputError(f"{path}: no floating-point 'latents' tensor of shape [B, D], B >= 1: "
-                         f"{FORMAT}")
-    if z.shape[1] != latent_dim:
-        raise InputError(f"{path}: latents have dimension {z.shape[1]}, the run's is {latent_dim}")
+    if z is None or z.dim() not in (2, 4) or z.shape[0] == 0 or not z.dtype.is_floating_point:
+        raise InputError(f"{path}: no floating-point 'latents' tensor of shape [B, D] (a local "
+                         f"run's: code grids [B, h, w, D]), B >= 1: {FORMAT}")
+    if z.shape[-1] != latent_dim:
+        raise InputError(f"{path}: latents have dimension {z.shape[-1]}, the run's is {latent_dim}")
     if not torch.isfinite(z).all():
         raise InputError(f"{path}: latents contain NaN or inf")
     try:

@@ -33,22 +33,29 @@ MIN_SIDE = 2  # pixels per side of a photo to fit whole
 
 @dataclass
 class PhotoLatents:
-    """A photo as tile latents z [T, D] over `layout`; `size` (H, W) is the photo's own size."""
+    """A photo as tile latents over `layout`; `size` (H, W) is the photo's own size. A GON's:
+    z [T, D], scale 0; a local run's: code grids z [T, h, w, d] for rendering at `scale` x
+    (inference/superres.py)."""
 
     size: tuple[int, int]
     layout: TileLayout
     z: Tensor
+    scale: int = 0
 
     def record(self, name: str, first: int) -> PhotoTiles:
         """Where its tiles go in a latents file whose latent `first` is its first tile."""
         lay = self.layout
-        return PhotoTiles(name, self.size, lay.photo, lay.tile, lay.ys, lay.xs, first)
+        return PhotoTiles(name, self.size, lay.photo, lay.tile, lay.ys, lay.xs, first, self.scale)
 
     @classmethod
     def of(cls, rec: PhotoTiles, z: Tensor) -> PhotoLatents:
-        """The photo `rec` describes, from all the latents z [T, D] of its file."""
+        """The photo `rec` describes, from all the latents z [T, ...] of its file (code grids
+        of tiles smaller than the file's are its corner)."""
         layout = TileLayout(rec.padded, rec.tile, rec.ys, rec.xs)
-        return cls(rec.size, layout, z[rec.first:rec.first + rec.count])
+        mine = z[rec.first:rec.first + rec.count]
+        if rec.scale:
+            mine = mine[:, :rec.tile[0], :rec.tile[1]]
+        return cls(rec.size, layout, mine, rec.scale)
 
 
 def check_photo(photo: np.ndarray, name: str) -> None:

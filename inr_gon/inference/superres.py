@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 
 from inr_gon.errors import InputError
+from inr_gon.inference.photo import PhotoLatents, photo_psnr
+from inr_gon.limits import MAX_OBSERVE_SCALE
+from inr_gon.models.render import box_downsample
 from inr_gon.models.tiles import TileLayout
 
 TILE, OVERLAP = 32, 8  # input pixels
@@ -42,8 +46,9 @@ def render_scale(scale: float | None, size: tuple[int, int] | None, hw: tuple[in
             raise InputError(f"a local run renders an integer multiple of its input: "
                              f"{size[1]}x{size[0]} is not one of {hw[1]}x{hw[0]}")
         return int(s)
-    if scale is None or scale != int(scale) or not 1 <= scale <= 16:
-        raise InputError(f"a local run super-resolves by an integer factor 1 to 16, got --scale {scale}")
+    if scale is None or scale != int(scale) or not 1 <= scale <= MAX_OBSERVE_SCALE:
+        raise InputError(f"a local run super-resolves by an integer factor 1 to "
+                         f"{MAX_OBSERVE_SCALE}, got --scale {scale}")
     return int(scale)
 
 
@@ -54,28 +59,46 @@ def used(weights: np.ndarray, start: int, length: int) -> slice:
     return slice(int(nz[0]), int(nz[-1]) + 1) if len(nz) else slice(0, 0)
 
 
+def tile_layout(hw: tuple[int, int]) -> TileLayout:
+    """The tiles of a photo (H, W): TILE x TILE input pixels (the side itself when smaller),
+    overlapping by OVERLAP."""
+    return TileLayout.cover(hw, (min(TILE, hw[0]), min(TILE, hw[1])), OVERLAP)
+
+
+def encoded_tiles(run, photo: np.ndarray, scale: int, decode=None):
+    """The tiles' codes, BATCH tiles at a time: yields (first tile, codes [n, h, w, d]) for
+    rendering at scale x. decode: as `upscale_photo`."""
+    layout = tile_layout(photo.shape[:2])
+    th, tw = layout.tile
+    x = torch.as_tensor(photo, dtype=torch.float32)
+    corners = layout.corners()
+    for i in range(0, len(corners), BATCH):
+        tiles = torch.stack([x[y:y + th, xx:xx + tw] for y, xx in corners[i:i + BATCH]])
+        yield i, run.model.encode_images(tiles.to(run.device), scale, decode)
+
+
 @torch.no_grad()
-def upscale_photo(run, photo: np.ndarray, scale: int, out: np.ndarray | None = None,
-                  decode=None) -> np.ndarray:
-    """photo [H, W, C] in [0, 1] -> [S H, S W, C] (float32, or written into a uint8 `out`).
-    decode: the run's chosen decoder, (Geometry, codes) -> values (default torch's; the
-    ONNX backend's from `inr_gon.export.local.onnx_local_decoder`): the chord steps and the
-    render call it, the step's linear algebra stays in torch."""
-    model = run.model
-    h, w, c = photo.shape
-    tile = (min(TILE, h), min(TILE, w))
-    layout = TileLayout.cover((h, w), tile, OVERLAP)
+def encode_codes(run, photo: np.ndarray, scale: int) -> PhotoLatents:
+    """photo [H, W, C] in [0, 1] -> its tiles' codes z [T, h, w, d] for rendering at scale x
+    (`fit --whole` of a local run; `render_codes` renders them)."""
+    z = torch.cat([z.cpu() for _, z in encoded_tiles(run, photo, scale)])
+    return PhotoLatents(photo.shape[:2], tile_layout(photo.shape[:2]), z, scale)
+
+
+@torch.no_grad()
+def render_codes(run, layout: TileLayout, batches, scale: int, out: np.ndarray | None = None,
+                 decode=None) -> np.ndarray:
+    """Tiles' codes, as batches (first tile, codes [n, h, w, d]) over `layout`, rendered at
+    scale x and blended: [S H, S W, C] (float32, or written into a uint8 `out`)."""
+    (h, w), tile = layout.photo, layout.tile
     uy = (np.arange(scale * h) + 0.5) / scale  # output pixel centres in input pixels
     ux = (np.arange(scale * w) + 0.5) / scale
     wy = blend_weights(uy, list(layout.ys), tile[0], h)
     wx = blend_weights(ux, list(layout.xs), tile[1], w)
-    acc = np.zeros((scale * h, scale * w, c), dtype=np.float32)
+    acc = np.zeros((scale * h, scale * w, run.cfg.summary.channels), dtype=np.float32)
     corners = layout.corners()
-    x = torch.as_tensor(photo, dtype=torch.float32)
-    for i in range(0, len(corners), BATCH):
-        part = corners[i:i + BATCH]
-        tiles = torch.stack([x[y:y + tile[0], xx:xx + tile[1]] for y, xx in part]).to(run.device)
-        z = model.encode_images(tiles, scale, decode)
+    for i, z in batches:
+        part = corners[i:i + len(z)]
         where = [(layout.ys.index(y), layout.xs.index(xx)) for y, xx in part]  # tile row, col
         groups: dict[tuple, list[int]] = {}  # tiles of one batch that use the same block
         for j, ((y, xx), (k, m)) in enumerate(zip(part, where)):
@@ -83,8 +106,9 @@ def upscale_photo(run, photo: np.ndarray, scale: int, out: np.ndarray | None = N
             cols = used(wx[m], scale * xx, scale * tile[1])
             groups.setdefault((rows.start, rows.stop, cols.start, cols.stop), []).append(j)
         for (r0, r1, c0, c1), members in groups.items():
-            rendered = model.render(z[members], scale * tile[0], scale * tile[1],
-                                    rows=slice(r0, r1), cols=slice(c0, c1), decode=decode)
+            rendered = run.model.render(z[members].to(run.device), scale * tile[0],
+                                        scale * tile[1], rows=slice(r0, r1), cols=slice(c0, c1),
+                                        decode=decode)
             for j, img in zip(members, rendered):
                 (y, xx), (k, m) = part[j], where[j]
                 ys = slice(scale * y + r0, scale * y + r1)
@@ -95,3 +119,38 @@ def upscale_photo(run, photo: np.ndarray, scale: int, out: np.ndarray | None = N
         return acc
     out[:] = acc * 255 + 0.5 if out.dtype == np.uint8 else acc
     return out
+
+
+@torch.no_grad()
+def fit_codes(run, photo: np.ndarray, scale: float | None) -> tuple[PhotoLatents, float]:
+    """`fit --whole` of a local run: a photo's codes for rendering at S x (default the run's
+    largest observe scale), and the PSNR of that render box-averaged back to the photo's
+    size: how well the render agrees with its input."""
+    s = render_scale(max(run.model.scales) if scale is None else scale, None, photo.shape[:2])
+    enc = encode_codes(run, photo, s)
+    up = torch.from_numpy(render_codes(run, enc.layout, saved_batches(enc), s))
+    return enc, photo_psnr(box_downsample(up[None], s)[0].numpy(), photo)
+
+
+def stack_codes(zs: list[torch.Tensor]) -> torch.Tensor:
+    """Photos' tile code grids [T_i, h_i, w_i, D] -> one [sum T_i, max h, max w, D] for a
+    latents file, each smaller grid in its corner (its PhotoTiles record has its size)."""
+    h, w = max(z.shape[1] for z in zs), max(z.shape[2] for z in zs)
+    return torch.cat([F.pad(z, (0, 0, 0, w - z.shape[2], 0, h - z.shape[1])) for z in zs])
+
+
+def saved_batches(enc: PhotoLatents):
+    """The codes of `encode_codes` (or of a latents file) as `render_codes` reads them."""
+    return ((i, enc.z[i:i + BATCH]) for i in range(0, len(enc.z), BATCH))
+
+
+@torch.no_grad()
+def upscale_photo(run, photo: np.ndarray, scale: int, out: np.ndarray | None = None,
+                  decode=None) -> np.ndarray:
+    """photo [H, W, C] in [0, 1] -> [S H, S W, C] (float32, or written into a uint8 `out`),
+    each batch of tiles encoded and rendered in turn (memory: one batch's codes).
+    decode: the run's chosen decoder, (Geometry, codes) -> values (default torch's; the
+    ONNX backend's from `inr_gon.export.local.onnx_local_decoder`): the chord steps and the
+    render call it, the step's linear algebra stays in torch."""
+    return render_codes(run, tile_layout(photo.shape[:2]),
+                        encoded_tiles(run, photo, scale, decode), scale, out, decode)

@@ -38,6 +38,11 @@ class Model(nn.Module):
     def check(cfg: Config) -> None:
         """InputError for a config this model cannot honour (none by default)."""
 
+    @property
+    def latent_size(self) -> int:
+        """D of its latents [B, D] (a local run's: of its code grids [B, h, w, D])."""
+        return self.cfg.latent_size
+
     def encode(self, coords: Tensor, values: Tensor, obs: Observation = POINTS) -> Tensor:
         """coords [N, d] or [B, N, d], values [B, N / box, C] -> latents [B, D]."""
         raise NotImplementedError

@@ -47,6 +47,11 @@ class LocalSR(Model):
     def decoder(self) -> LocalDecoder:
         return self.net.decoder
 
+    @property
+    def latent_size(self) -> int:
+        """Values per input pixel of its code grids (the input's pixels too with a base)."""
+        return self.net.decoder.latent_dim
+
     def geometry(self, out_hw: tuple[int, int], in_hw: tuple[int, int]) -> Geometry:
         key = (tuple(out_hw), tuple(in_hw), str(self.net.rho.device))
         if key not in self._geos:

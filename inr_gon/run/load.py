@@ -119,7 +119,7 @@ class Run:
         h, w = size or self.cfg.size
         z = torch.as_tensor(z)
         if self.cfg.net.model == "local":
-            d = self.model.net.decoder.latent_dim
+            d = self.model.latent_size
             if z.dim() != 4 or z.shape[-1] != d or not torch.isfinite(z).all():
                 raise InputError(f"a local run's latents are code grids [B, h, w, {d}], "
                                  f"got {tuple(z.shape)}")
