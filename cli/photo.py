@@ -144,10 +144,11 @@ def _fit_table(rows: list[dict], tile: str, refine_steps: int, local: bool) -> T
 
 
 def render_saved_photos(r, photos: list[PhotoTiles], z, size: tuple[int, int] | None,
-                        scale: float | None, out_dir: Path, max_memory: int, quiet: bool) -> None:
+                        scale: float | None, out_dir: Path, max_memory: int, quiet: bool,
+                        decode=None) -> None:
     """The photos of a `fit --whole` latents file, each put back together from its tiles and
     rendered at `size` or `scale` x its own size (default 1; a local run's codes: the factor
-    they were encoded for)."""
+    they were encoded for, decoded by `decode` as in `render_whole`)."""
     local = r.cfg.net.model == "local"
     for p in photos:  # every size checked before any work or any file written
         if bool(p.scale) != local:
@@ -165,7 +166,7 @@ def render_saved_photos(r, photos: list[PhotoTiles], z, size: tuple[int, int] | 
         if local:
             (h, w), s = p.size, p.scale
             img = np.empty((s * h, s * w, r.cfg.summary.channels), dtype=np.uint8)
-            render_codes(r, enc.layout, saved_batches(enc), s, img)
+            render_codes(r, enc.layout, saved_batches(enc), s, img, decode)
             write_png(out_dir / f"{p.name}.png", img)
             table.add_row(p.name, wxh(h, w), wxh(s * h, s * w), str(len(enc.layout)),
                           str(out_dir / f"{p.name}.png"))

@@ -64,13 +64,14 @@ def render(
         names, z, photos = load_latent_photos(latents, r.model.latent_size)
         saved = (names, z)
     if photos is not None:  # `fit --whole` latents: the photos put back together
-        if backend != "torch":
-            raise InputError("photo latents (`fit --whole`) render with the torch backend")
+        if backend != "torch" and r.cfg.net.model != "local":
+            raise InputError("a GON's photo latents (`fit --whole`) render with the torch backend")
+        decode = onnx_local_decoder(r, decoder, tensorrt, quiet, fp16) if backend == "onnx" else None
         with hold_if_inside(run, out_dir, is_dir=True), oom.guard(
                 lambda what: f"render ran out of {what}; lower --max-memory (now {max_memory} "
                              "MiB), --scale or --size"):
             render_saved_photos(r, photos, z, parse_size(size), scale, out_dir, max_memory * 2**20,
-                                quiet)
+                                quiet, decode)
         return
     if whole or scale is not None or (r.cfg.net.model == "local" and inputs):
         if latents is not None or (backend != "torch" and r.cfg.net.model != "local"):

@@ -97,6 +97,22 @@ def test_render_scale_backend_onnx_equals_the_torch_png(local_run, tmp_path, cap
     assert np.abs(pngs["onnx"] - pngs["torch"]).max() <= 1
 
 
+def test_saved_photo_codes_render_through_onnx_as_through_torch(local_run, tmp_path, capsys):
+    """`fit --whole --out` codes, then `render --latents` by each backend: within one level."""
+    write_png(tmp_path / "p.png", photo(44, 35, seed=2))
+    z = tmp_path / "z.safetensors"
+    assert run_cli(capsys, "fit", local_run, tmp_path / "p.png", "--whole", "--scale", "2",
+                   "--out", z, "--quiet")[0] == 0
+    pngs = {}
+    for backend in ("torch", "onnx"):
+        code, _, err = run_cli(capsys, "render", local_run, "--latents", z, "--backend", backend,
+                               "--out", tmp_path / backend, "--quiet")
+        assert code == 0, err
+        pngs[backend] = imread(tmp_path / backend / "p.png").astype(int)
+    assert pngs["onnx"].shape == (88, 70, 3)
+    assert np.abs(pngs["onnx"] - pngs["torch"]).max() <= 1
+
+
 @pytest.mark.parametrize("args, words", [
     (["export", "R", "--fp16"], ["--fp16", "float32"]),
     (["export", "R", "--with-encoder"], ["--with-encoder", "linear system"]),
