@@ -223,7 +223,9 @@ def test_render_scale_tiles_a_photo_without_seams(tmp_path, capsys):
 
 @pytest.mark.parametrize("args, words", [(["--scale", "0"], "--scale"),
                                          (["--scale", "2.5"], "integer factor"),
-                                         (["--size", "50x40"], "integer multiple")])
+                                         (["--size", "50x40"], "integer multiple"),
+                                         (["--size", "340x340"], "1 to 16"),  # 17x
+                                         (["--size", "20000x20000"], "limit of 16384")])
 def test_bad_scales_are_one_line_and_exit_2(tmp_path, capsys, args, words):
     run = tmp_path / "run"
     assert run_cli(capsys, "train", "builtin:shapes:48", *TINY, "--out", run)[0] == 0

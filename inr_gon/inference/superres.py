@@ -41,14 +41,14 @@ def blend_weights(u: np.ndarray, starts: list[int], tile: int, length: int) -> n
 def render_scale(scale: float | None, size: tuple[int, int] | None, hw: tuple[int, int]) -> int:
     """The integer factor of a render: --scale S, or a --size that is S x the input."""
     if size is not None:
-        s = size[0] / hw[0]
         if size[0] % hw[0] or size[1] != hw[1] * size[0] // hw[0]:
             raise InputError(f"a local run renders an integer multiple of its input: "
                              f"{size[1]}x{size[0]} is not one of {hw[1]}x{hw[0]}")
-        return int(s)
+        scale = size[0] // hw[0]
     if scale is None or scale != int(scale) or not 1 <= scale <= MAX_OBSERVE_SCALE:
+        asked = f"--scale {scale}" if size is None else f"--size {size[1]}x{size[0]}, {scale}x"
         raise InputError(f"a local run super-resolves by an integer factor 1 to "
-                         f"{MAX_OBSERVE_SCALE}, got --scale {scale}")
+                         f"{MAX_OBSERVE_SCALE}, got {asked}")
     return int(scale)
 
 
