@@ -1,7 +1,7 @@
 """A convolutional super-resolution network beside the local model, at equal steps (issue 23).
 
     OMP_NUM_THREADS=1 python benchmarks/superres_cnn.py STEPS [WIDTH] [cifar|kodak]
-    python benchmarks/superres_cnn.py steptime [REPEATS]   # idle: seconds per training step
+    python benchmarks/superres_cnn.py steptime [REPEATS] [NAME]   # idle: seconds per training step
 
 The baseline a learned encoder sets on the same data and budget: ESPCN (Shi et al. 2016) on
 the bicubic residual, conv 5x5 -> GELU -> conv 3x3 -> GELU -> conv 3x3 to C s^2 channels ->
@@ -11,8 +11,9 @@ split, batch 32, views 2x and 4x, Adam 1e-3 with the cosine; margins over bicubi
 held-out CIFAR-10 images and 24 held-out Kodak crops): results/superres_levers_cnnWIDTH.json;
 `kodak`: trained on 32 px crops of the 9 training Kodak photos instead (..._cnnWIDTH_kodak.json).
 `steptime` times one training step of each (the local model as `--preset superres` trains it,
-the same under `--precision bf16`, the same without --local-pixels, ESPCN width 64),
-interleaved, median of REPEATS, with the threads torch is given: results/superres_steptime.json.
+the same under `--precision bf16`, the same without --local-pixels, ESPCN width 64, and under
+bf16 the cubic window basis and 3 inner steps), interleaved, median of REPEATS, with the
+threads torch is given: results/NAME.json (default superres_steptime).
 """
 import json
 import sys
@@ -62,14 +63,17 @@ def step_seconds(up, params, x: Tensor, bf16: bool = False) -> float:
     return time.perf_counter() - t
 
 
-def steptime(repeats: int) -> None:
+def steptime(repeats: int, out: str = "superres_steptime") -> None:
     torch.manual_seed(0)
     local = LocalGON(16, 3, 128, 3, "gelu", residual=True, conditioned=True)
     plain, cnn = LocalGON(16, 3, 128, 3, "gelu", residual=True), ESPCN(64)
+    cubic = LocalGON(16, 3, 128, 3, "gelu", residual=True, conditioned=True, basis="cubic")
     models = {"local (--preset superres)": (upscaler(local, "quadratic"), local.parameters, False),
               "local, --precision bf16": (upscaler(local, "quadratic"), local.parameters, True),
               "local without the pixels": (upscaler(plain, "quadratic"), plain.parameters, False),
-              "ESPCN width 64": (cnn.forward, cnn.parameters, False)}
+              "ESPCN width 64": (cnn.forward, cnn.parameters, False),
+              "local, bf16, cubic basis": (upscaler(cubic, "cubic"), cubic.parameters, True),
+              "local, bf16, 3 inner steps": (upscaler(local, "quadratic", 3), local.parameters, True)}
     x, times = torch.rand(32, 32, 32, 3), {k: [] for k in models}
     for _ in range(repeats + 1):  # the first round warms up
         for name, (up, params, bf16) in models.items():
@@ -80,7 +84,7 @@ def steptime(repeats: int) -> None:
     for k, v in med.items():
         print(f"{k:28s} {v:.4f} s a step")
     print(f"local / ESPCN: {ratio:.1f}x; local fp32 / bf16: {bf16:.2f}x")
-    (RESULTS / "superres_steptime.json").write_text(json.dumps(
+    (RESULTS / f"{out}.json").write_text(json.dumps(
         {"command": " ".join(["python", *sys.argv]), "machine": machine(),
          "threads": torch.get_num_threads(), "batch": 32, "views": [2, 4],
          "seconds_median": med, "seconds_all": times, "ratio": ratio,
@@ -89,7 +93,7 @@ def steptime(repeats: int) -> None:
 
 def main() -> None:
     if sys.argv[1] == "steptime":
-        return steptime(int((sys.argv[2:3] or [10])[0]))
+        return steptime(int((sys.argv[2:3] or [10])[0]), *sys.argv[3:4])
     steps, width = int(sys.argv[1]), int((sys.argv[2:3] or [64])[0])
     data = (sys.argv[3:4] or ["cifar"])[0]
     tag = f"cnn{width}" + ("" if data == "cifar" else f"_{data}")
