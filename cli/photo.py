@@ -10,9 +10,8 @@ import torch
 from rich.table import Table
 
 from inr_gon.cli.common import note, out
-from inr_gon.datasets import photo_size
 from inr_gon.errors import InputError, wxh
-from inr_gon.inference.inputs import load_photo, photo_files
+from inr_gon.inference.inputs import load_photo, photo_files, photo_hw
 from inr_gon.inference.latents import PhotoTiles
 from inr_gon.inference.photo import (
     PhotoLatents,
@@ -47,7 +46,7 @@ def render_whole(r, inputs: list[str], size: tuple[int, int] | None, scale: floa
     decode: a local run's decoder other than torch's (`upscale_photo`)."""
     names, files = _files(r, inputs)
     for f in files:  # every size checked from the headers before any work or any file written
-        hw = photo_size(f)
+        hw = photo_hw(f)
         if hw is not None:
             output_size(hw, scale, size)
             if r.cfg.net.model == "local":

@@ -2,6 +2,8 @@
 --whole` keeps each photo's tile codes for the factor they were encoded for, and `render
 --latents` puts the photo back together; `fit --out` keeps code grids."""
 
+import json
+
 import imageio.v3 as iio
 import numpy as np
 import pytest
@@ -97,3 +99,33 @@ def test_fit_out_of_a_local_run_keeps_code_grids_that_render_again(make_run, tmp
     code, _, err = run_cli(capsys, "render", run, "--latents", z, "--out", tmp_path / "o", "--quiet")
     assert code == 0, err
     assert iio.imread(tmp_path / "o" / "a.png").shape == (12, 12, 3)
+
+
+def test_whole_photo_commands_read_the_images_of_an_array(make_run, tmp_path, capsys):
+    """`render --scale` and `fit --whole` take a .npy stack as `render` and `train` do: each
+    image a photo, named as their items are (STEM_000000, ...)."""
+    stack = (np.random.default_rng(1).random((3, 12, 10, 3)) * 255).astype(np.uint8)
+    np.save(tmp_path / "t.npy", stack)
+    iio.imwrite(tmp_path / "one.png", stack[1])
+    local, gon = make_run("local", **LOCAL), make_run("gon")
+    for run in (local, gon):
+        out = tmp_path / f"o_{run.name}"
+        code, _, err = run_cli(capsys, "render", run, tmp_path / "t.npy", tmp_path / "one.png",
+                               "--scale", "2", "--out", out, "--quiet")
+        assert code == 0, err
+        names = sorted(p.name for p in out.glob("*.png"))
+        assert names == ["one.png", "t_000000.png", "t_000001.png", "t_000002.png"]
+        assert iio.imread(out / "t_000002.png").shape == (24, 20, 3)
+        # the array's image and the same pixels from a file: one render
+        assert np.array_equal(iio.imread(out / "t_000001.png"), iio.imread(out / "one.png"))
+    code, out, err = run_cli(capsys, "fit", local, tmp_path / "t.npy", "--whole", "--json")
+    assert code == 0, err
+    assert [row["name"] for row in json.loads(out)["items"]] == ["t_000000", "t_000001", "t_000002"]
+
+
+def test_an_array_of_one_pixel_photos_is_one_line(make_run, tmp_path, capsys):
+    np.save(tmp_path / "t.npy", np.zeros((2, 1, 5, 3), dtype=np.uint8))
+    code, _, err = run_cli(capsys, "render", make_run(**LOCAL), tmp_path / "t.npy", "--scale", "2",
+                           "--out", tmp_path / "o")
+    assert_input_error(code, err, "t.npy[0]", "at least 2x2")
+    assert not (tmp_path / "o").exists()

@@ -3,6 +3,7 @@ or a run's own first training items (regenerated or re-read, same split)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from inr_gon.datasets import (
     find_files,
     load_image_file,
     load_images,
+    photo_size,
     resize_image,
     to_channels,
 )
@@ -121,11 +123,29 @@ def first_training_items(cfg: Config, n: int) -> tuple[list[str], np.ndarray, in
     return unique_names(names), to_channels(images, cfg.summary.channels), len(train_idx)
 
 
-def photo_files(paths: list[str]) -> tuple[list[str], list[Path]]:
-    """Image files, or the images in folders -> (unique names, files), for whole-photo work."""
+@dataclass(frozen=True)
+class ArrayImage:
+    """Image `index` of a .npy/.npz stack, already read: [H, W, C] float32 in [0, 1]."""
+
+    path: Path
+    index: int
+    image: np.ndarray
+
+    def __str__(self) -> str:
+        return f"{self.path}[{self.index}]"
+
+
+def photo_files(paths: list[str]) -> tuple[list[str], list[Path | ArrayImage]]:
+    """Image files, the images in folders, or the images of .npy/.npz arrays -> (unique names,
+    sources), for whole-photo work; an array's images are named as `load_inputs` names them."""
     names, files = [], []
     for p in paths:
         path = Path(p)
+        if path.suffix.lower() in ARRAY_EXTS and not path.is_dir():
+            data = load_images(str(path))
+            names += [item_name(n) for n in data.names]
+            files += [ArrayImage(path, i, img) for i, img in enumerate(data.images)]
+            continue
         found = find_files(path, IMAGE_EXTS) if path.is_dir() else [path]
         names += [f.relative_to(path).with_suffix("").as_posix().replace("/", "_")
                   if path.is_dir() else f.stem for f in found]
@@ -133,6 +153,12 @@ def photo_files(paths: list[str]) -> tuple[list[str], list[Path]]:
     return unique_names(names), files
 
 
-def load_photo(path: Path, channels: int) -> np.ndarray:
-    """One image file at its own size -> float32 [H, W, C] with the run's channels."""
-    return to_channels(load_image_file(path), channels)
+def photo_hw(source: Path | ArrayImage) -> tuple[int, int] | None:
+    """(H, W) of a whole photo before decoding it (None when its header cannot be read)."""
+    return source.image.shape[:2] if isinstance(source, ArrayImage) else photo_size(source)
+
+
+def load_photo(source: Path | ArrayImage, channels: int) -> np.ndarray:
+    """One photo at its own size -> float32 [H, W, C] with the run's channels."""
+    image = source.image if isinstance(source, ArrayImage) else load_image_file(source)
+    return to_channels(image, channels)
