@@ -1,6 +1,6 @@
 """Time and memory of super-resolution with a local run (issue 23's speed targets).
 
-    python benchmarks/superres_speed.py RUN [--repeats 3]
+    python benchmarks/superres_speed.py RUN [--repeats 3] [--name superres_speed]
 
 - fit + 4x render of one 256 x 256 input (the centre of held-out Kodak photo kodim14), in this
   process, one pass (the run's own inner steps), timed from the pixels to the 1024 x 1024
@@ -11,7 +11,7 @@
 - `inr-gon render RUN kodim14.png --scale 4` on the whole 768 x 512 photo in a fresh process,
   per backend: its peak resident set (ru_maxrss) and wall time, PNG written.
 Target: < 10 s for the first, < 2 GB RSS for the second, on an idle 2-core machine. JSON:
-results/superres_speed.json.
+results/NAME.json.
 """
 
 from __future__ import annotations
@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("run", help="a local run (--preset superres)")
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--name", default="superres_speed", help="results/NAME.json")
     args = p.parse_args(argv)
     if not (Path(args.run) / "decoder.onnx").is_file():
         subprocess.run([str(Path(sys.executable).with_name("inr-gon")), "export", args.run,
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
         ["256 -> 1024, warm (s, median)", *(f"{fits[b][1]:.2f}" for b in BACKENDS), "< 10"],
         ["768x512 photo x4, peak RSS (MiB)", *(f"{photos[b][0]:.0f}" for b in BACKENDS), "< 2048"],
         ["768x512 photo x4, wall incl. start (s)", *(f"{photos[b][1]:.1f}" for b in BACKENDS), ""]]))
-    write_result("superres_speed", record)
+    write_result(args.name, record)
 
 
 if __name__ == "__main__":

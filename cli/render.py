@@ -28,7 +28,8 @@ GRID_MAX_PIXELS = 64 * 2**20
 @app.command(epilog="Example: inr-gon render runs/demo photo.png --size 256 --out renders/")
 def render(
     run: Path = shared("run"),
-    inputs: list[str] = typer.Argument(None, help="Images, folders or .npy/.npz arrays (default: training items)"),
+    inputs: list[str] = typer.Argument(None, help="Images, folders or .npy/.npz arrays "
+                                       "(default: training items)"),
     size: str = shared("size"),
     scale: float = shared("scale"),
     whole: bool = shared("whole"),
