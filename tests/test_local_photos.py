@@ -78,6 +78,8 @@ def test_another_kind_of_runs_photo_latents_is_one_line(make_run, tmp_path, caps
     ("gon", ["--whole", "--scale", "2"], ["--scale", "local run"]),
     ("local", ["--whole", "--scale", "0"], ["integer factor"]),
     ("local", ["--whole", "--scale", "2.5"], ["integer factor"]),
+    ("local", ["--whole", "--scale", "nan"], ["integer factor"]),
+    ("local", ["--whole", "--scale", "inf"], ["integer factor"]),
     ("local", ["--whole", "--refine-steps", "2"], ["local run", "--refine-steps"]),
 ])
 def test_bad_fit_whole_of_a_local_run_is_one_line(make_run, tmp_path, capsys, model, args, words):

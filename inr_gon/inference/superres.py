@@ -10,6 +10,8 @@ batch of tiles' codes and outputs, and the output photo.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from torch.nn import functional as F
@@ -45,7 +47,8 @@ def render_scale(scale: float | None, size: tuple[int, int] | None, hw: tuple[in
             raise InputError(f"a local run renders an integer multiple of its input: "
                              f"{size[1]}x{size[0]} is not one of {hw[1]}x{hw[0]}")
         scale = size[0] // hw[0]
-    if scale is None or scale != int(scale) or not 1 <= scale <= MAX_OBSERVE_SCALE:
+    if scale is None or not math.isfinite(scale) or scale != int(scale) \
+            or not 1 <= scale <= MAX_OBSERVE_SCALE:
         asked = f"--scale {scale}" if size is None else f"--size {size[1]}x{size[0]}, {scale}x"
         raise InputError(f"a local run super-resolves by an integer factor 1 to "
                          f"{MAX_OBSERVE_SCALE}, got {asked}")
