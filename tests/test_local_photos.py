@@ -10,6 +10,7 @@ import pytest
 from cli_helpers import assert_input_error, run_cli
 
 from inr_gon.inference.latents import load_latent_photos
+from inr_gon.io import load_tensors, save_tensors
 
 LOCAL = dict(model="local", local_base="bicubic", local_pixels=True, observe_scales="2,3",
              height=12, width=12)
@@ -130,4 +131,18 @@ def test_an_array_of_one_pixel_photos_is_one_line(make_run, tmp_path, capsys):
     code, _, err = run_cli(capsys, "render", make_run(**LOCAL), tmp_path / "t.npy", "--scale", "2",
                            "--out", tmp_path / "o")
     assert_input_error(code, err, "t.npy[0]", "at least 2x2")
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_photos_record_that_does_not_fit_its_codes_is_one_line(make_run, tmp_path, capsys):
+    """Tiles larger than the file's code grids, or a local record over [T, D] latents."""
+    run, z = make_run(**LOCAL), tmp_path / "z.safetensors"
+    assert run_cli(capsys, "fit", run, *photos(tmp_path), "--whole", "--out", z, "--quiet")[0] == 0
+    tensors, meta = load_tensors(z)
+    codes = tensors["latents"]
+    for bad in (codes[:, :8, :8], codes[:, 0, 0]):  # grids smaller than the tiles; [T, D]
+        save_tensors(tmp_path / "bad.safetensors", {"latents": bad.contiguous()}, meta)
+        code, _, err = run_cli(capsys, "render", run, "--latents", tmp_path / "bad.safetensors",
+                               "--out", tmp_path / "o")
+        assert_input_error(code, err, "'photos' record does not match")
     assert not (tmp_path / "o").exists()

@@ -51,12 +51,13 @@ def load_latent_photos(path: str | Path, latent_dim: int
                        ) -> tuple[list[str], torch.Tensor, list[PhotoTiles] | None]:
     """`load_latents`, and the photos of a `fit --whole` file (None for another latents file)."""
     names, z = load_latents(path, latent_dim)
-    return names, z, _photo_tiles(path, len(z))
+    return names, z, _photo_tiles(path, tuple(z.shape))
 
 
-def _photo_tiles(path: str | Path, latents: int) -> list[PhotoTiles] | None:
-    """The photos record of a latents file of `latents` latents: InputError when it does not
-    fit them."""
+def _photo_tiles(path: str | Path, shape: tuple[int, ...]) -> list[PhotoTiles] | None:
+    """The photos record of a latents file whose latents have `shape`: InputError when it does
+    not fit them."""
+    latents = shape[0]
     raw = load_tensors(path)[1].get("photos")
     if raw is None:
         return None
@@ -69,7 +70,7 @@ def _photo_tiles(path: str | Path, latents: int) -> list[PhotoTiles] | None:
         photos = None
     ends = [p.first + p.count for p in photos or []]
     starts = [0] + ends[:-1]
-    if not photos or ends[-1] != latents or any(p.first != start or _bad(p)
+    if not photos or ends[-1] != latents or any(p.first != start or _bad(p) or _off_grid(p, shape)
                                                  for p, start in zip(photos, starts)):
         raise InputError(f"{path}: its 'photos' record does not match its {latents} latents "
                          "(written by `inr-gon fit --whole --out`?)")
@@ -91,6 +92,14 @@ def _bad(p: PhotoTiles) -> bool:
             or p.padded[1] < max(p.size[1], p.tile[1]) or not p.ys or not p.xs
             or min(p.ys + p.xs) < 0 or max(p.ys) + p.tile[0] > p.padded[0]
             or max(p.xs) + p.tile[1] > p.padded[1] or not 0 <= p.scale <= MAX_OBSERVE_SCALE)
+
+
+def _off_grid(p: PhotoTiles, shape: tuple[int, ...]) -> bool:
+    """A local run's record (scale > 0) needs code grids [T, h, w, D] that hold its tiles; a
+    GON's needs latents [T, D]."""
+    if not p.scale:
+        return len(shape) != 2
+    return len(shape) != 4 or shape[1] < p.tile[0] or shape[2] < p.tile[1]
 
 
 def check_latents_path(path: str | Path) -> None:
