@@ -67,10 +67,14 @@ def render_whole(r, inputs: list[str], size: tuple[int, int] | None, scale: floa
 
 
 def _write_render(r, name: str, enc: PhotoLatents, hw: tuple[int, int], out_dir: Path,
-                  max_memory: int, table: Table) -> None:
-    """One photo's tiles rendered at hw (H, W) into out_dir/NAME.png, and its table row."""
+                  max_memory: int, table: Table, decode=None) -> None:
+    """One photo's tiles rendered at hw (H, W) into out_dir/NAME.png, and its table row. A
+    local run's codes (enc.scale > 0) render at their own factor, hw = scale x the photo."""
     img = np.empty((*hw, r.cfg.summary.channels), dtype=np.uint8)
-    render_photo(r, enc, hw, img, max_memory)
+    if enc.scale:
+        render_codes(r, enc.layout, saved_batches(enc), enc.scale, img, decode)
+    else:
+        render_photo(r, enc, hw, img, max_memory)
     write_png(out_dir / f"{name}.png", img)
     table.add_row(name, wxh(*enc.size), wxh(*hw), str(len(enc.layout)), str(out_dir / f"{name}.png"))
 
@@ -161,17 +165,8 @@ def render_saved_photos(r, photos: list[PhotoTiles], z, size: tuple[int, int] | 
         output_size(p.size, p.scale or scale, None if local else size)
     table = Table("photo", "size", "render", "tiles", "file")
     for p in photos:
-        enc = PhotoLatents.of(p, z)
-        if local:
-            (h, w), s = p.size, p.scale
-            img = np.empty((s * h, s * w, r.cfg.summary.channels), dtype=np.uint8)
-            render_codes(r, enc.layout, saved_batches(enc), s, img, decode)
-            write_png(out_dir / f"{p.name}.png", img)
-            table.add_row(p.name, wxh(h, w), wxh(s * h, s * w), str(len(enc.layout)),
-                          str(out_dir / f"{p.name}.png"))
-        else:
-            _write_render(r, p.name, enc, output_size(p.size, scale, size), out_dir, max_memory,
-                          table)
+        hw = output_size(p.size, p.scale or scale, None if local else size)
+        _write_render(r, p.name, PhotoLatents.of(p, z), hw, out_dir, max_memory, table, decode)
     if not quiet:
         out.print(table)
     note(f"{len(photos)} whole-photo renders from saved latents in {out_dir}", quiet)

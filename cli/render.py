@@ -57,7 +57,7 @@ def render(
     r.require_images()  # before the training data is looked for as images
     out_dir = out_dir or run / "renders"
     if r.cfg.net.model == "local" and inputs and scale is None and size is None:
-        scale = max(r.model.scales)  # what it learned
+        scale = r.model.largest_scale
     saved, photos = None, None
     if latents is not None:
         if inputs:

@@ -50,15 +50,14 @@ def save_latents(path: str | Path, names: list[str], z: torch.Tensor, run: str =
 def load_latent_photos(path: str | Path, latent_dim: int
                        ) -> tuple[list[str], torch.Tensor, list[PhotoTiles] | None]:
     """`load_latents`, and the photos of a `fit --whole` file (None for another latents file)."""
-    names, z = load_latents(path, latent_dim)
-    return names, z, _photo_tiles(path, tuple(z.shape))
+    names, z, meta = _load(path, latent_dim)
+    return names, z, _photo_tiles(path, meta.get("photos"), tuple(z.shape))
 
 
-def _photo_tiles(path: str | Path, shape: tuple[int, ...]) -> list[PhotoTiles] | None:
-    """The photos record of a latents file whose latents have `shape`: InputError when it does
-    not fit them."""
+def _photo_tiles(path: str | Path, raw: str | None, shape: tuple[int, ...]) -> list[PhotoTiles] | None:
+    """The photos record `raw` (JSON, from the metadata) of a latents file whose latents have
+    `shape`: InputError when it does not fit them."""
     latents = shape[0]
-    raw = load_tensors(path)[1].get("photos")
     if raw is None:
         return None
     try:
@@ -132,6 +131,11 @@ def _other_format(path: Path) -> str | None:
 
 def load_latents(path: str | Path, latent_dim: int) -> tuple[list[str], torch.Tensor]:
     """(names, latents [B, D] float32) from a latents file; InputError naming the format."""
+    return _load(path, latent_dim)[:2]
+
+
+def _load(path: str | Path, latent_dim: int) -> tuple[list[str], torch.Tensor, dict[str, str]]:
+    """`load_latents` and the file's metadata, from one read."""
     path = Path(path)
     other = _other_format(path)
     if other is not None:
@@ -157,7 +161,7 @@ def load_latents(path: str | Path, latent_dim: int) -> tuple[list[str], torch.Te
     if not isinstance(names, list) or len(names) != z.shape[0]:
         names = [f"latent_{i:04d}" for i in range(z.shape[0])]
     # Names from a file become output file names: unique_names makes them safe ones.
-    return unique_names([str(n) for n in names]), z.float()
+    return unique_names([str(n) for n in names]), z.float(), meta
 
 
 def latent_spec(spec: str | Path) -> tuple[str, str] | None:

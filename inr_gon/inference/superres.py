@@ -68,10 +68,9 @@ def tile_layout(hw: tuple[int, int]) -> TileLayout:
     return TileLayout.cover(hw, (min(TILE, hw[0]), min(TILE, hw[1])), OVERLAP)
 
 
-def encoded_tiles(run, photo: np.ndarray, scale: int, decode=None):
-    """The tiles' codes, BATCH tiles at a time: yields (first tile, codes [n, h, w, d]) for
-    rendering at scale x. decode: as `upscale_photo`."""
-    layout = tile_layout(photo.shape[:2])
+def encoded_tiles(run, photo: np.ndarray, layout: TileLayout, scale: int, decode=None):
+    """The codes of the photo's tiles over `layout`, BATCH tiles at a time: yields (first tile,
+    codes [n, h, w, d]) for rendering at scale x. decode: as `upscale_photo`."""
     th, tw = layout.tile
     x = torch.as_tensor(photo, dtype=torch.float32)
     corners = layout.corners()
@@ -84,8 +83,9 @@ def encoded_tiles(run, photo: np.ndarray, scale: int, decode=None):
 def encode_codes(run, photo: np.ndarray, scale: int) -> PhotoLatents:
     """photo [H, W, C] in [0, 1] -> its tiles' codes z [T, h, w, d] for rendering at scale x
     (`fit --whole` of a local run; `render_codes` renders them)."""
-    z = torch.cat([z.cpu() for _, z in encoded_tiles(run, photo, scale)])
-    return PhotoLatents(photo.shape[:2], tile_layout(photo.shape[:2]), z, scale)
+    layout = tile_layout(photo.shape[:2])
+    z = torch.cat([z.cpu() for _, z in encoded_tiles(run, photo, layout, scale)])
+    return PhotoLatents(photo.shape[:2], layout, z, scale)
 
 
 @torch.no_grad()
@@ -129,7 +129,7 @@ def fit_codes(run, photo: np.ndarray, scale: float | None) -> tuple[PhotoLatents
     """`fit --whole` of a local run: a photo's codes for rendering at S x (default the run's
     largest observe scale), and the PSNR of that render box-averaged back to the photo's
     size: how well the render agrees with its input."""
-    s = render_scale(max(run.model.scales) if scale is None else scale, None, photo.shape[:2])
+    s = render_scale(run.model.largest_scale if scale is None else scale, None, photo.shape[:2])
     enc = encode_codes(run, photo, s)
     up = torch.from_numpy(render_codes(run, enc.layout, saved_batches(enc), s))
     return enc, photo_psnr(box_downsample(up[None], s)[0].numpy(), photo)
@@ -155,5 +155,6 @@ def upscale_photo(run, photo: np.ndarray, scale: int, out: np.ndarray | None = N
     decode: the run's chosen decoder, (Geometry, codes) -> values (default torch's; the
     ONNX backend's from `inr_gon.export.local.onnx_local_decoder`): the chord steps and the
     render call it, the step's linear algebra stays in torch."""
-    return render_codes(run, tile_layout(photo.shape[:2]),
-                        encoded_tiles(run, photo, scale, decode), scale, out, decode)
+    layout = tile_layout(photo.shape[:2])
+    return render_codes(run, layout, encoded_tiles(run, photo, layout, scale, decode), scale, out,
+                        decode)

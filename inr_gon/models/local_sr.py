@@ -48,6 +48,12 @@ class LocalSR(Model):
         return self.net.decoder
 
     @property
+    def largest_scale(self) -> int:
+        """The factor it learned: its largest observe scale (what evaluation encodes for, and
+        the default factor of `render` and `fit --whole`)."""
+        return max(self.scales)
+
+    @property
     def latent_size(self) -> int:
         """Values per input pixel of its code grids (the input's pixels too with a base)."""
         return self.net.decoder.latent_dim
@@ -136,7 +142,7 @@ class LocalSR(Model):
 
     def encode(self, coords: Tensor, values: Tensor, obs: Observation = POINTS) -> Tensor:
         """Evaluation: the view at the largest observe scale, encoded for that scale."""
-        s = max(self.scales)
+        s = self.largest_scale
         return self.encode_images(self.view(values, s), s)
 
     def decode(self, coords: Tensor, z: Tensor) -> Tensor:
