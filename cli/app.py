@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import typer
 
-from inr_gon.cli import (  # noqa: F401  (each registers its commands)
-    demo,
-    eval,
-    explore,
-    export,
-    fit,
-    interpolate,
-    mesh,
-    render,
-    sample,
-    train,
-)
 from inr_gon.cli.common import app
 from inr_gon.errors import InputError, one_line
 from inr_gon.oom import OutOfMemory, is_out_of_memory, what_ran_out
@@ -29,10 +18,25 @@ except ImportError:  # older typer runs on click itself
     from click.exceptions import ClickException
 
 
+# each command's module under inr_gon/cli, of its name: importing it registers it on `app`
+COMMANDS = ("demo", "eval", "explore", "export", "fit", "interpolate", "mesh", "render", "sample",
+            "train")
+
+
+def register(argv: list[str]) -> None:
+    """Import the module of the command named in argv, or all of them (for `--help`, a typo's
+    list of commands): `inr-gon explore` then starts without what the others import (the `onnx`
+    package, the plotting stack), which is most of its start-up beyond torch."""
+    name = next((a for a in argv if not a.startswith("-")), None)
+    for module in [name] if name in COMMANDS else COMMANDS:
+        importlib.import_module(f"inr_gon.cli.{module}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """0 done; 2 bad usage or input (one `error:` line); 1 a stopped training or out of memory
     (one `error:` line); 130 interrupted. Usage mistakes (unknown option, missing argument)
     come from the parser: one `error:` line too, naming the command's --help."""
+    register(sys.argv[1:] if argv is None else argv)
     try:
         code = app(args=argv, prog_name="inr-gon", standalone_mode=False)
     except ClickException as e:

@@ -20,23 +20,10 @@ import torch
 from inr_gon.errors import InputError, warn, wxh
 from inr_gon.export.check import Check, ExportCheckError, Items, check_decoder, check_encoder, training_items
 from inr_gon.export.encoder import encoder_proto, grid_encoder_proto
+from inr_gon.export.info import read_info, require_exportable, require_onnxruntime, weights_digest
 from inr_gon.export.local import check_local_decoder, local_decoder_proto, require_local_export
-from inr_gon.export.onnx import (
-    DecoderGraph,
-    add_metadata,
-    decoder_proto,
-    read_info,
-    require_exportable,
-    save_onnx,
-    weights_digest,
-)
-from inr_gon.export.runtime import (
-    DECODER_FILE,
-    FP16_DECODER_FILE,
-    FP16_SUFFIX,
-    open_session,
-    require_onnxruntime,
-)
+from inr_gon.export.onnx import DecoderGraph, add_metadata, decoder_proto, save_onnx
+from inr_gon.export.runtime import DECODER_FILE, FP16_DECODER_FILE, FP16_SUFFIX, open_session
 from inr_gon.io import write_error
 from inr_gon.models.render import grid
 from inr_gon.run import load_config, load_run

@@ -3,17 +3,15 @@
 The exporter is torch's TorchScript-based one (`dynamo=False`): it ships with torch and needs no
 onnxscript, and these graphs are straight chains of MatMul, Add, Sin and Cos that tracing
 captures exactly. Every file carries the run's config, modality, coordinate convention and the
-package version in its metadata; `read_info` refuses files without them.
+package version in its metadata; `export/info.read_info` refuses files without them.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
 import os
 import tempfile
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import onnx
@@ -22,23 +20,16 @@ from torch import Tensor, nn
 
 from inr_gon import __version__
 from inr_gon.config import Config
-from inr_gon.errors import InputError, warn
+from inr_gon.export.info import FORMAT
 from inr_gon.io import atomic_write
 from inr_gon.models.siren import Siren
-from inr_gon.run import MODEL_FILE
 
 OPSET = 17
-FORMAT = "inr-gon/1"
-KINDS = ("decoder", "encoder", "encoder_grid")
 MAX_PROTO = 2**31 - 2**24  # protobuf's 2 GB limit, with room for the graph itself
 COORDINATES = {
     "image": "pixel centres (2i + 1)/n - 1 in [-1, 1], [..., 2] as (y, x), row-major",
     "sdf": "points in [-1, 1]^3, [..., 3] as (x, y, z), meshes scaled into the unit sphere",
 }
-# The config fields that decide the graph: a file whose fields differ belongs to another run.
-ARCH_FIELDS = ("model", "modality", "channels", "latent_dim", "hidden", "layers", "w0", "w0_hidden",
-               "inner_steps", "variational", "modulation", "latent_grid", "origin_step", "local_base",
-               "local_pixels")
 
 
 class DecoderGraph(nn.Module):
@@ -77,20 +68,6 @@ class DecoderGraph(nn.Module):
                 pre = (pre.reshape(b, n, -1) + shifts[k + 1].to(self.dtype)).flatten(0, 1)
             h = torch.sin(pre)
         return (h @ self.wo + self.bo).float().reshape(b, n, self.channels)
-
-
-def require_gon(cfg) -> None:
-    """InputError unless a GON run (the decoder of latent vectors these paths render)."""
-    if cfg.net.model == "local":
-        raise InputError("a local run's ONNX decoder super-resolves photos only: "
-                         "`inr-gon render RUN photo.png --scale S --backend onnx`")
-    require_exportable(cfg)
-
-
-def require_exportable(cfg) -> None:
-    if cfg.net.model not in ("gon", "local"):
-        raise InputError(f"only GON and local runs can be exported to ONNX (this run's model is "
-                         f"'{cfg.net.model}')")
 
 
 def trace(module: nn.Module, args: tuple[Tensor, ...], inputs: list[str], output: str,
@@ -140,55 +117,3 @@ def save_onnx(model: onnx.ModelProto, path: Path, limit: int = MAX_PROTO) -> lis
         os.replace(Path(tmp) / data.name, data)  # weights first: the graph never names a missing file
         os.replace(staged, path)
     return [path, data]
-
-
-@dataclass
-class OnnxInfo:
-    path: Path
-    kind: str
-    cfg: Config
-    meta: dict[str, str]
-
-    @property
-    def precision(self) -> str:
-        return self.meta.get("inr_gon.precision", "fp32")
-
-
-def read_info(path: str | Path, kinds: tuple[str, ...] = KINDS) -> OnnxInfo:
-    """The inr-gon metadata of an ONNX file; InputError for anything that is not ours."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such ONNX file")
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as e:  # protobuf raises DecodeError, RuntimeWarning or OSError variants
-        raise InputError(f"{path}: not an ONNX file ({type(e).__name__})") from None
-    meta = {p.key: p.value for p in model.metadata_props}
-    kind = meta.get("inr_gon.kind")
-    if meta.get("inr_gon.format") != FORMAT or kind not in KINDS:
-        raise InputError(f"{path}: not an inr-gon ONNX file (no inr-gon metadata)")
-    if kind not in kinds:
-        raise InputError(f"{path}: an inr-gon {kind}, wanted {' or '.join(kinds)}")
-    try:
-        cfg = Config.from_json(meta.get("inr_gon.config", ""))
-    except InputError as e:
-        raise InputError(f"{path}: damaged inr-gon metadata ({e})") from None
-    return OnnxInfo(path, kind, cfg, meta)
-
-
-def weights_digest(run_dir: Path) -> str:
-    """sha256 of the run's model.safetensors: tells a stale export from a current one."""
-    return hashlib.sha256((run_dir / MODEL_FILE).read_bytes()).hexdigest()
-
-
-def check_belongs(info: OnnxInfo, cfg: Config, run_dir: Path) -> None:
-    """InputError if the file was exported from another architecture; a warning if from other
-    weights of this one (the run trained on after the export)."""
-    theirs, ours = info.cfg.flat(), cfg.flat()
-    for name in ARCH_FIELDS:
-        if theirs[name] != ours[name]:
-            raise InputError(f"{info.path}: exported from another run ({name} is "
-                             f"{theirs[name]!r} there, {ours[name]!r} here)")
-    if info.meta.get("inr_gon.weights_sha256") not in (None, weights_digest(run_dir)):
-        warn(f"{info.path} was exported from older weights than {run_dir}: "
-             f"run `inr-gon export {run_dir}` again")

@@ -18,22 +18,13 @@ import numpy as np
 import torch
 
 from inr_gon.errors import InputError, warn
-from inr_gon.export.onnx import check_belongs, read_info, require_gon
+from inr_gon.export.info import INSTALL, check_belongs, read_info, require_gon, require_onnxruntime
 from inr_gon.models.render import DEFAULT_MAX_MEMORY, bytes_per_point, chunk_shape, grid
 
-INSTALL = "pip install 'inr-gon[cpu]' (or 'inr-gon[gpu]' for CUDA; never both)"
 DECODER_FILE, ENCODER_FILE, GRID_ENCODER_FILE = "decoder.onnx", "encoder.onnx", "encoder_grid.onnx"
 # An fp16 export sits beside the fp32 one and never replaces it: decoder_fp16.onnx.
 FP16_SUFFIX = "_fp16"
 FP16_DECODER_FILE = f"decoder{FP16_SUFFIX}.onnx"
-
-
-def require_onnxruntime():
-    try:
-        import onnxruntime
-    except ImportError:
-        raise InputError(f"onnxruntime is not installed: {INSTALL}") from None
-    return onnxruntime
 
 
 @dataclass

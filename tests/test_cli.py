@@ -168,3 +168,21 @@ def test_every_option_is_a_declared_field_with_one_flag_and_default():
         if "run" in {p.name for p in cmd.params}:
             assert {"--device", "--quiet"} <= {o for p in options for o in p.opts}, name
     assert seen == set(flags)
+
+
+def test_a_command_loads_only_its_own_module(tmp_path):
+    """`inr-gon explore` (and render --backend onnx) start without the `onnx` package, which
+    only building graphs needs; `--help` still lists every command."""
+    probe = ("import sys; from inr_gon.cli.app import register; register(sys.argv[1:]); "
+             "print(sorted(m for m in sys.modules if m.startswith('inr_gon.cli.')), 'onnx' in sys.modules)")
+    env = {**os.environ, "PYTHONSAFEPATH": "1"}
+    p = subprocess.run([sys.executable, "-c", probe, "explore", "RUN"], capture_output=True,
+                       text=True, env=env, cwd=tmp_path)
+    assert "'inr_gon.cli.explore'" in p.stdout and "'inr_gon.cli.export'" not in p.stdout
+    assert p.stdout.strip().endswith("False")  # no onnx
+    p = subprocess.run([sys.executable, "-m", "inr_gon", "explore", "--help"], capture_output=True,
+                       text=True, env=env, cwd=tmp_path)
+    assert p.returncode == 0 and "--backend" in p.stdout
+    p = subprocess.run([sys.executable, "-c", probe, "--help"], capture_output=True, text=True,
+                       env=env, cwd=tmp_path)
+    assert "'inr_gon.cli.export'" in p.stdout and "'inr_gon.cli.train'" in p.stdout

@@ -14,7 +14,7 @@ import pytest
 from cli_helpers import assert_input_error, cli_exit, run_cli
 
 from inr_gon.cli.common import parse_size
-from inr_gon.export.onnx import read_info
+from inr_gon.export.info import read_info
 from inr_gon.inference.inputs import training_items
 from inr_gon.run import load_config
 

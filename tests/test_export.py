@@ -13,7 +13,8 @@ from test_cli import assert_input_error, run_cli
 from inr_gon import __version__
 from inr_gon.config import Config
 from inr_gon.errors import InputError
-from inr_gon.export.onnx import decoder_proto, read_info, save_onnx, trace
+from inr_gon.export.info import read_info
+from inr_gon.export.onnx import decoder_proto, save_onnx, trace
 from inr_gon.models.gon import GON
 from inr_gon.models.render import grid
 from inr_gon.run import load_run, save_model

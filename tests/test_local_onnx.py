@@ -14,8 +14,8 @@ from cli_helpers import assert_input_error, cli_exit, run_cli
 from imageio.v3 import imread
 from test_local import TINY
 
+from inr_gon.export.info import read_info
 from inr_gon.export.local import local_decoder_proto, local_feeds, onnx_local_decoder
-from inr_gon.export.onnx import read_info
 from inr_gon.inference.superres import TILE, upscale_photo
 from inr_gon.io import write_png
 from inr_gon.models.local import LocalDecoder

@@ -145,7 +145,7 @@ def test_numpy_only_example(exported, tmp_path):
 def read_example_latents(run):
     import json
 
-    from inr_gon.export.onnx import read_info
+    from inr_gon.export.info import read_info
 
     return json.loads(read_info(run.path / "decoder.onnx").meta["inr_gon.example_latents"])
 
