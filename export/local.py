@@ -37,7 +37,7 @@ class LocalDecoderGraph(nn.Module):
         self.dec = dec
 
     def forward(self, codes: Tensor, fy: Tensor, fx: Tensor, cell: Tensor) -> Tensor:
-        return self.dec(Geometry(fy, fx, cell, (fy.shape[2], fx.shape[2])), codes)
+        return self.dec(Geometry(fy, fx, cell, (fy.shape[2], fx.shape[2]), self.dec.basis), codes)
 
 
 def local_decoder_proto(dec: LocalDecoder) -> onnx.ModelProto:

@@ -49,31 +49,53 @@ def _axis_taps(out_side: int, in_side: int) -> tuple[Tensor, Tensor]:
     depend on the position, and its odd ones vanish), so a flat input meets the same weights
     everywhere, borders included. With 4 taps, the 4 products span every weighting of them.
     float64."""
-    x = (torch.arange(out_side, dtype=torch.float64) + 0.5) * in_side / out_side
-    k = torch.floor(x - 0.5).long()[:, None] - 1 + torch.arange(2 * RADIUS)  # [out, 4]
-    t = k + 0.5 - x[:, None]
+    x, k, t = _offsets(out_side, in_side, RADIUS)
     w = bspline3(t)
     # the 5th row: bicubic interpolation of the input itself (the base a residual decoder adds)
     return reflect(k, in_side), torch.stack([w, w * t, w * (t**2 - 1 / 3), w * t**3, keys_cubic(t)])
 
 
+def _offsets(out_side: int, in_side: int, radius: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Output positions x [out], the 2 radius virtual neighbours k [out, 2 radius] each reads
+    (before mirroring) and their offsets t = k + 1/2 - x."""
+    x = (torch.arange(out_side, dtype=torch.float64) + 0.5) * in_side / out_side
+    k = torch.floor(x - 0.5).long()[:, None] - radius + 1 + torch.arange(2 * radius)
+    return x, k, k + 0.5 - x[:, None]
+
+
+def _wide_taps(out_side: int, in_side: int) -> tuple[Tensor, Tensor]:
+    """The wide window: the cubic B-spline stretched twice, w2(t) = w(t/2)/2, over 8 taps,
+    times (1, u, u^2 - 1/3), u = t/2: the same moments (sampling w at spacing 1/2 reproduces
+    cubics too), so it sums to 1 and the others to 0 everywhere. It gives a point the context
+    of an 8 x 8 neighbourhood at the smoothness of its scale."""
+    _, k, t = _offsets(out_side, in_side, 2 * RADIUS)
+    u = t / 2
+    w = bspline3(u) / 2
+    return reflect(k, in_side), torch.stack([w, w * u, w * (u**2 - 1 / 3)])
+
+
 def axis_factors(out_side: int, in_side: int) -> Tensor:
-    """The taps as dense matrices D_a[j, m] (mirror images that coincide add): [5, out, in],
-    the window's four factors and bicubic's."""
-    m, w = _axis_taps(out_side, in_side)
-    out = torch.zeros(len(w), out_side, in_side, dtype=torch.float64)
-    rows = torch.arange(out_side)[:, None].expand_as(m)
-    for a in range(len(w)):
-        out[a].index_put_((rows, m), w[a], accumulate=True)
-    return out
+    """The taps as dense matrices D_a[j, m] (mirror images that coincide add): [8, out, in],
+    the window's four factors, bicubic's, then the wide window's three."""
+    rows = []
+    for m, w in (_axis_taps(out_side, in_side), _wide_taps(out_side, in_side)):
+        dense = torch.zeros(len(w), out_side, in_side, dtype=torch.float64)
+        at = torch.arange(out_side)[:, None].expand_as(m)
+        for a in range(len(w)):
+            dense[a].index_put_((at, m), w[a], accumulate=True)
+        rows.append(dense)
+    return torch.cat(rows)
 
 
 BICUBIC = 4  # the axis factors' row of bicubic interpolation
 # (y factor, x factor) of each basis function f. quadratic: 1, t_y, t_x, t_y^2, t_x^2, t_y t_x
 # (degree <= 2); cubic: all 16 products, i.e. any weighting of the 4 x 4 neighbours, varying
 # smoothly with the point (LIIF's feature unfolding without its seams).
-BASES = {"quadratic": ((0, 0), (1, 0), (0, 1), (2, 0), (0, 2), (1, 1)),
-         "cubic": tuple((a, b) for a in range(4) for b in range(4))}
+QUADRATIC = ((0, 0), (1, 0), (0, 1), (2, 0), (0, 2), (1, 1))
+# wide: the quadratic basis and the wide window's 1, u_y, u_x (rows 5, 6, 7: w2, w2 u, ...)
+BASES = {"quadratic": QUADRATIC,
+         "cubic": tuple((a, b) for a in range(4) for b in range(4)),
+         "wide": QUADRATIC + ((5, 5), (6, 5), (5, 6))}
 
 
 def local_weights(out_hw: tuple[int, int], in_hw: tuple[int, int],
@@ -93,8 +115,8 @@ class Geometry:
     W_f = fy[a] (x) fx[b], (a, b) = BASES[basis][f], and the observed factor A W_f, for the step, is
     box_y[a] (x) box_x[b], box the axis factors averaged over each input pixel's outputs."""
 
-    fy: Tensor  # [5, H, h] (the 5th: bicubic)
-    fx: Tensor  # [5, W, w]
+    fy: Tensor  # [8, H, h] (the 5th: bicubic)
+    fx: Tensor  # [8, W, w]
     cell: float  # output pixel size in input pixels
     in_hw: tuple[int, int]
     basis: str = "quadratic"
@@ -120,10 +142,17 @@ class Geometry:
 
     def mix(self, z: Tensor) -> Tensor:
         """sum_k W_f(q, k) z_k for every output point q and basis f: codes [B, h*w, d] ->
-        [B, H*W, F*d] (along x, then along y)."""
+        [B, H*W, F*d] (along x, then along y), as batched matrix products, which onnxruntime
+        runs as GEMMs (its Einsum kernel took a third of a decode, 3x their time)."""
         (h, w), d = self.in_hw, z.shape[-1]
-        along_x = torch.einsum("aXw,bhwd->bahXd", self.fx, z.reshape(-1, h, w, d))
-        mixed = torch.einsum("fYh,bfhXd->bYXfd", self.fy[self.pair_y], along_x[:, self.pair_x])
+        rows = sorted(set(self.pair_x))  # the x factors some basis function uses
+        pick = [rows.index(b) for b in self.pair_x]
+        zt = z.reshape(-1, h, w, d).transpose(1, 2).reshape(-1, 1, w, h * d)  # [B, 1, w, h d]
+        along_x = torch.matmul(self.fx[rows][None], zt)[:, pick]  # [B, F, W, h d]
+        along_x = along_x.reshape(*along_x.shape[:3], h, d).transpose(2, 3)  # [B, F, h, W, d]
+        big_w = along_x.shape[3]
+        mixed = torch.matmul(self.fy[self.pair_y][None], along_x.flatten(3))  # [B, F, H, W d]
+        mixed = mixed.reshape(*mixed.shape[:3], big_w, d).permute(0, 2, 3, 1, 4)  # [B, H, W, F, d]
         return mixed.flatten(1, 2).flatten(-2)
 
     def interp(self, pixels: Tensor) -> Tensor:
@@ -134,10 +163,9 @@ class Geometry:
         return out.flatten(1, 2)
 
     def box(self, f: Tensor) -> Tensor:
-        """The window's axis factors [5, S*n, n] averaged over each input pixel's S outputs:
-        [4, n, n]."""
+        """The axis factors [R, S*n, n] averaged over each input pixel's S outputs: [R, n, n]."""
         n = f.shape[-1]
-        return f[:BICUBIC].reshape(BICUBIC, n, f.shape[1] // n, n).mean(2)
+        return f.reshape(len(f), n, f.shape[1] // n, n).mean(2)
 
     def observed_gram(self) -> tuple[Tensor, Tensor]:
         """(A W_f)(A W_g)^T as factors: ([F, F, h, h], [F, F, w, w])."""

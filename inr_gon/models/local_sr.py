@@ -28,7 +28,8 @@ class LocalSR(Model):
         super().__init__(cfg)
         net = cfg.net
         self.net = LocalGON(net.latent_dim, cfg.out_dim, net.hidden, net.layers, "gelu",
-                            residual=net.local_base == "bicubic", conditioned=net.local_pixels)
+                            residual=net.local_base == "bicubic", conditioned=net.local_pixels,
+                            basis=net.local_window)
         self.scales = [int(s) for s in cfg.train.observe_scales.split(",")]
         self.steps = net.inner_steps
         self._geos: dict = {}
