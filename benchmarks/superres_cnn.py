@@ -12,7 +12,7 @@ held-out CIFAR-10 images and 24 held-out Kodak crops): results/superres_levers_c
 `kodak`: trained on 32 px crops of the 9 training Kodak photos instead (..._cnnWIDTH_kodak.json).
 `steptime` times one training step of each (the local model as `--preset superres` trains it,
 the same under `--precision bf16`, the same without --local-pixels, ESPCN width 64, and under
-bf16 the cubic window basis, 3 inner steps, and 3 with the wide window), interleaved, median of REPEATS, with the
+bf16 the cubic window basis, 3 inner steps, and 3 with the wide and the pyramid windows), interleaved, median of REPEATS, with the
 threads torch is given: results/NAME.json (default superres_steptime).
 """
 import json
@@ -69,6 +69,7 @@ def steptime(repeats: int, out: str = "superres_steptime") -> None:
     plain, cnn = LocalGON(16, 3, 128, 3, "gelu", residual=True), ESPCN(64)
     cubic = LocalGON(16, 3, 128, 3, "gelu", residual=True, conditioned=True, basis="cubic")
     wide = LocalGON(16, 3, 128, 3, "gelu", residual=True, conditioned=True, basis="wide")
+    pyramid = LocalGON(16, 3, 128, 3, "gelu", residual=True, conditioned=True, basis="pyramid")
     models = {"local (--preset superres)": (upscaler(local, "quadratic"), local.parameters, False),
               "local, --precision bf16": (upscaler(local, "quadratic"), local.parameters, True),
               "local without the pixels": (upscaler(plain, "quadratic"), plain.parameters, False),
@@ -76,7 +77,9 @@ def steptime(repeats: int, out: str = "superres_steptime") -> None:
               "local, bf16, cubic basis": (upscaler(cubic, "cubic"), cubic.parameters, True),
               "local, bf16, 3 inner steps": (upscaler(local, "quadratic", 3), local.parameters, True),
               "local, bf16, 3 inner steps, wide window": (upscaler(wide, "wide", 3), wide.parameters,
-                                                          True)}
+                                                          True),
+              "local, bf16, 3 inner steps, pyramid window": (upscaler(pyramid, "pyramid", 3),
+                                                             pyramid.parameters, True)}
     x, times = torch.rand(32, 32, 32, 3), {k: [] for k in models}
     for _ in range(repeats + 1):  # the first round warms up
         for name, (up, params, bf16) in models.items():

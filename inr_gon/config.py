@@ -53,8 +53,9 @@ class ModelConfig:
                            "(of the input: the codes model the residual)", choices=("none", "bicubic"))
     local_pixels: bool = knob(False, "--model local, bicubic base: the decoder also reads the "
                               "input's pixels through its window (docs/superres.md)")
-    local_window: str = knob("quadratic", "--model local: the window of codes a point reads: quadratic "
-                             "(4 x 4) | wide (and 8 x 8) | cubic", choices=("quadratic", "wide", "cubic"))
+    local_window: str = knob("quadratic", "--model local: the windows of codes a point reads: quadratic "
+                             "(4 x 4) | wide (and 8 x 8) | pyramid (and 16 x 16) | cubic",
+                             choices=("quadratic", "wide", "pyramid", "cubic"))
     variational: bool = knob(False, "Variational GON: a prior to sample from")
     kl_weight: float = knob(1e-4, "Weight of the KL term (variational runs)", bounds="[0, 1e3]")
     detach_inner: bool = knob(False, "Ablation: no back-propagation through the gradient step")

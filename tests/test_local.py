@@ -19,11 +19,11 @@ TINY = ["--preset", "superres", "--size", "16", "--hidden", "16", "--layers", "2
         "--steps", "3", "--device", "cpu", "--preview-every", "0", "--quiet"]
 
 
-@pytest.mark.parametrize("basis, size", [("quadratic", 6), ("cubic", 16), ("wide", 9)])
+@pytest.mark.parametrize("basis, size", [("quadratic", 6), ("cubic", 16), ("wide", 9), ("pyramid", 12)])
 def test_window_weights_are_a_partition_of_unity_and_the_offsets_centred(basis, size):
     w = local_weights((12, 20), (3, 5), basis)  # [F, N, K]
     assert w.shape == (size, 240, 15)
-    window = torch.tensor([p in ((0, 0), (5, 5)) for p in BASES[basis]])  # the windows alone
+    window = torch.tensor([p in ((0, 0), (5, 5), (8, 8)) for p in BASES[basis]])  # the windows alone
     assert torch.allclose(w[window].sum(-1), torch.ones(240), atol=1e-6)  # borders included
     assert w[~window].sum(-1).abs().max() < 1e-6  # a flat input adds nothing through them
     geo = Geometry.of((12, 20), (3, 5), basis=basis)

@@ -63,22 +63,26 @@ def _offsets(out_side: int, in_side: int, radius: int) -> tuple[Tensor, Tensor, 
     return x, k, k + 0.5 - x[:, None]
 
 
-def _wide_taps(out_side: int, in_side: int) -> tuple[Tensor, Tensor]:
-    """The wide window: the cubic B-spline stretched twice, w2(t) = w(t/2)/2, over 8 taps,
-    times (1, u, u^2 - 1/3), u = t/2: the same moments (sampling w at spacing 1/2 reproduces
-    cubics too), so it sums to 1 and the others to 0 everywhere. It gives a point the context
-    of an 8 x 8 neighbourhood at the smoothness of its scale."""
-    _, k, t = _offsets(out_side, in_side, 2 * RADIUS)
-    u = t / 2
-    w = bspline3(u) / 2
+def _wide_taps(out_side: int, in_side: int, stretch: int) -> tuple[Tensor, Tensor]:
+    """A wide window: the cubic B-spline stretched, w_s(t) = w(t/s)/s, over 4 s taps, times
+    (1, u, u^2 - 1/3), u = t/s: the same moments (sampling w at spacing 1/s reproduces cubics
+    too), so it sums to 1 and the others to 0 everywhere. It gives a point the context of a
+    4 s x 4 s neighbourhood at the smoothness of its scale."""
+    _, k, t = _offsets(out_side, in_side, stretch * RADIUS)
+    u = t / stretch
+    w = bspline3(u) / stretch
     return reflect(k, in_side), torch.stack([w, w * u, w * (u**2 - 1 / 3)])
 
 
+STRETCHES = (2, 4)  # the wide windows' rows: 5, 6, 7 (8 x 8), then 8, 9, 10 (16 x 16)
+
+
 def axis_factors(out_side: int, in_side: int) -> Tensor:
-    """The taps as dense matrices D_a[j, m] (mirror images that coincide add): [8, out, in],
-    the window's four factors, bicubic's, then the wide window's three."""
+    """The taps as dense matrices D_a[j, m] (mirror images that coincide add): [11, out, in],
+    the window's four factors, bicubic's, then each wide window's three."""
     rows = []
-    for m, w in (_axis_taps(out_side, in_side), _wide_taps(out_side, in_side)):
+    for m, w in (_axis_taps(out_side, in_side),
+                 *(_wide_taps(out_side, in_side, s) for s in STRETCHES)):
         dense = torch.zeros(len(w), out_side, in_side, dtype=torch.float64)
         at = torch.arange(out_side)[:, None].expand_as(m)
         for a in range(len(w)):
@@ -92,10 +96,11 @@ BICUBIC = 4  # the axis factors' row of bicubic interpolation
 # (degree <= 2); cubic: all 16 products, i.e. any weighting of the 4 x 4 neighbours, varying
 # smoothly with the point (LIIF's feature unfolding without its seams).
 QUADRATIC = ((0, 0), (1, 0), (0, 1), (2, 0), (0, 2), (1, 1))
-# wide: the quadratic basis and the wide window's 1, u_y, u_x (rows 5, 6, 7: w2, w2 u, ...)
+# wide: the quadratic basis and the 8 x 8 window's 1, u_y, u_x; pyramid: and the 16 x 16 one's
 BASES = {"quadratic": QUADRATIC,
          "cubic": tuple((a, b) for a in range(4) for b in range(4)),
-         "wide": QUADRATIC + ((5, 5), (6, 5), (5, 6))}
+         "wide": QUADRATIC + ((5, 5), (6, 5), (5, 6)),
+         "pyramid": QUADRATIC + ((5, 5), (6, 5), (5, 6), (8, 8), (9, 8), (8, 9))}
 
 
 def local_weights(out_hw: tuple[int, int], in_hw: tuple[int, int],
@@ -115,8 +120,8 @@ class Geometry:
     W_f = fy[a] (x) fx[b], (a, b) = BASES[basis][f], and the observed factor A W_f, for the step, is
     box_y[a] (x) box_x[b], box the axis factors averaged over each input pixel's outputs."""
 
-    fy: Tensor  # [8, H, h] (the 5th: bicubic)
-    fx: Tensor  # [8, W, w]
+    fy: Tensor  # [11, H, h] (the 5th: bicubic)
+    fx: Tensor  # [11, W, w]
     cell: float  # output pixel size in input pixels
     in_hw: tuple[int, int]
     basis: str = "quadratic"
