@@ -10,10 +10,12 @@ and scored exactly as benchmarks/superres_levers.py trains the local model (CIFA
 split, batch 32, views 2x and 4x, Adam 1e-3 with the cosine; margins over bicubic on 300
 held-out CIFAR-10 images and 24 held-out Kodak crops): results/superres_levers_cnnWIDTH.json;
 `kodak`: trained on 32 px crops of the 9 training Kodak photos instead (..._cnnWIDTH_kodak.json).
-`steptime` times one training step of each (the local model as `--preset superres` trains it,
-the same under `--precision bf16`, the same without --local-pixels, ESPCN width 64, and under
-bf16 the cubic window basis, 3 inner steps, and 3 with the wide and the pyramid windows), interleaved, median of REPEATS, with the
-threads torch is given: results/NAME.json (default superres_steptime).
+`steptime` times one training step of each (the local model as `--preset superres` trained
+before 3 inner steps, the same under `--precision bf16`, the same without --local-pixels, ESPCN
+width 64, and under bf16: the cubic window basis, 3 inner steps, the same with the window's
+mixing as the einsums it was before, and 3 with the wide and the pyramid windows), interleaved,
+median of REPEATS, with the threads torch is given: results/NAME.json (default
+superres_steptime).
 """
 import json
 import sys
@@ -50,6 +52,25 @@ class ESPCN(nn.Module):
         return base + res.permute(0, 2, 3, 1)
 
 
+def einsum_mix(geo: Geometry, z: Tensor) -> Tensor:
+    """Geometry.mix as it was before the batched matrix products (the same sums, as einsums)."""
+    (h, w), d = geo.in_hw, z.shape[-1]
+    along_x = torch.einsum("aXw,bhwd->bahXd", geo.fx, z.reshape(-1, h, w, d))
+    mixed = torch.einsum("fYh,bfhXd->bYXfd", geo.fy[geo.pair_y], along_x[:, geo.pair_x])
+    return mixed.flatten(1, 2).flatten(-2)
+
+
+def with_einsum_mix(up):
+    """up, run with einsum_mix in place of Geometry.mix."""
+    def run(x: Tensor, s: int) -> Tensor:
+        mix, Geometry.mix = Geometry.mix, einsum_mix
+        try:
+            return up(x, s)
+        finally:
+            Geometry.mix = mix
+    return run
+
+
 def step_seconds(up, params, x: Tensor, bf16: bool = False) -> float:
     """One Adam step on the batch x [B, 32, 32, C], views 2x and 4x, as train_and_log's; bf16:
     the forward under bfloat16 autocast, as `--precision bf16` trains."""
@@ -76,6 +97,8 @@ def steptime(repeats: int, out: str = "superres_steptime") -> None:
               "ESPCN width 64": (cnn.forward, cnn.parameters, False),
               "local, bf16, cubic basis": (upscaler(cubic, "cubic"), cubic.parameters, True),
               "local, bf16, 3 inner steps": (upscaler(local, "quadratic", 3), local.parameters, True),
+              "the same, einsum mixing (before)": (with_einsum_mix(upscaler(local, "quadratic", 3)),
+                                                   local.parameters, True),
               "local, bf16, 3 inner steps, wide window": (upscaler(wide, "wide", 3), wide.parameters,
                                                           True),
               "local, bf16, 3 inner steps, pyramid window": (upscaler(pyramid, "pyramid", 3),
@@ -88,7 +111,7 @@ def steptime(repeats: int, out: str = "superres_steptime") -> None:
     ratio = med["local (--preset superres)"] / med["ESPCN width 64"]
     bf16 = med["local (--preset superres)"] / med["local, --precision bf16"]
     for k, v in med.items():
-        print(f"{k:28s} {v:.4f} s a step")
+        print(f"{k:44s} {v:.4f} s a step")
     print(f"local / ESPCN: {ratio:.1f}x; local fp32 / bf16: {bf16:.2f}x")
     (RESULTS / f"{out}.json").write_text(json.dumps(
         {"command": " ".join(["python", *sys.argv]), "machine": machine(),

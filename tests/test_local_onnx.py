@@ -39,15 +39,16 @@ def photo(h: int = 40, w: int = 37, seed: int = 0) -> np.ndarray:
     return np.clip(ramp + 0.2 * rng.standard_normal((h, w, 3)).astype(np.float32), 0, 1)
 
 
-@pytest.mark.parametrize("activation", ["gelu", "sine"])
-def test_the_local_graph_matches_torch_for_any_batch_and_geometry(activation):
+@pytest.mark.parametrize("activation, basis", [("gelu", "quadratic"), ("sine", "quadratic"),
+                                               ("gelu", "wide"), ("gelu", "pyramid")])
+def test_the_local_graph_matches_torch_for_any_batch_and_geometry(activation, basis):
     torch.manual_seed(0)
-    dec = LocalDecoder(4, 3, 16, 3, activation).eval()
+    dec = LocalDecoder(4, 3, 16, 3, activation, basis=basis).eval()
     s = ort.InferenceSession(local_decoder_proto(dec).SerializeToString(),
                              providers=["CPUExecutionProvider"])
     cases = [((13, 11), (5, 4), 1), ((64, 48), (16, 12), 3), ((4, 4), (1, 1), 2)]
     for out_hw, in_hw, b in cases:
-        geo = Geometry.of(out_hw, in_hw)
+        geo = Geometry.of(out_hw, in_hw, basis=basis)
         geo = geo.window(slice(1, out_hw[0]), slice(0, out_hw[1] - 1))  # a block, as tiles render
         z = torch.randn(b, in_hw[0] * in_hw[1], 4)
         got = s.run(None, local_feeds(geo, z))[0]
