@@ -11,6 +11,8 @@ decodes and the final render go through the graph.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import onnx
 import torch
@@ -92,17 +94,20 @@ def require_local_export(fp16: bool, with_encoder: bool) -> None:
 def onnx_local_decoder(run, path=None, tensorrt: bool = False, quiet: bool = False, fp16: bool = False):
     """RUN/decoder.onnx of a local run (or `path`) as the model's decode function:
     (Geometry, codes [B, h*w, d]) -> values [B, H*W, C], a torch tensor on the codes' device.
-    A call decodes at most DEFAULT_MAX_MEMORY of activations: onnxruntime's arena keeps the
-    largest call's memory for the session's life (a batch of 32 tiles in one call: 2.6 GB peak
-    RSS for a whole photo at 4x)."""
+    The calls together decode at most DEFAULT_MAX_MEMORY of activations at a time:
+    onnxruntime's arena keeps the largest call's memory for the session's life (a batch of 32
+    tiles in one call: 2.6 GB peak RSS for a whole photo at 4x). On the CPU the tiles are
+    split between concurrent one-thread calls, as `decode_points` splits points."""
     if fp16:
         raise InputError(NO_FP16)
     _, s = decoder_session(run, path, tensorrt, quiet, local=True)
 
     def decode(geo: Geometry, codes: Tensor) -> Tensor:
         per_item = geo.out_hw[0] * geo.out_hw[1] * run.model.point_bytes
-        n = max(1, DEFAULT_MAX_MEMORY // per_item)
-        parts = [s.run(local_feeds(geo, codes[i:i + n])) for i in range(0, len(codes), n)]
+        n = max(1, min(DEFAULT_MAX_MEMORY // (per_item * s.workers), -(-len(codes) // s.workers)))
+        with ThreadPoolExecutor(s.workers) as pool:
+            parts = list(pool.map(lambda i: s.run(local_feeds(geo, codes[i:i + n])),
+                                  range(0, len(codes), n)))
         return torch.from_numpy(np.concatenate(parts)).to(codes.device)
 
     return decode

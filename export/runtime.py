@@ -155,8 +155,8 @@ def decoder_file(run_dir: Path, path: str | Path | None = None, fp16: bool = Fal
 
 
 def decoder_session(run, path, tensorrt: bool, quiet: bool, fp16: bool = False, local: bool = False):
-    """(info, Session) of a run's exported decoder; local: a local run's (export/local.py),
-    one call at a time on all threads, since its calls are few and large."""
+    """(info, Session) of a run's exported decoder; local: a local run's (export/local.py).
+    Either way, on the CPU, concurrent one-thread calls (`open_session`'s parallel)."""
     require_onnxruntime()  # first: without it, exporting would not help either
     if not local:
         require_gon(run.cfg)  # before "run export first": export refuses other models
@@ -165,7 +165,7 @@ def decoder_session(run, path, tensorrt: bool, quiet: bool, fp16: bool = False, 
         raise InputError(f"{path}: no such file")
     info = read_info(path, ("decoder",))
     check_belongs(info, run.cfg, run.path)
-    return info, open_session(path, run.device, tensorrt, quiet=quiet, parallel=not local)
+    return info, open_session(path, run.device, tensorrt, quiet=quiet, parallel=True)
 
 
 def onnx_decoder(run, path: str | Path | None = None, tensorrt: bool = False, quiet: bool = False,

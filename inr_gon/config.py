@@ -53,9 +53,8 @@ class ModelConfig:
                            "(of the input: the codes model the residual)", choices=("none", "bicubic"))
     local_pixels: bool = knob(False, "--model local, bicubic base: the decoder also reads the "
                               "input's pixels through its window (docs/superres.md)")
-    local_window: str = knob("quadratic", "--model local: the windows of codes a point reads: quadratic "
-                             "(4 x 4) | wide (and 8 x 8) | pyramid (and 16 x 16) | cubic",
-                             choices=("quadratic", "wide", "pyramid", "cubic"))
+    local_window: str = knob("quadratic", "--model local: windows a point reads: quadratic (4x4) | wide "
+                             "(+8x8) | pyramid | cubic", choices=("quadratic", "wide", "pyramid", "cubic"))
     variational: bool = knob(False, "Variational GON: a prior to sample from")
     kl_weight: float = knob(1e-4, "Weight of the KL term (variational runs)", bounds="[0, 1e3]")
     detach_inner: bool = knob(False, "Ablation: no back-propagation through the gradient step")
@@ -129,8 +128,7 @@ class SdfConfig:
 
     sdf_points: int = knob(4096, "SDF: points per shape and step", bounds="[1, 10**8]")
     sdf_clamp: float = knob(0.1, "SDF: clamp of the L1 loss (DeepSDF)", bounds="(0, 10]")
-    sdf_samples: int = knob(100_000, "SDF: points sampled (and cached) per shape",
-                            bounds="[16, 10**8]")
+    sdf_samples: int = knob(100_000, "SDF: points sampled (and cached) per shape", bounds="[16, 10**8]")
     sdf_noise: str = knob("0.01,0.05,0.15", "SDF: near-surface noise scales, e.g. 0.005,0.05",
                           check=checks.noise_ok)
     sdf_uniform: float = knob(0.8, "SDF: share of points uniform in the cube", bounds="[0, 1)")
@@ -266,8 +264,7 @@ class Config:
         if bad:
             raise InputError(f"--observe-scales {bad[0]} does not divide the training size {w}x{h}")
 
-    def to_dict(self) -> dict[str, Any]:
-        return self.flat()
+    to_dict = flat  # what config.json holds
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)

@@ -8,7 +8,9 @@ smooth window and a small basis of the offsets t_k = centre_k - x:
     pre(q) = b + cell * w_c + sum_f sum_k W_f(q, k) M_f z_k,    F(q) = MLP(pre(q))
 
 W_0 is the cubic B-spline window w(t_k) (it sums to 1); W_f (f >= 1) multiplies it by
-t_y, t_x, t_y^2 - 1/3, t_x^2 - 1/3 or t_y t_x, whose window sums are 0. Past a border the
+t_y, t_x, t_y^2 - 1/3, t_x^2 - 1/3 or t_y t_x, whose window sums are 0 (`local_window wide`,
+the preset: three more, the window stretched over 8 x 8 pixels times 1, u_y, u_x, u = t/2,
+sums 1, 0, 0, for context). Past a border a
 window reads mirror images of the input's pixels, so every point meets a whole window. Equal
 codes therefore give a constant pre-activation and a flat output, whatever the weights, and a
 flat input gets equal codes away from the borders (there the step's system is the same at

@@ -3,7 +3,8 @@
 An output point at position x (input pixel units; pixel k's centre at k + 1/2) reads the codes
 of its 4 x 4 neighbourhood of input pixels with weights W_f(q, k): the cubic B-spline window
 w(t_k) times a basis of the offsets t_k = centre_k - x: products of (1, t, t^2 - 1/3, t^3)
-along y and along x (`BASES`). Past a border the window reads mirror images of the input's
+along y and along x (`BASES`); the wide bases add the same B-spline stretched over 8 x 8 (and
+16 x 16) input pixels, for context. Past a border a window reads mirror images of the input's
 pixels. Everything a pair (output size, input size) fixes is a `Geometry`, built once and
 cached by the model.
 """
@@ -49,15 +50,15 @@ def _axis_taps(out_side: int, in_side: int) -> tuple[Tensor, Tensor]:
     depend on the position, and its odd ones vanish), so a flat input meets the same weights
     everywhere, borders included. With 4 taps, the 4 products span every weighting of them.
     float64."""
-    x, k, t = _offsets(out_side, in_side, RADIUS)
+    _, k, t = _offsets(out_side, in_side, RADIUS)
     w = bspline3(t)
     # the 5th row: bicubic interpolation of the input itself (the base a residual decoder adds)
     return reflect(k, in_side), torch.stack([w, w * t, w * (t**2 - 1 / 3), w * t**3, keys_cubic(t)])
 
 
 def _offsets(out_side: int, in_side: int, radius: int) -> tuple[Tensor, Tensor, Tensor]:
-    """Output positions x [out], the 2 radius virtual neighbours k [out, 2 radius] each reads
-    (before mirroring) and their offsets t = k + 1/2 - x."""
+    """Output positions x [out] (input pixel units), the 2 radius virtual neighbours k
+    [out, 2 radius] each reads (before mirroring) and their offsets t = k + 1/2 - x."""
     x = (torch.arange(out_side, dtype=torch.float64) + 0.5) * in_side / out_side
     k = torch.floor(x - 0.5).long()[:, None] - radius + 1 + torch.arange(2 * radius)
     return x, k, k + 0.5 - x[:, None]
@@ -147,8 +148,8 @@ class Geometry:
 
     def mix(self, z: Tensor) -> Tensor:
         """sum_k W_f(q, k) z_k for every output point q and basis f: codes [B, h*w, d] ->
-        [B, H*W, F*d] (along x, then along y), as batched matrix products, which onnxruntime
-        runs as GEMMs (its Einsum kernel took a third of a decode, 3x their time)."""
+        [B, H*W, F*d] (along x, then along y), as batched matrix products: onnxruntime runs
+        them as GEMMs, where its Einsum kernel took a third of an exported decoder's call."""
         (h, w), d = self.in_hw, z.shape[-1]
         rows = sorted(set(self.pair_x))  # the x factors some basis function uses
         pick = [rows.index(b) for b in self.pair_x]
