@@ -18,10 +18,12 @@ Data: CIFAR-10 items the run held out (its own split: 1,000 of the 10k with --va
 seed 0); 32 x 32 crops of the photographs in builtin:skimage (2 crops of 128 x 128 per photo
 at fixed random places, area-downsampled to 32 x 32); and 96 x 96 crops of the 3 held-out
 lossless Kodak photographs (16 per photo at fixed random places, full resolution: x2, x3, x4
-from 48, 32, 24). The Kodak split: the 12 files sorted by name, permuted by
-numpy.random.default_rng(0); the first 3 are held out (kodim14, kodim04, kodim11), the other 9
-may train a run (`kodak_split`). Protocol: every output rounded to 8 bits, a border of
-`factor` pixels cropped (the usual SR convention), PSNR and SSIM on RGB in [0, 1].
+from 48, 32, 24); and the 512 x 512 centres of those 3 photos (x4 and x2 from 128 and 256:
+a local run tiles them, as `render --scale` tiles a whole photo). The Kodak split: the 12
+files sorted by name, permuted by numpy.random.default_rng(0); the first 3 are held out
+(kodim14, kodim04, kodim11), the other 9 may train a run (`kodak_split`). Protocol: every
+output rounded to 8 bits, a border of `factor` pixels cropped (the usual SR convention), PSNR
+and SSIM on RGB in [0, 1].
 A `local` run (--preset superres) is encoded for the factor and rendered by its own decoder;
 refinement and the per-image SIREN apply to gon runs only; a local run's refinement is K more
 chord Gauss-Newton steps than it trained with (`--chord-steps`), and `--self-ensemble` adds
@@ -61,6 +63,7 @@ CIFAR = DATA / "cifar10_train10k_images.npy"
 SIDE = 32
 KODAK_CROP = 96
 KODAK_HELD_OUT = 3
+KODAK_CENTRE = 512  # kodak512: the held-out photos' centres, tiled by a local run
 
 
 def cifar_held_out(run, n: int) -> np.ndarray:
@@ -99,6 +102,17 @@ def kodak_crops(per_photo: int = 16, seed: int = 0) -> np.ndarray:
             y = rng.integers(0, img.shape[0] - KODAK_CROP)
             x = rng.integers(0, img.shape[1] - KODAK_CROP)
             out.append(img[y:y + KODAK_CROP, x:x + KODAK_CROP, :3])
+    return np.stack(out)
+
+
+def kodak_centres(side: int = KODAK_CENTRE) -> np.ndarray:
+    """The side x side centre of each held-out photograph: inputs of 128 x 128 and more, which a
+    local run renders in tiles (`render --scale`), so this set scores the tiled path."""
+    out = []
+    for f in kodak_split()[1]:
+        img = read_image(f)[..., :3].astype(np.float32) / 255.0
+        y, x = (img.shape[0] - side) // 2, (img.shape[1] - side) // 2
+        out.append(img[y:y + side, x:x + side])
     return np.stack(out)
 
 
@@ -245,7 +259,7 @@ def main(argv: list[str] | None = None) -> None:
                    help="local runs: also render with this many more chord Gauss-Newton steps")
     p.add_argument("--self-ensemble", action="store_true",
                    help="local runs: also the chord-step row averaged over 8 flips and turns")
-    p.add_argument("--sets", default="cifar10,skimage,kodak", help="which data sets")
+    p.add_argument("--sets", default="cifar10,skimage,kodak,kodak512", help="which data sets")
     p.add_argument("--name", default="superres")
     args = p.parse_args(argv)
     torch.manual_seed(0)
@@ -256,10 +270,12 @@ def main(argv: list[str] | None = None) -> None:
         run = load_run(run_dir)
         sets = {"cifar10 held out": (cifar_held_out(run, args.n), (4, 2)),
                 "skimage photo crops": (photos, (4, 2)),
-                "kodak photo crops": (kodak, (4, 3, 2))}
+                "kodak photo crops": (kodak, (4, 3, 2)),
+                "kodak512 centres, tiled": (kodak_centres() if "kodak512" in args.sets else None, (4, 2))}
         for data, (truth, factors) in sets.items():
-            if data.split()[0] not in args.sets.split(","):
-                continue
+            if data.split()[0] not in args.sets.split(",") or (
+                    truth is None or (truth.shape[1] > KODAK_CROP and run.cfg.net.model != "local")):
+                continue  # not asked for; tiled photos are a local run's path only
             side = truth.shape[1]
             for factor in factors:
                 small = box_downsample(torch.tensor(truth), factor).numpy()
@@ -284,7 +300,7 @@ def main(argv: list[str] | None = None) -> None:
                 text = table(["method", "PSNR dB", "SSIM", "seconds"], rows)
                 print(f"\n{title}\n{text}", flush=True)
                 md.append(f"### {title}\n\n```\n{text}\n```\n")
-                if factor == 4:
+                if factor == 4 and side <= KODAK_CROP:  # a 512 px row would be 7,680 px wide
                     tag = f"{args.name}_{data.split()[0]}_4x.png"
                     picture(RESULTS / tag, truth, small, outs)
     write_result(args.name, record)
