@@ -97,10 +97,12 @@ BICUBIC = 4  # the axis factors' row of bicubic interpolation
 # (degree <= 2); cubic: all 16 products, i.e. any weighting of the 4 x 4 neighbours, varying
 # smoothly with the point (LIIF's feature unfolding without its seams).
 QUADRATIC = ((0, 0), (1, 0), (0, 1), (2, 0), (0, 2), (1, 1))
-# wide: the quadratic basis and the 8 x 8 window's 1, u_y, u_x; pyramid: and the 16 x 16 one's
+# wide: the quadratic basis and the 8 x 8 window's 1, u_y, u_x (wide_quadratic: its degree 2
+# too); pyramid: and the 16 x 16 window's 1, u_y, u_x
 BASES = {"quadratic": QUADRATIC,
          "cubic": tuple((a, b) for a in range(4) for b in range(4)),
          "wide": QUADRATIC + ((5, 5), (6, 5), (5, 6)),
+         "wide_quadratic": QUADRATIC + ((5, 5), (6, 5), (5, 6), (7, 5), (5, 7), (6, 6)),
          "pyramid": QUADRATIC + ((5, 5), (6, 5), (5, 6), (8, 8), (9, 8), (8, 9))}
 
 
