@@ -19,7 +19,8 @@ TINY = ["--preset", "superres", "--size", "16", "--hidden", "16", "--layers", "2
         "--steps", "3", "--device", "cpu", "--preview-every", "0", "--quiet"]
 
 
-@pytest.mark.parametrize("basis, size", [("quadratic", 6), ("cubic", 16), ("wide", 9), ("wide_quadratic", 12), ("pyramid", 12)])
+@pytest.mark.parametrize("basis, size", [("quadratic", 6), ("cubic", 16), ("wide", 9),
+                                         ("wide_quadratic", 12), ("pyramid", 12)])
 def test_window_weights_are_a_partition_of_unity_and_the_offsets_centred(basis, size):
     w = local_weights((12, 20), (3, 5), basis)  # [F, N, K]
     assert w.shape == (size, 240, 15)
