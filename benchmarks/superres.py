@@ -266,16 +266,18 @@ def main(argv: list[str] | None = None) -> None:
     record, md = {"command": " ".join(["python", *sys.argv]), "machine": machine(),
                   "results": []}, []
     photos, kodak = photo_crops(), kodak_crops()
+    centres = kodak_centres() if "kodak512" in args.sets.split(",") else None
     for i, run_dir in enumerate(args.runs):
         run = load_run(run_dir)
         sets = {"cifar10 held out": (cifar_held_out(run, args.n), (4, 2)),
                 "skimage photo crops": (photos, (4, 2)),
                 "kodak photo crops": (kodak, (4, 3, 2)),
-                "kodak512 centres, tiled": (kodak_centres() if "kodak512" in args.sets else None, (4, 2))}
+                "kodak512 centres, tiled": (centres, (4, 2))}
         for data, (truth, factors) in sets.items():
-            if data.split()[0] not in args.sets.split(",") or (
-                    truth is None or (truth.shape[1] > KODAK_CROP and run.cfg.net.model != "local")):
-                continue  # not asked for; tiled photos are a local run's path only
+            if data.split()[0] not in args.sets.split(","):
+                continue
+            if truth is centres and run.cfg.net.model != "local":
+                continue  # tiled photos are a local run's path only
             side = truth.shape[1]
             for factor in factors:
                 small = box_downsample(torch.tensor(truth), factor).numpy()

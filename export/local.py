@@ -69,7 +69,7 @@ def check_local_decoder(run_session, model, cfg: Config, items: Items | None, na
     g = torch.Generator().manual_seed(0)
     z = model.encode(items.coords, items.values) if items is not None else None
     scale = float(z.std()) if z is not None and z.numel() > 1 else 1.0
-    geo = Geometry.of((23, 17), (6, 5), basis=model.decoder.basis).window(slice(3, 21), slice(1, 16))
+    geo = model.geometry((23, 17), (6, 5)).window(slice(3, 21), slice(1, 16))
     codes = torch.randn(3, 30, model.decoder.latent_dim, generator=g) * scale
     cases = [("random codes and geometry", geo, codes)]
     if z is not None:

@@ -63,7 +63,7 @@ def test_export_of_a_local_run_writes_a_checked_decoder(local_run):
     assert "inr_gon.weights_sha256" in info.meta
     r = load_run(local_run)
     decode = onnx_local_decoder(r, quiet=True)
-    geo = Geometry.of((30, 26), (7, 6), basis=r.model.decoder.basis)  # not the training geometry
+    geo = r.model.geometry((30, 26), (7, 6))  # not the training geometry
     z = torch.randn(2, 42, r.model.decoder.latent_dim) * 3
     with torch.no_grad():
         assert (decode(geo, z) - r.model.decoder(geo, z)).abs().max() < 1e-5
