@@ -1,7 +1,8 @@
 """A lever of the local super-resolution model, side by side at equal steps (issue 23).
 
     python benchmarks/superres_levers.py BASE STEPS TAG [basis] [homogeneous] [dim] [hidden] [cond]
-        [--loss mse|l1] [--lr 1e-3] [--precision fp32|bf16] [--inner-steps 2]
+        [--loss mse|l1] [--lr 1e-3] [--precision fp32|bf16] [--inner-steps 2] [--layers 3]
+        [--data cifar|mix] [--ema DECAY]
 
 BASE 0: no base, 1: bicubic base; basis quadratic | cubic (models/local_geometry.BASES);
 homogeneous 0 | 1 (LocalDecoder.scaled); dim: the codes' length (16); hidden: the decoder's
@@ -9,6 +10,11 @@ width (128); cond 0 | 1: the decoder also reads the input's pixels (LocalDecoder
 --loss: the training loss of each view (l1: EDSR's and LIIF's); --lr: Adam's peak;
 --precision bf16: the step under bf16 autocast, as the preset's `auto` on a bf16 CPU.
 --inner-steps: the Gauss-Newton step and its chord steps, in training and evaluation (2).
+--layers: the decoder MLP's depth (3: the window's linear layer and two hidden ones).
+--data cifar | mix: mix trains each batch on 16 CIFAR-10 images and 16 32 px crops of the 9
+training Kodak photos (the issue's recipe: photos and the CIFAR-10 array).
+--ema DECAY: also score an exponential moving average of the weights (Polyak averaging), the
+same training run, so the two columns differ only in the weights scored (ema_* keys).
 
 Trains LocalGON (16-vector codes, 3 x 128 GELU, 2 inner steps) on the shared CIFAR-10 array's
 training split (the package's split, seed 0), batch 32, views box-downsampled 2x and 4x scored
@@ -26,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from inr_gon.models.local import LocalGON
 from inr_gon.models.local_geometry import Geometry
@@ -92,10 +99,11 @@ def photo_batches(g: torch.Generator, side: int = 32, batch: int = 32):
 
 def train_and_log(net: torch.nn.Module, up, steps: int, tag: str, record=None,
                   data: str = "cifar", loss: str = "mse", lr: float = 1e-3,
-                  bf16: bool = False) -> list[dict]:
+                  bf16: bool = False, ema=None) -> list[dict]:
     """Adam lr, cosine to 0.1 lr, batch 32 of the training split (data "kodak": 32 px crops of
-    the training photos instead), views 2x and 4x; the margins at EVAL_AT, passed to
-    record(log) after each (a run stopped early keeps its curve)."""
+    the training photos instead; "mix": 16 of each), views 2x and 4x; the margins at EVAL_AT,
+    passed to record(log) after each (a run stopped early keeps its curve). ema: (AveragedModel
+    of net, its upscaler), updated after every step and scored beside net."""
     torch.manual_seed(0)
     torch.set_num_threads(1)
     imgs = torch.tensor(np.load(str(CIFAR)).astype(np.float32) / 255.0)
@@ -105,18 +113,25 @@ def train_and_log(net: torch.nn.Module, up, steps: int, tag: str, record=None,
     sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine)
     g = torch.Generator().manual_seed(0)
     kodak, truth = kodak_crops(per_photo=8), imgs[val_idx[:300]]
-    photos = photo_batches(g) if data == "kodak" else None
+    photos = photo_batches(g, batch=16 if data == "mix" else 32) if data != "cifar" else None
+    cifar = lambda n: imgs[train_idx[torch.randint(len(train_idx), (n,), generator=g)]]  # noqa: E731
+    draw = {"cifar": lambda: cifar(32), "kodak": photos,
+            "mix": lambda: torch.cat([cifar(16), photos()])}[data]
     t0, log = time.time(), []
     for step in range(1, steps + 1):
-        x = photos() if photos else imgs[train_idx[torch.randint(len(train_idx), (32,), generator=g)]]
+        x = draw()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             value = views_loss(up, x, loss)
         opt.zero_grad()
         value.backward()
         opt.step()
         sched.step()
+        if ema:
+            ema[0].update_parameters(net)
         if step in EVAL_AT or step == steps:
             log.append({"step": step, **evaluate(up, truth, kodak), "seconds": round(time.time() - t0)})
+            if ema:
+                log[-1].update({f"ema_{k}": v for k, v in evaluate(ema[1], truth, kodak).items()})
             print(tag, log[-1], flush=True)
             if record:
                 record(log)
@@ -130,6 +145,9 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     p.add_argument("--inner-steps", type=int, default=2)
+    p.add_argument("--layers", type=int, default=3)
+    p.add_argument("--ema", type=float, default=0.0)
+    p.add_argument("--data", choices=("cifar", "mix"), default="cifar")
     a = p.parse_args()
     pos = a.pos + [None] * (8 - len(a.pos))
     residual, steps, tag = pos[0] == "1", int(pos[1]), pos[2]
@@ -137,18 +155,20 @@ def main() -> None:
     dim, hidden = int(pos[5] or 16), int(pos[6] or 128)
     conditioned = pos[7] == "1"
     torch.manual_seed(0)
-    net = LocalGON(dim, 3, hidden, 3, "gelu", residual=residual, basis=basis,
+    net = LocalGON(dim, 3, hidden, a.layers, "gelu", residual=residual, basis=basis,
                    homogeneous=homogeneous, conditioned=conditioned)
     def record(log: list[dict]) -> None:
         (RESULTS / f"superres_levers_{tag}.json").write_text(json.dumps(
             {"command": " ".join(["python", *sys.argv]), "bicubic_base": residual,
              "basis": basis, "homogeneous": homogeneous, "code_dim": dim, "hidden": hidden,
              "conditioned": conditioned, "loss": a.loss, "lr": a.lr, "precision": a.precision,
-             "inner_steps": a.inner_steps,
+             "inner_steps": a.inner_steps, "layers": a.layers, "ema": a.ema, "data": a.data,
              "margin_over_bicubic_db": log}, indent=1))
 
+    ema = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(a.ema)) if a.ema else None
     train_and_log(net, upscaler(net, basis, a.inner_steps), steps, tag, record, loss=a.loss, lr=a.lr,
-                  bf16=a.precision == "bf16")
+                  bf16=a.precision == "bf16", data=a.data,
+                  ema=(ema, upscaler(ema.module, basis, a.inner_steps)) if ema else None)
 
 
 if __name__ == "__main__":
