@@ -15,7 +15,6 @@ from inr_gon.errors import InputError, wxh
 from inr_gon.inference.latents import latent_spec
 from inr_gon.inference.sample import (
     check_animation_path,
-    check_image_run,
     endpoint_latents,
     slerp,
     write_animation,
@@ -49,7 +48,7 @@ def interpolate(
     check_animation_path(out_file)
     r = load_run(run, device)
     r.require_latent_space("interpolate")
-    check_image_run(r, "interpolate")
+    r.require_images()
     hw = parse_size(size) or r.cfg.size
     if frames * hw[0] * hw[1] > MAX_FRAME_PIXELS:
         raise InputError(f"{frames} frames of {wxh(*hw)} is too much for one animation: "

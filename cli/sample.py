@@ -9,7 +9,7 @@ from inr_gon.cli.common import app, note, parse_size
 from inr_gon.cli.shared import shared
 from inr_gon.errors import InputError, wxh
 from inr_gon.inference.latents import save_latents
-from inr_gon.inference.sample import check_image_run, sample_latents
+from inr_gon.inference.sample import sample_latents
 from inr_gon.io import write_png
 from inr_gon.plots import image_grid
 from inr_gon.run import hold_if_inside, load_run
@@ -31,7 +31,7 @@ def sample(
         raise InputError(f"-n {n} is above the limit of 4096 samples")
     r = load_run(run, device)
     r.require_latent_space("sample")
-    check_image_run(r, "sample")
+    r.require_images()
     hw = parse_size(size) or r.cfg.size
     with oom.guard(lambda what: f"sample ran out of {what} at {wxh(*hw)}; lower -n (now {n}) "
                    "or --size"):

@@ -61,20 +61,14 @@ class OnnxInfo:
         return self.meta.get("inr_gon.precision", "fp32")
 
 
-def read_info(path: str | Path, kinds: tuple[str, ...] = KINDS) -> OnnxInfo:
-    """The inr-gon metadata of an ONNX file; InputError for anything that is not ours."""
+def read_info(path: str | Path, kinds: tuple[str, ...] = KINDS, session=None) -> OnnxInfo:
+    """The inr-gon metadata of an ONNX file; InputError for anything that is not ours.
+    session: an onnxruntime InferenceSession already open on it (the file is then not loaded
+    a second time just for its metadata)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such ONNX file")
-    ort = require_onnxruntime()
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # only its metadata
-    opts.log_severity_level = 3
-    try:
-        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    except Exception as e:  # onnxruntime's errors are plain Exception subclasses
-        raise InputError(f"{path}: not an ONNX file onnxruntime loads ({type(e).__name__})") from None
-    meta = dict(sess.get_modelmeta().custom_metadata_map)
+    meta = dict((session or _metadata_session(path)).get_modelmeta().custom_metadata_map)
     kind = meta.get("inr_gon.kind")
     if meta.get("inr_gon.format") != FORMAT or kind not in KINDS:
         raise InputError(f"{path}: not an inr-gon ONNX file (no inr-gon metadata)")
@@ -85,6 +79,18 @@ def read_info(path: str | Path, kinds: tuple[str, ...] = KINDS) -> OnnxInfo:
     except InputError as e:
         raise InputError(f"{path}: damaged inr-gon metadata ({e})") from None
     return OnnxInfo(path, kind, cfg, meta)
+
+
+def _metadata_session(path: Path):
+    """A session that only reads the file (no graph optimisation): its metadata."""
+    ort = require_onnxruntime()
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    opts.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime's errors are plain Exception subclasses
+        raise InputError(f"{path}: not an ONNX file onnxruntime loads ({type(e).__name__})") from None
 
 
 def weights_digest(run_dir: Path) -> str:

@@ -89,7 +89,8 @@ def open_session(path: str | Path, device: torch.device | str = "cpu", tensorrt:
     try:
         sess = ort.InferenceSession(str(path), opts, providers=[p for p in chain if _name(p) not in missing])
     except Exception as e:  # onnxruntime's errors are plain Exception subclasses
-        raise InputError(f"{path}: onnxruntime cannot load it ({str(e).splitlines()[0][:200]})") from None
+        why = str(e).splitlines()[0][:200]
+        raise InputError(f"{path}: not an ONNX file onnxruntime loads ({why})") from None
     used = sess.get_providers()[0]
     if device.type == "cuda" and used == "CPUExecutionProvider":
         why = (f"this onnxruntime has no CUDA provider ({INSTALL})" if "CUDAExecutionProvider" in missing
@@ -163,9 +164,10 @@ def decoder_session(run, path, tensorrt: bool, quiet: bool, fp16: bool = False, 
     path = decoder_file(run.path, path, fp16)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
-    info = read_info(path, ("decoder",))
+    s = open_session(path, run.device, tensorrt, quiet=quiet, parallel=True)
+    info = read_info(path, ("decoder",), s.sess)  # from the open session: one load of the file
     check_belongs(info, run.cfg, run.path)
-    return info, open_session(path, run.device, tensorrt, quiet=quiet, parallel=True)
+    return info, s
 
 
 def onnx_decoder(run, path: str | Path | None = None, tensorrt: bool = False, quiet: bool = False,
@@ -189,9 +191,7 @@ def onnx_renderer(run, path: str | Path | None = None, tensorrt: bool = False, q
     """RUN/decoder.onnx (RUN/decoder_fp16.onnx with fp16, or `path`) as a renderer:
     (z [B, D], (H, W), max_memory bytes) -> images float32 [B, H, W, C] in [0, 1], chunked like
     `inr_gon.models.render.render_images`."""
-    if run.cfg.summary.modality != "image":
-        raise InputError(f"{run.path}: an {run.cfg.summary.modality} run renders no images "
-                         "(use `inr-gon mesh`)")
+    run.require_images()
     decode = onnx_decoder(run, path, tensorrt, quiet, fp16)
 
     def render(z: torch.Tensor, hw: tuple[int, int], max_memory: int = DEFAULT_MAX_MEMORY) -> np.ndarray:
@@ -214,9 +214,11 @@ def onnx_encoder(run, path: str | Path | None = None, tensorrt: bool = False, qu
     if not found:
         raise InputError(f"{run.path}: no exported encoder: run `inr-gon export {run.path} "
                          "--with-encoder` first")
-    info = read_info(found[0], ("encoder", "encoder_grid"))
+    if not found[0].is_file():
+        raise InputError(f"{found[0]}: no such ONNX file")
+    s = open_session(found[0], run.device, tensorrt, quiet=quiet)
+    info = read_info(found[0], ("encoder", "encoder_grid"), s.sess)
     check_belongs(info, run.cfg, run.path)
-    s = open_session(info.path, run.device, tensorrt, quiet=quiet)
     cfg = info.cfg
 
     def encode(values: np.ndarray, coords: np.ndarray | torch.Tensor | None = None) -> torch.Tensor:

@@ -148,9 +148,7 @@ def test_interpolate_bad_flags(runs, pngs, capsys, args, words):
 
 
 def test_sample_refuses_non_image_runs(runs):
-    from inr_gon.inference.sample import check_image_run
-
     run = load_run(runs / "plain")
     run.cfg = run.cfg.replace(modality="sdf")
-    with pytest.raises(InputError, match="sdf"):
-        check_image_run(run, "sample")
+    with pytest.raises(InputError, match="an sdf run renders no images"):
+        run.require_images()

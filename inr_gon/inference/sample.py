@@ -27,12 +27,6 @@ PRIORS = ("auto", "model", "fitted")
 FIT_ITEMS = 1024  # training items a fitted prior is estimated from
 
 
-def check_image_run(run, what: str) -> None:
-    if run.cfg.summary.modality != "image":
-        raise InputError(f"{what} renders images; this is an {run.cfg.summary.modality} run "
-                         "(use `inr-gon mesh`)")
-
-
 def fitted_gaussian(run, limit: int = FIT_ITEMS) -> tuple[Tensor, Tensor]:
     """(mean [D], covariance [D, D]) of the latents of up to `limit` training items."""
     try:
