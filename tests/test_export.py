@@ -71,12 +71,12 @@ def test_export_writes_one_checked_file_with_metadata(make_run, capsys):
     assert info.meta["inr_gon.modality"] == "image" and "(y, x)" in info.meta["inr_gon.coordinates"]
     latents = np.array(json.loads(info.meta["inr_gon.example_latents"]))
     assert latents.shape == (4, cfg.net.latent_dim)  # the checked training items, for torch-free use
-    model = onnx.load(str(run / "decoder.onnx"))
-    assert [i.name for i in model.graph.input] == ["coords", "latent"]
     # from a session already open (the runtime's, so the file is loaded once): the same
     sess = ort.InferenceSession(str(run / "decoder.onnx"), providers=["CPUExecutionProvider"])
     opened = read_info(run / "decoder.onnx", session=sess)
     assert (opened.kind, opened.cfg, opened.meta) == (info.kind, info.cfg, info.meta)
+    model = onnx.load(str(run / "decoder.onnx"))
+    assert [i.name for i in model.graph.input] == ["coords", "latent"]
     assert [o.name for o in model.graph.output] == ["values"]
     dims = [d.dim_param or d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
     assert dims == ["coords_batch", "points", 2]
