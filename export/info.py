@@ -90,7 +90,12 @@ def _metadata_session(path: Path):
     try:
         return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime's errors are plain Exception subclasses
-        raise InputError(f"{path}: not an ONNX file onnxruntime loads ({type(e).__name__})") from None
+        raise unloadable(path, e) from None
+
+
+def unloadable(path: str | Path, e: Exception) -> InputError:
+    """The one line for a file onnxruntime refuses (metadata or runtime session alike)."""
+    return InputError(f"{path}: not an ONNX file onnxruntime loads ({str(e).splitlines()[0][:200]})")
 
 
 def weights_digest(run_dir: Path) -> str:

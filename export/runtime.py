@@ -18,7 +18,14 @@ import numpy as np
 import torch
 
 from inr_gon.errors import InputError, warn
-from inr_gon.export.info import INSTALL, check_belongs, read_info, require_gon, require_onnxruntime
+from inr_gon.export.info import (
+    INSTALL,
+    check_belongs,
+    read_info,
+    require_gon,
+    require_onnxruntime,
+    unloadable,
+)
 from inr_gon.models.render import DEFAULT_MAX_MEMORY, bytes_per_point, chunk_shape, grid
 
 DECODER_FILE, ENCODER_FILE, GRID_ENCODER_FILE = "decoder.onnx", "encoder.onnx", "encoder_grid.onnx"
@@ -89,8 +96,7 @@ def open_session(path: str | Path, device: torch.device | str = "cpu", tensorrt:
     try:
         sess = ort.InferenceSession(str(path), opts, providers=[p for p in chain if _name(p) not in missing])
     except Exception as e:  # onnxruntime's errors are plain Exception subclasses
-        why = str(e).splitlines()[0][:200]
-        raise InputError(f"{path}: not an ONNX file onnxruntime loads ({why})") from None
+        raise unloadable(path, e) from None
     used = sess.get_providers()[0]
     if device.type == "cuda" and used == "CPUExecutionProvider":
         why = (f"this onnxruntime has no CUDA provider ({INSTALL})" if "CUDAExecutionProvider" in missing
