@@ -1,7 +1,9 @@
 """Super-resolution against the true high-resolution images (issue 13).
 
-Each 32 x 32 truth is box-downsampled by 4 (8 x 8) or 2 (16 x 16); every method sees only that
-input and is scored (PSNR, SSIM) against the truth:
+Each truth is area-averaged by the factor (32 x 32 by 4: 8 x 8, by 2: 16 x 16; a truth whose
+side the factor does not divide is first cropped to its centre, 32 -> 30 at 3x; fractional
+factors on the Kodak crops, 96 -> 30 at 3.2x and 96 -> 40 at 2.4x); every method sees only
+that input and is scored (PSNR, SSIM) against the truth:
 - nearest: pixel replication;
 - bicubic: skimage.transform.resize(order=3, mode="edge", anti_aliasing=False), clipped;
 - inr-gon one pass: Run.encode of the small input (the box-average observation model), then
@@ -17,13 +19,13 @@ input and is scored (PSNR, SSIM) against the truth:
 Data: CIFAR-10 items the run held out (its own split: 1,000 of the 10k with --val-fraction 0.1,
 seed 0); 32 x 32 crops of the photographs in builtin:skimage (2 crops of 128 x 128 per photo
 at fixed random places, area-downsampled to 32 x 32); and 96 x 96 crops of the 3 held-out
-lossless Kodak photographs (16 per photo at fixed random places, full resolution: x2, x3, x4
-from 48, 32, 24); and the 512 x 512 centres of those 3 photos (x4 and x2 from 128 and 256:
-a local run tiles them, as `render --scale` tiles a whole photo). The Kodak split: the 12
+lossless Kodak photographs (16 per photo at fixed random places, full resolution: x2, x2.4,
+x3, x3.2, x4 from 48, 40, 32, 30, 24); and the 512 x 512 centres of those 3 photos (x4 and x2
+from 128 and 256: a local run tiles them, as `render --scale` tiles a whole photo). The Kodak split: the 12
 files sorted by name, permuted by numpy.random.default_rng(0); the first 3 are held out
 (kodim14, kodim04, kodim11), the other 9 may train a run (`kodak_split`). Protocol: every
-output rounded to 8 bits, a border of `factor` pixels cropped (the usual SR convention), PSNR
-and SSIM on RGB in [0, 1].
+output rounded to 8 bits, a border of `factor` pixels (rounded up) cropped (the usual SR
+convention), PSNR and SSIM on RGB in [0, 1].
 A `local` run (--preset superres) is encoded for the factor and rendered by its own decoder;
 refinement and the per-image SIREN apply to gon runs only; a local run's refinement is K more
 chord Gauss-Newton steps than it trained with (`--chord-steps`), and `--self-ensemble` adds
@@ -42,78 +44,27 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from imageio.v3 import imread as read_image
 
-from inr_gon.datasets.builtin import load_builtin
 from inr_gon.inference.fit import fit_images
 from inr_gon.inference.superres import upscale_photo
 from inr_gon.io import write_png
 from inr_gon.limits import LOCAL_DIRECT_SIDE
 from inr_gon.metrics import image_scores
-from inr_gon.models.render import box_downsample, grid
+from inr_gon.models.local_geometry import area_downsample
+from inr_gon.models.render import grid
 from inr_gon.plots import image_grid, upscale_bicubic, upscale_nearest
 from inr_gon.run import load_run
-from inr_gon.training.batches import split_indices
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchmarks, also under PYTHONSAFEPATH
 from common import RESULTS, machine, parser, table, write_result  # noqa: E402
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-CIFAR = DATA / "cifar10_train10k_images.npy"
-SIDE = 32
-KODAK_CROP = 96
-KODAK_HELD_OUT = 3
-KODAK_CENTRE = 512  # kodak512: the held-out photos' centres, tiled by a local run
-
-
-def cifar_held_out(run, n: int) -> np.ndarray:
-    images = np.load(str(CIFAR)).astype(np.float32) / 255.0
-    _, val = split_indices(len(images), run.cfg.dataset.val_fraction, run.cfg.train.seed)
-    return images[val[:n].numpy()]
-
-
-def photo_crops(per_photo: int = 2, crop: int = 128, seed: int = 0) -> np.ndarray:
-    """Crops at fixed random places of each builtin:skimage photograph, area-resized to 32."""
-    rng, out = np.random.default_rng(seed), []
-    full = load_builtin("builtin:skimage", (512, 512), None).images  # [P, 512, 512, 3]
-    for img in full:
-        for _ in range(per_photo):
-            y, x = rng.integers(0, 512 - crop, 2)
-            patch = torch.tensor(img[None, y:y + crop, x:x + crop])
-            out.append(box_downsample(patch, crop // SIDE)[0].numpy())
-    return np.stack(out)
-
-
-def kodak_split() -> tuple[list[Path], list[Path]]:
-    """(training photos, held-out photos) of the shared Kodak set, fixed by seed 0."""
-    files = sorted((DATA / "photos").glob("kodim*.png"))
-    order = np.random.default_rng(0).permutation(len(files))
-    held = set(order[:KODAK_HELD_OUT].tolist())
-    return ([f for i, f in enumerate(files) if i not in held],
-            [f for i, f in enumerate(files) if i in held])
-
-
-def kodak_crops(per_photo: int = 16, seed: int = 0) -> np.ndarray:
-    """Crops of KODAK_CROP x KODAK_CROP at fixed random places of each held-out photograph."""
-    rng, out = np.random.default_rng(seed), []
-    for f in kodak_split()[1]:
-        img = read_image(f).astype(np.float32) / 255.0
-        for _ in range(per_photo):
-            y = rng.integers(0, img.shape[0] - KODAK_CROP)
-            x = rng.integers(0, img.shape[1] - KODAK_CROP)
-            out.append(img[y:y + KODAK_CROP, x:x + KODAK_CROP, :3])
-    return np.stack(out)
-
-
-def kodak_centres(side: int = KODAK_CENTRE) -> np.ndarray:
-    """The side x side centre of each held-out photograph: inputs of 128 x 128 and more, which a
-    local run renders in tiles (`render --scale`), so this set scores the tiled path."""
-    out = []
-    for f in kodak_split()[1]:
-        img = read_image(f)[..., :3].astype(np.float32) / 255.0
-        y, x = (img.shape[0] - side) // 2, (img.shape[1] - side) // 2
-        out.append(img[y:y + side, x:x + side])
-    return np.stack(out)
+from superres_data import (  # noqa: E402
+    KODAK_CROP,
+    cifar_held_out,
+    kodak_centres,
+    kodak_crops,
+    photo_crops,
+    views,
+)
 
 
 def lanczos(images: np.ndarray, side: int) -> np.ndarray:
@@ -124,10 +75,10 @@ def lanczos(images: np.ndarray, side: int) -> np.ndarray:
     return np.clip(np.stack(out), 0, 1).astype(np.float32)
 
 
-def scored(pred: np.ndarray, truth: np.ndarray, factor: int) -> dict:
-    """The protocol: 8-bit rounding, a border of `factor` pixels cropped."""
+def scored(pred: np.ndarray, truth: np.ndarray, factor: float) -> dict:
+    """The protocol: 8-bit rounding, a border of `factor` pixels (rounded up) cropped."""
     pred = np.round(np.clip(pred, 0, 1) * 255) / 255
-    b = factor
+    b = math.ceil(factor)
     return image_scores(pred[:, b:-b, b:-b].astype(np.float32), truth[:, b:-b, b:-b])
 
 
@@ -170,17 +121,23 @@ def back_projection(small: np.ndarray, side: int, iterations: int = BACK_PROJECT
     """small [B, h, w, C] -> [B, side, side, C]: bicubic, then x += bicubic(y - box(x))."""
     x = upscale_bicubic(small, side, side, clip=False)
     for _ in range(iterations):
-        seen = box_downsample(torch.tensor(x), side // small.shape[1]).numpy()
+        seen = area_downsample(torch.tensor(x), small.shape[1:3]).numpy()
         x = x + upscale_bicubic(small - seen, side, side, clip=False)  # residuals are signed
     return x.clip(0, 1)
 
 
-def upscale(run, small: np.ndarray, factor: int) -> np.ndarray:
-    """Run.upscale, or for a local run's inputs larger than one dense solve, the tiled photo
-    path (`render --scale`) image by image."""
+def upscale(run, small: np.ndarray, side: int) -> np.ndarray:
+    """Run.upscale to side x side, or for a local run's inputs larger than one dense solve,
+    the tiled photo path (`render --scale`) image by image."""
     if run.cfg.net.model == "local" and max(small.shape[1:3]) > LOCAL_DIRECT_SIDE:
-        return np.stack([upscale_photo(run, im, factor) for im in small])
-    return run.upscale(small, factor)
+        return np.stack([upscale_photo(run, im, (side, side)) for im in small])
+    return run.upscale(small, side / small.shape[1])
+
+
+def nearest(small: np.ndarray, side: int) -> np.ndarray:
+    """Pixel replication to side x side, any factor."""
+    at = ((np.arange(side) + 0.5) * small.shape[1] / side).astype(int)
+    return small[:, at][:, :, at]
 
 
 def self_ensemble(up, images: np.ndarray) -> np.ndarray:
@@ -202,7 +159,7 @@ def methods(run, small: np.ndarray, side: int, refine_steps: int, refine_lr: flo
     steps and the geometric self-ensemble too (`self_ensemble`)."""
     out = {}
     t = time.perf_counter()
-    out["nearest"] = (upscale_nearest(small, side // small.shape[1]), time.perf_counter() - t)
+    out["nearest"] = (nearest(small, side), time.perf_counter() - t)
     t = time.perf_counter()
     out["bicubic"] = (upscale_bicubic(small, side, side), time.perf_counter() - t)
     t = time.perf_counter()
@@ -210,17 +167,17 @@ def methods(run, small: np.ndarray, side: int, refine_steps: int, refine_lr: flo
     t = time.perf_counter()
     out["back-projection"] = (back_projection(small, side), time.perf_counter() - t)
     t = time.perf_counter()
-    out["inr-gon one pass"] = (upscale(run, small, side // small.shape[1]), time.perf_counter() - t)
+    out["inr-gon one pass"] = (upscale(run, small, side), time.perf_counter() - t)
     local = run.cfg.net.model == "local"
     if chord_steps and local:
         trained = run.model.steps
         run.model.steps = trained + chord_steps
         t = time.perf_counter()
-        out[f"inr-gon + {chord_steps} chord steps"] = (upscale(run, small, side // small.shape[1]),
+        out[f"inr-gon + {chord_steps} chord steps"] = (upscale(run, small, side),
                                                        time.perf_counter() - t)
         if ensemble:
             t = time.perf_counter()
-            up = self_ensemble(lambda x: upscale(run, x, side // small.shape[1]), small)
+            up = self_ensemble(lambda x: upscale(run, x, side), small)
             out[f"inr-gon + {chord_steps} chord steps, x8 self-ensemble"] = (
                 np.clip(up, 0, 1), time.perf_counter() - t)
         run.model.steps = trained
@@ -239,7 +196,7 @@ def methods(run, small: np.ndarray, side: int, refine_steps: int, refine_lr: flo
 
 def picture(path: Path, truth: np.ndarray, small: np.ndarray, outs: dict, rows: int = 8) -> None:
     """Rows: truth | input (nearest) | bicubic | inr-gon one pass (| refined)."""
-    cols = [truth, upscale_nearest(small, truth.shape[1] // small.shape[1]),
+    cols = [truth, nearest(small, truth.shape[1]),
             outs["bicubic"][0], outs["inr-gon one pass"][0]]
     cols += [v[0] for k, v in outs.items() if "refine" in k or "chord" in k]
     tiles = np.stack([c[i] for i in range(rows) for c in cols])
@@ -269,42 +226,43 @@ def main(argv: list[str] | None = None) -> None:
     centres = kodak_centres() if "kodak512" in args.sets.split(",") else None
     for i, run_dir in enumerate(args.runs):
         run = load_run(run_dir)
-        sets = {"cifar10 held out": (cifar_held_out(run, args.n), (4, 2)),
+        sets = {"cifar10 held out": (cifar_held_out(run, args.n), (4, 3, 2)),
                 "skimage photo crops": (photos, (4, 2)),
-                "kodak photo crops": (kodak, (4, 3, 2)),
+                "kodak photo crops": (kodak, (4, 3.2, 3, 2.4, 2)),
                 "kodak512 centres, tiled": (centres, (4, 2))}
-        for data, (truth, factors) in sets.items():
+        for data, (all_truth, factors) in sets.items():
             if data.split()[0] not in args.sets.split(","):
                 continue
-            if truth is centres and run.cfg.net.model != "local":
+            if all_truth is centres and run.cfg.net.model != "local":
                 continue  # tiled photos are a local run's path only
-            side = truth.shape[1]
             for factor in factors:
-                small = box_downsample(torch.tensor(truth), factor).numpy()
+                truth_f, small = views(all_truth, factor)
+                side = truth_f.shape[1]
                 outs = methods(run, small, side, args.refine_steps, args.refine_lr,
                                args.siren_steps if i == 0 else 0,  # baselines: once
                                args.chord_steps, args.self_ensemble)
                 rows = []
                 for name, (pred, secs) in outs.items():
-                    s = scored(pred, truth, factor)
+                    s = scored(pred, truth_f, factor)
                     rows.append([name, f"{s['psnr'].mean():.2f}", f"{s['ssim'].mean():.3f}",
                                  f"{secs:.1f}"])
                     record["results"].append({
                         "run": str(run_dir), "model": run.cfg.net.model,
                         "observe_scales": run.cfg.train.observe_scales,
-                        "data": data, "items": len(truth), "factor": factor,
-                        "input": f"{side // factor}x{side // factor}", "method": name,
+                        "data": data, "items": len(truth_f), "factor": factor,
+                        "input": f"{small.shape[2]}x{small.shape[1]}", "method": name,
                         "psnr": float(s["psnr"].mean()), "ssim": float(np.nanmean(s["ssim"])),
                         "seconds": secs})
-                title = (f"{data}, {factor}x ({side // factor} -> {side}), {len(truth)} items, "
+                title = (f"{data}, {factor:g}x ({small.shape[1]} -> {side}), {len(truth_f)} items, "
                          f"run {Path(run_dir).name} ({run.cfg.net.model}, --observe-scales "
                          f"{run.cfg.train.observe_scales})")
                 text = table(["method", "PSNR dB", "SSIM", "seconds"], rows)
                 print(f"\n{title}\n{text}", flush=True)
                 md.append(f"### {title}\n\n```\n{text}\n```\n")
-                if factor == 4 and side <= KODAK_CROP:  # a 512 px row would be 7,680 px wide
-                    tag = f"{args.name}_{data.split()[0]}_4x.png"
-                    picture(RESULTS / tag, truth, small, outs)
+                shown = factor == 4 or factor != int(factor)  # and every fractional factor
+                if shown and side <= KODAK_CROP:  # a 512 px row would be 7,680 px wide
+                    tag = f"{args.name}_{data.split()[0]}_{factor:g}x.png"
+                    picture(RESULTS / tag, truth_f, small, outs)
     write_result(args.name, record)
     (RESULTS / f"{args.name}.md").write_text(
         f"# Super-resolution\n\n`{record['command']}`\n\n" + "\n".join(md))

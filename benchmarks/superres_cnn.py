@@ -2,6 +2,7 @@
 
     OMP_NUM_THREADS=1 python benchmarks/superres_cnn.py STEPS [WIDTH] [cifar|kodak]
     python benchmarks/superres_cnn.py steptime [REPEATS] [NAME]   # idle: seconds per training step
+    python benchmarks/superres_cnn.py steptime-scales [REPEATS] [NAME]   # idle: per view recipe
 
 The baseline a learned encoder sets on the same data and budget: ESPCN (Shi et al. 2016) on
 the bicubic residual, conv 5x5 -> GELU -> conv 3x3 -> GELU -> conv 3x3 to C s^2 channels ->
@@ -15,7 +16,9 @@ before 3 inner steps, the same under `--precision bf16`, the same without --loca
 width 64, and under bf16: the cubic window basis, 3 inner steps, the same with the window's
 mixing as the einsums it was before, and 3 with the wide and the pyramid windows), interleaved,
 median of REPEATS, with the threads torch is given: results/NAME.json (default
-superres_steptime).
+superres_steptime). `steptime-scales`: the preset's model, a step per `--scales` recipe of
+superres_levers.py (2,4 as the preset; 1-4,1-4; 2-4,2-4; 4; 1-4), the mean of REPEATS:
+results/NAME.json (default superres_steptime_scales).
 """
 import json
 import sys
@@ -25,6 +28,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from inr_gon.fields import scale_spans
 from inr_gon.models.local import LocalGON
 from inr_gon.models.local_geometry import Geometry
 
@@ -43,9 +47,11 @@ class ESPCN(nn.Module):
         self.heads = nn.ModuleDict({str(s): nn.Conv2d(width // 2, c * s * s, 3, padding=1,
                                                       padding_mode="reflect") for s in scales})
 
-    def forward(self, x: Tensor, s: int) -> Tensor:
-        """x [B, h, w, C] -> [B, s h, s w, C]: bicubic plus the learned residual."""
+    def forward(self, x: Tensor, s: int, side: int | None = None) -> Tensor:
+        """x [B, h, w, C] -> [B, s h, s w, C]: bicubic plus the learned residual (whole
+        factors only: a head per factor; side, as the local upscaler's, is s h)."""
         b, h, w, c = x.shape
+        s = int(s)
         geo = Geometry.of((h * s, w * s), (h, w))
         base = geo.interp(x.reshape(b, h * w, c)).reshape(b, h * s, w * s, c)
         res = nn.functional.pixel_shuffle(self.heads[str(s)](self.body(x.permute(0, 3, 1, 2))), s)
@@ -62,22 +68,24 @@ def einsum_mix(geo: Geometry, z: Tensor) -> Tensor:
 
 def with_einsum_mix(up):
     """up, run with einsum_mix in place of Geometry.mix."""
-    def run(x: Tensor, s: int) -> Tensor:
+    def run(x: Tensor, s: int, side: int | None = None) -> Tensor:
         mix, Geometry.mix = Geometry.mix, einsum_mix
         try:
-            return up(x, s)
+            return up(x, s, side)
         finally:
             Geometry.mix = mix
     return run
 
 
-def step_seconds(up, params, x: Tensor, bf16: bool = False) -> float:
-    """One Adam step on the batch x [B, 32, 32, C], views 2x and 4x, as train_and_log's; bf16:
-    the forward under bfloat16 autocast, as `--precision bf16` trains."""
+def step_seconds(up, params, x: Tensor, bf16: bool = False, spans=((2, 2), (4, 4)),
+                 g: torch.Generator | None = None) -> float:
+    """One Adam step on the batch x [B, 32, 32, C], views 2x and 4x (or spans, drawn from g),
+    as train_and_log's; bf16: the forward under bfloat16 autocast, as `--precision bf16`
+    trains."""
     opt = torch.optim.Adam(params, lr=1e-3)
     t = time.perf_counter()
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        loss = views_loss(up, x)
+        loss = views_loss(up, x, spans=spans, g=g)
     opt.zero_grad()
     loss.backward()
     opt.step()
@@ -120,7 +128,32 @@ def steptime(repeats: int, out: str = "superres_steptime") -> None:
          "fp32_over_bf16": bf16}, indent=1))
 
 
+def steptime_scales(repeats: int, out: str = "superres_steptime_scales") -> None:
+    """The preset's model (bf16, 3 inner steps, the wide window), a step per training-view
+    recipe (`superres_levers.py --scales`), interleaved; a span's factors drawn from one
+    generator per recipe, so every recipe meets the same factors in every run."""
+    torch.manual_seed(0)
+    wide = LocalGON(16, 3, 128, 3, "gelu", residual=True, conditioned=True, basis="wide")
+    up = upscaler(wide, "wide", 3)
+    recipes = ("2,4", "1-4,1-4", "2-4,2-4", "4", "1-4")
+    gens = {r: torch.Generator().manual_seed(1) for r in recipes}
+    x, times = torch.rand(32, 32, 32, 3), {r: [] for r in recipes}
+    for _ in range(repeats + 1):  # the first round warms up
+        for r in recipes:
+            times[r].append(step_seconds(up, list(wide.parameters()), x, True, scale_spans(r),
+                                         gens[r]))
+    mean = {r: sum(v[1:]) / repeats for r, v in times.items()}  # a span's steps vary: the mean
+    for r, v in mean.items():
+        print(f"--scales {r:10s} {v:.4f} s a step (mean), {v / mean['2,4']:.2f}x")
+    (RESULTS / f"{out}.json").write_text(json.dumps(
+        {"command": " ".join(["python", *sys.argv]), "machine": machine(),
+         "threads": torch.get_num_threads(), "batch": 32, "seconds_mean": mean,
+         "seconds_all": times}, indent=1))
+
+
 def main() -> None:
+    if sys.argv[1] == "steptime-scales":
+        return steptime_scales(int((sys.argv[2:3] or [10])[0]), *sys.argv[3:4])
     if sys.argv[1] == "steptime":
         return steptime(int((sys.argv[2:3] or [10])[0]), *sys.argv[3:4])
     steps, width = int(sys.argv[1]), int((sys.argv[2:3] or [64])[0])

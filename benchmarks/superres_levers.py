@@ -2,7 +2,7 @@
 
     python benchmarks/superres_levers.py BASE STEPS TAG [basis] [homogeneous] [dim] [hidden] [cond]
         [--loss mse|l1] [--lr 1e-3] [--precision fp32|bf16] [--inner-steps 2] [--layers 3]
-        [--data cifar|mix] [--ema DECAY]
+        [--data cifar|mix] [--ema DECAY] [--scales 2,4]
 
 BASE 0: no base, 1: bicubic base; basis quadratic | cubic (models/local_geometry.BASES);
 homogeneous 0 | 1 (LocalDecoder.scaled); dim: the codes' length (16); hidden: the decoder's
@@ -15,6 +15,9 @@ width (128); cond 0 | 1: the decoder also reads the input's pixels (LocalDecoder
 training Kodak photos (the issue's recipe: photos and the CIFAR-10 array).
 --ema DECAY: also score an exponential moving average of the weights (Polyak averaging), the
 same training run, so the two columns differ only in the weights scored (ema_* keys).
+--scales: the views' factors as `--observe-scales` takes them (2,4; 1-4,1-4: two views, each
+at a factor drawn every step from [1, 4], the input round(32 / s) pixels a side, area-averaged;
+the draws come from their own generator, so the batches are the same as with whole factors).
 
 Trains LocalGON (16-vector codes, 3 x 128 GELU, 2 inner steps) on the shared CIFAR-10 array's
 training split (the package's split, seed 0), batch 32, views box-downsampled 2x and 4x scored
@@ -34,15 +37,17 @@ import numpy as np
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from inr_gon.fields import scale_spans
 from inr_gon.models.local import LocalGON
-from inr_gon.models.local_geometry import Geometry
+from inr_gon.models.local_geometry import Geometry, area_downsample
 from inr_gon.models.render import box_downsample
 from inr_gon.plots import upscale_bicubic
 from inr_gon.training.batches import split_indices
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchmarks, also under PYTHONSAFEPATH
 from common import RESULTS, parser  # noqa: E402
-from superres import CIFAR, kodak_crops, kodak_split, read_image, scored  # noqa: E402
+from superres import scored  # noqa: E402
+from superres_data import CIFAR, kodak_crops, kodak_split, read_image  # noqa: E402
 
 EVAL_AT = (25, 100, 200, 300, 400, 600, 1000, 2000, 4000, 8000, 16000)
 
@@ -50,11 +55,13 @@ EVAL_AT = (25, 100, 200, 300, 400, 600, 1000, 2000, 4000, 8000, 16000)
 def upscaler(net: LocalGON, basis: str, steps: int = 2):
     geos: dict = {}
 
-    def up(x: torch.Tensor, s: int) -> torch.Tensor:  # x [B, h, w, C] -> [B, s h, s w, C]
+    def up(x: torch.Tensor, s: float, side: int | None = None) -> torch.Tensor:
+        """x [B, h, w, C] -> [B, H, W, C]: s h x s w, or side x side."""
         b, h, w, c = x.shape
-        if h not in geos:
-            geos[h] = Geometry.of((h * s, w * s), (h, w), basis=basis)
-        return net(geos[h], x.reshape(b, h * w, c), steps).reshape(b, h * s, w * s, c)
+        out = (side, side) if side else (round(h * s), round(w * s))
+        if (out, h, w) not in geos:
+            geos[out, h, w] = Geometry.of(out, (h, w), basis=basis)
+        return net(geos[out, h, w], x.reshape(b, h * w, c), steps).reshape(b, *out, c)
     return up
 
 
@@ -77,11 +84,18 @@ def evaluate(up, truth: torch.Tensor, kodak: np.ndarray) -> dict:
     return out
 
 
-def views_loss(up, x: torch.Tensor, loss: str = "mse") -> torch.Tensor:
-    """The training loss: x [B, 32, 32, C] box-downsampled 2x and 4x, each upscaled back by up
-    and scored against x (mean squared or absolute error), the mean of the two."""
+def views_loss(up, x: torch.Tensor, loss: str = "mse", spans=((2, 2), (4, 4)),
+               g: torch.Generator | None = None) -> torch.Tensor:
+    """The training loss: x [B, 32, 32, C] area-averaged by each span's factor (drawn from g
+    when a span), each upscaled back by up and scored against x (mean squared or absolute
+    error), the mean over the views."""
     err = (lambda d: d.pow(2).mean()) if loss == "mse" else (lambda d: d.abs().mean())
-    return sum(err(up(box_downsample(x, s), s) - x) for s in (2, 4)) / 2
+    side, total = x.shape[1], 0
+    for lo, hi in spans:
+        s = lo + (hi - lo) * float(torch.rand((), generator=g)) if hi > lo else lo
+        small = area_downsample(x, (round(side / s), round(side / s)))
+        total = total + err(up(small, s, side) - x)
+    return total / len(spans)
 
 
 def photo_batches(g: torch.Generator, side: int = 32, batch: int = 32):
@@ -99,7 +113,7 @@ def photo_batches(g: torch.Generator, side: int = 32, batch: int = 32):
 
 def train_and_log(net: torch.nn.Module, up, steps: int, tag: str, record=None,
                   data: str = "cifar", loss: str = "mse", lr: float = 1e-3,
-                  bf16: bool = False, ema=None) -> list[dict]:
+                  bf16: bool = False, ema=None, spans=((2, 2), (4, 4))) -> list[dict]:
     """Adam lr, cosine to 0.1 lr, batch 32 of the training split (data "kodak": 32 px crops of
     the training photos instead; "mix": 16 of each), views 2x and 4x; the margins at EVAL_AT,
     passed to record(log) after each (a run stopped early keeps its curve). ema: (AveragedModel
@@ -111,7 +125,7 @@ def train_and_log(net: torch.nn.Module, up, steps: int, tag: str, record=None,
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     cosine = lambda k: 0.1 + 0.45 * (1 + math.cos(math.pi * min(k / steps, 1)))  # noqa: E731
     sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine)
-    g = torch.Generator().manual_seed(0)
+    g, g_scale = torch.Generator().manual_seed(0), torch.Generator().manual_seed(1)
     kodak, truth = kodak_crops(per_photo=8), imgs[val_idx[:300]]
     photos = photo_batches(g, batch=16 if data == "mix" else 32) if data != "cifar" else None
     cifar = lambda n: imgs[train_idx[torch.randint(len(train_idx), (n,), generator=g)]]  # noqa: E731
@@ -121,7 +135,7 @@ def train_and_log(net: torch.nn.Module, up, steps: int, tag: str, record=None,
     for step in range(1, steps + 1):
         x = draw()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            value = views_loss(up, x, loss)
+            value = views_loss(up, x, loss, spans, g_scale)
         opt.zero_grad()
         value.backward()
         opt.step()
@@ -148,6 +162,7 @@ def main() -> None:
     p.add_argument("--layers", type=int, default=3)
     p.add_argument("--ema", type=float, default=0.0)
     p.add_argument("--data", choices=("cifar", "mix"), default="cifar")
+    p.add_argument("--scales", default="2,4")
     a = p.parse_args()
     pos = a.pos + [None] * (8 - len(a.pos))
     residual, steps, tag = pos[0] == "1", int(pos[1]), pos[2]
@@ -163,11 +178,12 @@ def main() -> None:
              "basis": basis, "homogeneous": homogeneous, "code_dim": dim, "hidden": hidden,
              "conditioned": conditioned, "loss": a.loss, "lr": a.lr, "precision": a.precision,
              "inner_steps": a.inner_steps, "layers": a.layers, "ema": a.ema, "data": a.data,
+             "scales": a.scales,
              "margin_over_bicubic_db": log}, indent=1))
 
     ema = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(a.ema)) if a.ema else None
     train_and_log(net, upscaler(net, basis, a.inner_steps), steps, tag, record, loss=a.loss, lr=a.lr,
-                  bf16=a.precision == "bf16", data=a.data,
+                  bf16=a.precision == "bf16", data=a.data, spans=scale_spans(a.scales),
                   ema=(ema, upscaler(ema.module, basis, a.inner_steps)) if ema else None)
 
 

@@ -33,7 +33,7 @@ from inr_gon.run import load_run
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchmarks, also under PYTHONSAFEPATH
 from common import machine, median, table, write_result  # noqa: E402
 from render_memory import peak_rss_mib  # noqa: E402
-from superres import DATA  # noqa: E402
+from superres_data import DATA  # noqa: E402
 
 PHOTO = DATA / "photos" / "kodim14.png"  # held out (benchmarks/superres.py, kodak_split)
 
@@ -52,7 +52,8 @@ def timed_upscale(run, photo: np.ndarray, scale: int, repeats: int) -> dict[str,
         run.model._origins.clear()  # each first call pays for the factorisation
         for _ in range(repeats + 1):
             t = time.perf_counter()
-            outs[b] = upscale_photo(run, photo, scale, decode=decode)
+            outs[b] = upscale_photo(run, photo, (scale * photo.shape[0], scale * photo.shape[1]),
+                                    decode=decode)
             times[b].append(time.perf_counter() - t)
     assert outs["torch"].shape[:2] == (scale * photo.shape[0], scale * photo.shape[1])
     assert np.abs(outs["torch"] - outs["onnx"]).max() < 1e-3, "the backends disagree"

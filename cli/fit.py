@@ -37,7 +37,7 @@ def fit(
     whole: bool = shared("whole", "Encode each photo whole, at its own resolution, as "
                                   "tiles of the training size (--out saves the tile latents, NAME@X,Y)"),
     scale: float = shared("scale", "With --whole, a local run: encode for rendering at this "
-                                   "integer factor (default its largest --observe-scales)"),
+                                   "factor, any from 1 to 16 (default its largest --observe-scales)"),
     max_memory: int = shared("max_memory", "MiB of activations per decoder call, "
                                            "whatever the number of inputs"),
     as_json: bool = shared("json"),

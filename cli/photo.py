@@ -24,7 +24,7 @@ from inr_gon.inference.photo import (
 from inr_gon.inference.superres import (
     fit_codes,
     render_codes,
-    render_scale,
+    render_size,
     saved_batches,
     stack_codes,
     upscale_photo,
@@ -50,7 +50,7 @@ def render_whole(r, inputs: list[str], size: tuple[int, int] | None, scale: floa
         if hw is not None:
             output_size(hw, scale, size)
             if r.cfg.net.model == "local":
-                render_scale(scale, size, hw)
+                render_size(scale, size, hw)
     if r.cfg.net.model == "local":
         return _upscale_all(r, names, files, size, scale, out_dir, quiet, decode)
     table = Table("photo", "size", "render", "tiles", "file")
@@ -72,7 +72,7 @@ def _write_render(r, name: str, enc: PhotoLatents, hw: tuple[int, int], out_dir:
     local run's codes (enc.scale > 0) render at their own factor, hw = scale x the photo."""
     img = np.empty((*hw, r.cfg.summary.channels), dtype=np.uint8)
     if enc.scale:
-        render_codes(r, enc.layout, saved_batches(enc), enc.scale, img, decode)
+        render_codes(r, enc.layout, saved_batches(enc), hw, img, decode)
     else:
         render_photo(r, enc, hw, img, max_memory)
     write_png(out_dir / f"{name}.png", img)
@@ -80,17 +80,16 @@ def _write_render(r, name: str, enc: PhotoLatents, hw: tuple[int, int], out_dir:
 
 
 def _upscale_all(r, names, files, size, scale, out_dir: Path, quiet: bool, decode=None) -> None:
-    """A local run: each photo super-resolved by an integer factor (inference/superres.py)."""
+    """A local run: each photo super-resolved by its factor (inference/superres.py)."""
     table = Table("photo", "size", "render", "file")
     for name, f in zip(names, files):
         photo = load_photo(f, r.cfg.summary.channels)
         check_photo(photo, str(f))
-        s = render_scale(scale, size, photo.shape[:2])
-        h, w = photo.shape[:2]
-        img = np.empty((s * h, s * w, r.cfg.summary.channels), dtype=np.uint8)
-        upscale_photo(r, photo, s, img, decode)
+        hw = render_size(scale, size, photo.shape[:2])
+        img = np.empty((*hw, r.cfg.summary.channels), dtype=np.uint8)
+        upscale_photo(r, photo, hw, img, decode)
         write_png(out_dir / f"{name}.png", img)
-        table.add_row(name, f"{w}x{h}", f"{s * w}x{s * h}", str(out_dir / f"{name}.png"))
+        table.add_row(name, wxh(*photo.shape[:2]), wxh(*hw), str(out_dir / f"{name}.png"))
     if not quiet:
         out.print(table)
     note(f"{len(names)} super-resolved renders in {out_dir}", quiet)
@@ -141,7 +140,7 @@ def _fit_table(rows: list[dict], tile: str, refine_steps: int, local: bool) -> T
                   + (f", after {refine_steps} refine steps" if refine_steps else ""))
     for row in rows:
         table.add_row(row["name"], f"{row['width']}x{row['height']}", str(row["tiles"]),
-                      *([str(row["scale"])] if local else []),
+                      *([f"{row['scale']:g}"] if local else []),
                       f"{row[f'psnr_{refine_steps}']:.2f} dB")
     return table
 
@@ -176,6 +175,6 @@ def _check_code_scale(p: PhotoTiles, scale: float | None, size: tuple[int, int] 
     """A local run's saved codes render at the factor they were encoded for, and only at it."""
     if scale is None and size is None:
         return
-    if render_scale(scale, size, p.size) != p.scale:
-        raise InputError(f"photo '{p.name}' was encoded for {p.scale}x: render its codes at "
-                         f"--scale {p.scale}, or fit it again with `fit --whole --scale S`")
+    if render_size(scale, size, p.size) != render_size(p.scale, None, p.size):
+        raise InputError(f"photo '{p.name}' was encoded for {p.scale:g}x: render its codes at "
+                         f"--scale {p.scale:g}, or fit it again with `fit --whole --scale S`")

@@ -48,7 +48,7 @@ class CommandOptions:
     # default (`shared("count", default=16)`) and doc.
     count: int = knob(8, "How many items")
     scale: float = knob(None, "Whole photos: render at S x each photo's own size (implies "
-                        "--whole; a local run: an integer, default its largest --observe-scales)")
+                        "--whole; a local run: any factor 1 to 16, default its largest --observe-scales)")
     fp16: bool = knob(False, "With --backend onnx: RUN/decoder_fp16.onnx (`export --fp16`)")
     decoder: str = knob(None, "With --backend onnx: this exported decoder file")
     tensorrt: bool = knob(False, "With --backend onnx on CUDA: TensorRT first")

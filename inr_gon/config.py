@@ -16,7 +16,7 @@ from typing import Any
 
 from inr_gon import fields as checks
 from inr_gon.errors import InputError, wxh
-from inr_gon.fields import duration_seconds, knob, observe_scales
+from inr_gon.fields import duration_seconds, knob, scale_spans
 from inr_gon.limits import MAX_TRAIN_SIDE
 
 MODALITIES = ("image", "sdf")
@@ -119,7 +119,8 @@ class TrainConfig:
                              "(pip install \"inr-gon[tensorboard]\")")
     # Each factor adds an encode of that view, decoded at full size: about a step per factor.
     observe_scales: str = knob("1", "Also encode box-downsampled views, e.g. 1,2,4 (scored at "
-                               "full size)", check=checks.scales_ok)
+                               "full size); a local model also takes fractions and spans, "
+                               "1-4: a factor drawn every step", check=checks.scales_ok)
 
 
 @dataclass
@@ -252,17 +253,14 @@ class Config:
         if self.summary.modality == "sdf" and self.train.points_per_signal:
             raise InputError("--points-per-signal is for images; an SDF run draws --sdf-points "
                              "of each shape's points every step")
-        scales = observe_scales(self.train.observe_scales)
-        if scales == [1]:
+        if scale_spans(self.train.observe_scales) == [(1, 1)]:
             return
         if self.summary.modality != "image":
             raise InputError("--observe-scales is for --model gon or local on images")
         if self.train.points_per_signal:
             raise InputError("--observe-scales encodes whole images: leave --points-per-signal at 0")
-        h, w = self.size
-        bad = [s for s in scales if h % s or w % s]
-        if bad:
-            raise InputError(f"--observe-scales {bad[0]} does not divide the training size {w}x{h}")
+        if self.net.model != "local":  # a local model takes any factor (area averages)
+            checks.check_box_views(self.train.observe_scales, self.size)
 
     to_dict = flat  # what config.json holds
 

@@ -1,6 +1,6 @@
 """How a config field is declared and checked: `knob` (default, one-line doc, valid values),
 the checks of the fields' values and types, and the parsers of the fields written as text
-(observe_scales, durations). config.py declares the fields with these."""
+(observe scales, durations). config.py declares the fields with these."""
 
 from __future__ import annotations
 
@@ -42,18 +42,44 @@ def noise_ok(text: str) -> bool:
     return 1 <= len(scales) <= 8 and all(0.0 < x < 1.0 for x in scales)
 
 
+def scale_spans(text: str) -> list[tuple[float, float]]:
+    """"2,4" -> [(2, 2), (4, 4)]; "1-4" -> [(1, 4)]: the factor of each view a batch encodes,
+    fixed, or a span that every step draws a factor from (uniformly; a local model only)."""
+    spans = []
+    for part in text.split(","):
+        lo, _, hi = part.strip().partition("-")
+        spans.append((float(lo), float(hi or lo)))
+    return spans
+
+
 def observe_scales(text: str) -> list[int]:
-    """"1,2,4" -> [1, 2, 4]: box-downsampling factors of the views each batch encodes."""
-    return [int(x) for x in text.split(",")]
+    """"1,2,4" -> [1, 2, 4]: whole box-downsampling factors, as a GON's views need.
+    ValueError for a span or a fraction."""
+    spans = scale_spans(text)
+    if any(lo != hi or lo != int(lo) for lo, hi in spans):
+        raise ValueError(f"not whole factors: {text!r}")
+    return [int(lo) for lo, _ in spans]
+
+
+def check_box_views(text: str, size: tuple[int, int]) -> None:
+    """A GON's views are whole boxes of pixels: whole factors that divide the size (H, W)."""
+    try:
+        scales = observe_scales(text)
+    except ValueError:
+        raise InputError(f"--observe-scales {text}: spans and fractional factors are for "
+                         "--model local (a GON's view is whole boxes of pixels)") from None
+    (h, w), bad = size, [s for s in scales if size[0] % s or size[1] % s]
+    if bad:
+        raise InputError(f"--observe-scales {bad[0]} does not divide the training size {w}x{h}")
 
 
 def scales_ok(text: str) -> bool:
     try:
-        scales = observe_scales(text)
+        spans = scale_spans(text)
     except ValueError:
         return False
-    return 1 <= len(scales) <= 8 and len(set(scales)) == len(scales) and all(
-        1 <= x <= MAX_OBSERVE_SCALE for x in scales)
+    return 1 <= len(spans) <= 8 and len(set(spans)) == len(spans) and all(
+        1 <= lo <= hi <= MAX_OBSERVE_SCALE for lo, hi in spans)
 
 
 def duration_seconds(text: str) -> float:

@@ -150,11 +150,11 @@ def test_inference_keeps_the_factorisation_until_a_parameter_changes(tmp_path, c
     model = load_run(run).model
     x = torch.rand(2, 4, 4, 3)
     with torch.no_grad():
-        first = model.encode_images(x, 4)
-        assert len(model._origins) == 1 and torch.equal(model.encode_images(x, 4), first)
+        first = model.encode_images(x, (16, 16))
+        assert len(model._origins) == 1 and torch.equal(model.encode_images(x, (16, 16)), first)
         model.net.rho.add_(1.0)  # a changed parameter (as after a load or a step) rebuilds it
-        changed = model.encode_images(x, 4)
-    assert torch.allclose(changed, model.encode_images(x, 4), atol=1e-6)  # autograd: fresh
+        changed = model.encode_images(x, (16, 16))
+    assert torch.allclose(changed, model.encode_images(x, (16, 16)), atol=1e-6)  # autograd: fresh
     assert not torch.allclose(changed, first)
 
 
@@ -211,7 +211,7 @@ def test_render_scale_tiles_a_photo_without_seams(tmp_path, capsys):
                    "--out", run)[0] == 0
     r = load_run(run)
     flat = np.full((40, 37, 3), 0.4, dtype=np.float32)  # several tiles (16 + overlap 4)
-    up = upscale_photo(r, flat, 3)
+    up = upscale_photo(r, flat, (120, 111))
     assert up.shape == (120, 111, 3)
     # a constant photo: every tile sees the same values, so a seam would show as a jump inside
     # (the photo's own border is the model's answer there, and mirrored in every tile)
@@ -227,8 +227,9 @@ def test_render_scale_tiles_a_photo_without_seams(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args, words", [(["--scale", "0"], "--scale"),
-                                         (["--scale", "2.5"], "integer factor"),
-                                         (["--size", "50x40"], "integer multiple"),
+                                         (["--scale", "0.5"], "factor 1 to 16"),
+                                         (["--size", "10x40"], "factor 1 to 16 per side"),
+                                         (["--size", "50x40"], "keeps the aspect ratio"),
                                          (["--size", "340x340"], "1 to 16"),  # 17x
                                          (["--size", "20000x20000"], "limit of 16384")])
 def test_bad_scales_are_one_line_and_exit_2(tmp_path, capsys, args, words):

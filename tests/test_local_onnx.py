@@ -73,17 +73,19 @@ def test_upscale_photo_through_onnx_equals_torch(local_run):
     r = load_run(local_run)
     assert r.model.steps == 2
     x = photo()
-    ref = upscale_photo(r, x, 4)
+    ref = upscale_photo(r, x, (4 * x.shape[0], 4 * x.shape[1]))
     onnx, calls = onnx_local_decoder(r, quiet=True), []
 
     def decode(geo, codes):
         calls.append(geo.out_hw == (4 * TILE, 4 * TILE))  # a whole tile: the chord step's decode
         return onnx(geo, codes)
 
-    got = upscale_photo(r, x, 4, decode=decode)
+    got = upscale_photo(r, x, ref.shape[:2], decode=decode)
     assert any(calls) and not all(calls)  # the chord step and the render both went through it
     assert got.shape == ref.shape == (160, 148, 3)
     assert np.abs(got - ref).max() < 1e-4
+    frac = upscale_photo(r, x, (100, 92))  # 2.5x: each tile at its own phase
+    assert np.abs(upscale_photo(r, x, (100, 92), decode=onnx) - frac).max() < 1e-4
 
 
 def test_render_scale_backend_onnx_equals_the_torch_png(local_run, tmp_path, capsys):

@@ -25,26 +25,28 @@ def photos(tmp_path) -> list:
     return paths
 
 
-@pytest.mark.parametrize("scale", [None, "2"])
+@pytest.mark.parametrize("scale", [None, "2", "2.5"])
 def test_fit_whole_codes_render_back_as_render_scale_does(make_run, tmp_path, capsys, scale):
     """The saved codes give the same pixels as super-resolving the photo itself, for a photo of
-    several tiles and one smaller than a tile (its grids padded in the file)."""
+    several tiles and one smaller than a tile (its grids padded in the file), at a whole and a
+    fractional factor."""
     run, ps, z = make_run(**LOCAL), photos(tmp_path), tmp_path / "z.safetensors"
     extra = ["--scale", scale] if scale else []
     code, out, err = run_cli(capsys, "fit", run, *ps, "--whole", *extra, "--out", z, "--json")
     assert code == 0, err
-    s = int(scale or 3)  # default: the run's largest observe scale
+    s = float(scale or 3)  # default: the run's largest observe scale
     names, codes, recs = load_latent_photos(z, 4 + 3)
     assert [r.scale for r in recs] == [s, s] and codes.dim() == 4
     assert [r.tile for r in recs] == [(32, 32), (12, 32)] and codes.shape[1:3] == (32, 32)
     assert names[0] == "big@0,0" and len(names) == sum(r.count for r in recs)
     assert run_cli(capsys, "render", run, "--latents", z, "--out", tmp_path / "a", "--quiet")[0] == 0
-    code, _, err = run_cli(capsys, "render", run, *ps, "--scale", str(s), "--out", tmp_path / "b",
+    code, _, err = run_cli(capsys, "render", run, *ps, "--scale", f"{s:g}", "--out", tmp_path / "b",
                            "--quiet")
     assert code == 0, err
     for p in ("big", "low"):
         a, b = iio.imread(tmp_path / "a" / f"{p}.png"), iio.imread(tmp_path / "b" / f"{p}.png")
-        assert a.shape == (s * iio.imread(tmp_path / f"{p}.png").shape[0], *a.shape[1:])
+        h, w = iio.imread(tmp_path / f"{p}.png").shape[:2]
+        assert a.shape == (round(s * h), round(s * w), 3)
         assert np.array_equal(a, b)
 
 
@@ -77,10 +79,10 @@ def test_another_kind_of_runs_photo_latents_is_one_line(make_run, tmp_path, caps
 @pytest.mark.parametrize("model, args, words", [
     ("local", ["--scale", "2"], ["--scale", "--whole"]),  # --scale without --whole
     ("gon", ["--whole", "--scale", "2"], ["--scale", "local run"]),
-    ("local", ["--whole", "--scale", "0"], ["integer factor"]),
-    ("local", ["--whole", "--scale", "2.5"], ["integer factor"]),
-    ("local", ["--whole", "--scale", "nan"], ["integer factor"]),
-    ("local", ["--whole", "--scale", "inf"], ["integer factor"]),
+    ("local", ["--whole", "--scale", "0"], ["factor 1 to 16"]),
+    ("local", ["--whole", "--scale", "0.5"], ["factor 1 to 16"]),
+    ("local", ["--whole", "--scale", "nan"], ["factor 1 to 16"]),
+    ("local", ["--whole", "--scale", "inf"], ["factor 1 to 16"]),
     ("local", ["--whole", "--refine-steps", "2"], ["local run", "--refine-steps"]),
 ])
 def test_bad_fit_whole_of_a_local_run_is_one_line(make_run, tmp_path, capsys, model, args, words):

@@ -32,7 +32,7 @@ class PhotoTiles:
     ys: tuple[int, ...]
     xs: tuple[int, ...]
     first: int
-    scale: int = 0
+    scale: float = 0
 
     @property
     def count(self) -> int:
@@ -63,7 +63,7 @@ def _photo_tiles(path: str | Path, raw: str | None, shape: tuple[int, ...]) -> l
     try:
         photos = [PhotoTiles(str(p["name"]), _pair(p["size"]), _pair(p["padded"]), _pair(p["tile"]),
                              _ints(p["ys"]), _ints(p["xs"]), int(p["first"]),
-                             int(p.get("scale", 0)))
+                             float(p.get("scale", 0)))
                   for p in json.loads(raw)]
     except (ValueError, TypeError, KeyError, RecursionError):
         photos = None
@@ -90,7 +90,7 @@ def _bad(p: PhotoTiles) -> bool:
     return (min(*p.size, *p.tile) < 1 or p.padded[0] < max(p.size[0], p.tile[0])
             or p.padded[1] < max(p.size[1], p.tile[1]) or not p.ys or not p.xs
             or min(p.ys + p.xs) < 0 or max(p.ys) + p.tile[0] > p.padded[0]
-            or max(p.xs) + p.tile[1] > p.padded[1] or not 0 <= p.scale <= MAX_OBSERVE_SCALE)
+            or max(p.xs) + p.tile[1] > p.padded[1] or not (p.scale == 0 or 1 <= p.scale <= MAX_OBSERVE_SCALE))
 
 
 def _off_grid(p: PhotoTiles, shape: tuple[int, ...]) -> bool:

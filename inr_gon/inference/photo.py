@@ -40,7 +40,7 @@ class PhotoLatents:
     size: tuple[int, int]
     layout: TileLayout
     z: Tensor
-    scale: int = 0
+    scale: float = 0
 
     def record(self, name: str, first: int) -> PhotoTiles:
         """Where its tiles go in a latents file whose latent `first` is its first tile."""

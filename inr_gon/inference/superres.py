@@ -19,7 +19,7 @@ from torch.nn import functional as F
 from inr_gon.errors import InputError
 from inr_gon.inference.photo import PhotoLatents, photo_psnr
 from inr_gon.limits import MAX_OBSERVE_SCALE
-from inr_gon.models.render import box_downsample
+from inr_gon.models.local_geometry import area_downsample
 from inr_gon.models.tiles import TileLayout
 
 TILE, OVERLAP = 32, 8  # input pixels
@@ -40,26 +40,24 @@ def blend_weights(u: np.ndarray, starts: list[int], tile: int, length: int) -> n
     return w / np.maximum(w.sum(0, keepdims=True), 1e-12)
 
 
-def render_scale(scale: float | None, size: tuple[int, int] | None, hw: tuple[int, int]) -> int:
-    """The integer factor of a render: --scale S, or a --size that is S x the input."""
-    if size is not None:
-        if size[0] % hw[0] or size[1] != hw[1] * size[0] // hw[0]:
-            raise InputError(f"a local run renders an integer multiple of its input: "
-                             f"{size[1]}x{size[0]} is not one of {hw[1]}x{hw[0]}")
-        scale = size[0] // hw[0]
-    if scale is None or not math.isfinite(scale) or scale != int(scale) \
-            or not 1 <= scale <= MAX_OBSERVE_SCALE:
-        asked = f"--scale {scale}" if size is None else f"--size {size[1]}x{size[0]}, {scale}x"
-        raise InputError(f"a local run super-resolves by an integer factor 1 to "
-                         f"{MAX_OBSERVE_SCALE}, got {asked}")
-    return int(scale)
-
-
-def used(weights: np.ndarray, start: int, length: int) -> slice:
-    """The part of a tile's output span [start, start + length) where its blend weight is not
-    0, relative to the tile: only that part is decoded."""
-    nz = np.flatnonzero(weights[start:start + length] > 0)
-    return slice(int(nz[0]), int(nz[-1]) + 1) if len(nz) else slice(0, 0)
+def render_size(scale: float | None, size: tuple[int, int] | None,
+                hw: tuple[int, int]) -> tuple[int, int]:
+    """The output (H', W') of a local run's render of an input hw (H, W): --size, or --scale S
+    times the input (rounded); any factor 1 to MAX_OBSERVE_SCALE per side."""
+    if size is None:
+        if scale is None or not math.isfinite(scale) or not 1 <= scale <= MAX_OBSERVE_SCALE:
+            raise InputError(f"a local run super-resolves by a factor 1 to {MAX_OBSERVE_SCALE}, "
+                             f"got --scale {scale}")
+        return round(hw[0] * scale), round(hw[1] * scale)
+    (fy, fx), asked = (o / i for o, i in zip(size, hw)), f"--size {size[1]}x{size[0]}"
+    if not (1 <= fy <= MAX_OBSERVE_SCALE and 1 <= fx <= MAX_OBSERVE_SCALE):
+        raise InputError(f"a local run super-resolves by a factor 1 to {MAX_OBSERVE_SCALE} per "
+                         f"side: {asked} is not that of {hw[1]}x{hw[0]}")
+    if abs(fy - fx) > 0.5 / hw[0] + 0.5 / hw[1] + 1e-9:  # more than the sides' rounding
+        raise InputError(f"a local run keeps the aspect ratio (its decoder is told one pixel "
+                         f"size): {asked} is {fx:.3g}x the width of {hw[1]}x{hw[0]} and {fy:.3g}x "
+                         "its height")
+    return tuple(size)
 
 
 def tile_layout(hw: tuple[int, int]) -> TileLayout:
@@ -68,55 +66,70 @@ def tile_layout(hw: tuple[int, int]) -> TileLayout:
     return TileLayout.cover(hw, (min(TILE, hw[0]), min(TILE, hw[1])), OVERLAP)
 
 
-def encoded_tiles(run, photo: np.ndarray, layout: TileLayout, scale: int, decode=None):
-    """The codes of the photo's tiles over `layout`, BATCH tiles at a time: yields (first tile,
-    codes [n, h, w, d]) for rendering at scale x. decode: as `upscale_photo`."""
-    th, tw = layout.tile
+def encoded_tiles(run, photo: np.ndarray, layout: TileLayout, out_hw: tuple[int, int],
+                  decode=None):
+    """The codes of the photo's tiles over `layout`, BATCH tiles at a time, for a render of
+    out_hw: yields (first tile, codes [n, h, w, d]). Each tile is encoded for its share of
+    the output (its side times the factor, rounded). decode: as `upscale_photo`."""
+    (th, tw), (h, w) = layout.tile, photo.shape[:2]
+    tile_out = (round(th * out_hw[0] / h), round(tw * out_hw[1] / w))
     x = torch.as_tensor(photo, dtype=torch.float32)
     corners = layout.corners()
     for i in range(0, len(corners), BATCH):
         tiles = torch.stack([x[y:y + th, xx:xx + tw] for y, xx in corners[i:i + BATCH]])
-        yield i, run.model.encode_images(tiles.to(run.device), scale, decode)
+        yield i, run.model.encode_images(tiles.to(run.device), tile_out, decode)
 
 
 @torch.no_grad()
-def encode_codes(run, photo: np.ndarray, scale: int) -> PhotoLatents:
+def encode_codes(run, photo: np.ndarray, scale: float) -> PhotoLatents:
     """photo [H, W, C] in [0, 1] -> its tiles' codes z [T, h, w, d] for rendering at scale x
     (`fit --whole` of a local run; `render_codes` renders them)."""
     layout = tile_layout(photo.shape[:2])
-    z = torch.cat([z.cpu() for _, z in encoded_tiles(run, photo, layout, scale)])
+    out_hw = render_size(scale, None, photo.shape[:2])
+    z = torch.cat([z.cpu() for _, z in encoded_tiles(run, photo, layout, out_hw)])
     return PhotoLatents(photo.shape[:2], layout, z, scale)
 
 
+def _span(weights: np.ndarray) -> slice:
+    """Where a tile's blend weights [n] are not 0: only that part of the output is decoded."""
+    nz = np.flatnonzero(weights > 0)
+    return slice(int(nz[0]), int(nz[-1]) + 1) if len(nz) else slice(0, 0)
+
+
 @torch.no_grad()
-def render_codes(run, layout: TileLayout, batches, scale: int, out: np.ndarray | None = None,
-                 decode=None) -> np.ndarray:
+def render_codes(run, layout: TileLayout, batches, out_hw: tuple[int, int],
+                 out: np.ndarray | None = None, decode=None) -> np.ndarray:
     """Tiles' codes, as batches (first tile, codes [n, h, w, d]) over `layout`, rendered at
-    scale x and blended: [S H, S W, C] (float32, or written into a uint8 `out`)."""
-    (h, w), tile = layout.photo, layout.tile
-    uy = (np.arange(scale * h) + 0.5) / scale  # output pixel centres in input pixels
-    ux = (np.arange(scale * w) + 0.5) / scale
+    out_hw (H', W') and blended: [H', W', C] (float32, or written into a uint8 `out`). Each
+    tile decodes the output pixels its blend weight covers, at their centres relative to its
+    corner; tiles whose blocks sit alike (every tile, at a whole factor) decode in one call."""
+    (h, w), tile, (big_h, big_w) = layout.photo, layout.tile, out_hw
+    uy = (np.arange(big_h) + 0.5) * h / big_h  # output pixel centres in input pixels
+    ux = (np.arange(big_w) + 0.5) * w / big_w
     wy = blend_weights(uy, list(layout.ys), tile[0], h)
     wx = blend_weights(ux, list(layout.xs), tile[1], w)
-    acc = np.zeros((scale * h, scale * w, run.cfg.summary.channels), dtype=np.float32)
+    acc = np.zeros((big_h, big_w, run.cfg.summary.channels), dtype=np.float32)
     corners = layout.corners()
     for i, z in batches:
         part = corners[i:i + len(z)]
-        where = [(layout.ys.index(y), layout.xs.index(xx)) for y, xx in part]  # tile row, col
-        groups: dict[tuple, list[int]] = {}  # tiles of one batch that use the same block
-        for j, ((y, xx), (k, m)) in enumerate(zip(part, where)):
-            rows = used(wy[k], scale * y, scale * tile[0])
-            cols = used(wx[m], scale * xx, scale * tile[1])
-            groups.setdefault((rows.start, rows.stop, cols.start, cols.stop), []).append(j)
-        for (r0, r1, c0, c1), members in groups.items():
-            rendered = run.model.render(z[members].to(run.device), scale * tile[0],
-                                        scale * tile[1], rows=slice(r0, r1), cols=slice(c0, c1),
-                                        decode=decode)
-            for j, img in zip(members, rendered):
-                (y, xx), (k, m) = part[j], where[j]
-                ys = slice(scale * y + r0, scale * y + r1)
-                xs = slice(scale * xx + c0, scale * xx + c1)
-                acc[ys, xs] += (wy[k, ys, None] * wx[m, None, xs])[..., None] * img
+        groups: dict[tuple, list[tuple[int, slice, slice]]] = {}  # blocks decoded alike
+        for j, (y, xx) in enumerate(part):
+            k, m = layout.ys.index(y), layout.xs.index(xx)
+            rows, cols = _span(wy[k]), _span(wx[m])
+            if rows.start == rows.stop or cols.start == cols.stop:
+                continue
+            key = (rows.stop - rows.start, round(uy[rows.start] - y, 9),
+                   cols.stop - cols.start, round(ux[cols.start] - xx, 9))
+            groups.setdefault(key, []).append((j, rows, cols))
+        for members in groups.values():
+            j0, rows, cols = members[0]
+            y0, x0 = part[j0]
+            ys, xs = torch.from_numpy(uy[rows] - y0), torch.from_numpy(ux[cols] - x0)
+            rendered = run.model.render_points(z[[j for j, _, _ in members]].to(run.device), ys,
+                                               xs, w / big_w, decode=decode)
+            for (j, rows, cols), img in zip(members, rendered):
+                k, m = layout.ys.index(part[j][0]), layout.xs.index(part[j][1])
+                acc[rows, cols] += (wy[k, rows, None] * wx[m, None, cols])[..., None] * img
     np.clip(acc, 0, 1, out=acc)
     if out is None:
         return acc
@@ -127,12 +140,13 @@ def render_codes(run, layout: TileLayout, batches, scale: int, out: np.ndarray |
 @torch.no_grad()
 def fit_codes(run, photo: np.ndarray, scale: float | None) -> tuple[PhotoLatents, float]:
     """`fit --whole` of a local run: a photo's codes for rendering at S x (default the run's
-    largest observe scale), and the PSNR of that render box-averaged back to the photo's
+    largest observe scale), and the PSNR of that render area-averaged back to the photo's
     size: how well the render agrees with its input."""
-    s = render_scale(run.model.largest_scale if scale is None else scale, None, photo.shape[:2])
-    enc = encode_codes(run, photo, s)
-    up = torch.from_numpy(render_codes(run, enc.layout, saved_batches(enc), s))
-    return enc, photo_psnr(box_downsample(up[None], s)[0].numpy(), photo)
+    scale = run.model.largest_scale if scale is None else scale
+    out_hw = render_size(scale, None, photo.shape[:2])
+    enc = encode_codes(run, photo, scale)
+    up = torch.from_numpy(render_codes(run, enc.layout, saved_batches(enc), out_hw))
+    return enc, photo_psnr(area_downsample(up[None], photo.shape[:2])[0].numpy(), photo)
 
 
 def stack_codes(zs: list[torch.Tensor]) -> torch.Tensor:
@@ -148,13 +162,13 @@ def saved_batches(enc: PhotoLatents):
 
 
 @torch.no_grad()
-def upscale_photo(run, photo: np.ndarray, scale: int, out: np.ndarray | None = None,
+def upscale_photo(run, photo: np.ndarray, out_hw: tuple[int, int], out: np.ndarray | None = None,
                   decode=None) -> np.ndarray:
-    """photo [H, W, C] in [0, 1] -> [S H, S W, C] (float32, or written into a uint8 `out`),
+    """photo [H, W, C] in [0, 1] -> [H', W', C] (float32, or written into a uint8 `out`),
     each batch of tiles encoded and rendered in turn (memory: one batch's codes).
     decode: the run's chosen decoder, (Geometry, codes) -> values (default torch's; the
     ONNX backend's from `inr_gon.export.local.onnx_local_decoder`): the chord steps and the
     render call it, the step's linear algebra stays in torch."""
     layout = tile_layout(photo.shape[:2])
-    return render_codes(run, layout, encoded_tiles(run, photo, layout, scale, decode), scale, out,
-                        decode)
+    return render_codes(run, layout, encoded_tiles(run, photo, layout, out_hw, decode), out_hw,
+                        out, decode)

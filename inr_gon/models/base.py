@@ -13,8 +13,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from inr_gon.config import Config, observe_scales
+from inr_gon.config import Config
 from inr_gon.errors import InputError
+from inr_gon.fields import scale_spans
 from inr_gon.models.origin import POINTS, Observation
 from inr_gon.models.render import DEFAULT_MAX_MEMORY, render_images
 from inr_gon.models.siren import Siren
@@ -100,7 +101,7 @@ def check_whole_images(cfg: Config, views: bool) -> None:
     if cfg.train.points_per_signal:
         raise InputError(f"--model {cfg.net.model} encodes whole images: leave "
                          "--points-per-signal at 0")
-    if not views and observe_scales(cfg.train.observe_scales) != [1]:
+    if not views and scale_spans(cfg.train.observe_scales) != [(1, 1)]:
         raise InputError("--observe-scales is for --model gon or local on images")
 
 

@@ -26,8 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from inr_gon.config import Config, observe_scales
+from inr_gon.config import Config
 from inr_gon.errors import InputError, wxh
+from inr_gon.fields import scale_spans
 from inr_gon.models.base import Model, SirenModel, check_image_model, check_whole_images
 from inr_gon.models.origin import POINTS, Observation, latent_autograd
 from inr_gon.models.render import DEFAULT_MAX_MEMORY, grid
@@ -91,7 +92,7 @@ class ConvGON(Model):
         doublings past one pixel only grow an output that is cropped away (2^39 pixels a side
         at --layers 40)."""
         check_image_model(cfg, siren=False)
-        if observe_scales(cfg.train.observe_scales) != [1]:
+        if scale_spans(cfg.train.observe_scales) != [(1, 1)]:
             raise InputError("--observe-scales is for --model gon or local on images")
         (h, w), layers, hidden = cfg.size, cfg.net.layers, cfg.net.hidden
         most = max((max(h, w) - 1).bit_length(), 1) + 1

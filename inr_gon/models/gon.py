@@ -21,8 +21,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from inr_gon.config import Config, observe_scales
+from inr_gon.config import Config
 from inr_gon.errors import InputError
+from inr_gon.fields import observe_scales
 from inr_gon.models.base import SirenModel, step_outputs
 from inr_gon.models.origin import (
     POINTS,

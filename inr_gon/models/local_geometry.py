@@ -6,17 +6,19 @@ w(t_k) times a basis of the offsets t_k = centre_k - x: products of (1, t, t^2 -
 along y and along x (`BASES`); the wide bases add the same B-spline stretched over 8 x 8 (and
 16 x 16) input pixels, for context. Past a border a window reads mirror images of the input's
 pixels. Everything a pair (output size, input size) fixes is a `Geometry`, built once and
-cached by the model.
+cached by the model. The sizes need not be multiples: an input pixel is the area average of the
+output pixels it overlaps (`area_matrix`), so a 32 x 32 output observed at 11 x 11 is as well
+defined as at 8 x 8.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
 
-from inr_gon.models.render import box_downsample
+from inr_gon.models.siren import full_precision
 
 RADIUS = 2  # the cubic B-spline's support: a 4 x 4 neighbourhood of codes
 
@@ -41,35 +43,67 @@ def keys_cubic(t: Tensor) -> Tensor:
                        torch.where(a < 2, -0.5 * a**3 + 2.5 * a**2 - 4 * a + 2, 0 * a))
 
 
-def _axis_taps(out_side: int, in_side: int) -> tuple[Tensor, Tensor]:
-    """Along one axis, the 4 input pixels each output pixel j reads and their weights:
-    (m [out, 4] indices, after mirroring; w [5, out, 4] = w(t) psi_a(t)), t = centre of the
-    virtual neighbour k - position of j (input pixel units), w the cubic B-spline, psi = (1, t,
+def centres(out_side: int, in_side: int) -> Tensor:
+    """The centres of out_side output pixels spanning in_side input pixels, in input pixel
+    units: [out] float64."""
+    return (torch.arange(out_side, dtype=torch.float64) + 0.5) * in_side / out_side
+
+
+def area_matrix(out_side: int, in_side: int) -> Tensor:
+    """A [in, out], float64: A[i, j] = the share of input pixel i that output pixel j covers
+    (pixel i spans [i, i + 1) in input pixel units, pixel j [j r, (j + 1) r), r = in / out).
+    Rows sum to 1: an input pixel is the area average of the output over its footprint. A
+    whole ratio s gives the s x s box average; any other, the same average with the pixels cut
+    by the footprint's edges weighted by the part inside it (OpenCV's INTER_AREA)."""
+    r = in_side / out_side
+    edges = torch.arange(out_side + 1, dtype=torch.float64) * r
+    i = torch.arange(in_side, dtype=torch.float64)[:, None]
+    return (torch.minimum(i + 1, edges[1:]) - torch.maximum(i, edges[:-1])).clamp(min=0)
+
+
+def area_downsample(images: Tensor, hw: tuple[int, int]) -> Tensor:
+    """images [B, H, W, C] -> [B, h, w, C], each pixel the area average of what it covers (any
+    ratio; a whole one is the box average), in float32 whatever the autocast."""
+    (hh, ww), (h, w) = images.shape[1:3], hw
+    ay = area_matrix(hh, h).to(images.device, torch.float32)
+    ax = area_matrix(ww, w).to(images.device, torch.float32)
+    return _area_average(images, ay, ax)
+
+
+def _area_average(grid: Tensor, ay: Tensor, ax: Tensor) -> Tensor:
+    """grid [B, H, W, C] -> [B, h, w, C] by the area matrices ay [h, H] and ax [w, W]."""
+    with full_precision(grid):
+        return torch.einsum("iY,bYXc,jX->bijc", ay, grid.to(ay.dtype), ax)
+
+
+def _axis_taps(x: Tensor, in_side: int) -> tuple[Tensor, Tensor]:
+    """Along one axis, the 4 input pixels each output point at x [out] (input pixel units)
+    reads and their weights: (m [out, 4] indices, after mirroring; w [5, out, 4] =
+    w(t) psi_a(t)), t = centre of the virtual neighbour k - x, w the cubic B-spline, psi = (1, t,
     t^2 - 1/3, t^3), the 5th row bicubic's weights. A full window always: w sums to 1 and w t,
     w (t^2 - 1/3) and w t^3 to 0 at every position (the B-spline's moments up to degree 3 do not
     depend on the position, and its odd ones vanish), so a flat input meets the same weights
     everywhere, borders included. With 4 taps, the 4 products span every weighting of them.
     float64."""
-    _, k, t = _offsets(out_side, in_side, RADIUS)
+    k, t = _offsets(x, RADIUS)
     w = bspline3(t)
     # the 5th row: bicubic interpolation of the input itself (the base a residual decoder adds)
     return reflect(k, in_side), torch.stack([w, w * t, w * (t**2 - 1 / 3), w * t**3, keys_cubic(t)])
 
 
-def _offsets(out_side: int, in_side: int, radius: int) -> tuple[Tensor, Tensor, Tensor]:
-    """Output positions x [out] (input pixel units), the 2 radius virtual neighbours k
-    [out, 2 radius] each reads (before mirroring) and their offsets t = k + 1/2 - x."""
-    x = (torch.arange(out_side, dtype=torch.float64) + 0.5) * in_side / out_side
+def _offsets(x: Tensor, radius: int) -> tuple[Tensor, Tensor]:
+    """The 2 radius virtual neighbours k [out, 2 radius] each output point at x [out] (input
+    pixel units) reads (before mirroring) and their offsets t = k + 1/2 - x."""
     k = torch.floor(x - 0.5).long()[:, None] - radius + 1 + torch.arange(2 * radius)
-    return x, k, k + 0.5 - x[:, None]
+    return k, k + 0.5 - x[:, None]
 
 
-def _wide_taps(out_side: int, in_side: int, stretch: int) -> tuple[Tensor, Tensor]:
+def _wide_taps(x: Tensor, in_side: int, stretch: int) -> tuple[Tensor, Tensor]:
     """A wide window: the cubic B-spline stretched, w_s(t) = w(t/s)/s, over 4 s taps, times
     (1, u, u^2 - 1/3), u = t/s: the same moments (sampling w at spacing 1/s reproduces cubics
     too), so it sums to 1 and the others to 0 everywhere. It gives a point the context of a
     4 s x 4 s neighbourhood at the smoothness of its scale."""
-    _, k, t = _offsets(out_side, in_side, stretch * RADIUS)
+    k, t = _offsets(x, stretch * RADIUS)
     u = t / stretch
     w = bspline3(u) / stretch
     return reflect(k, in_side), torch.stack([w, w * u, w * (u**2 - 1 / 3)])
@@ -78,14 +112,14 @@ def _wide_taps(out_side: int, in_side: int, stretch: int) -> tuple[Tensor, Tenso
 STRETCHES = (2, 4)  # the wide windows' rows: 5, 6, 7 (8 x 8), then 8, 9, 10 (16 x 16)
 
 
-def axis_factors(out_side: int, in_side: int) -> Tensor:
-    """The taps as dense matrices D_a[j, m] (mirror images that coincide add): [11, out, in],
-    the window's four factors, bicubic's, then each wide window's three."""
+def axis_factors(x: Tensor, in_side: int) -> Tensor:
+    """The taps of the output points at x [out] (input pixel units) as dense matrices
+    D_a[j, m] (mirror images that coincide add): [11, out, in], the window's four factors,
+    bicubic's, then each wide window's three."""
     rows = []
-    for m, w in (_axis_taps(out_side, in_side),
-                 *(_wide_taps(out_side, in_side, s) for s in STRETCHES)):
-        dense = torch.zeros(len(w), out_side, in_side, dtype=torch.float64)
-        at = torch.arange(out_side)[:, None].expand_as(m)
+    for m, w in (_axis_taps(x, in_side), *(_wide_taps(x, in_side, s) for s in STRETCHES)):
+        dense = torch.zeros(len(w), len(x), in_side, dtype=torch.float64)
+        at = torch.arange(len(x))[:, None].expand_as(m)
         for a in range(len(w)):
             dense[a].index_put_((at, m), w[a], accumulate=True)
         rows.append(dense)
@@ -110,7 +144,8 @@ def local_weights(out_hw: tuple[int, int], in_hw: tuple[int, int],
                   basis: str = "quadratic") -> Tensor:
     """W_f [F, H*W, h*w] (output points and input pixels row-major), float32, dense: the
     outer products of the axis factors (a test oracle; the model uses Geometry's taps)."""
-    fy, fx = axis_factors(out_hw[0], in_hw[0]), axis_factors(out_hw[1], in_hw[1])
+    fy = axis_factors(centres(out_hw[0], in_hw[0]), in_hw[0])
+    fx = axis_factors(centres(out_hw[1], in_hw[1]), in_hw[1])
     w = [torch.einsum("jm,in->jimn", fy[a], fx[b]).reshape(out_hw[0] * out_hw[1], -1)
          for a, b in BASES[basis]]
     return torch.stack(w).float()
@@ -119,22 +154,36 @@ def local_weights(out_hw: tuple[int, int], in_hw: tuple[int, int],
 @dataclass(frozen=True)
 class Geometry:
     """What a (output size, input size) pair fixes: the window's axis factors, dense (an output
-    point reads 4 input pixels per axis; the products are small GEMMs). The 2D weights are
-    W_f = fy[a] (x) fx[b], (a, b) = BASES[basis][f], and the observed factor A W_f, for the step, is
-    box_y[a] (x) box_x[b], box the axis factors averaged over each input pixel's outputs."""
+    point reads 4 input pixels per axis; the products are small GEMMs), and the observation,
+    per axis too. The 2D weights are W_f = fy[a] (x) fx[b], (a, b) = BASES[basis][f]; the
+    observation A = ay (x) ax (area averages), and the observed factor A W_f, for the step,
+    box_y[a] (x) box_x[b] with box_y = ay fy. A geometry of chosen points (`at`, a tile's
+    block of a larger render) decodes only: it has no observation."""
 
     fy: Tensor  # [11, H, h] (the 5th: bicubic)
     fx: Tensor  # [11, W, w]
     cell: float  # output pixel size in input pixels
     in_hw: tuple[int, int]
     basis: str = "quadratic"
+    ay: Tensor | None = None  # [h, H]: input pixel i's area average over the output rows
+    ax: Tensor | None = None  # [w, W]
 
     @staticmethod
     def of(out_hw: tuple[int, int], in_hw: tuple[int, int], device=None,
            dtype: torch.dtype = torch.float32, basis: str = "quadratic") -> Geometry:
-        fy, fx = axis_factors(out_hw[0], in_hw[0]), axis_factors(out_hw[1], in_hw[1])
-        return Geometry(fy.to(device, dtype), fx.to(device, dtype), in_hw[1] / out_hw[1],
-                        tuple(in_hw), basis)
+        """The whole output grid of out_hw pixels over an input of in_hw, any ratio."""
+        geo = Geometry.at(centres(out_hw[0], in_hw[0]), centres(out_hw[1], in_hw[1]), in_hw,
+                          in_hw[1] / out_hw[1], device, dtype, basis)
+        return replace(geo, ay=area_matrix(out_hw[0], in_hw[0]).to(device, dtype),
+                       ax=area_matrix(out_hw[1], in_hw[1]).to(device, dtype))
+
+    @staticmethod
+    def at(ys: Tensor, xs: Tensor, in_hw: tuple[int, int], cell: float, device=None,
+           dtype: torch.dtype = torch.float32, basis: str = "quadratic") -> Geometry:
+        """The output points of rows at ys [H] and columns at xs [W] (input pixel units),
+        output pixels cell input pixels wide."""
+        fy, fx = axis_factors(ys, in_hw[0]), axis_factors(xs, in_hw[1])
+        return Geometry(fy.to(device, dtype), fx.to(device, dtype), cell, tuple(in_hw), basis)
 
     @property
     def pair_y(self) -> list[int]:
@@ -170,14 +219,15 @@ class Geometry:
                            self.fx[BICUBIC])
         return out.flatten(1, 2)
 
-    def box(self, f: Tensor) -> Tensor:
-        """The axis factors [R, S*n, n] averaged over each input pixel's S outputs: [R, n, n]."""
-        n = f.shape[-1]
-        return f.reshape(len(f), n, f.shape[1] // n, n).mean(2)
+    def observed_factors(self) -> tuple[Tensor, Tensor]:
+        """The axis factors as the input sees them, A_y fy and A_x fx: ([11, h, h], [11, w, w])."""
+        if self.ay is None:
+            raise ValueError("a geometry of chosen points has no observation")
+        return torch.matmul(self.ay, self.fy), torch.matmul(self.ax, self.fx)
 
     def observed_gram(self) -> tuple[Tensor, Tensor]:
         """(A W_f)(A W_g)^T as factors: ([F, F, h, h], [F, F, w, w])."""
-        oy, ox = self.box(self.fy), self.box(self.fx)
+        oy, ox = self.observed_factors()
         py, px = self.pair_y, self.pair_x
         yy = torch.einsum("aik,bjk->abij", oy, oy)[py][:, py]
         xx = torch.einsum("aik,bjk->abij", ox, ox)[px][:, px]
@@ -185,21 +235,21 @@ class Geometry:
 
     def adjoint(self, x: Tensor) -> Tensor:
         """sum_f (A W_f)^T x_f: x [B, F, h, w, d] per basis -> [B, h*w, d]."""
-        py, px = self.box(self.fy)[self.pair_y], self.box(self.fx)[self.pair_x]  # [F, h, h], [F, w, w]
+        oy, ox = self.observed_factors()
+        py, px = oy[self.pair_y], ox[self.pair_x]  # [F, h, h], [F, w, w]
         return torch.einsum("fik,fjl,bfijd->bkld", py, px, x).flatten(1, 2)
 
     def observe(self, values: Tensor) -> Tensor:
-        """The box average A: values [B, N, C] at every output point -> [B, M, C] per input
-        pixel (the output a whole multiple of the input)."""
-        (hh, ww), (h, _) = self.out_hw, self.in_hw
-        return box_downsample(values.reshape(-1, hh, ww, values.shape[-1]), hh // h).flatten(1, 2)
-
-    def whole(self) -> bool:
-        """Whether the output is a whole multiple of the input (the step needs it)."""
-        return self.out_hw[0] % self.in_hw[0] == 0 and self.out_hw[1] % self.in_hw[1] == 0
+        """The area average A: values [B, N, C] at every output point -> [B, M, C] per input
+        pixel, in float32 whatever the autocast (bf16 would move it by half an 8-bit level)."""
+        if self.ay is None:
+            raise ValueError("a geometry of chosen points has no observation")
+        (hh, ww), c = self.out_hw, values.shape[-1]
+        return _area_average(values.reshape(-1, hh, ww, c), self.ay, self.ax).flatten(1, 2)
 
     def window(self, rows: slice, cols: slice) -> Geometry:
-        """The output points of rows x cols only (a block of the output), same codes."""
+        """The output points of rows x cols only (a block of the output), same codes; it
+        decodes only (no observation)."""
         return Geometry(self.fy[:, rows], self.fx[:, cols], self.cell, self.in_hw, self.basis)
 
     def rows(self, rows: slice) -> Geometry:

@@ -103,7 +103,8 @@ class Run:
         coords, k = self.observation(np.shape(images)[1:3])
         if self.cfg.net.model == "local":  # codes [B, h, w, d] of the input's own grid
             x = values.reshape(values.shape[0], *np.shape(images)[1:3], -1)
-            return torch.cat([self.model.encode_images(x[i:i + batch], k)
+            big = (x.shape[1] * k, x.shape[2] * k)
+            return torch.cat([self.model.encode_images(x[i:i + batch], big)
                               for i in range(0, x.shape[0], batch)])
         return torch.cat([self.encode_values(coords, values[i:i + batch], k)
                           for i in range(0, values.shape[0], batch)])
@@ -136,14 +137,16 @@ class Run:
         return self.model.render(z.to(self.device), h, w, max_memory)
 
     @torch.no_grad()
-    def upscale(self, images: np.ndarray, scale: int) -> np.ndarray:
-        """Super-resolution by an integer factor: images [B, h, w, C] -> [B, s h, s w, C]. A
-        local run encodes for that factor (its step observes s x s output points per input
-        pixel); a GON renders its latent larger. Whole photos: inference/superres.py."""
+    def upscale(self, images: np.ndarray, scale: float) -> np.ndarray:
+        """Super-resolution by a factor: images [B, h, w, C] -> [B, H, W, C], (H, W) = s (h, w)
+        rounded. A local run encodes for that size (its step observes each input pixel as the
+        area average of the output pixels it overlaps); a GON renders its latent larger. Whole
+        photos: inference/superres.py."""
         h, w = np.shape(images)[1:3]
+        big = (round(scale * h), round(scale * w))
         if self.cfg.net.model != "local":
-            return self.render(self.encode(images), (scale * h, scale * w))
-        return self.model.upscale(self.to_values(images).reshape(len(images), h, w, -1), scale)
+            return self.render(self.encode(images), big)
+        return self.model.upscale(self.to_values(images).reshape(len(images), h, w, -1), big)
 
     def reconstruct(self, images: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
         return self.render(self.encode(images), size)
