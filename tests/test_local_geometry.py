@@ -7,7 +7,7 @@ import pytest
 import torch
 from cli_helpers import assert_input_error, run_cli
 
-from datasets.resize import resize_image
+from inr_gon.datasets.resize import resize_image
 from inr_gon.fields import scale_spans
 from inr_gon.inference.superres import render_size, upscale_photo
 from inr_gon.io import write_png
