@@ -112,23 +112,22 @@ def render_codes(run, layout: TileLayout, batches, out_hw: tuple[int, int],
     corners = layout.corners()
     for i, z in batches:
         part = corners[i:i + len(z)]
-        groups: dict[tuple, list[tuple[int, slice, slice]]] = {}  # blocks decoded alike
+        groups: dict[tuple, list[tuple[int, slice, slice, int, int]]] = {}  # blocks alike
         for j, (y, xx) in enumerate(part):
-            k, m = layout.ys.index(y), layout.xs.index(xx)
+            k, m = layout.ys.index(y), layout.xs.index(xx)  # the tile's row and column
             rows, cols = _span(wy[k]), _span(wx[m])
             if rows.start == rows.stop or cols.start == cols.stop:
                 continue
             key = (rows.stop - rows.start, round(uy[rows.start] - y, 9),
                    cols.stop - cols.start, round(ux[cols.start] - xx, 9))
-            groups.setdefault(key, []).append((j, rows, cols))
+            groups.setdefault(key, []).append((j, rows, cols, k, m))
         for members in groups.values():
-            j0, rows, cols = members[0]
+            j0, rows, cols, _, _ = members[0]
             y0, x0 = part[j0]
             ys, xs = torch.from_numpy(uy[rows] - y0), torch.from_numpy(ux[cols] - x0)
-            rendered = run.model.render_points(z[[j for j, _, _ in members]].to(run.device), ys,
-                                               xs, w / big_w, decode=decode)
-            for (j, rows, cols), img in zip(members, rendered):
-                k, m = layout.ys.index(part[j][0]), layout.xs.index(part[j][1])
+            rendered = run.model.render_points(z[[g[0] for g in members]].to(run.device), ys, xs,
+                                               w / big_w, decode=decode)
+            for (_, rows, cols, k, m), img in zip(members, rendered):
                 acc[rows, cols] += (wy[k, rows, None] * wx[m, None, cols])[..., None] * img
     np.clip(acc, 0, 1, out=acc)
     if out is None:

@@ -13,7 +13,7 @@ from inr_gon.errors import InputError
 from inr_gon.fields import scale_spans
 from inr_gon.models.base import Model, check_image_model, check_whole_images, outer_loss
 from inr_gon.models.local import LocalDecoder, LocalGON
-from inr_gon.models.local_geometry import Geometry, area_downsample
+from inr_gon.models.local_geometry import Geometry
 from inr_gon.models.origin import POINTS, Observation
 from inr_gon.models.render import DEFAULT_MAX_MEMORY
 
@@ -135,10 +135,11 @@ class LocalSR(Model):
 
     def view(self, values: Tensor, scale: float) -> Tensor:
         """The full-size values [B, H*W, C] seen at 1/scale: [B, h, w, C], h = round(H / scale),
-        each pixel the area average of what it covers (the step's own observation)."""
+        each pixel the area average of what it covers: the step's own observation (its
+        geometry, cached, is the one the encode of this view uses)."""
         (hh, ww), c = self.cfg.size, values.shape[-1]
         small = (max(1, round(hh / scale)), max(1, round(ww / scale)))
-        return area_downsample(values.reshape(-1, hh, ww, c), small)
+        return self.geometry((hh, ww), small).observe(values).reshape(-1, *small, c)
 
     def forward(self, coords: Tensor, values: Tensor, generator=None) -> dict[str, Tensor]:
         """One view per observe scale (a span: a factor drawn for this step), each
