@@ -134,12 +134,6 @@ def upscale(run, small: np.ndarray, side: int) -> np.ndarray:
     return run.upscale(small, side / small.shape[1])
 
 
-def nearest(small: np.ndarray, side: int) -> np.ndarray:
-    """Pixel replication to side x side, any factor."""
-    at = ((np.arange(side) + 0.5) * small.shape[1] / side).astype(int)
-    return small[:, at][:, :, at]
-
-
 def self_ensemble(up, images: np.ndarray) -> np.ndarray:
     """Geometric self-ensemble (Timofte et al. 2016; EDSR+): up, [B, h, w, C] -> [B, H, W, C],
     on the 8 flips and quarter turns of images, each output turned back, the 8 averaged."""
@@ -159,7 +153,7 @@ def methods(run, small: np.ndarray, side: int, refine_steps: int, refine_lr: flo
     steps and the geometric self-ensemble too (`self_ensemble`)."""
     out = {}
     t = time.perf_counter()
-    out["nearest"] = (nearest(small, side), time.perf_counter() - t)
+    out["nearest"] = (upscale_nearest(small, side / small.shape[1]), time.perf_counter() - t)
     t = time.perf_counter()
     out["bicubic"] = (upscale_bicubic(small, side, side), time.perf_counter() - t)
     t = time.perf_counter()
@@ -196,7 +190,7 @@ def methods(run, small: np.ndarray, side: int, refine_steps: int, refine_lr: flo
 
 def picture(path: Path, truth: np.ndarray, small: np.ndarray, outs: dict, rows: int = 8) -> None:
     """Rows: truth | input (nearest) | bicubic | inr-gon one pass (| refined)."""
-    cols = [truth, nearest(small, truth.shape[1]),
+    cols = [truth, upscale_nearest(small, truth.shape[1] / small.shape[1]),
             outs["bicubic"][0], outs["inr-gon one pass"][0]]
     cols += [v[0] for k, v in outs.items() if "refine" in k or "chord" in k]
     tiles = np.stack([c[i] for i in range(rows) for c in cols])

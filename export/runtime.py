@@ -32,6 +32,9 @@ DECODER_FILE, ENCODER_FILE, GRID_ENCODER_FILE = "decoder.onnx", "encoder.onnx", 
 # An fp16 export sits beside the fp32 one and never replaces it: decoder_fp16.onnx.
 FP16_SUFFIX = "_fp16"
 FP16_DECODER_FILE = f"decoder{FP16_SUFFIX}.onnx"
+# So does an int8 one (export/quantize.py): decoder_int8.onnx, used when named (--decoder).
+INT8_SUFFIX = "_int8"
+INT8_DECODER_FILE = f"decoder{INT8_SUFFIX}.onnx"
 
 
 @dataclass
@@ -85,6 +88,8 @@ def open_session(path: str | Path, device: torch.device | str = "cpu", tensorrt:
     intra_op_num_threads says, and in a SIREN it costs about as much as the matrix products,
     so one multi-threaded call at a time leaves cores idle for half of every layer."""
     ort = require_onnxruntime()
+    if not Path(path).is_file():
+        raise InputError(f"{path}: no such ONNX file")
     device = torch.device(device)
     chain = provider_chain(device, tensorrt, exact)
     missing = [_name(p) for p in chain if _name(p) not in ort.get_available_providers()]
@@ -168,8 +173,6 @@ def decoder_session(run, path, tensorrt: bool, quiet: bool, fp16: bool = False, 
     if not local:
         require_gon(run.cfg)  # before "run export first": export refuses other models
     path = decoder_file(run.path, path, fp16)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
     s = open_session(path, run.device, tensorrt, quiet=quiet, parallel=True)
     info = read_info(path, ("decoder",), s.sess)  # from the open session: one load of the file
     check_belongs(info, run.cfg, run.path)
@@ -220,8 +223,6 @@ def onnx_encoder(run, path: str | Path | None = None, tensorrt: bool = False, qu
     if not found:
         raise InputError(f"{run.path}: no exported encoder: run `inr-gon export {run.path} "
                          "--with-encoder` first")
-    if not found[0].is_file():
-        raise InputError(f"{found[0]}: no such ONNX file")
     s = open_session(found[0], run.device, tensorrt, quiet=quiet)
     info = read_info(found[0], ("encoder", "encoder_grid"), s.sess)
     check_belongs(info, run.cfg, run.path)

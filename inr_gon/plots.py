@@ -24,9 +24,14 @@ def image_grid(images: np.ndarray, cols: int | None = None, pad: int = 2) -> np.
     return canvas
 
 
-def upscale_nearest(images: np.ndarray, factor: int) -> np.ndarray:
-    """[B, H, W, C] -> [B, H*f, W*f, C], to show low-resolution pixels beside renders."""
-    return images.repeat(factor, axis=1).repeat(factor, axis=2)
+def upscale_nearest(images: np.ndarray, factor: float) -> np.ndarray:
+    """[B, H, W, C] -> [B, round(H*f), round(W*f), C] by pixel replication (any factor: each
+    output pixel takes the input pixel its centre falls in), to show low-resolution pixels
+    beside renders and as the plainest super-resolution baseline."""
+    h, w = images.shape[1:3]
+    rows = ((np.arange(round(h * factor)) + 0.5) * h / round(h * factor)).astype(int)
+    cols = ((np.arange(round(w * factor)) + 0.5) * w / round(w * factor)).astype(int)
+    return images[:, rows][:, :, cols]
 
 
 def upscale_bicubic(images: np.ndarray, height: int, width: int, clip: bool = True) -> np.ndarray:

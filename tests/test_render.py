@@ -12,7 +12,7 @@ from inr_gon.models.render import (
     render_images,
 )
 from inr_gon.models.siren import Siren
-from inr_gon.plots import image_grid
+from inr_gon.plots import image_grid, upscale_nearest
 
 
 def test_pixel_centres():
@@ -75,6 +75,15 @@ def test_image_grid_layout():
     imgs = np.zeros((5, 4, 6, 3), np.float32)
     g = image_grid(imgs, cols=3, pad=1)
     assert g.shape == (2 * 5 + 1, 3 * 7 + 1, 3)
+
+
+def test_nearest_upscale_replicates_pixels_at_any_factor():
+    imgs = np.random.default_rng(0).random((2, 8, 6, 3))
+    assert np.array_equal(upscale_nearest(imgs, 4), imgs.repeat(4, 1).repeat(4, 2))
+    up = upscale_nearest(imgs, 3.75)  # 8 -> 30, 6 -> 22 (22.5 rounds to even)
+    assert up.shape == (2, 30, 22, 3)
+    # each output pixel copies the input pixel its centre lies in
+    assert np.array_equal(up[:, 29, 21], imgs[:, 7, 5]) and np.array_equal(up[:, 3, 4], imgs[:, 0, 1])
 
 
 @pytest.mark.parametrize("h,w", [(1, 1), (3, 5), (64, 48), (1000, 777)])

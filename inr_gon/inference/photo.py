@@ -65,6 +65,11 @@ def check_photo(photo: np.ndarray, name: str) -> None:
                          f"{MIN_SIDE}x{MIN_SIDE} pixels")
 
 
+def scaled(hw: tuple[int, int], scale: float) -> tuple[int, int]:
+    """(H, W) times scale, each side rounded: the one rounding of every `--scale`."""
+    return round(hw[0] * scale), round(hw[1] * scale)
+
+
 def output_size(photo: tuple[int, int], scale: float | None = None,
                 size: tuple[int, int] | None = None) -> tuple[int, int]:
     """(H', W') of a render of a photo (H, W): `size`, else the photo's size times `scale`
@@ -74,7 +79,7 @@ def output_size(photo: tuple[int, int], scale: float | None = None,
     if scale is not None:
         if not math.isfinite(scale) or scale <= 0:
             raise InputError(f"--scale must be a positive number, got {scale:g}")
-        size = (round(photo[0] * scale), round(photo[1] * scale))
+        size = scaled(photo, scale)
     h, w = size or photo
     shown = f"--scale {scale:g} makes {w}x{h}" if scale is not None else f"{w}x{h}"
     if h < 1 or w < 1:
