@@ -4,8 +4,9 @@
 - a 512x512 zoom view renders in < 0.5 s (the server's own X-Render-Seconds, and wall time);
 - 20 concurrent requests are all answered, the server's peak memory noted beside --max-memory.
 
-Usage: python benchmarks/explore.py RUN [--backend onnx] [--out benchmarks/results/explore.json]
-(RUN/decoder.onnx from `inr-gon export RUN` for the onnx backend).
+Usage: python benchmarks/explore.py RUN [--backend onnx] [--decoder FILE] [--out OUT.json]
+(RUN/decoder.onnx from `inr-gon export RUN` for the onnx backend; --decoder another exported
+file, e.g. RUN/decoder_int8.onnx from `inr-gon export RUN --int8`).
 """
 
 from __future__ import annotations
@@ -49,11 +50,14 @@ def main() -> None:
     ap.add_argument("run")
     ap.add_argument("--backend", default="onnx")
     ap.add_argument("--max-memory", type=int, default=512)
+    ap.add_argument("--decoder", default=None, help="with --backend onnx: this exported file")
     args = ap.parse_args()
+    decoder = ["--decoder", args.decoder] if args.decoder else []
     load = os.getloadavg()[0]  # before the server starts: how idle the machine was
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "inr_gon", "explore", args.run, "--port", "0",
-                             "--backend", args.backend, "--max-memory", str(args.max_memory), "--quiet"],
+                             "--backend", args.backend, "--max-memory", str(args.max_memory), "--quiet",
+                             *decoder],
                             stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         address = proc.stdout.readline().strip()
@@ -77,7 +81,8 @@ def main() -> None:
                                                      x0=-1 + i * 0.01)), range(20)))
             burst_s = time.perf_counter() - t0
         report = {
-            "run": args.run, "backend": args.backend, "max_memory_mib": args.max_memory,
+            "run": args.run, "backend": args.backend, "decoder": args.decoder,
+            "max_memory_mib": args.max_memory,
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, load average "
                        f"{load:.2f} at the start",
             "page_status": status, "page_seconds_from_start": round(page_s, 3),

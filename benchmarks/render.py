@@ -1,4 +1,4 @@
-"""Render throughput of one decoder: torch eager, torch.compile, onnxruntime fp32 and fp16.
+"""Render throughput of one decoder: torch eager, torch.compile, onnxruntime fp32, fp16, int8.
 
     python benchmarks/render.py [--size 512] [--batch 1] [--repeats 3] [--run RUN]
 
@@ -6,9 +6,10 @@ Each backend renders size x size images for a batch of latents through its produ
 (`inr_gon.models.render.render_images`; `inr_gon.export.runtime.decode_points` for onnxruntime), in
 the same chunks. Backends alternate within every repeat (A B C D, A B C D, ...) with a float32
 matmul of the decoder's own shape, so machine noise hits all alike; medians are quoted.
-Prints coordinates/s, the ratio to torch eager and the fraction of the measured matmul peak
-(FLOPs per coordinate = 2 x sum of in x out over the layers); writes JSON to
-benchmarks/results/render.json.
+Prints coordinates/s, the ratio to torch eager, the fraction of the measured matmul peak
+(FLOPs per coordinate = 2 x sum of in x out over the layers) and each backend's PSNR against
+torch eager's images (what lower precision costs: give --run a trained run, since an untrained
+decoder's images say little); writes JSON to benchmarks/results/render.json.
 """
 
 from __future__ import annotations
@@ -26,8 +27,11 @@ from pathlib import Path
 import torch
 
 from inr_gon.config import Config
+from inr_gon.export.check import training_items
 from inr_gon.export.onnx import decoder_proto, save_onnx
+from inr_gon.export.quantize import int8_proto
 from inr_gon.export.runtime import decode_points, open_session
+from inr_gon.metrics import psnr
 from inr_gon.models.gon import GON
 from inr_gon.models.render import DEFAULT_MAX_MEMORY, grid, points_per_chunk, render_images
 from inr_gon.run import load_run
@@ -38,9 +42,11 @@ from common import parser, timed  # noqa: E402
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def onnx_backend(decoder, fp16: bool, tmp: str, max_memory: int):
-    path = Path(tmp) / f"decoder{'16' if fp16 else '32'}.onnx"
-    save_onnx(decoder_proto(decoder, fp16), path)
+def onnx_backend(decoder, precision: str, tmp: str, max_memory: int):
+    """precision: fp32 | fp16 | int8, the files `inr-gon export` writes."""
+    path = Path(tmp) / f"decoder_{precision}.onnx"
+    proto = decoder_proto(decoder, precision == "fp16")
+    save_onnx(int8_proto(proto, decoder.out.in_features) if precision == "int8" else proto, path)
     s = open_session(path, "cpu", quiet=True, parallel=True)  # as onnx_renderer
     hidden = decoder.out.in_features
 
@@ -77,13 +83,15 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    if args.run:
-        decoder = load_run(args.run).decoder
+    if args.run:  # the latents of training items: what the run renders
+        r = load_run(args.run)
+        decoder, items = r.decoder, training_items(r.cfg, args.batch)
+        z = r.model.encode(items.coords, items.values).detach()
     else:
         cfg = Config.of(hidden=args.hidden, layers=args.layers, latent_dim=args.latent_dim)
         decoder = GON(cfg).decoder.eval()
+        z = torch.randn(args.batch, decoder.latent_size)
     mem = args.max_memory * 2**20
-    z = torch.randn(args.batch, decoder.latent.in_features)
     h = w = args.size
     coords = args.batch * h * w
     probe, probe_flops = matmul_probe(decoder, args.batch, mem)
@@ -93,20 +101,23 @@ def main() -> None:
         notes = {}
         skip = set(args.skip.split(","))
         candidates = {"torch.compile": lambda: compiled_backend(decoder, mem),
-                      "onnxruntime fp32": lambda: onnx_backend(decoder, False, tmp, mem)[0],
-                      "onnxruntime fp16": lambda: onnx_backend(decoder, True, tmp, mem)[0]}
+                      **{f"onnxruntime {p}": lambda p=p: onnx_backend(decoder, p, tmp, mem)[0]
+                         for p in ("fp32", "fp16", "int8")}}
+        first = {}
         for name, make in candidates.items():
             if name in skip:
                 continue
             try:
                 fn = make()
                 t0 = time.perf_counter()
-                fn(z, h, w)  # warm-up: compilation, session arenas
+                first[name] = fn(z, h, w)  # warm-up: compilation, session arenas
                 notes[name] = f"warm-up {time.perf_counter() - t0:.1f} s"
                 backends[name] = fn
             except Exception as e:  # a backend that does not work here is reported, not fatal
                 notes[name] = f"unavailable: {type(e).__name__}: {str(e).splitlines()[0][:120]}"
-        backends["torch eager"](z, h, w)
+        first["torch eager"] = backends["torch eager"](z, h, w)
+        ref = first["torch eager"]  # [B, H, W, C]; onnxruntime's come as [B, H*W, C]
+        scores = {name: float(psnr(img.reshape(ref.shape), ref).mean()) for name, img in first.items()}
         times = {name: [] for name in [*backends, "matmul"]}
         for _ in range(args.repeats):
             for name, fn in backends.items():
@@ -120,16 +131,18 @@ def main() -> None:
     print(f"{h}x{w} x {args.batch} latents, hidden {decoder.out.in_features}, "
           f"{len(decoder.hidden) + 1} sine layers, {flops} FLOPs/coordinate, {args.threads} threads, "
           f"float32 matmul peak {peak / 1e9:.1f} GFLOP/s (median of {args.repeats})")
-    print(f"{'backend':<18} {'Mcoord/s':>9} {'vs eager':>9} {'of peak':>8}   spread (min-max s)")
+    print(f"{'backend':<18} {'Mcoord/s':>9} {'vs eager':>9} {'of peak':>8} {'PSNR vs eager':>14}   "
+          "spread (min-max s)")
     for name, ts in times.items():
         if name == "matmul":
             continue
         rate = coords / statistics.median(ts)
         row = {"backend": name, "coords_per_s": rate, "ratio_to_eager": rate / eager,
-               "fraction_of_peak": rate * flops / peak, "seconds": ts, "note": notes.get(name, "")}
+               "fraction_of_peak": rate * flops / peak, "psnr_vs_eager_db": scores[name],
+               "seconds": ts, "note": notes.get(name, "")}
         rows.append(row)
-        print(f"{name:<18} {rate / 1e6:9.3f} {rate / eager:8.2f}x {rate * flops / peak:7.0%}   "
-              f"{min(ts):.2f}-{max(ts):.2f}")
+        print(f"{name:<18} {rate / 1e6:9.3f} {rate / eager:8.2f}x {rate * flops / peak:7.0%} "
+              f"{scores[name]:11.1f} dB   {min(ts):.2f}-{max(ts):.2f}")
     for name, note in notes.items():
         if note.startswith("unavailable"):
             print(f"{name}: {note}")

@@ -27,6 +27,8 @@ def explore(
     port: int = shared("port"),
     host: str = shared("host"),
     backend: str = shared("backend"),
+    decoder: str = shared("decoder", "With --backend onnx: this exported decoder file (e.g. "
+                                     "RUN/decoder_int8.onnx from `export --int8`)"),
     max_memory: int = shared("max_memory", "MiB one request may use (outputs and activations); "
                                            "requests run one at a time and larger ones are refused"),
     items: int = shared("items"),
@@ -44,7 +46,7 @@ def explore(
     started = time.perf_counter()
     r = load_run(run, device)
     r.require_latent_space("explore")
-    space = Space(r, backend, max_memory * 2**20)
+    space = Space(r, backend, max_memory * 2**20, decoder)
     # The gallery is encoded while the page comes up: the page shows it when it is ready.
     space.load_in_background(images.load_gallery if space.modality == "image" else shapes.load_gallery,
                              items)

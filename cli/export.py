@@ -19,9 +19,11 @@ from inr_gon.run import hold_if_inside
 def export(
     run: Path = shared("run"),
     out_file: Path = shared("out", "Decoder file (default RUN/decoder.onnx, or "
-                                   "RUN/decoder_fp16.onnx with --fp16)", show_default=False),
+                                   "RUN/decoder_fp16.onnx with --fp16, RUN/decoder_int8.onnx "
+                                   "with --int8)", show_default=False),
     fp16: bool = shared("fp16", "Half-precision decoder (held to a 0.5 dB PSNR-drop bound), "
                         "beside the fp32 decoder.onnx, never replacing it"),
+    int8: bool = shared("int8"),
     with_encoder: bool = shared("with_encoder"),
     device: str = shared("device", "Provider the checks run on: auto | cpu | cuda[:i]"),
     quiet: bool = shared("quiet"),
@@ -30,7 +32,7 @@ def export(
     r = load_exportable(run, device)
     try:
         with hold_if_inside(run, out_file or run / "decoder.onnx", is_dir=False):
-            done = export_run(r, out_file, fp16=fp16, with_encoder=with_encoder)
+            done = export_run(r, out_file, fp16=fp16, with_encoder=with_encoder, int8=int8)
     except ExportCheckError as e:
         print(f"error: {e}", file=sys.stderr)  # one line, unwrapped, as cli/app.py prints
         raise typer.Exit(1) from None

@@ -50,6 +50,9 @@ class CommandOptions:
     scale: float = knob(None, "Whole photos: render at S x each photo's own size (implies "
                         "--whole; a local run: any factor 1 to 16, default its largest --observe-scales)")
     fp16: bool = knob(False, "With --backend onnx: RUN/decoder_fp16.onnx (`export --fp16`)")
+    int8: bool = knob(False, "Int8 decoder for CPUs: the hidden layers' products quantised "
+                      "(held to a 0.5 dB PSNR-drop bound), RUN/decoder_int8.onnx beside the fp32 "
+                      "decoder.onnx, never replacing it; use it with --decoder")
     decoder: str = knob(None, "With --backend onnx: this exported decoder file")
     tensorrt: bool = knob(False, "With --backend onnx on CUDA: TensorRT first")
     split: str = knob("all", "all | train | val (val/train: the run's own data)",

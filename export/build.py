@@ -23,7 +23,15 @@ from inr_gon.export.encoder import encoder_proto, grid_encoder_proto
 from inr_gon.export.info import read_info, require_exportable, require_onnxruntime, weights_digest
 from inr_gon.export.local import check_local_decoder, local_decoder_proto, require_local_export
 from inr_gon.export.onnx import DecoderGraph, add_metadata, decoder_proto, save_onnx
-from inr_gon.export.runtime import DECODER_FILE, FP16_DECODER_FILE, FP16_SUFFIX, open_session
+from inr_gon.export.quantize import int8_proto
+from inr_gon.export.runtime import (
+    DECODER_FILE,
+    FP16_DECODER_FILE,
+    FP16_SUFFIX,
+    INT8_DECODER_FILE,
+    INT8_SUFFIX,
+    open_session,
+)
 from inr_gon.io import write_error
 from inr_gon.models.render import grid
 from inr_gon.run import load_config, load_run
@@ -45,21 +53,26 @@ class Exported:
 
 def encoder_paths(out: Path) -> tuple[Path, Path]:
     """decoder.onnx -> encoder.onnx, encoder_grid.onnx; NAME.onnx -> NAME_encoder(_grid).onnx.
-    Encoders are always float32, so an fp16 decoder's name (decoder_fp16.onnx) gives the same."""
-    base = out.stem.removesuffix(FP16_SUFFIX)
+    Encoders are always float32, so an fp16 or int8 decoder's name (decoder_fp16.onnx) gives
+    the same."""
+    base = out.stem.removesuffix(FP16_SUFFIX).removesuffix(INT8_SUFFIX)
     stem = "encoder" if base == "decoder" else f"{base}_encoder"
     return out.with_name(f"{stem}.onnx"), out.with_name(f"{stem}_grid.onnx")
 
 
-def keep_fp32(out: Path) -> None:
-    """An fp16 export never replaces an fp32 file (CONVENTIONS): refuse before any work."""
+DECODER_FILES = {"fp32": DECODER_FILE, "fp16": FP16_DECODER_FILE, "int8": INT8_DECODER_FILE}
+
+
+def keep_fp32(out: Path, precision: str) -> None:
+    """An fp16 or int8 export never replaces an fp32 file (CONVENTIONS): refuse before any work."""
     try:
-        precision = read_info(out).precision if out.is_file() else None
+        held = read_info(out).precision if out.is_file() else None
     except InputError:
-        precision = None  # not ours: --out may replace it, as any output file
-    if precision == "fp32":
-        raise InputError(f"{out} holds the fp32 decoder, which an --fp16 export never replaces: "
-                         f"leave out --out (the fp16 file is {FP16_DECODER_FILE}) or name another file")
+        held = None  # not ours: --out may replace it, as any output file
+    if held == "fp32":
+        raise InputError(f"{out} holds the fp32 decoder, which an --{precision} export never "
+                         f"replaces: leave out --out (the {precision} file is "
+                         f"{DECODER_FILES[precision]}) or name another file")
 
 
 @dataclass
@@ -78,24 +91,28 @@ def load_exportable(run_dir: str | Path, device: str = "auto"):
     return load_run(run_dir, device)
 
 
-def export_run(run, out: Path | None = None, fp16: bool = False, with_encoder: bool = False
-               ) -> list[Exported]:
-    """Write RUN/decoder.onnx (RUN/decoder_fp16.onnx with fp16; or `out`), and with_encoder the
-    general and shared-grid encoders (float32: RUN/encoder.onnx, RUN/encoder_grid.onnx).
+def export_run(run, out: Path | None = None, fp16: bool = False, with_encoder: bool = False,
+               int8: bool = False) -> list[Exported]:
+    """Write RUN/decoder.onnx (RUN/decoder_fp16.onnx with fp16, RUN/decoder_int8.onnx with
+    int8; or `out`), and with_encoder the general and shared-grid encoders (float32:
+    RUN/encoder.onnx, RUN/encoder_grid.onnx).
     Raises ExportCheckError when a graph disagrees with torch (that file is not written)."""
     cfg = run.cfg
     require_exportable(cfg)
+    if fp16 and int8:
+        raise InputError("--fp16 or --int8, not both")
+    precision = "fp16" if fp16 else "int8" if int8 else "fp32"
     if cfg.net.model == "local":
-        require_local_export(fp16, with_encoder)
+        require_local_export(precision, with_encoder)
     require_onnxruntime()
-    out = Path(out) if out is not None else run.path / (FP16_DECODER_FILE if fp16 else DECODER_FILE)
+    out = Path(out) if out is not None else run.path / DECODER_FILES[precision]
     if out.suffix != ".onnx":
         raise InputError(f"--out must name a .onnx file, got '{out}'")
-    if fp16:
-        keep_fp32(out)
+    if precision != "fp32":
+        keep_fp32(out, precision)
     model = copy.deepcopy(run.model).float().cpu().eval()  # the reference: float32 on the CPU
     items = training_items(cfg)
-    jobs = [decoder_job(model, cfg, items, out, fp16)]
+    jobs = [decoder_job(model, cfg, items, out, precision)]
     if with_encoder:
         jobs += encoder_jobs(model, cfg, items, out)
     digest = weights_digest(run.path)
@@ -108,13 +125,18 @@ def export_run(run, out: Path | None = None, fp16: bool = False, with_encoder: b
     return done
 
 
-def decoder_job(model, cfg, items: Items | None, out: Path, fp16: bool) -> Job:
+def decoder_job(model, cfg, items: Items | None, out: Path, precision: str) -> Job:
     if cfg.net.model == "local":  # export/local.py: codes and the window's factors in
         return Job(out, "decoder", "fp32", local_decoder_proto(model.decoder),
                    lambda run_s, name: check_local_decoder(run_s, model, cfg, items, name))
+    fp16 = precision == "fp16"
     half = DecoderGraph(model.decoder, fp16=True).eval() if fp16 else None
-    return Job(out, "decoder", "fp16" if fp16 else "fp32", decoder_proto(model.decoder, fp16),
-               lambda run_s, name: check_decoder(run_s, model, cfg, half, items, name),
+    proto = decoder_proto(model.decoder, fp16)
+    if precision == "int8":
+        proto = int8_proto(proto, cfg.net.hidden)
+    return Job(out, "decoder", precision, proto,
+               lambda run_s, name: check_decoder(run_s, model, cfg, half, items, name,
+                                                 lossy=precision != "fp32"),
                example_latents(model, items))
 
 

@@ -1,9 +1,9 @@
 """Checks of an exported graph against torch, run before the file is written.
 
 float32 graphs must match torch to TOL (largest difference, relative to the largest value when
-that is above 1). An fp16 decoder is held to a PSNR-drop bound on real items instead, because
-its error is a rounding floor that depends on the weights (fp16 can break badly on some), and
-to finite outputs on random inputs. Every check passes when its value is at most its bound.
+that is above 1). An fp16 or int8 decoder is held to a PSNR-drop bound on real items instead,
+because its error is a rounding floor that depends on the weights (fp16 can break badly on
+some), and to finite outputs on random inputs. Every check passes when its value is at most its bound.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from inr_gon.models.render import grid
 from inr_gon.training.tasks import make_task
 
 TOL = 1e-4
-FP16_PSNR_DROP = 0.5  # dB
+LOSSY_PSNR_DROP = 0.5  # dB, for fp16 and int8 decoders
 
 
 class ExportCheckError(Exception):
@@ -94,8 +94,9 @@ def batched(coords: Tensor) -> Tensor:
 
 @torch.no_grad()
 def check_decoder(run_session, model, cfg: Config, half_graph: torch.nn.Module | None,
-                  items: Items | None, name: str) -> list[Check]:
-    """run_session(feeds) -> values; model: the GON on the CPU in float32.
+                  items: Items | None, name: str, lossy: bool = False) -> list[Check]:
+    """run_session(feeds) -> values; model: the GON on the CPU in float32. lossy: a file of
+    lower precision (fp16 always is), held to the PSNR-drop bound instead of TOL.
 
     half_graph (fp16 files): the same graph run by torch in half precision. onnxruntime's CPU
     provider has no fp16 kernels and runs an fp16 file in float32 with fp16-rounded weights,
@@ -110,14 +111,14 @@ def check_decoder(run_session, model, cfg: Config, half_graph: torch.nn.Module |
                         lambda feeds: half_graph(*map(torch.from_numpy, feeds.values())).numpy()))
     checks = []
     for how, run in runners:
-        checks += _decoder_checks(run, model, cfg, half_graph is not None, coords, z, items, latents,
-                                  name, how)
+        checks += _decoder_checks(run, model, cfg, lossy or half_graph is not None, coords, z,
+                                  items, latents, name, how)
     return checks
 
 
-def _decoder_checks(run, model, cfg, fp16, coords, z, items, latents, name, how) -> list[Check]:
+def _decoder_checks(run, model, cfg, lossy, coords, z, items, latents, name, how) -> list[Check]:
     got = run({"coords": coords.numpy(), "latent": z.numpy()})
-    if fp16:
+    if lossy:
         bad = float((~np.isfinite(got)).sum())
         checks = [Check(name, "random inputs" + how, "non-finite values", bad, 0.0, bad == 0)]
     else:
@@ -128,10 +129,10 @@ def _decoder_checks(run, model, cfg, fp16, coords, z, items, latents, name, how)
     got = run({"coords": batched(items.coords).numpy(), "latent": latents.numpy()})
     ref = model.decode(items.coords, latents)
     label = f"{len(latents)} training items{how}"
-    if fp16:
+    if lossy:
         truth = items.values.numpy()
         drop = psnr(ref.numpy(), truth, cfg) - psnr(got, truth, cfg)
-        checks.append(Check(name, label, "PSNR drop, dB", drop, FP16_PSNR_DROP, drop <= FP16_PSNR_DROP))
+        checks.append(Check(name, label, "PSNR drop, dB", drop, LOSSY_PSNR_DROP, drop <= LOSSY_PSNR_DROP))
     else:
         d = diff(got, ref)
         checks.append(Check(name, label, "max |diff|", d, TOL, d <= TOL))

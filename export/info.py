@@ -27,6 +27,13 @@ def require_onnxruntime():
     return onnxruntime
 
 
+def require_quantization():
+    """onnxruntime's quantisation tools (they come with onnxruntime, an extra)."""
+    require_onnxruntime()
+    import onnxruntime.quantization
+    return onnxruntime.quantization
+
+
 FORMAT = "inr-gon/1"
 KINDS = ("decoder", "encoder", "encoder_grid")
 # The config fields that decide the graph: a file whose fields differ belongs to another run.

@@ -82,10 +82,11 @@ def check_local_decoder(run_session, model, cfg: Config, items: Items | None, na
     return checks
 
 
-def require_local_export(fp16: bool, with_encoder: bool) -> None:
+def require_local_export(precision: str, with_encoder: bool) -> None:
     """What a local run's export cannot do, in one line each."""
-    if fp16:
-        raise InputError(NO_FP16)
+    if precision != "fp32":
+        raise InputError(f"--{precision}: a local run's decoder is exported in float32 only "
+                         f"(leave out --{precision})")
     if with_encoder:
         raise InputError("--with-encoder: a local run's step solves a linear system, which ONNX has "
                          "no operator for (render --backend onnx keeps the step in torch)")

@@ -21,6 +21,7 @@ from PIL import Image
 from starlette.testclient import TestClient
 from test_cli import assert_input_error, run_cli
 
+from inr_gon.errors import InputError
 from inr_gon.explore import images, server, shapes
 from inr_gon.explore.server import create_app
 from inr_gon.explore.space import Space
@@ -53,8 +54,8 @@ def image_run(make_run):
     return make_run(data="builtin:shapes:16", hidden=32, latent_init=5.0, val_fraction=0.25)
 
 
-def client_for(run_path, backend="torch", max_memory=64 * 2**20, items=3, **kw):
-    space = Space(load_run(run_path), backend, max_memory)
+def client_for(run_path, backend="torch", max_memory=64 * 2**20, items=3, decoder=None, **kw):
+    space = Space(load_run(run_path), backend, max_memory, decoder)
     loader = images.load_gallery if space.modality == "image" else shapes.load_gallery
     space.note = loader(space, items)
     return TestClient(create_app(space, TOKEN), **kw), space
@@ -236,6 +237,12 @@ def test_onnx_backend_renders_as_torch_does(image_run):
     a = png_array(get(c_onnx, "/api/view.png", **args).content)
     b = png_array(get(c_torch, "/api/view.png", **args).content)
     assert np.abs(a - b).max() <= 2 / 255
+    export_run(load_run(image_run), int8=True)  # --decoder: another exported file, e.g. int8
+    c_int8, _ = client_for(image_run, backend="onnx", decoder=str(image_run / "decoder_int8.onnx"))
+    q = png_array(get(c_int8, "/api/view.png", **args).content)
+    assert q.shape == a.shape and np.abs(q - a).mean() < 4 / 255
+    with pytest.raises(InputError, match="--backend onnx"):
+        Space(load_run(image_run), "torch", decoder=str(image_run / "decoder_int8.onnx"))
 
 
 def test_shape_run_previews_slices_and_meshes(make_run):

@@ -188,6 +188,35 @@ def test_fp16_that_overflows_is_refused(make_run, capsys):
     assert run_cli(capsys, "export", run, "--quiet")[0] == 0  # float32 is fine with the same weights
 
 
+def test_int8_export_quantises_the_hidden_products_only(make_run, capsys):
+    run = make_run(modulation="all", latent_grid=2, hidden=32)
+    code, stdout, err = run_cli(capsys, "export", run, "--int8")
+    assert code == 0, err
+    path = run / "decoder_int8.onnx"
+    assert read_info(path).precision == "int8" and "PSNR drop" in stdout
+    assert not (run / "decoder.onnx").exists()  # beside the fp32 file, never instead of it
+    r = load_run(run)
+    graph = onnx.load(str(path)).graph
+    # the [32, 32] products of the two hidden layers; not the first layer's, the shifts' or the output's
+    assert [n.op_type for n in graph.node].count("MatMulInteger") == r.cfg.net.layers - 1
+    weights = [tuple(t.dims) for t in graph.initializer if t.data_type == onnx.TensorProto.INT8 and len(t.dims) == 2]
+    assert weights == [(32, 32)] * (r.cfg.net.layers - 1)  # (beside them: per-column zero points)
+    torch.manual_seed(0)
+    coords, z = grid(8, 8), torch.randn(2, r.cfg.latent_size)
+    got = session(onnx.load(str(path))).run(None, {"coords": coords[None].numpy(), "latent": z.numpy()})[0]
+    with torch.no_grad():
+        ref = r.model.decoder(coords, z).numpy()
+    assert 0 < np.abs(got - ref).max() < 0.05 * np.abs(ref).max()  # rounded, and close
+    code, _, err = run_cli(capsys, "export", run, "--int8", "--fp16")
+    assert_input_error(code, err, "not both")
+    assert run_cli(capsys, "export", run, "--quiet")[0] == 0
+    code, _, err = run_cli(capsys, "export", run, "--int8", "--out", run / "decoder.onnx")
+    assert_input_error(code, err, "never replaces", "decoder_int8.onnx")
+    code, _, err = run_cli(capsys, "render", run, "--backend", "onnx", "--decoder", path, "-n", "2",
+                           "--out", run / "views")
+    assert code == 0, err
+
+
 @pytest.mark.parametrize("fields", [
     {"modulation": "all"},
     {"latent_grid": 3, "latent_dim": 2},

@@ -118,6 +118,7 @@ def test_saved_photo_codes_render_through_onnx_as_through_torch(local_run, tmp_p
 
 @pytest.mark.parametrize("args, words", [
     (["export", "R", "--fp16"], ["--fp16", "float32"]),
+    (["export", "R", "--int8"], ["--int8", "float32"]),
     (["export", "R", "--with-encoder"], ["--with-encoder", "linear system"]),
     (["render", "R", "P", "--scale", "4", "--backend", "onnx", "--fp16"], ["--fp16", "float32"]),
     (["render", "R", "P", "--scale", "4", "--backend", "onnx", "--decoder", "nope.onnx"], ["nope.onnx"]),

@@ -59,9 +59,13 @@ Decode = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
 class Space:
     """A loaded run, its items, and bounded decoding on one model thread."""
 
-    def __init__(self, run: Run, backend: str = "torch", max_memory: int = 512 * 2**20) -> None:
+    def __init__(self, run: Run, backend: str = "torch", max_memory: int = 512 * 2**20,
+                 decoder: str | None = None) -> None:
+        """decoder: an exported file for the onnx backend (default RUN/decoder.onnx)."""
         if backend not in BACKENDS:
             raise InputError(f"--backend must be torch or onnx, got '{backend}'")
+        if decoder is not None and backend != "onnx":
+            raise InputError("--decoder picks an exported ONNX file: add --backend onnx")
         if max_memory < 2**20:
             raise InputError("--max-memory must be at least 1 MiB")
         self.run, self.backend, self.max_memory = run, backend, max_memory
@@ -77,7 +81,7 @@ class Space:
         # decode_chunked sizes its slices for about four [points, hidden] tensors; a latent-grid
         # model holds more (measured: peak RSS 2.3-2.7x the budget at 64-512 MiB, hidden 256,
         # 4x4 grid), so torch gets a third. onnxruntime's CPU slices are a few MiB whatever the budget.
-        self._decode: Decode = (onnx_decoder(run, quiet=True) if backend == "onnx"
+        self._decode: Decode = (onnx_decoder(run, decoder, quiet=True) if backend == "onnx"
                                 else lambda c, z, mem: decode_chunked(run.decoder, c, z, mem // TORCH_SHARE))
 
     @property
