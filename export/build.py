@@ -24,14 +24,7 @@ from inr_gon.export.info import read_info, require_exportable, require_onnxrunti
 from inr_gon.export.local import check_local_decoder, local_decoder_proto, require_local_export
 from inr_gon.export.onnx import DecoderGraph, add_metadata, decoder_proto, save_onnx
 from inr_gon.export.quantize import int8_proto
-from inr_gon.export.runtime import (
-    DECODER_FILE,
-    FP16_DECODER_FILE,
-    FP16_SUFFIX,
-    INT8_DECODER_FILE,
-    INT8_SUFFIX,
-    open_session,
-)
+from inr_gon.export.runtime import DECODER_FILES, FP16_SUFFIX, INT8_SUFFIX, open_session
 from inr_gon.io import write_error
 from inr_gon.models.render import grid
 from inr_gon.run import load_config, load_run
@@ -58,9 +51,6 @@ def encoder_paths(out: Path) -> tuple[Path, Path]:
     base = out.stem.removesuffix(FP16_SUFFIX).removesuffix(INT8_SUFFIX)
     stem = "encoder" if base == "decoder" else f"{base}_encoder"
     return out.with_name(f"{stem}.onnx"), out.with_name(f"{stem}_grid.onnx")
-
-
-DECODER_FILES = {"fp32": DECODER_FILE, "fp16": FP16_DECODER_FILE, "int8": INT8_DECODER_FILE}
 
 
 def keep_fp32(out: Path, precision: str) -> None:

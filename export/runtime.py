@@ -35,6 +35,7 @@ FP16_DECODER_FILE = f"decoder{FP16_SUFFIX}.onnx"
 # So does an int8 one (export/quantize.py): decoder_int8.onnx, used when named (--decoder).
 INT8_SUFFIX = "_int8"
 INT8_DECODER_FILE = f"decoder{INT8_SUFFIX}.onnx"
+DECODER_FILES = {"fp32": DECODER_FILE, "fp16": FP16_DECODER_FILE, "int8": INT8_DECODER_FILE}
 
 
 @dataclass

@@ -24,7 +24,7 @@ from inr_gon.limits import MAX_RENDER_PIXELS, MAX_RENDER_SIDE
 from inr_gon.metrics import psnr_from_mse
 from inr_gon.models.gon import GON
 from inr_gon.models.origin import origin_affine
-from inr_gon.models.render import DEFAULT_MAX_MEMORY, grid
+from inr_gon.models.render import DEFAULT_MAX_MEMORY, grid, scaled_size
 from inr_gon.models.tiles import TileLayout, render_tiles
 
 AFFINE_MAX_BYTES = 256 * 2**20  # the affine map A [h*w*C, D] is built when it is this small
@@ -65,11 +65,6 @@ def check_photo(photo: np.ndarray, name: str) -> None:
                          f"{MIN_SIDE}x{MIN_SIDE} pixels")
 
 
-def scaled(hw: tuple[int, int], scale: float) -> tuple[int, int]:
-    """(H, W) times scale, each side rounded: the one rounding of every `--scale`."""
-    return round(hw[0] * scale), round(hw[1] * scale)
-
-
 def output_size(photo: tuple[int, int], scale: float | None = None,
                 size: tuple[int, int] | None = None) -> tuple[int, int]:
     """(H', W') of a render of a photo (H, W): `size`, else the photo's size times `scale`
@@ -79,7 +74,7 @@ def output_size(photo: tuple[int, int], scale: float | None = None,
     if scale is not None:
         if not math.isfinite(scale) or scale <= 0:
             raise InputError(f"--scale must be a positive number, got {scale:g}")
-        size = scaled(photo, scale)
+        size = scaled_size(photo, scale)
     h, w = size or photo
     shown = f"--scale {scale:g} makes {w}x{h}" if scale is not None else f"{w}x{h}"
     if h < 1 or w < 1:

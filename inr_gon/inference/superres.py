@@ -17,9 +17,10 @@ import torch
 from torch.nn import functional as F
 
 from inr_gon.errors import InputError
-from inr_gon.inference.photo import PhotoLatents, photo_psnr, scaled
+from inr_gon.inference.photo import PhotoLatents, photo_psnr
 from inr_gon.limits import MAX_OBSERVE_SCALE
 from inr_gon.models.local_geometry import area_downsample
+from inr_gon.models.render import scaled_size
 from inr_gon.models.tiles import TileLayout
 
 TILE, OVERLAP = 32, 8  # input pixels
@@ -48,7 +49,7 @@ def render_size(scale: float | None, size: tuple[int, int] | None,
         if scale is None or not math.isfinite(scale) or not 1 <= scale <= MAX_OBSERVE_SCALE:
             raise InputError(f"a local run super-resolves by a factor 1 to {MAX_OBSERVE_SCALE}, "
                              f"got --scale {scale}")
-        return scaled(hw, scale)
+        return scaled_size(hw, scale)
     (fy, fx), asked = (o / i for o, i in zip(size, hw)), f"--size {size[1]}x{size[0]}"
     if not (1 <= fy <= MAX_OBSERVE_SCALE and 1 <= fx <= MAX_OBSERVE_SCALE):
         raise InputError(f"a local run super-resolves by a factor 1 to {MAX_OBSERVE_SCALE} per "

@@ -38,6 +38,11 @@ class LazyGrid:
         return torch.stack([ys, xs], dim=-1)
 
 
+def scaled_size(hw: tuple[int, int], scale: float) -> tuple[int, int]:
+    """(H, W) times scale, each side rounded: the one rounding of every `--scale` and upscale."""
+    return round(hw[0] * scale), round(hw[1] * scale)
+
+
 def box_grid(height: int, width: int, k: int, device: torch.device | str = "cpu") -> Tensor:
     """The fine points of an observed height x width image, each pixel the box average of the
     function over its footprint: the centres of the k x k pixels of grid(k*height, k*width)

@@ -143,7 +143,7 @@ class Run:
         area average of the output pixels it overlaps); a GON renders its latent larger. Whole
         photos: inference/superres.py."""
         h, w = np.shape(images)[1:3]
-        big = (round(scale * h), round(scale * w))
+        big = R.scaled_size((h, w), scale)
         if self.cfg.net.model != "local":
             return self.render(self.encode(images), big)
         return self.model.upscale(self.to_values(images).reshape(len(images), h, w, -1), big)
