@@ -26,6 +26,7 @@ from inr_gon.cli.common import note
 from inr_gon.config import FIELD_GROUP, FIELDS, GROUPS, Config, route, typed
 from inr_gon.datasets import ARRAY_EXTS, detect_modality
 from inr_gon.errors import InputError
+from inr_gon.modality import MODALITIES
 from inr_gon.presets import FOLDER_DEFAULTS, HALF, PRESETS, folder_values
 
 PANELS = {"net": "Model", "dataset": "Data", "train": "Training", "sdf": "SDF sampling"}
@@ -65,7 +66,7 @@ def _default_text(name: str, value: Any, kind: str) -> str:
     if value == HALF:
         return "half the pixels"
     if name == "latent_grid" and value:  # as --latent-grid is written: GxG, GxGxG for shapes
-        return "x".join([str(value)] * (2 if kind == "image" else 3))
+        return MODALITIES[kind].grid_text(value)
     return str(value)
 
 

@@ -39,7 +39,8 @@ class Sampling:
 
     @classmethod
     def from_config(cls, cfg) -> Sampling:
-        return cls(cfg.sdf.sdf_samples, cfg.sdf_noise_scales, cfg.sdf.sdf_uniform)
+        noise = tuple(float(x) for x in cfg.sdf.sdf_noise.split(","))  # "a,b,c": one group each
+        return cls(cfg.sdf.sdf_samples, noise, cfg.sdf.sdf_uniform)
 
     def key(self) -> str:
         return json.dumps({**asdict(self), "version": SAMPLER_VERSION}, sort_keys=True)

@@ -142,7 +142,7 @@ def example_latents(model, items: Items | None) -> dict[str, str]:
 def encoder_jobs(model, cfg, items: Items | None, out: Path) -> list[Job]:
     general, grid_path = encoder_paths(out)
     jobs = []
-    affine = cfg.summary.modality == "image" and cfg.net.inner_steps == 1
+    affine = cfg.modality.shared_grid and cfg.net.inner_steps == 1  # on the run's pixel grid
     if model.origin.needs_hessian:
         why = ("which ONNX has no operator for" if model.origin.kind == "gauss-newton" else
                "here by conjugate-gradient iterations that float32 onnxruntime does not repeat "
@@ -153,7 +153,7 @@ def encoder_jobs(model, cfg, items: Items | None, out: Path) -> list[Job]:
         jobs.append(Job(general, "encoder", "fp32", encoder_proto(model),
                         lambda run_s, name: check_encoder(run_s, model, cfg, items, name)))
     if not affine:
-        why = "an SDF run shares no grid" if cfg.summary.modality != "image" else \
+        why = "an SDF run shares no grid" if not cfg.modality.shared_grid else \
             f"with {cfg.net.inner_steps} inner steps the latent is not affine in the values"
         warn(f"{grid_path.name} not written: {why}"
              + (f"; {general.name} covers every case" if jobs else ""))

@@ -232,12 +232,11 @@ def onnx_encoder(run, path: str | Path | None = None, tensorrt: bool = False, qu
     def encode(values: np.ndarray, coords: np.ndarray | torch.Tensor | None = None) -> torch.Tensor:
         x = np.asarray(values, dtype=np.float32)
         x = x.reshape(x.shape[0], -1, x.shape[-1]) if x.ndim == 4 else x
-        if coords is None and cfg.summary.modality == "image":
+        if coords is None and cfg.modality.shared_grid:
             coords = grid(*cfg.size)
         if x.ndim != 3 or x.shape[-1] != cfg.out_dim or coords is None or len(coords) != x.shape[1]:
-            image = cfg.summary.modality == "image"
-            want = (f"[B, {cfg.dataset.height * cfg.dataset.width}, {cfg.out_dim}]" if image
-                    else "[B, N, 1] with coords [N, 3]")
+            want = (f"[B, {cfg.dataset.height * cfg.dataset.width}, {cfg.out_dim}]"
+                    if cfg.modality.shared_grid else "[B, N, 1] with coords [N, 3]")
             raise InputError(f"values are {list(x.shape)}, the encoder wants {want}")
         if info.kind == "encoder_grid":
             if not torch.equal(torch.as_tensor(coords).float().cpu(), grid(*cfg.size)):

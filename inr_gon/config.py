@@ -18,8 +18,8 @@ from inr_gon import fields as checks
 from inr_gon.errors import InputError, wxh
 from inr_gon.fields import duration_seconds, knob, scale_spans
 from inr_gon.limits import MAX_TRAIN_SIDE
+from inr_gon.modality import MODALITIES, Modality
 
-MODALITIES = ("image", "sdf")
 MODELS = ("gon", "conv", "ae", "local")
 PRECISIONS = ("fp32", "tf32", "bf16", "auto")  # tf32: CUDA matmuls; bf16: autocast; device.py
 IMAGE_LOSSES = ("mse", "l1")  # models/base.outer_loss
@@ -139,7 +139,7 @@ class SdfConfig:
 class DataSummary:
     """What the data determined when training started: not options, filled in by `train`."""
 
-    modality: str = knob("image", "image | sdf, from DATA", choices=MODALITIES, cli=False)
+    modality: str = knob("image", "image | sdf, from DATA", choices=tuple(MODALITIES), cli=False)
     channels: int = knob(3, "Image channels (1 or 3); 1 for sdf", choices=(1, 3), cli=False)
 
 
@@ -205,17 +205,17 @@ class Config:
         return duration_seconds(self.train.time_budget)
 
     @property
+    def modality(self) -> Modality:
+        """The facts of the run's kind of signal (modality.py)."""
+        return MODALITIES[self.summary.modality]
+
+    @property
     def coord_dim(self) -> int:
-        return 2 if self.summary.modality == "image" else 3
+        return self.modality.coord_dim
 
     @property
     def out_dim(self) -> int:
-        return self.summary.channels if self.summary.modality == "image" else 1
-
-    @property
-    def sdf_noise_scales(self) -> tuple[float, ...]:
-        """sdf_noise "a,b,c" -> (a, b, c): one near-surface sample group per scale."""
-        return tuple(float(x) for x in self.sdf.sdf_noise.split(","))
+        return self.modality.out_dim(self.summary.channels)
 
     def flat(self) -> dict[str, Any]:
         """Every field by its (unique) name, and extra: the layout of config.json."""
@@ -240,7 +240,7 @@ class Config:
     def _check_latent(self) -> None:
         """A latent grid that fits the images and the size limit."""
         g = self.net.latent_grid
-        if self.summary.modality == "image" and g > min(self.size):
+        if self.modality.shared_grid and g > min(self.size):
             raise InputError(f"--latent-grid {g} is larger than the {wxh(*self.size)} "
                              f"images: use at most the smaller side")
         if self.latent_size > MAX_LATENT_SIZE:
@@ -255,7 +255,7 @@ class Config:
                              "of each shape's points every step")
         if scale_spans(self.train.observe_scales) == [(1, 1)]:
             return
-        if self.summary.modality != "image":
+        if not self.modality.shared_grid:  # a view box-downsamples the pixel grid
             raise InputError("--observe-scales is for --model gon or local on images")
         if self.train.points_per_signal:
             raise InputError("--observe-scales encodes whole images: leave --points-per-signal at 0")

@@ -45,7 +45,7 @@ def test_flat_names_route_to_their_groups():
 def test_old_flat_config_json_loads_and_is_written_flat_again():
     cfg = Config.from_dict(OLD_FLAT)
     assert (cfg.net.hidden, cfg.dataset.height, cfg.summary.channels, cfg.train.seed) == (32, 16, 1, 3)
-    assert cfg.net.variational and cfg.sdf_noise_scales == (0.01, 0.05)
+    assert cfg.net.variational and cfg.sdf.sdf_noise == "0.01,0.05"
     # fields added since take the values the old run was trained with
     new = {"lr_min_ratio": 0.1, "modulation": "first", "latent_grid": 0, "origin_step": "gradient",
            "max_memory": 0, "tensorboard": False, "crops": False,

@@ -6,6 +6,7 @@ import pytest
 import torch
 from origin_oracles import latent_autograd, latent_explicit
 
+from inr_gon.datasets import Sampling
 from inr_gon.models.factory import build_model
 from inr_gon.run import load_run
 from inr_gon.training.sdf import SdfTask, encode_shapes, training_shapes
@@ -80,7 +81,7 @@ def test_sdf_resume_continues_exactly(tiny_sdf_cfg, tmp_path, monkeypatch):
 def test_sdf_config_fields_are_validated(tiny_sdf_cfg):
     from inr_gon.errors import InputError
 
-    assert tiny_sdf_cfg.sdf_noise_scales == (0.01, 0.05, 0.15)
+    assert Sampling.from_config(tiny_sdf_cfg).noise == (0.01, 0.05, 0.15)
     for bad in [{"sdf_noise": "0.1,x"}, {"sdf_noise": "0"}, {"sdf_uniform": 1.0}, {"sdf_samples": 3}]:
         with pytest.raises(InputError, match=next(iter(bad))):
             tiny_sdf_cfg.replace(**bad).validate()

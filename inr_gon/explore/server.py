@@ -25,6 +25,7 @@ from inr_gon.errors import InputError, one_line
 from inr_gon.explore import images, shapes
 from inr_gon.explore.space import MAX_UPLOADS, Space, TooBig
 from inr_gon.limits import MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS, MAX_VIEW_SIDE
+from inr_gon.modality import MODALITIES
 
 STATIC = Path(__file__).parent / "static"
 STATIC_TYPES = {"explore.js": "text/javascript", "explore.css": "text/css"}  # the only files served
@@ -95,13 +96,12 @@ def _png(space: Space, render, started: float) -> Response:
 def create_app(space: Space, token: str) -> Starlette:
     """The app for one Space (its `note`, why the gallery is empty say, is shown on the page)."""
     cfg = space.run.cfg
-    h, w = cfg.size if space.modality == "image" else (0, 0)
+    h, w = cfg.size if cfg.modality.shared_grid else (0, 0)
 
     def need(modality: str) -> None:
         if space.modality != modality:
-            kind = "image" if modality == "image" else "shape (SDF)"
-            raise InputError(f"this route is for {kind} runs; {space.run.path.name} is an "
-                             f"{space.modality} run")
+            raise InputError(f"this route is for {MODALITIES[modality].noun} runs; "
+                             f"{space.run.path.name} is an {space.modality} run")
 
     def index(request: Request) -> Response:
         page = (STATIC / "index.html").read_text()

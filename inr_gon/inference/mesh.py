@@ -46,9 +46,7 @@ def mesh_run(run, inputs: list[str], out_dir: Path, resolution: int = 256, fmt: 
     per saved latent: latents = (names, z [B, D]), e.g. from `fit --out`). Input latents come
     from the gradient-origin step and refine_steps more (shape_refine.shape_latents), within
     `seconds` of refinement if given."""
-    if run.cfg.summary.modality != "sdf":
-        raise InputError(f"{run.path} is an {run.cfg.summary.modality} run: `mesh` needs an SDF run "
-                         "(trained on meshes or builtin:shapes3d); use `render` for images")
+    run.require_shapes("`mesh`")
     if fmt not in FORMATS:
         raise InputError(f"--format must be one of {', '.join(FORMATS)}, got '{fmt}'")
     if latents is not None:

@@ -34,8 +34,7 @@ def evaluate_shapes(run, data: str, quiet: bool = False, resolution: int = 128,
     sees every reconstructed mesh (the demo saves them). refine_steps: latents refined that
     many steps at lr (shape_latents) before meshing; each row then has the clamped
     L1 of its latent before (sdf_l1_0) and after (sdf_l1_K)."""
-    if run.cfg.summary.modality != "sdf":
-        raise InputError(f"{run.path} is an {run.cfg.summary.modality} run, not an SDF run")
+    run.require_shapes("shape scores")
     if resolution < 2:
         raise InputError(f"--resolution must be at least 2, got {resolution}")
     shapes = load_shapes(data, Sampling.from_config(run.cfg), quiet)

@@ -14,6 +14,7 @@ from inr_gon.config import Config
 from inr_gon.device import resolve_device
 from inr_gon.errors import InputError, warn, wxh
 from inr_gon.limits import LOCAL_DIRECT_SIDE, MAX_OBSERVE_FACTOR, MAX_RENDER_SIDE
+from inr_gon.modality import IMAGE, SDF
 from inr_gon.models import render as R
 from inr_gon.models.baselines import ConvGON
 from inr_gon.models.factory import build_model
@@ -41,9 +42,15 @@ class Run:
 
     def require_images(self) -> None:
         """InputError unless this is an image run (an SDF decoder takes 3D points, not pixels)."""
-        if self.cfg.summary.modality != "image":
+        if self.cfg.modality is not IMAGE:
             raise InputError(f"{self.path}: an {self.cfg.summary.modality} run renders no images "
                              "(use `inr-gon mesh`)")
+
+    def require_shapes(self, what: str) -> None:
+        """InputError unless this is an SDF run (an image decoder has no third coordinate)."""
+        if self.cfg.modality is not SDF:
+            raise InputError(f"{self.path} is an {self.cfg.summary.modality} run: {what} needs an "
+                             "SDF run (trained on meshes or builtin:shapes3d); use `render` for images")
 
     def require_latent_space(self, what: str) -> None:
         """InputError for a local run: its codes belong to one input's pixel grid, so there is

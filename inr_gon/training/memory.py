@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from inr_gon.config import Config
 from inr_gon.errors import warn
+from inr_gon.modality import MODALITIES
 from inr_gon.training import distributed
 from inr_gon.training.source import Source
 
@@ -66,7 +67,7 @@ def plan(cfg: Config, batch: int, pixels: int, batch_size: int | None = None,
         return Plan(size, estimate, note,
                     f"--max-memory {cfg.train.max_memory}: --model {cfg.net.model} takes whole "
                     f"images; the step needs ~{mib(estimate)}")
-    field = "sdf_points" if modality == "sdf" else "points_per_signal"
+    field = MODALITIES[modality].points_field
     new = step_bytes(batch, fit, hidden, layers)
     note = f"a step needs ~{mib(new)} of activations ({batch} x {fit} points)"
     return Plan({**size, field: fit}, new, note,

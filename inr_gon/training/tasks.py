@@ -59,9 +59,7 @@ class Task(Protocol):
 
 def task_for(cfg: Config, device: torch.device, source: Source) -> Task:
     """The task of source's data, drawing batches as cfg says."""
-    if source.facts.modality == "image":
-        return ImageTask(cfg, device, source)
-    return SdfTask(cfg, device, source)
+    return TASKS[source.facts.modality](cfg, device, source)
 
 
 def make_task(cfg: Config, device: torch.device, quiet: bool = False) -> Task:
@@ -183,3 +181,6 @@ def preview_images(model, truth: np.ndarray, device: torch.device) -> np.ndarray
     with torch.no_grad():
         z = model.encode(grid(h, w, device), values)
     return preview_strip(truth, model.render(z, h, w), model.render(z, f * h, f * w))
+
+
+TASKS: dict[str, type] = {"image": ImageTask, "sdf": SdfTask}  # by config.json's modality
