@@ -66,16 +66,21 @@ CURVE_NOTE = ("curve mode: one run of the largest budget per recipe, stopped at 
 
 
 def recipe_config(name: str, seconds: float, args) -> Config:
-    """The recipe's Config as `inr-gon train DATA --time-budget Ns` builds it (steps unlimited)."""
+    """The recipe's Config as `inr-gon train DATA --time-budget Ns` builds it (steps unlimited),
+    or, with --steps, as `inr-gon train DATA --steps N` does (no budget)."""
     _, preset, changes = RECIPES[name]
+    budget = {"steps": args.steps} if args.steps else {"steps": UNLIMITED_STEPS,
+                                                        "time_budget": f"{seconds:g}s"}
     given = {"data": str(data_path(args.data)), "height": 32, "width": 32, "val_fraction": HELD_OUT,
-             "seed": args.seed, "device": "cpu", "threads": args.threads, "steps": UNLIMITED_STEPS,
-             "time_budget": f"{seconds:g}s", "preview_every": 0, "checkpoint_every": 0, **changes}
+             "seed": args.seed, "device": "cpu", "threads": args.threads, **budget,
+             "preview_every": 0, "checkpoint_every": 0, **changes}
     cfg = starting_config(preset, None, given, quiet=True)
     extra = {k: v for k, v in (("hidden", args.hidden), ("batch_size", args.batch_size),
                                ("lr", args.lr)) if v}
+    if args.grid is not None:
+        extra["latent_grid"] = args.grid
     if args.latent:
-        cells = max(cfg.net.latent_grid, 1) ** 2
+        cells = max(extra.get("latent_grid", cfg.net.latent_grid), 1) ** 2
         if args.latent % cells:
             raise SystemExit(f"error: --latent {args.latent} does not split over {name}'s grid")
         extra["latent_dim"] = args.latent // cells
@@ -94,11 +99,14 @@ def score(name: str, minutes: float, run_dir: Path, args) -> dict:
     run = load_run(run_dir, "cpu")
     names, images = load_split(run.cfg, run.cfg.dataset.data, "val", args.n_eval or None)
     steps, seconds = trained_seconds(run_dir)
+    if args.steps:  # a step budget: the minutes it took
+        minutes = round(seconds / 60, 2)
     row = {"recipe": name, "label": RECIPES[name][0], "mode": args.mode, "minutes": minutes,
            "steps": steps, "seconds": round(seconds, 1), "steps_per_s": round(steps / max(seconds, 1e-9), 3),
            **held_out_scores(run, names, images), "val_items": len(names),
            "loop_val_psnr": evals[-1].get("val_psnr") if evals else None, "latent": run.cfg.latent_size,
-           "hidden": run.cfg.net.hidden, "batch": run.cfg.train.batch_size, "lr": run.cfg.train.lr,
+           "grid": run.cfg.net.latent_grid, "hidden": run.cfg.net.hidden,
+           "batch": run.cfg.train.batch_size, "lr": run.cfg.train.lr,
            "params": sum(p.numel() for p in run.model.parameters())}
     row["eval_seconds"] = round(time.perf_counter() - t, 1)
     print(f"{name} {minutes:g} min ({args.mode}): {steps} steps in {seconds:.0f} s, held-out "
@@ -120,7 +128,7 @@ def measure(names: list[str], minutes: list[float], args, work: Path, save) -> l
     for name in names:
         if args.mode == "separate":
             for m in minutes:
-                run_dir = work / f"{name}_{m:g}m"
+                run_dir = work / (f"{name}_{args.steps}steps" if args.steps else f"{name}_{m:g}m")
                 if not any(r.get("eval") for r in read_metrics(run_dir)):
                     train(recipe_config(name, 60 * m, args), run_dir, quiet=True)
                 rows.append(score(name, m, run_dir, args))
@@ -166,10 +174,10 @@ def report(record: dict, folder: Path, name: str) -> None:
     rows = sorted(record["rows"], key=lambda r: (list(RECIPES).index(r["recipe"]), r["minutes"]))
     m, note = record["machine"], ""
     header = ["recipe", "minutes", "steps", "train s", "steps/s", "held-out PSNR", "SSIM",
-              "items", "latent", "hidden", "batch"]
+              "items", "latent", "grid", "hidden", "batch"]
     body = [[r["label"], f"{r['minutes']:g}", r["steps"], f"{r['seconds']:.0f}", f"{r['steps_per_s']:.3g}",
              f"{r['val_psnr']:.2f} dB", f"{r['val_ssim']:.3f}", r["val_items"], r["latent"],
-             r["hidden"], r["batch"]] for r in rows]
+             r.get("grid", "-"), r["hidden"], r["batch"]] for r in rows]
     try:
         plot(rows, record, folder / f"{name}.png")
     except ImportError:
@@ -216,6 +224,10 @@ def main() -> None:
     p.add_argument("--mode", choices=("separate", "curve"), default="separate")
     p.add_argument("--n-eval", type=int, default=0, help="held-out items scored (0 = all 1,000)")
     p.add_argument("--latent", type=int, default=1024, help="latent values per image (0: the recipe's)")
+    p.add_argument("--grid", type=int, help="latent grid side G (0: one vector; default: the recipe's)")
+    p.add_argument("--steps", type=int, default=0,
+                   help="a fixed step count instead of --minutes (separate mode): quality at equal "
+                        "steps, which load does not change, for runs side by side")
     p.add_argument("--hidden", type=int, default=0, help="decoder width (0: the recipe's, 256)")
     p.add_argument("--batch-size", type=int, default=0, help="0: the recipe's (paper 64, default 32)")
     p.add_argument("--lr", type=float, default=0.0, help="0: the recipe's (1e-4)")
@@ -234,8 +246,10 @@ def main() -> None:
     names = [r for r in args.recipes.split(",") if r]
     if unknown := sorted(set(names) - set(RECIPES)):
         p.error(f"unknown recipes {unknown}; choose from {list(RECIPES)}")
-    minutes = sorted(float(x) for x in args.minutes.split(",") if x)
-    if not minutes or minutes[0] <= 0:
+    minutes = [0.0] if args.steps else sorted(float(x) for x in args.minutes.split(",") if x)
+    if args.steps and args.mode != "separate":
+        p.error("--steps needs --mode separate")
+    if not args.steps and (not minutes or minutes[0] <= 0):
         p.error("--minutes needs positive budgets")
     if args.threads:
         torch.set_num_threads(args.threads)
