@@ -25,7 +25,11 @@ from typing import Any
 # (4,000 steps against 8,000, ~27 minutes): held-out IoU 0.84 against 0.72 after one step,
 # 0.91 against 0.87 after 300 refine steps; training meshes 0.917 against 0.931. New shapes are
 # what a latent space is for, so 6. The size is the one measured there (3 x 128, w0 10, batch
-# 8 x 1,024). `--preset paper`: the paper's. Speed (issue 22, quality_clock_levers5*.md: the
+# 8 x 1,024). Four fifths of the SDF points near the surface (sdf_uniform 0.2, not the field's
+# 0.8, which a single gradient-step latent needs; datasets/sampling.py), same 4,000 steps:
+# training meshes 0.950 against 0.917, held out 0.846 / 0.922 against 0.842 / 0.914 after one
+# / 300 refine steps (0.5: 0.938, 0.821 / 0.931; 0.1: 0.950, 0.841 / 0.929; docs/shapes.md).
+# `--preset paper`: the paper's. Speed (issue 22, quality_clock_levers5*.md: the
 # same 5 idle minutes on the 2-core VM, 500 held out): images train in bf16 where native
 # (precision auto; the first phase and the step stay float32) on half the pixels a step
 # (folder_defaults), 30.08 dB against 28.57 with neither, at 2.45x the steps a second.
@@ -35,7 +39,7 @@ FOLDER_DEFAULTS: dict[str, dict[str, Any]] = {
                   precision="auto", points_per_signal=HALF),
     "sdf": dict(modulation="all", latent_grid=6, latent_dim=16, origin_step="gauss-newton-cg",
                 hidden=128, layers=3, w0=10.0, batch_size=8, sdf_points=1024, lr=5e-4,
-                lr_min_ratio=0.1),
+                lr_min_ratio=0.1, sdf_uniform=0.2),
 }
 
 
