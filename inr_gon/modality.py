@@ -1,8 +1,8 @@
 """The two kinds of signal a run learns, as facts in one table: config.json's `modality`
 names a row, and code asks `cfg.modality.coord_dim` (or `.shared_grid`, `.noun`, ...) instead
 of branching on the name. What a kind of signal *does* (its batches, scores and previews) is
-its task's (training/tasks.py, training/sdf.py); this module holds what the lower layers
-(config, models, export) need to know before any task exists.
+its task's (training/tasks.py, training/sdf.py); this module holds what the code below and
+beside the task (config, export, explore, the CLI) needs to know without one.
 """
 
 from __future__ import annotations
