@@ -27,24 +27,24 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from inr_gon.models.cells import Weights, mix, spread, squared
 from inr_gon.models.siren import grid_jacobian_t
 
 CG_ITERATIONS = 16  # a training step 1.22x the gradient step's (benchmarks/shapes.py steptime)
 
 
-def jacobian_product(weights: Tensor | None, v: Tensor, p: Tensor) -> Tensor:
+def jacobian_product(weights: Weights, v: Tensor, p: Tensor) -> Tensor:
     """J p: factors weights [..., N, G^d] (None: no grid), v [..., N, C, D], directions
     p [B, D_total] -> [B, N, C]. Its adjoint J^T r is `siren.grid_jacobian_t`."""
     cells = p.unflatten(-1, (-1, v.shape[-1]))  # [B, G^d, D]
-    q = cells.sum(-2, keepdim=True) if weights is None else weights @ cells  # [B, 1 or N, D]
+    q = mix(weights, cells)  # [B, 1 or N, D]
     return (v * q[..., None, :]).sum(-1)
 
 
-def diagonal(weights: Tensor | None, v: Tensor) -> Tensor:
+def diagonal(weights: Weights, v: Tensor) -> Tensor:
     """diag(J^T J) [..., D_total]: each column's squared norm, from the factors."""
     v2 = v.pow(2).sum(-2)  # [..., N, D]
-    on_grid = v2.sum(-2, keepdim=True) if weights is None else weights.pow(2).transpose(-1, -2) @ v2
-    return on_grid.flatten(-2)
+    return spread(squared(weights), v2).flatten(-2)
 
 
 def conjugate_gradient(matvec: Callable[[Tensor], Tensor], b: Tensor, diag: Tensor,
@@ -103,7 +103,7 @@ def implicit_solve(matvec: Callable[[Tensor], Tensor], b: Tensor, diag: Tensor,
     return x0 + _ImplicitSolve.apply(b - matvec(x0), fixed, diag.detach(), iterations)
 
 
-def damped_solve(weights: Tensor | None, v: Tensor, grad: Tensor, m: int,
+def damped_solve(weights: Weights, v: Tensor, grad: Tensor, m: int,
                  damping: Callable[[Tensor], Tensor]) -> Tensor:
     """(H + lambda I)^-1 grad with H = (2/M) J^T J never formed: grad [B, D_total], factors as
     `jacobian_product`, M observed points, damping(mean of diag H [B]) -> lambda [B]."""

@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from inr_gon.config import ORIGIN_STEPS
+from inr_gon.models.cells import Weights, dense
 from inr_gon.models.gauss_newton import damped_solve
 from inr_gon.models.siren import Siren, full_precision, grid_gram, grid_jacobian, grid_jacobian_t
 
@@ -91,7 +92,7 @@ def latent_grad(decoder: Siren, coords: Tensor, values: Tensor, z: Tensor,
     return decoder.latent_vjp(weights, grads)
 
 
-def jacobian(decoder: Siren, coords: Tensor, z: Tensor) -> tuple[Tensor, Tensor | None, Tensor]:
+def jacobian(decoder: Siren, coords: Tensor, z: Tensor) -> tuple[Tensor, Weights, Tensor]:
     """F and the factors of J = dF/dz: coords [N, d] or [B or 1, N, d], z [B or 1, D] ->
     (values [B, N, C], weights [..., N, G^d] or None, v [B, N, C, D]) with
     J[b, n, c] = weights[n] (x) v[b, n, c] (`siren.grid_jacobian`). One cotangent per output
@@ -104,7 +105,7 @@ def jacobian(decoder: Siren, coords: Tensor, z: Tensor) -> tuple[Tensor, Tensor 
     return f, weights, decoder.latent_factor(grads).movedim(0, -2)  # v [B, N, C, D]
 
 
-def shared_jacobian(decoder: Siren, coords: Tensor, z0: Tensor) -> tuple[Tensor, Tensor | None, Tensor]:
+def shared_jacobian(decoder: Siren, coords: Tensor, z0: Tensor) -> tuple[Tensor, Weights, Tensor]:
     """(F(c, z0) [N, C], weights [N, G^d] or None, v [N, C, D]) at a z0 [D] shared by every
     signal: `jacobian` once for the whole batch."""
     f0, weights, v = jacobian(decoder, coords, z0[None])
@@ -128,12 +129,12 @@ def gradient(decoder: Siren, coords: Tensor, values: Tensor, z: Tensor,
     return latent_grad(decoder, coords, values, z.expand(values.shape[0], -1), obs)
 
 
-def observed_jacobian(weights: Tensor | None, v: Tensor, obs: Observation = POINTS) -> Tensor:
+def observed_jacobian(weights: Weights, v: Tensor, obs: Observation = POINTS) -> Tensor:
     """A J, dense: [..., N, C, D] factors -> [..., N / box, C, D_total]."""
     return obs.jacobian(grid_jacobian(weights, v))
 
 
-def gauss_newton_matrix(weights: Tensor | None, v: Tensor, obs: Observation = POINTS) -> Tensor:
+def gauss_newton_matrix(weights: Weights, v: Tensor, obs: Observation = POINTS) -> Tensor:
     """H = (2/M) (AJ)^T (AJ) of the inner loss from J's factors (v [..., N, C, D], M = N / box
     observed points) -> [..., D, D]. A = I keeps J factored (sparse with a grid); a box
     average mixes the cells of a pixel's fine points, so AJ is formed densely ([M, C, D])."""
@@ -279,7 +280,7 @@ def origin_affine(decoder: Siren, rule: OriginStep, coords: Tensor, z0: Tensor |
     parts = [shared_jacobian(decoder, coords[i:i + chunk], z0)
              for i in range(0, coords.shape[0], chunk)]
     f0, v = torch.cat([p[0] for p in parts]), torch.cat([p[2] for p in parts])
-    weights = None if parts[0][1] is None else torch.cat([p[1] for p in parts])
+    weights = None if parts[0][1] is None else torch.cat([dense(p[1]) for p in parts])
     m = coords.shape[0] // obs.box
     rows = (2.0 / m) * observed_jacobian(weights, v, obs).flatten(0, 1)  # [M*C, D]
     hessian = gauss_newton_matrix(weights, v, obs) if rule.needs_hessian else None
@@ -294,7 +295,6 @@ def latent_autograd(decoder: Callable[[Tensor, Tensor], Tensor], coords: Tensor,
     z0 [B, D] -> z = z0 - dL/dz0 [B, D]. For any decoder function (the convolutional GON)."""
     with torch.enable_grad():
         z0 = z0 if z0.requires_grad else z0.detach().requires_grad_(True)
-        # Summing per-signal losses keeps each signal's gradient its own.
-        loss = inner_loss(obs(decoder(coords, z0)), values).sum()
+        loss = inner_loss(obs(decoder(coords, z0)), values).sum()  # each signal's gradient its own
         (grad,) = torch.autograd.grad(loss, z0, create_graph=create_graph)
     return z0 - grad

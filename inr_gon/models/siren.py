@@ -13,7 +13,9 @@ latent shifts the first layer's phases. Two options extend that (issue 12):
   interpolated: G^d x D x H per signal instead of N x D x H.
 
 The interpolation weights are tent functions, w_i(p) = relu(1 - |p - i|), multiplied over the
-axes: dense [N, G^d] weights, no gather, so the ONNX graph is plain Sub/Abs/Relu/Mul/MatMul.
+axes: dense [N, G^d] weights, no gather, so the ONNX graph is plain Sub/Abs/Relu/Mul/MatMul. In
+torch, grids of more than CORNERS_ABOVE cells per corner are applied by their 2^d corners
+instead (`cells.Corners`: the same matrix, N x 2^d work instead of N x G^d).
 
 Speed: the frequencies are folded into the weights (sin(w0 (h W^T + b)) = sin(h (w0 W)^T + w0 b)),
 so scaling touches [H, H] weights instead of every [B, N, H] activation, forward and backward.
@@ -29,6 +31,13 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from inr_gon.config import MODULATIONS
+from inr_gon.models.cells import Corners, Weights, dense, mix, spread
+
+# Dense weights up to G^d = 4 x 2^d cells (a 4 x 4 image grid), corners above (3D grids from
+# 4^3). Training step by corners against dense, one thread, interleaved (benchmarks/corners.py,
+# results/corners_loaded.json, beside three one-thread jobs): the mesh default (6^3) 2.0x
+# faster, an 8^3 grid 6.0x, the image default (4 x 4) 1.02x, noise: small grids keep MatMul.
+CORNERS_ABOVE = 4
 
 
 def full_precision(t: Tensor) -> torch.autocast:
@@ -86,13 +95,16 @@ class Siren(nn.Module):
 
     # -- the latent's side: interpolation weights, phase shifts and their transpose ----------
 
-    def interp_weights(self, coords: Tensor) -> Tensor | None:
+    def interp_weights(self, coords: Tensor, as_dense: bool = False) -> Weights:
         """Bilinear/trilinear weights of the grid cells at coords [..., N, d] -> [..., N, G^d]
-        (rows sum to 1), or None without a grid."""
+        (rows sum to 1; `Corners` above CORNERS_ABOVE cells a corner, unless as_dense or the
+        coordinates need a gradient), or None without a grid."""
         if not self.grid:
             return None
-        g = self.grid
+        g, d = self.grid, coords.shape[-1]
         pos = ((coords + 1) * (0.5 * (g - 1))).clamp(0, g - 1)  # grid units [..., N, d]
+        if g > 1 and self.cells > CORNERS_ABOVE * 2**d and not (as_dense or coords.requires_grad):
+            return Corners.at(pos, g)
         nodes = torch.arange(g, dtype=coords.dtype, device=coords.device)
         tent = torch.relu(1 - (pos.unsqueeze(-1) - nodes).abs())  # [..., N, d, G]
         w = tent[..., 0, :]
@@ -104,23 +116,22 @@ class Siren(nn.Module):
         """(M_k, w0_k) of each modulated layer, the first first."""
         return [(self.latent.weight, self.w0)] + [(m.weight, self.w0_hidden) for m in self.mods]
 
-    def shifts(self, weights: Tensor | None, z: Tensor) -> list[Tensor]:
+    def shifts(self, weights: Weights, z: Tensor) -> list[Tensor]:
         """Phase shift w0_k zeta M_k^T of each modulated layer: z [B, D_total] ->
         [B, 1, H] each (no grid) or [B, N, H] (weights [B or 1, N, G^d] or [N, G^d])."""
         cells = z.reshape(*z.shape[:-1], self.cells, -1)  # [B, G^d, D]
         out = []
         for m, w0 in self.mod_weights():
             table = F.linear(cells, w0 * m)  # [B, G^d, H]: projected on the grid, then mixed
-            out.append(table if weights is None else weights @ table)
+            out.append(mix(weights, table))
         return out
 
-    def latent_vjp(self, weights: Tensor | None, grads: list[Tensor]) -> Tensor:
+    def latent_vjp(self, weights: Weights, grads: list[Tensor]) -> Tensor:
         """The transpose of `shifts`: dL/dphase_k [..., N, H] of the modulated layers ->
         dL/dz [..., D_total], summed over points."""
         total = 0
         for (m, w0), g in zip(self.mod_weights(), grads):
-            on_grid = g.sum(-2, keepdim=True) if weights is None else weights.transpose(-1, -2) @ g
-            total = total + on_grid @ (w0 * m)  # [..., G^d, D]
+            total = total + spread(weights, g) @ (w0 * m)  # [..., G^d, D]
         return total.flatten(-2)
 
     def latent_factor(self, grads: list[Tensor]) -> Tensor:
@@ -189,20 +200,21 @@ class Siren(nn.Module):
 
 # -- Jacobians with a latent grid: J[n, c] = weights[n] (x) v[n, c], D_total = G^d x D ----------
 
-def grid_jacobian(weights: Tensor | None, v: Tensor) -> Tensor:
+def grid_jacobian(weights: Weights, v: Tensor) -> Tensor:
     """The dense J: weights [..., N, G^d] (None: no grid), v [..., N, C, D] -> [..., N, C, D_total]."""
     if weights is None:
         return v
+    weights = dense(weights)
     return (weights[..., :, None, :, None] * v[..., None, :]).flatten(-2)
 
 
-def grid_jacobian_t(weights: Tensor | None, v: Tensor, r: Tensor) -> Tensor:
+def grid_jacobian_t(weights: Weights, v: Tensor, r: Tensor) -> Tensor:
     """sum over points and channels of J^T r: r [..., N, C] -> [..., D_total]."""
     u = torch.einsum("...nc,...ncd->...nd", r, v)
-    return u.sum(-2) if weights is None else (weights.transpose(-1, -2) @ u).flatten(-2)
+    return spread(weights, u).flatten(-2)
 
 
-def grid_gram(weights: Tensor | None, v: Tensor) -> Tensor:
+def grid_gram(weights: Weights, v: Tensor) -> Tensor:
     """J^T J [..., D_total, D_total] from its factors, as one dense product. A point touches only
     2^d cells, but summing the G^d x G^d blocks from those pairs alone (4^d index_adds of
     [N, D, D]) measured no faster on a CPU: 3.90 vs 3.88 s per step with a 4x4 grid of 64,
