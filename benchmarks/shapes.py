@@ -104,6 +104,10 @@ CONFIGS: dict[str, dict] = {
     # The new default (uniform 0.2) for 8,000 steps at that lr: the component counts.
     "grid6-cg-lr25-u20": {**PAPER, "modulation": "all", "latent_grid": 6, "latent_dim": 16,
                           "origin_step": "gauss-newton-cg", "lr": 2.5e-4, "sdf_uniform": 0.2},
+    # The default on a finer grid (8^3 cells of 8: 4,096 values, the limit): the beetle's two parts and the
+    # scorpion's legs are thinner than a 6^3 cell (the component counts).
+    "grid8-cg-lr5-u20": {**PAPER, "modulation": "all", "latent_grid": 8, "latent_dim": 8,
+                         "origin_step": "gauss-newton-cg", "lr": 5e-4, "sdf_uniform": 0.2},
 }
 
 
