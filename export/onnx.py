@@ -58,7 +58,8 @@ class DecoderGraph(nn.Module):
         self.wo, self.bo = const(dec.out.weight.T, 1.0, self.dtype), const(dec.out.bias, 1.0, self.dtype)
 
     def forward(self, coords: Tensor, latent: Tensor) -> Tensor:
-        shifts = self.dec.shifts(self.dec.interp_weights(coords, as_dense=True), latent)  # [B, 1 or N, H] each
+        weights = self.dec.interp_weights(coords, as_dense=True)  # MatMuls in the graph
+        shifts = self.dec.shifts(weights, latent)  # [B, 1 or N, H] each
         pre = self.dec.base(coords) + shifts[0]  # [B, N, H]
         b, n = pre.shape[0], pre.shape[1]
         h = torch.sin(pre.flatten(0, 1)).to(self.dtype)  # [B*N, H]

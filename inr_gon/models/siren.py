@@ -34,9 +34,9 @@ from inr_gon.config import MODULATIONS
 from inr_gon.models.cells import Corners, Weights, dense, mix, spread
 
 # Dense weights up to G^d = 4 x 2^d cells (a 4 x 4 image grid), corners above (3D grids from
-# 4^3). Training step by corners against dense, one thread, interleaved (benchmarks/corners.py,
-# results/corners_loaded.json, beside three one-thread jobs): the mesh default (6^3) 2.0x
-# faster, an 8^3 grid 6.0x, the image default (4 x 4) 1.02x, noise: small grids keep MatMul.
+# 4^3). Training step by corners against dense, one thread, interleaved, idle VM
+# (benchmarks/corners.py, results/corners.json): the mesh default (6^3) 2.00x faster, an 8^3
+# grid 6.27x, the image default (4 x 4) 1.00x, so small grids keep the plain MatMul.
 CORNERS_ABOVE = 4
 
 
