@@ -174,10 +174,10 @@ def report(record: dict, folder: Path, name: str) -> None:
     rows = sorted(record["rows"], key=lambda r: (list(RECIPES).index(r["recipe"]), r["minutes"]))
     m, note = record["machine"], ""
     header = ["recipe", "minutes", "steps", "train s", "steps/s", "held-out PSNR", "SSIM",
-              "items", "latent", "grid", "hidden", "batch"]
+              "items", "latent", "grid", "hidden", "batch", "lr"]
     body = [[r["label"], f"{r['minutes']:g}", r["steps"], f"{r['seconds']:.0f}", f"{r['steps_per_s']:.3g}",
              f"{r['val_psnr']:.2f} dB", f"{r['val_ssim']:.3f}", r["val_items"], r["latent"],
-             r.get("grid", "-"), r["hidden"], r["batch"]] for r in rows]
+             r.get("grid", "-"), r["hidden"], r["batch"], f"{r.get('lr', 0):g}"] for r in rows]
     try:
         plot(rows, record, folder / f"{name}.png")
     except ImportError:

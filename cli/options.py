@@ -174,8 +174,9 @@ def folder_defaults(values: dict[str, Any]) -> dict[str, Any]:
     model = values.get("model", FIELDS["model"].default)
     if model == "conv":
         return {}
-    if model != "gon" or values.get("variational"):
+    if model != "gon" or values.get("variational"):  # the lr was measured for the GON's step
         chosen["origin_step"] = "gradient"
+        chosen.pop("lr", None)
     if min(h, w) < 2 * chosen["latent_grid"]:
         chosen.update(latent_grid=0, latent_dim=FIELDS["latent_dim"].default)
     if model != "gon" or values.get("observe_scales", "1") != "1":  # they need whole images

@@ -234,6 +234,9 @@ def test_the_kind_defaults_give_way_to_what_the_flags_ask_for(tmp_path):
     assert given(model="ae").origin_step == "gradient" and given(model="ae").latent_grid == 4
     conv = given(model="conv")
     assert (conv.origin_step, conv.modulation, conv.latent_grid) == ("gradient", "first", 0)
+    train = lambda **kw: starting_config(None, None, {"data": str(photos), **kw}).train  # noqa: E731
+    assert train().lr == FOLDER_DEFAULTS["image"]["lr"]  # measured for the GON's step only
+    assert train(variational=True).lr == train(model="ae").lr == FIELDS["lr"].default
 
 
 def test_help_states_the_defaults_for_images_and_meshes(capsys, monkeypatch):
