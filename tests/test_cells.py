@@ -88,3 +88,12 @@ def test_the_affine_encoder_takes_a_grid_applied_by_corners():
     rule = OriginStep("gauss-newton", net.latent_size).double()
     a, b = origin_affine(net, rule, grid, chunk=30)
     assert torch.allclose(values.flatten(1) @ a + b, rule(net, grid, values), atol=1e-8)
+
+
+def test_the_corners_trace_into_one_graph_for_torch_compile():
+    """No data-dependent shapes in the plan: --compile keeps the mesh step one graph."""
+    net, c = decoder(3, 5).float(), coords(2, 64, d=3).float()
+    rule = OriginStep("gauss-newton-cg", net.latent_size)
+    values = torch.randn(2, 64, 2)
+    explained = torch._dynamo.explain(lambda: net(c, rule(net, c, values)).sum())()
+    assert (explained.graph_count, explained.graph_break_count) == (1, 0)

@@ -68,8 +68,9 @@ class Corners:
             rows = self.index.expand(*lead, n, k).reshape(-1, n, k)
             rows = (rows + torch.arange(count, device=rows.device)[:, None, None] * self.cells).reshape(-1, k)
             weight = self.weight.expand(*lead, n, k).reshape(-1, k)
-            order = torch.argsort(rows.flatten(), stable=True)
-            sizes = torch.bincount(rows.flatten(), minlength=count * self.cells)
+            flat = rows.flatten()
+            order = torch.argsort(flat, stable=True)
+            sizes = flat.new_zeros(count * self.cells).index_add_(0, flat, torch.ones_like(flat))
             self._plans[count] = (rows, weight, order // k, sizes.cumsum(0) - sizes,
                                   weight.flatten()[order])
         return self._plans[count]
