@@ -9,8 +9,9 @@ the same matrix by a gather and a scatter: N x 2^d, whatever G.
 
 `mix(w, table)` is w @ table ([..., G^d, X] -> [..., N, X]); `spread(w, g)` is w^T @ g
 ([..., N, X] -> [..., G^d, X]); w is a dense tensor, `Corners`, or None (no grid: one cell
-that every point reads with weight 1). Both forms are differentiable to any order, in the
-weights (so in the coordinates) and in table / g.
+that every point reads with weight 1). Both products are differentiable to any order in table /
+g; dense weights also in the coordinates, corner weights are constants (`Siren.interp_weights`
+gives coordinates that need a gradient dense weights).
 """
 
 from __future__ import annotations
@@ -141,9 +142,9 @@ def spread(weights: Weights, g: Tensor) -> Tensor:
 
 def squared(weights: Weights) -> Weights:
     """Elementwise weights^2 (None: one cell of weight 1)."""
-    if weights is None or isinstance(weights, Corners):
-        return weights if weights is None else weights.squared()
-    return weights.pow(2)
+    if isinstance(weights, Corners):
+        return weights.squared()
+    return None if weights is None else weights.pow(2)
 
 
 def dense(weights: Weights) -> Tensor | None:
