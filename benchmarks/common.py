@@ -73,6 +73,19 @@ def write_result(name: str, record: dict) -> Path:
     return path
 
 
+def typed_fields(cfg, spec: str) -> dict:
+    """'layers=3;lr=3e-4' -> {"layers": 3, "lr": 0.0003}, each value of its field's type in cfg."""
+    changes = {}
+    for item in filter(None, spec.split(";")):
+        key, _, value = item.partition("=")
+        current = cfg.flat().get(key)  # unknown: passed on, for Config to name
+        if isinstance(current, bool):
+            changes[key] = value.strip().lower() in ("1", "true", "yes")
+        else:
+            changes[key] = type(current)(value) if current is not None else value
+    return changes
+
+
 def table(header: list[str], rows: list[list]) -> str:
     cells = [header] + [[str(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]

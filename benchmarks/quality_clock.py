@@ -42,7 +42,7 @@ from inr_gon.run import STATE_JSON, load_run
 from inr_gon.training.train import read_metrics, train
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, machine, table  # noqa: E402
+from common import RESULTS, machine, table, typed_fields  # noqa: E402
 from quality import CONFIGS, HELD_OUT, _pyplot, data_path, held_out_scores  # noqa: E402
 
 # name -> (label, preset under the flags, Config changes)
@@ -84,7 +84,9 @@ def recipe_config(name: str, seconds: float, args) -> Config:
         if args.latent % cells:
             raise SystemExit(f"error: --latent {args.latent} does not split over {name}'s grid")
         extra["latent_dim"] = args.latent // cells
-    return cfg.replace(**extra).validate()
+    cfg = cfg.replace(**extra)
+    return cfg.replace(**typed_fields(cfg, args.set)).validate()
+
 
 
 def trained_seconds(run_dir: Path) -> tuple[int, float]:
@@ -106,7 +108,7 @@ def score(name: str, minutes: float, run_dir: Path, args) -> dict:
            **held_out_scores(run, names, images), "val_items": len(names),
            "loop_val_psnr": evals[-1].get("val_psnr") if evals else None, "latent": run.cfg.latent_size,
            "grid": run.cfg.net.latent_grid, "hidden": run.cfg.net.hidden,
-           "batch": run.cfg.train.batch_size, "lr": run.cfg.train.lr,
+           "batch": run.cfg.train.batch_size, "lr": run.cfg.train.lr, "set": args.set,
            "params": sum(p.numel() for p in run.model.parameters())}
     row["eval_seconds"] = round(time.perf_counter() - t, 1)
     print(f"{name} {minutes:g} min ({args.mode}): {steps} steps in {seconds:.0f} s, held-out "
@@ -174,10 +176,11 @@ def report(record: dict, folder: Path, name: str) -> None:
     rows = sorted(record["rows"], key=lambda r: (list(RECIPES).index(r["recipe"]), r["minutes"]))
     m, note = record["machine"], ""
     header = ["recipe", "minutes", "steps", "train s", "steps/s", "held-out PSNR", "SSIM",
-              "items", "latent", "grid", "hidden", "batch", "lr"]
+              "items", "latent", "grid", "hidden", "batch", "lr", "set"]
     body = [[r["label"], f"{r['minutes']:g}", r["steps"], f"{r['seconds']:.0f}", f"{r['steps_per_s']:.3g}",
              f"{r['val_psnr']:.2f} dB", f"{r['val_ssim']:.3f}", r["val_items"], r["latent"],
-             r.get("grid", "-"), r["hidden"], r["batch"], f"{r.get('lr', 0):g}"] for r in rows]
+             r.get("grid", "-"), r["hidden"], r["batch"], f"{r.get('lr', 0):g}", r.get("set") or "-"]
+            for r in rows]
     try:
         plot(rows, record, folder / f"{name}.png")
     except ImportError:
@@ -231,6 +234,7 @@ def main() -> None:
     p.add_argument("--hidden", type=int, default=0, help="decoder width (0: the recipe's, 256)")
     p.add_argument("--batch-size", type=int, default=0, help="0: the recipe's (paper 64, default 32)")
     p.add_argument("--lr", type=float, default=0.0, help="0: the recipe's (1e-4)")
+    p.add_argument("--set", default="", help='other config fields, e.g. "layers=3;warmup_steps=200"')
     p.add_argument("--data", default="cifar", help="cifar | a .npy [N, 32, 32, 3]")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="0: torch's default (every core)")

@@ -29,7 +29,7 @@ from inr_gon.training.resolve import resolve
 from inr_gon.training.step import Stepper
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchmarks, also under PYTHONSAFEPATH
-from common import machine, median, parser, table, timed, write_result  # noqa: E402
+from common import machine, median, parser, table, timed, typed_fields, write_result  # noqa: E402
 from quality import data_path  # noqa: E402
 
 DEFAULT_VARIANTS = "fp32,bf16:precision=bf16,pps512:points_per_signal=512,batch16:batch_size=16"
@@ -42,12 +42,7 @@ def variant_config(spec: str, args) -> tuple[str, Config]:
     given = {"data": str(data_path("cifar")), "height": 32, "width": 32, "device": "cpu",
              "threads": args.threads, "preview_every": 0, "checkpoint_every": 0, **LEVERS_OFF}
     cfg = starting_config(None, None, given, quiet=True)
-    changes = {}
-    for item in filter(None, fields.split(";")):
-        key, _, value = item.partition("=")
-        current = cfg.flat().get(key)  # unknown: passed on, for Config to name
-        changes[key] = type(current)(value) if current is not None else value
-    return name, cfg.replace(**changes).validate()
+    return name, cfg.replace(**typed_fields(cfg, fields)).validate()
 
 
 def stepper(cfg: Config) -> tuple[Stepper, object, int]:

@@ -50,7 +50,8 @@ def test_old_flat_config_json_loads_and_is_written_flat_again():
     new = {"lr_min_ratio": 0.1, "modulation": "first", "latent_grid": 0, "origin_step": "gradient",
            "max_memory": 0, "tensorboard": False, "crops": False,
            "observe_scales": "1", "time_budget": "0", "local_base": "none",
-           "local_pixels": False, "local_window": "quadratic", "image_loss": "mse"}
+           "local_pixels": False, "local_window": "quadratic", "image_loss": "mse",
+           "warmup_steps": 0}
     assert cfg.to_dict() == {**OLD_FLAT, **new}
     grouped = {g: {k: v for k, v in OLD_FLAT.items() if k in {f for f in vars(GROUPS[g]())}}
                for g in GROUPS}

@@ -35,6 +35,27 @@ def test_lr_follows_whichever_of_steps_and_time_is_further_along():
     assert lr_at(cfg, 0, 1.0) == pytest.approx(0.0) and lr_at(cfg, 0, 2.0) == pytest.approx(0.0)
 
 
+def test_warmup_ramps_in_steps_then_joins_the_decay():
+    cold, warm = Config.of(lr=1.0, lr_min_ratio=0.0, steps=100), Config.of(lr=1.0, lr_min_ratio=0.0,
+                                                                             steps=100, warmup_steps=9)
+    assert [lr_at(warm, k) for k in (0, 4)] == pytest.approx([0.1 * lr_at(cold, 0), 0.5 * lr_at(cold, 4)])
+    assert [lr_at(warm, k, 0.3) for k in (9, 50)] == [lr_at(cold, k, 0.3) for k in (9, 50)]
+    assert lr_at(warm, 4, 0.5) == pytest.approx(0.5 * lr_at(cold, 4, 0.5))  # a budget's decay too
+
+
+def test_warmup_steps_is_a_cli_option(tmp_path, capsys):
+    out = tmp_path / "run"
+    code, _, err = run_cli(capsys, "train", "builtin:shapes:8", "--steps", "3", "--warmup-steps", "2",
+                           "--out", out, "--quiet", *TINY)
+    assert code == 0, err
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["warmup_steps"] == 2
+    cfg = Config.of(lr=saved["lr"], lr_min_ratio=saved["lr_min_ratio"], steps=3, warmup_steps=2)
+    lrs = [r["lr"] for r in read_metrics(out) if "lr" in r and not r.get("eval")]
+    assert lrs == pytest.approx([lr_at(cfg, k) for k in range(3)])
+    assert lrs[0] == pytest.approx(saved["lr"] / 3)
+
+
 class Clock:
     """time.perf_counter advancing one second per reading: a deterministic wall clock."""
 
