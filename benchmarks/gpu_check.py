@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from inr_gon import load_run
-from inr_gon.config import FIELD_GROUP, Config
+from inr_gon.config import FIELD_GROUP, UNLIMITED_STEPS, Config, duration_seconds
 from inr_gon.device import configure
 from inr_gon.errors import InputError
 from inr_gon.export.build import export_run
@@ -269,7 +269,8 @@ class Check:
         self.result.update(render=renders, render_size=[s.render, s.render], tensorrt=tensorrt)
 
     def budget(self) -> None:
-        cfg = self.image_cfg.replace(**folder_values("image", *self.image_cfg.size),
+        run_length = (UNLIMITED_STEPS, duration_seconds(self.sizes.budget))  # as `train --time-budget`
+        cfg = self.image_cfg.replace(**folder_values("image", *self.image_cfg.size, *run_length),
                                      device=self.device.type)
         self.result["budget"] = budget_training(cfg, self.sizes.budget, self.work / "budget")
 

@@ -9,7 +9,7 @@ package's own split as in quality.py): mean PSNR and SSIM of ONE encoding pass, 
 
 Recipes: paper = `--preset paper` at 32x32 RGB (quality.py's `paper`); default = what
 `inr-gon train images/` (or an image array) trains today (cli.options.starting_config: every
-layer modulated by a 4x4 grid of 64-vectors, the Gauss-Newton step); functa = quality.py's
+layer modulated by a latent grid, 8x8 of 16-vectors, the Gauss-Newton step); functa = quality.py's
 `functa` on the paper's base. --latent sets the latent values per image of all three (1,024:
 the default's own size; 0 keeps each recipe's own, the paper's 32).
 
@@ -48,7 +48,7 @@ from quality import CONFIGS, HELD_OUT, _pyplot, data_path, held_out_scores  # no
 # name -> (label, preset under the flags, Config changes)
 RECIPES = {
     "paper": ("paper GON (--preset paper, 32x32)", "paper", {}),
-    "default": ("image default (all, 4x4 grid, Gauss-Newton)", None, {}),
+    "default": ("image default (all, latent grid, Gauss-Newton)", None, {}),
     # before the speed levers (issue 22 item 3) became the default: float32, every pixel
     "default_fp32_all": ("image default, fp32, every pixel", None,
                          {"precision": "fp32", "points_per_signal": 0}),
@@ -58,6 +58,7 @@ RECIPES = {
                        {"precision": "fp32", "points_per_signal": 512}),
     "default_bf16_pps512": ("image default, bf16 and 512 points", None,
                             {"precision": "bf16", "points_per_signal": 512}),
+    "default_compiled": ("image default, --compile", None, {"compile": True}),
     "functa": ("functa (all, learned step, 3 steps)", "paper", CONFIGS["functa"][1]),
 }
 CURVE_NOTE = ("curve mode: one run of the largest budget per recipe, stopped at each smaller "

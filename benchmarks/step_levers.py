@@ -33,7 +33,7 @@ from common import machine, median, parser, table, timed, typed_fields, write_re
 from quality import data_path  # noqa: E402
 
 DEFAULT_VARIANTS = "fp32,bf16:precision=bf16,pps512:points_per_signal=512,batch16:batch_size=16"
-LEVERS_OFF = {"precision": "fp32", "points_per_signal": 0}
+LEVERS_OFF = {"precision": "fp32", "points_per_signal": 0, "compile": False}
 
 
 def variant_config(spec: str, args) -> tuple[str, Config]:

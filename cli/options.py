@@ -23,11 +23,18 @@ import typer
 from rich.markup import escape
 
 from inr_gon.cli.common import note
-from inr_gon.config import FIELD_GROUP, FIELDS, GROUPS, Config, route, typed
+from inr_gon.config import FIELD_GROUP, FIELDS, GROUPS, Config, duration_seconds, route, typed
 from inr_gon.datasets import ARRAY_EXTS, detect_modality
 from inr_gon.errors import InputError
 from inr_gon.modality import MODALITIES
-from inr_gon.presets import FOLDER_DEFAULTS, HALF, PRESETS, folder_values
+from inr_gon.presets import (
+    COARSE_GRID,
+    COMPILE_FROM_STEPS,
+    FOLDER_DEFAULTS,
+    HALF,
+    PRESETS,
+    folder_values,
+)
 
 PANELS = {"net": "Model", "dataset": "Data", "train": "Training", "sdf": "SDF sampling"}
 TYPES = {"int": int, "float": float, "bool": bool, "str": str}
@@ -65,6 +72,8 @@ def shown_default(name: str) -> str | bool:
 def _default_text(name: str, value: Any, kind: str) -> str:
     if value == HALF:
         return "half the pixels"
+    if name == "compile":
+        return f"compile from {COMPILE_FROM_STEPS:,} steps" if value else "no-compile"
     if name == "latent_grid" and value:  # as --latent-grid is written: GxG, GxGxG for shapes
         return MODALITIES[kind].grid_text(value)
     return str(value)
@@ -170,15 +179,29 @@ def folder_defaults(values: dict[str, Any]) -> dict[str, Any]:
     except InputError:  # an empty or mixed folder: `train` says so when it loads it
         return {}
     h, w = (values.get(k, FIELDS[k].default) for k in ("height", "width"))
-    chosen = folder_values(kind, h, w)
+    chosen = folder_values(kind, h, w, *_run_length(values))
     model = values.get("model", FIELDS["model"].default)
     if model == "conv":
         return {}
-    if model != "gon" or values.get("variational"):  # the lr was measured for the GON's step
+    if model != "gon" or values.get("variational"):  # lr and grid were measured for the GON's step
         chosen["origin_step"] = "gradient"
         chosen.pop("lr", None)
+        if kind == "image":
+            chosen.update(COARSE_GRID)
+    if kind == "image" and min(h, w) < 2 * chosen["latent_grid"]:  # the coarser grid measured before
+        chosen.update(COARSE_GRID)
     if min(h, w) < 2 * chosen["latent_grid"]:
         chosen.update(latent_grid=0, latent_dim=FIELDS["latent_dim"].default)
     if model != "gon" or values.get("observe_scales", "1") != "1":  # they need whole images
         chosen.pop("points_per_signal", None)
     return chosen
+
+
+def _run_length(values: dict[str, Any]) -> tuple[int, float]:
+    """(steps, time budget in seconds) as given, for folder_values; (0, 0) where either is not
+    a number yet (Config reports that, in its own words)."""
+    try:
+        steps = int(values.get("steps", FIELDS["steps"].default))
+        return steps, duration_seconds(str(values.get("time_budget", FIELDS["time_budget"].default)))
+    except (TypeError, ValueError):
+        return 0, 0.0

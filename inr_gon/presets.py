@@ -37,21 +37,37 @@ from typing import Any
 # (6,500: the idle 20 minutes) +0.96 / +0.20 dB against 1e-4; 5e-4 fell behind 3e-4 and 1e-3
 # diverged (docs/quality.md, "Learning rate"). The GON's step only: baselines and
 # --variational keep 1e-4 (cli/options.folder_defaults).
+# The same 1,024 values as an 8x8 grid of 16 (not 4x4 of 64), same step time: 34.23 dB held out
+# against 31.78 after the time of 2,000 steps (docs/quality.md, "Grid density").
+# torch.compile of the image step (docs/quality.md, "Compiled"): 1.7x the steps a second on the
+# 2-core VM after a one-off compile of ~45 s (cold cache), so it repays itself after ~500 steps
+# (~2 minutes). Runs shorter than twice that stay eager (COMPILE_FROM_*, folder_values).
 HALF = "half"  # points_per_signal: half the training size's pixels (folder_values)
+# The image grid before the 8x8 of 16 (docs/quality.md, "Grid density"), which was measured for
+# the Gauss-Newton GON only: --variational and the baselines keep this one, as measured, and so
+# do images under 16 px a side (2 pixels a cell at least).
+COARSE_GRID = dict(latent_grid=4, latent_dim=64)
+COMPILE_FROM_STEPS, COMPILE_FROM_SECONDS = 1000, 240
 FOLDER_DEFAULTS: dict[str, dict[str, Any]] = {
-    "image": dict(modulation="all", latent_grid=4, latent_dim=64, origin_step="gauss-newton",
-                  precision="auto", points_per_signal=HALF, lr=3e-4),
+    "image": dict(modulation="all", latent_grid=8, latent_dim=16, origin_step="gauss-newton",
+                  precision="auto", points_per_signal=HALF, lr=3e-4, compile=True),
     "sdf": dict(modulation="all", latent_grid=6, latent_dim=16, origin_step="gauss-newton-cg",
                 hidden=128, layers=3, w0=10.0, batch_size=8, sdf_points=1024, lr=5e-4,
                 lr_min_ratio=0.1, sdf_uniform=0.2),
 }
 
 
-def folder_values(kind: str, height: int, width: int) -> dict[str, Any]:
-    """FOLDER_DEFAULTS[kind] for a height x width training size (HALF resolved)."""
+def folder_values(kind: str, height: int, width: int, steps: int,
+                  budget_seconds: float = 0.0) -> dict[str, Any]:
+    """FOLDER_DEFAULTS[kind] for a height x width training size (HALF resolved) and a run of
+    that many steps and time budget (0 = none): compile only where it repays itself twice over
+    (COMPILE_FROM_*)."""
     out = dict(FOLDER_DEFAULTS[kind])
     if out.get("points_per_signal") == HALF:
         out["points_per_signal"] = height * width // 2
+    long_run = steps >= COMPILE_FROM_STEPS and (budget_seconds == 0 or budget_seconds >= COMPILE_FROM_SECONDS)
+    if out.get("compile") and not long_run:
+        out.pop("compile")
     return out
 
 

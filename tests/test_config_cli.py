@@ -7,10 +7,17 @@ import pytest
 from cli_helpers import assert_input_error, run_cli
 
 from inr_gon.cli.options import flag_name, starting_config
-from inr_gon.config import FIELDS, GROUPS, Config
+from inr_gon.config import FIELDS, GROUPS, UNLIMITED_STEPS, Config
 from inr_gon.errors import InputError
 from inr_gon.models.factory import check_config
-from inr_gon.presets import FOLDER_DEFAULTS, HALF, PRESETS
+from inr_gon.presets import (
+    COARSE_GRID,
+    COMPILE_FROM_SECONDS,
+    COMPILE_FROM_STEPS,
+    FOLDER_DEFAULTS,
+    HALF,
+    PRESETS,
+)
 
 TINY = ["--size", "8", "--batch-size", "4", "--hidden", "8", "--layers", "2", "--latent-dim", "4",
         "--preview-every", "0", "--checkpoint-every", "0", "--device", "cpu", "--quiet"]
@@ -175,9 +182,25 @@ def test_folders_start_from_the_measured_defaults_and_presets_override_them(tmp_
     paper = starting_config("paper", None, {"data": str(photos)}).net
     assert (paper.modulation, paper.latent_grid, paper.origin_step) == ("first", 0, "gradient")
     flags = starting_config(None, None, {"data": str(photos), "origin_step": "gradient"}).net
-    assert (flags.origin_step, flags.latent_grid) == ("gradient", 4)
+    assert (flags.origin_step, flags.latent_grid) == ("gradient", FOLDER_DEFAULTS["image"]["latent_grid"])
     tiny = starting_config(None, None, {"data": str(photos), "height": 4, "width": 4}).net
     assert tiny.latent_grid == 0  # no grid finer than 2 pixels a cell
+
+
+def test_image_folders_compile_the_step_only_when_the_run_repays_it(tmp_path):
+    """compile is an image folder default (docs/quality.md "Compiled") for runs long enough to
+    repay the compile (presets.COMPILE_FROM_*); an explicit flag wins either way."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "a.png").write_bytes(b"")
+    compiles = lambda **given: starting_config(None, None, {"data": str(photos), **given}).train.compile  # noqa: E731
+    assert compiles() and compiles(steps=COMPILE_FROM_STEPS)
+    assert compiles(steps=UNLIMITED_STEPS, time_budget="20m") and compiles(time_budget="1h")
+    assert not compiles(steps=COMPILE_FROM_STEPS - 1) and not compiles(time_budget="90s")
+    assert not compiles(steps=UNLIMITED_STEPS, time_budget=f"{COMPILE_FROM_SECONDS - 1}s")
+    assert not compiles(compile=False)
+    assert compiles(steps=50, compile=True)
+    assert not starting_config(None, None, {"data": "builtin:shapes"}).train.compile
 
 
 def test_a_runs_config_json_reproduces_the_run(tmp_path, capsys):
@@ -232,6 +255,7 @@ def test_the_kind_defaults_give_way_to_what_the_flags_ask_for(tmp_path):
     given = lambda **kw: starting_config(None, None, {"data": str(photos), **kw}).net  # noqa: E731
     vgon = given(variational=True)
     assert (vgon.origin_step, vgon.modulation, vgon.latent_grid) == ("gradient", "all", 4)
+    assert (vgon.latent_grid, vgon.latent_dim) == tuple(COARSE_GRID.values())  # as measured
     assert given(model="ae").origin_step == "gradient" and given(model="ae").latent_grid == 4
     conv = given(model="conv")
     assert (conv.origin_step, conv.modulation, conv.latent_grid) == ("gradient", "first", 0)
@@ -247,6 +271,6 @@ def test_help_states_the_defaults_for_images_and_meshes(capsys, monkeypatch):
     rows = {flag: " ".join(line for line in out.splitlines() if f" {flag} " in line)
             for flag in ("--modulation", "--latent-dim", "--latent-grid")}
     assert "images: all; meshes: all" in rows["--modulation"]
-    assert "images: 64; meshes: 16" in rows["--latent-dim"]
-    assert "images: 4x4; meshes: 6x6x6" in rows["--latent-grid"]
+    assert "images: 16; meshes: 16" in rows["--latent-dim"]
+    assert "images: 8x8; meshes: 6x6x6" in rows["--latent-grid"]
     assert "gauss-newton" in out.split("--origin-step", 1)[1].split("--", 1)[0].split("[default:")[1]
