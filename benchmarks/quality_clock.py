@@ -89,7 +89,6 @@ def recipe_config(name: str, seconds: float, args) -> Config:
     return cfg.replace(**typed_fields(cfg, args.set)).validate()
 
 
-
 def trained_seconds(run_dir: Path) -> tuple[int, float]:
     """(steps, seconds of training) at the last checkpoint (before the loop's own evaluation)."""
     state = read_json(run_dir / STATE_JSON)
