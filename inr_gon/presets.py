@@ -42,6 +42,9 @@ from typing import Any
 # torch.compile of the image step (docs/quality.md, "Compiled"): 1.7x the steps a second on the
 # 2-core VM after a one-off compile of ~45 s (cold cache), so it repays itself after ~500 steps
 # (~2 minutes). Runs shorter than twice that stay eager (COMPILE_FROM_*, folder_values).
+# grad_clip 2 for images: a 60-minute run of the default collapsed at step 3,725 (36.8 -> 11.9
+# dB, never back); healthy steps stay under 1.43x the running mean (400 steps, every step's
+# norm logged), so 2x binds on spikes only (training/step.NormClip; docs/quality.md).
 HALF = "half"  # points_per_signal: half the training size's pixels (folder_values)
 # The image grid before the 8x8 of 16 (docs/quality.md, "Grid density"), which was measured for
 # the Gauss-Newton GON only: --variational and the baselines keep this one, as measured, and so
@@ -50,7 +53,7 @@ COARSE_GRID = dict(latent_grid=4, latent_dim=64)
 COMPILE_FROM_STEPS, COMPILE_FROM_SECONDS = 1000, 240
 FOLDER_DEFAULTS: dict[str, dict[str, Any]] = {
     "image": dict(modulation="all", latent_grid=8, latent_dim=16, origin_step="gauss-newton",
-                  precision="auto", points_per_signal=HALF, lr=3e-4, compile=True),
+                  precision="auto", points_per_signal=HALF, lr=3e-4, compile=True, grad_clip=2.0),
     "sdf": dict(modulation="all", latent_grid=6, latent_dim=16, origin_step="gauss-newton-cg",
                 hidden=128, layers=3, w0=10.0, batch_size=8, sdf_points=1024, lr=5e-4,
                 lr_min_ratio=0.1, sdf_uniform=0.2),

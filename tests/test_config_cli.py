@@ -58,7 +58,7 @@ def test_old_flat_config_json_loads_and_is_written_flat_again():
            "max_memory": 0, "tensorboard": False, "crops": False,
            "observe_scales": "1", "time_budget": "0", "local_base": "none",
            "local_pixels": False, "local_window": "quadratic", "image_loss": "mse",
-           "warmup_steps": 0}
+           "warmup_steps": 0, "grad_clip": 0.0}
     assert cfg.to_dict() == {**OLD_FLAT, **new}
     grouped = {g: {k: v for k, v in OLD_FLAT.items() if k in {f for f in vars(GROUPS[g]())}}
                for g in GROUPS}
@@ -178,6 +178,8 @@ def test_folders_start_from_the_measured_defaults_and_presets_override_them(tmp_
     assert {k: flat[k] for k in IMAGE_DEFAULTS} == IMAGE_DEFAULTS
     flat = starting_config(None, None, {"data": str(meshes)}).flat()
     assert {k: flat[k] for k in FOLDER_DEFAULTS["sdf"]} == FOLDER_DEFAULTS["sdf"]
+    vsdf = starting_config(None, None, {"data": str(meshes), "variational": True})
+    assert (vsdf.net.origin_step, vsdf.train.lr) == ("gradient", FIELDS["lr"].default)  # no CG form
     assert starting_config(None, None, {"data": "builtin:shapes"}).net.latent_grid == 0
     paper = starting_config("paper", None, {"data": str(photos)}).net
     assert (paper.modulation, paper.latent_grid, paper.origin_step) == ("first", 0, "gradient")
@@ -247,21 +249,23 @@ def test_images_draw_half_their_pixels_a_step_where_the_gon_encodes_whole_images
 
 
 def test_the_kind_defaults_give_way_to_what_the_flags_ask_for(tmp_path):
-    """--variational and the baselines take the gradient step; --model conv has no SIREN to
-    modulate: each trains where the folder defaults alone would be refused."""
+    """The baselines take the gradient step; --variational keeps the image defaults (its
+    Laplace form of the Gauss-Newton step); --model conv has no SIREN to modulate: each trains
+    where the folder defaults alone would be refused."""
     photos = tmp_path / "photos"
     photos.mkdir()
     (photos / "a.png").write_bytes(b"")
     given = lambda **kw: starting_config(None, None, {"data": str(photos), **kw}).net  # noqa: E731
     vgon = given(variational=True)
-    assert (vgon.origin_step, vgon.modulation, vgon.latent_grid) == ("gradient", "all", 4)
-    assert (vgon.latent_grid, vgon.latent_dim) == tuple(COARSE_GRID.values())  # as measured
-    assert given(model="ae").origin_step == "gradient" and given(model="ae").latent_grid == 4
+    assert (vgon.origin_step, vgon.modulation, vgon.latent_grid) == ("gauss-newton", "all", 8)
+    ae = given(model="ae")
+    assert ae.origin_step == "gradient" and (ae.latent_grid, ae.latent_dim) == tuple(COARSE_GRID.values())
     conv = given(model="conv")
     assert (conv.origin_step, conv.modulation, conv.latent_grid) == ("gradient", "first", 0)
     train = lambda **kw: starting_config(None, None, {"data": str(photos), **kw}).train  # noqa: E731
     assert train().lr == FOLDER_DEFAULTS["image"]["lr"]  # measured for the GON's step only
-    assert train(variational=True).lr == train(model="ae").lr == FIELDS["lr"].default
+    assert train(model="ae").lr == FIELDS["lr"].default
+    assert train(variational=True).lr == FOLDER_DEFAULTS["image"]["lr"]
 
 
 def test_help_states_the_defaults_for_images_and_meshes(capsys, monkeypatch):

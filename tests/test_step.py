@@ -1,4 +1,5 @@
-"""The training step: bf16 autocast, torch.compile, and the sync-free watch for NaN losses."""
+"""The training step: bf16 autocast, torch.compile, the relative gradient clip, and the sync-free
+watch for NaN losses."""
 
 import json
 import math
@@ -9,7 +10,7 @@ import torch
 from inr_gon.config import Config
 from inr_gon.models.gon import GON
 from inr_gon.models.render import grid
-from inr_gon.training.step import FiniteGuard, Stepper, compiled, weights_finite
+from inr_gon.training.step import FiniteGuard, NormClip, Stepper, compiled, weights_finite
 from inr_gon.training.train import Loop, TrainingError, train
 
 
@@ -157,3 +158,31 @@ def test_a_failed_compile_falls_back_to_eager_with_a_warning(monkeypatch, capsys
     assert "torch.compile failed (RuntimeError: no C++ compiler found)" in capsys.readouterr().err
     assert all(int(s["step"]) == 1 for s in opt.state.values())  # one Adam update, not two
     assert stepper.forward is model
+
+
+def test_norm_clip_caps_a_spike_at_a_multiple_of_the_running_mean():
+    p = torch.nn.Parameter(torch.zeros(4))
+    clip = NormClip(2.0)
+    norms = []
+    for g in ([3.0, 4.0, 0, 0], [0, 0, 6.0, 8.0], [300.0, 400.0, 0, 0]):  # norms 5, 10, 500
+        p.grad = torch.tensor(g)
+        norms.append(float(clip([p])))
+        if norms[-1] < 500:
+            assert torch.equal(p.grad, torch.tensor(g))  # within 2x the mean: untouched
+    assert norms == [5.0, 10.0, 500.0]
+    mean = 0.99 * 5.0 + 0.01 * 10.0  # the mean after two steps: the cap is 2x that
+    assert torch.allclose(p.grad.norm(), torch.tensor(2 * mean))
+    assert torch.allclose(p.grad / p.grad.norm(), torch.tensor([0.6, 0.8, 0, 0]))  # direction kept
+    assert torch.allclose(clip.mean, torch.tensor(0.99 * mean + 0.01 * 2 * mean))
+
+
+def test_stepper_clips_and_reports_the_norm_and_the_loop_logs_it(tiny_cfg, tmp_path):
+    cfg, model, coords, x = model_and_batch(grad_clip=1.5)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    out = Stepper(model, opt, cfg, torch.device("cpu"))(coords, x, None, 1e-3)
+    assert out["grad_norm"] > 0
+    assert "grad_norm" not in Stepper(model, opt, cfg.replace(grad_clip=0.0),
+                                      torch.device("cpu"))(coords, x, None, 1e-3)
+    train(tiny_cfg.replace(grad_clip=2.0, steps=3, log_every=1), tmp_path / "run", quiet=True)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert all(r["grad_norm"] > 0 for r in rows if "loss" in r)

@@ -136,8 +136,9 @@ class Loop:
                         if self.budget:
                             shown["left"] = clock(max(self.budget - elapsed(), 0.0))
                     if log_now:
+                        norm = {"grad_norm": float(out["grad_norm"])} if "grad_norm" in out else {}
                         self.log({"step": step, "loss": loss, metric: p, "lr": self.lr_used,
-                                  "seconds": round(elapsed(), 3)})
+                                  **norm, "seconds": round(elapsed(), 3)})
                     bar.update(step, **shown)
                     if preview_now:
                         self.preview(step)

@@ -28,6 +28,7 @@ class Stepper:
         self.autocast = uses_bf16(cfg, device)
         self.forward = compiled(module) if cfg.train.compile else module
         self.first = cfg.train.compile  # compiling happens in the first step: it may fail there
+        self.clip = NormClip(cfg.train.grad_clip) if cfg.train.grad_clip else None
 
     def __call__(self, coords: Tensor, values: Tensor, generator: torch.Generator | None,
                  lr: float) -> dict[str, Tensor]:
@@ -51,8 +52,39 @@ class Stepper:
             out = self.forward(coords, values, generator=generator)
         self.opt.zero_grad(set_to_none=True)
         out["loss"].backward()
+        if self.clip is not None:
+            out["grad_norm"] = self.clip([p for g in self.opt.param_groups for p in g["params"]])
         self.opt.step()
         return {k: v.detach().float() for k, v in out.items() if v.dim() == 0}
+
+
+class NormClip:
+    """Clips the gradient's global norm at `factor` x its running mean, an average over about
+    the last 100 steps (EMA 0.99) of the norms after clipping, started at the first step's.
+
+    Why relative: the norm falls by orders of magnitude as the loss does, so a fixed cap
+    would bind on every early step or on none late. Why at all: one batch whose gradient is
+    far above the recent ones becomes, through Adam's normalisation (its second moment still
+    small), a move of several lr on every weight at once; a SIREN's hidden weights start at
+    about 0.005 (sqrt(6/256)/30), so a few such steps can leave it where the latent step no
+    longer works (docs/quality.md, "A 60-minute run that collapsed"). No host sync."""
+
+    def __init__(self, factor: float, decay: float = 0.99) -> None:
+        self.factor, self.decay = factor, decay
+        self.mean: Tensor | None = None
+
+    def __call__(self, params: list[nn.Parameter]) -> Tensor:
+        """Clip the params' gradients in place; returns the norm before clipping."""
+        grads = [p.grad for p in params if p.grad is not None]
+        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float())
+                                                     for g in grads]))
+        mean = norm if self.mean is None else self.mean
+        limit = self.factor * mean
+        coef = torch.clamp(limit / (norm + 1e-12), max=1.0)
+        for g in grads:
+            g.mul_(coef.to(g.dtype))
+        self.mean = self.decay * mean + (1 - self.decay) * torch.minimum(norm, limit)
+        return norm
 
 
 def compiled(module: nn.Module, backend: str = "inductor") -> nn.Module:
