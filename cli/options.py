@@ -166,8 +166,8 @@ def folder_defaults(values: dict[str, Any]) -> dict[str, Any]:
     """The measured best model for the kind of data (presets.FOLDER_DEFAULTS): a folder of
     images or an image array, a folder of meshes; none for built-in data. Only what the other
     choices allow: no latent grid on images smaller than 2 cells a side, the gradient step for
-    --variational and the baselines (Gauss-Newton is the implicit GON's), none for --model conv
-    (no SIREN to modulate)."""
+    the baselines (Gauss-Newton is the implicit GON's) and for --variational on meshes (images
+    take its Laplace form), none for --model conv (no SIREN to modulate)."""
     data = values.get("data")
     if not isinstance(data, str) or data.startswith("builtin:"):
         return {}
@@ -183,11 +183,14 @@ def folder_defaults(values: dict[str, Any]) -> dict[str, Any]:
     model = values.get("model", FIELDS["model"].default)
     if model == "conv":
         return {}
-    if model != "gon" or values.get("variational"):  # lr and grid were measured for the GON's step
+    if model != "gon":  # lr and grid were measured for the GON's step
         chosen["origin_step"] = "gradient"
         chosen.pop("lr", None)
         if kind == "image":
             chosen.update(COARSE_GRID)
+    elif values.get("variational") and kind != "image":  # Laplace: one grid, no CG (laplace.py)
+        chosen["origin_step"] = "gradient"
+        chosen.pop("lr", None)
     if kind == "image" and min(h, w) < 2 * chosen["latent_grid"]:  # the coarser grid measured before
         chosen.update(COARSE_GRID)
     if min(h, w) < 2 * chosen["latent_grid"]:

@@ -1,7 +1,8 @@
 """The gradient-origin encoder as plain tensor ops, for exporters that cannot trace autograd.grad.
 
-Two graphs, both returning the latent to decode (the posterior mean of a variational run,
-whose step is taken on the ELBO through the heads: see `inr_gon.models.origin.variational_step`):
+Two graphs, both returning the latent to decode (the posterior mean of a variational run: its
+step on the ELBO through the heads, `inr_gon.models.origin.variational_step`, or with
+Gauss-Newton the step itself, `inr_gon.models.laplace`):
 - `EncoderGraph`, the general one: coords [B, N, d] and values [B, N, C] -> z [B, D]. It is
   `GON.encode` itself: origin.py writes the inner backward out (`Siren.sines_vjp`, the cos chain),
   so any coordinates work and `inner_steps` > 1 repeats the step. Gradient and learned steps
@@ -46,7 +47,7 @@ def grid_affine(model: GON, coords: Tensor, chunk: int = 4096) -> tuple[Tensor, 
         raise ValueError("the latent is affine in the values only for one inner step")
     model = copy.deepcopy(model).double()
     dec, pts = model.decoder, coords.double()
-    if not model.cfg.net.variational:
+    if not model.cfg.net.variational or model.laplace:  # the Laplace mean is the step itself
         return origin_affine(dec, model.origin, pts, chunk=chunk)
     # A variational run's decoder input at the origin is the mean head's bias, shared by all:
     # x A + bias = -dL_rec/dz_in there. The step through the heads and to_mu are affine too.

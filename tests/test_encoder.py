@@ -109,9 +109,11 @@ def test_explicit_encoder_of_issue12_options_matches_autograd(fields):
     assert (ours - z).abs().max() <= 1e-5 * max(1.0, z.abs().max())
 
 
+@pytest.mark.parametrize("variational", [False, True])
 @pytest.mark.parametrize("kind", ["learned", "gauss-newton"])
-def test_grid_encoder_holds_the_learned_and_gauss_newton_steps(kind):
-    model = gon(origin_step=kind, latent_grid=2, latent_dim=3, modulation="all")
+def test_grid_encoder_holds_the_learned_and_gauss_newton_steps(kind, variational):
+    model = gon(origin_step=kind, latent_grid=2, latent_dim=3, modulation="all",
+                variational=variational)
     coords, values = grid(6, 5), torch.rand(4, 30, 3)
     a, b = grid_affine(model, coords, chunk=7)
     assert a.shape == (30 * 3, 12) and b.shape == (12,)

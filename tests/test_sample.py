@@ -25,6 +25,8 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("sample")
     train(Config.of(**TINY), root / "plain", quiet=True)
     train(Config.of(**TINY, variational=True, kl_weight=1e-2), root / "vgon", quiet=True)
+    train(Config.of(**TINY, variational=True, kl_weight=1e-2, origin_step="gauss-newton"),
+          root / "vlaplace", quiet=True)  # the Laplace posterior of the Gauss-Newton step
     return root
 
 
@@ -37,8 +39,9 @@ def pngs(runs, tmp_path):
     return paths
 
 
-def test_variational_run_samples_from_its_prior(runs, capsys, tmp_path):
-    code, _, err = run_cli(capsys, "sample", runs / "vgon", "-n", "5", "--size", "12",
+@pytest.mark.parametrize("name", ["vgon", "vlaplace"])
+def test_variational_run_samples_from_its_prior(runs, capsys, tmp_path, name):
+    code, _, err = run_cli(capsys, "sample", runs / name, "-n", "5", "--size", "12",
                            "--out", tmp_path / "s", "--device", "cpu")
     assert code == 0, err
     assert "model prior" in err
@@ -47,7 +50,7 @@ def test_variational_run_samples_from_its_prior(runs, capsys, tmp_path):
     assert iio.imread(tmp_path / "s" / files[0]).shape == (12, 12, 3)
     names, z = load_latents(tmp_path / "s" / "latents.safetensors", 4)
     assert z.shape == (5, 4) and names[0] == "sample_0000"
-    run = load_run(runs / "vgon")
+    run = load_run(runs / name)
     _, again = sample_latents(run, 5, "model", seed=0)
     assert torch.equal(z, again)  # seeded: the same draw twice
 

@@ -1,11 +1,23 @@
-"""The variational GON (gon.py): the inner step on the ELBO, the KL term, sampling shapes."""
+"""The variational GON (gon.py): the inner step on the ELBO, the KL term, sampling shapes; the
+Laplace posterior of the variational Gauss-Newton step (laplace.py)."""
 
 import pytest
 import torch
 
 from inr_gon.config import Config
+from inr_gon.errors import InputError
 from inr_gon.models.gon import GON
-from inr_gon.models.origin import inner_loss, kl_normal, variational_step
+from inr_gon.models.laplace import laplace_kl, laplace_posterior, laplace_sample
+from inr_gon.models.origin import (
+    ABS_FLOOR,
+    DAMPING_FLOOR,
+    gauss_newton_matrix,
+    gradient_origin,
+    inner_loss,
+    kl_normal,
+    shared_jacobian,
+    variational_step,
+)
 from inr_gon.models.render import grid
 
 
@@ -88,3 +100,52 @@ def test_kl_weight_pulls_the_posterior_towards_the_prior():
             opt.step()
         kls[w] = float(out["kl"].detach())
     assert kls[1.0] < kls[1e-4]
+
+
+def laplace_gon(**fields):
+    torch.manual_seed(0)
+    base = dict(hidden=16, layers=3, latent_dim=3, latent_grid=2, modulation="all", channels=3,
+                origin_step="gauss-newton", variational=True, kl_weight=0.1)
+    return GON(Config.of(**{**base, **fields})).double()
+
+
+def test_laplace_posterior_is_the_damped_step_and_its_covariance():
+    """mu is the deterministic Gauss-Newton step; Sigma = lambda (H + lambda I)^-1 against a
+    dense inverse; the samples' covariance is Sigma; the KL matches the closed form."""
+    model = laplace_gon()
+    coords, x = grid(6, 6).double(), torch.rand(4, 36, 3, dtype=torch.double)
+    mu, chol, lam = laplace_posterior(model.origin, model.decoder, coords, x)
+    assert torch.allclose(mu, gradient_origin(model.decoder, coords, x, 1, model.origin))
+    assert torch.allclose(model.encode(coords, x), mu)
+    f, weights, v = shared_jacobian(model.decoder, coords, torch.zeros(12, dtype=torch.double))
+    h = gauss_newton_matrix(weights, v)
+    sigma = (lam * torch.linalg.inv(h + lam * torch.eye(12, dtype=torch.double))).detach()
+    eps = torch.randn(200_000, 12, dtype=torch.double, generator=torch.Generator().manual_seed(0))
+    draws = laplace_sample(mu[:1].expand(200_000, -1), chol, lam, eps) - mu[:1]
+    assert torch.allclose(draws.T @ draws / 200_000, sigma, atol=0.02 * float(sigma.diagonal().max()))
+    kl = 0.5 * (mu.pow(2).sum(-1) + sigma.trace() - 12 - torch.logdet(sigma))
+    assert torch.allclose(laplace_kl(mu, chol, lam), kl)
+    assert float(laplace_kl(torch.zeros(1, 12), torch.eye(12), torch.tensor(1.0))) == 0.0
+    per_signal = laplace_posterior(model.origin, model.decoder, coords.expand(4, 36, 2), x)
+    assert per_signal[1].shape == (4, 12, 12) and per_signal[2].shape == (4,)
+    for ours, shared in zip(per_signal, (mu, chol.expand(4, 12, 12), lam.expand(4))):
+        assert torch.allclose(ours, shared)
+    eps = torch.randn(4, 12, dtype=torch.double)
+    assert torch.allclose(laplace_sample(*per_signal, eps), laplace_sample(mu, chol, lam, eps))
+    assert torch.allclose(laplace_kl(*per_signal), laplace_kl(mu, chol, lam))
+
+
+def test_laplace_training_step_and_its_rules():
+    model = laplace_gon()
+    assert not hasattr(model, "to_mu")  # no heads: the posterior is the step's
+    coords, x = grid(6, 6).double(), torch.rand(4, 36, 3, dtype=torch.double)
+    out = model(coords, x, generator=torch.Generator().manual_seed(2))
+    assert not torch.allclose(out["z"], model.encode(coords, x))  # the outer ELBO's sample
+    assert torch.allclose(out["loss"], out["rec"] + 0.1 * out["kl"]) and out["kl"] > 0
+    assert not list(model.origin.parameters())  # lambda is the ELBO's C x kl_weight, fixed
+    scale = torch.tensor(2.0, dtype=torch.double)
+    assert torch.allclose(model.origin.damping(scale), 3 * 0.1 + DAMPING_FLOOR * scale + ABS_FLOOR)
+    for fields, words in [({"inner_steps": 2}, "one inner step"),
+                          ({"origin_step": "learned"}, "gradient or gauss-newton")]:
+        with pytest.raises(InputError, match=words):
+            GON.check(Config.of(variational=True, **{"origin_step": "gauss-newton", **fields}))

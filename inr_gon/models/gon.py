@@ -5,10 +5,11 @@ rule from z0 = 0 (origin.py, the engine: gradient, learned or Gauss-Newton); tra
 back-propagates through the steps. `detach_inner` (an ablation) stops back-propagation
 through them.
 
-Variational GON, as the paper's Variational-GON.py: the step is taken on the ELBO through
-linear heads, (mu, logvar) = heads(z0), reparameterised, with the KL in the inner loss too
-(`origin.variational_step`); the resulting latent goes through the heads again for the outer
-ELBO.
+Variational GON. With the gradient step, as the paper's Variational-GON.py: the step is taken
+on the ELBO through linear heads, (mu, logvar) = heads(z0), reparameterised, with the KL in the
+inner loss too (`origin.variational_step`); the resulting latent goes through the heads again
+for the outer ELBO. With the Gauss-Newton step: the Laplace posterior at the step damped by
+the ELBO's own lambda = C x kl_weight (`laplace.py`), covariance lambda (H + lambda I)^-1.
 
 Observed inputs (issue 13): a signal may be observed through the box average A of its fine
 points (`origin.Observation`); the step then fits A F(c_fine, z) to what was observed. With
@@ -25,6 +26,7 @@ from inr_gon.config import Config
 from inr_gon.errors import InputError
 from inr_gon.fields import observe_scales
 from inr_gon.models.base import SirenModel, step_outputs
+from inr_gon.models.laplace import LaplaceStep, laplace_kl, laplace_posterior, laplace_sample
 from inr_gon.models.origin import (
     POINTS,
     Observation,
@@ -50,17 +52,24 @@ class GON(SirenModel):
     def __init__(self, cfg: Config) -> None:
         super().__init__(cfg)
         size = self.decoder.latent_size
-        self.origin = OriginStep(cfg.net.origin_step, size)
-        if cfg.net.variational:  # the paper's VGON: z -> (mu, log sigma^2), reparameterised
+        self.laplace = cfg.net.variational and cfg.net.origin_step == "gauss-newton"
+        self.origin = (LaplaceStep(inner_kl_weight(cfg)) if self.laplace
+                       else OriginStep(cfg.net.origin_step, size))
+        if cfg.net.variational and not self.laplace:  # the paper's VGON: z -> (mu, log sigma^2)
             self.to_mu = nn.Linear(size, size)
             self.to_logvar = nn.Linear(size, size)
 
     @staticmethod
     def check(cfg: Config) -> None:
-        """The variational step is the paper's gradient step."""
-        if cfg.net.variational and cfg.net.origin_step != "gradient":
-            raise InputError(f"--variational takes the gradient step only, not --origin-step "
-                             f"{cfg.net.origin_step}")
+        """The variational step: the paper's (gradient) or the Laplace one (gauss-newton), which
+        takes one step from the origin."""
+        net = cfg.net
+        if net.variational and net.origin_step not in ("gradient", "gauss-newton"):
+            raise InputError(f"--variational takes --origin-step gradient or gauss-newton, not "
+                             f"{net.origin_step}")
+        if net.variational and net.origin_step == "gauss-newton" and net.inner_steps != 1:
+            raise InputError("--variational with --origin-step gauss-newton takes one inner step "
+                             "(the Laplace posterior at the origin's step)")
 
     def posterior(self, coords: Tensor, values: Tensor, generator: torch.Generator | None = None,
                   sample: bool = False, obs: Observation = POINTS) -> tuple[Tensor, Tensor | None]:
@@ -68,7 +77,7 @@ class GON(SirenModel):
         observe the fine points coords through obs. sample: draw the inner step's
         reparameterisation noise (training), else use the mean."""
         net = self.cfg.net
-        if not net.variational:
+        if not net.variational or self.laplace:  # the Laplace posterior's mean is the step
             z = gradient_origin(self.decoder, coords, values, net.inner_steps, self.origin, obs)
             return (z.detach() if net.detach_inner else z), None
         eps = _normal(values.shape[0], self.cfg.latent_size, values, generator) if sample else None
@@ -103,6 +112,12 @@ class GON(SirenModel):
             (h, w), c = self.cfg.size, values.shape[-1]
             fine = box_grid(h // scale, w // scale, scale).to(coords)
             seen = box_downsample(values.reshape(-1, h, w, c), scale).flatten(1, 2)
+        if self.laplace:
+            mu, chol, lam = laplace_posterior(self.origin, self.decoder, fine, seen,
+                                              Observation(scale * scale))
+            z = laplace_sample(mu, chol, lam, _normal(*mu.shape, mu, generator))
+            return step_outputs(self.decoder(coords, z), values, z, self.cfg,
+                                laplace_kl(mu, chol, lam).mean())
         mu, logvar = self.posterior(fine, seen, generator, sample=True,
                                     obs=Observation(scale * scale))
         z, kl = mu, values.new_zeros(())
