@@ -33,6 +33,7 @@ from inr_gon.presets import (
     FOLDER_DEFAULTS,
     HALF,
     PRESETS,
+    VARIATIONAL_IMAGE,
     folder_values,
 )
 
@@ -188,7 +189,9 @@ def folder_defaults(values: dict[str, Any]) -> dict[str, Any]:
         chosen.pop("lr", None)
         if kind == "image":
             chosen.update(COARSE_GRID)
-    elif values.get("variational") and kind != "image":  # Laplace: one grid, no CG (laplace.py)
+    elif values.get("variational") and kind == "image":  # the Laplace step (laplace.py)
+        chosen.update(VARIATIONAL_IMAGE)
+    elif values.get("variational"):  # meshes: per-shape points, CG solves: the paper's step
         chosen["origin_step"] = "gradient"
         chosen.pop("lr", None)
     if kind == "image" and min(h, w) < 2 * chosen["latent_grid"]:  # the coarser grid measured before

@@ -17,6 +17,7 @@ from inr_gon.presets import (
     FOLDER_DEFAULTS,
     HALF,
     PRESETS,
+    VARIATIONAL_IMAGE,
 )
 
 TINY = ["--size", "8", "--batch-size", "4", "--hidden", "8", "--layers", "2", "--latent-dim", "4",
@@ -258,6 +259,7 @@ def test_the_kind_defaults_give_way_to_what_the_flags_ask_for(tmp_path):
     given = lambda **kw: starting_config(None, None, {"data": str(photos), **kw}).net  # noqa: E731
     vgon = given(variational=True)
     assert (vgon.origin_step, vgon.modulation, vgon.latent_grid) == ("gauss-newton", "all", 8)
+    assert vgon.latent_init == VARIATIONAL_IMAGE["latent_init"]  # the SIREN rule's scale
     ae = given(model="ae")
     assert ae.origin_step == "gradient" and (ae.latent_grid, ae.latent_dim) == tuple(COARSE_GRID.values())
     conv = given(model="conv")
