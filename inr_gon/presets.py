@@ -57,6 +57,10 @@ COARSE_GRID = dict(latent_grid=4, latent_dim=64)
 # step 75 with the deterministic GON's latent_init 5 (not learning) and 12.6 for the paper's step.
 VARIATIONAL_IMAGE = dict(latent_init=1.0)
 COMPILE_FROM_STEPS, COMPILE_FROM_SECONDS = 1000, 240
+# Images at lr 3e-4 broke in both 60-minute runs, at lr ~2.8e-4 after 3,700 and 5,600 steps; the
+# 20-minute runs (<= 10,900 steps) had decayed to ~1.7e-4 by then and stayed stable. Longer
+# schedules start at LONG_LR (docs/quality.md, "A 60-minute run that collapsed").
+LONG_FROM_STEPS, LONG_FROM_SECONDS, LONG_LR = 12_000, 1200, 1.5e-4
 FOLDER_DEFAULTS: dict[str, dict[str, Any]] = {
     "image": dict(modulation="all", latent_grid=8, latent_dim=16, origin_step="gauss-newton",
                   precision="auto", points_per_signal=HALF, lr=3e-4, compile=True, grad_clip=2.0),
@@ -70,13 +74,16 @@ def folder_values(kind: str, height: int, width: int, steps: int,
                   budget_seconds: float = 0.0) -> dict[str, Any]:
     """FOLDER_DEFAULTS[kind] for a height x width training size (HALF resolved) and a run of
     that many steps and time budget (0 = none): compile only where it repays itself twice over
-    (COMPILE_FROM_*)."""
+    (COMPILE_FROM_*), images' lr lower for schedules longer than 20 minutes (LONG_*)."""
     out = dict(FOLDER_DEFAULTS[kind])
     if out.get("points_per_signal") == HALF:
         out["points_per_signal"] = height * width // 2
     long_run = steps >= COMPILE_FROM_STEPS and (budget_seconds == 0 or budget_seconds >= COMPILE_FROM_SECONDS)
     if out.get("compile") and not long_run:
         out.pop("compile")
+    longer = steps > LONG_FROM_STEPS and (budget_seconds == 0 or budget_seconds > LONG_FROM_SECONDS)
+    if kind == "image" and longer:
+        out["lr"] = LONG_LR
     return out
 
 

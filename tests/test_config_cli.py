@@ -16,6 +16,8 @@ from inr_gon.presets import (
     COMPILE_FROM_STEPS,
     FOLDER_DEFAULTS,
     HALF,
+    LONG_FROM_STEPS,
+    LONG_LR,
     PRESETS,
     VARIATIONAL_IMAGE,
 )
@@ -204,6 +206,19 @@ def test_image_folders_compile_the_step_only_when_the_run_repays_it(tmp_path):
     assert not compiles(compile=False)
     assert compiles(steps=50, compile=True)
     assert not starting_config(None, None, {"data": "builtin:shapes"}).train.compile
+
+
+def test_image_folders_start_longer_schedules_at_a_lower_lr(tmp_path):
+    """Schedules longer than 20 minutes or 12,000 steps start images at LONG_LR (two 60-minute
+    runs at 3e-4 broke; docs/quality.md); shorter ones keep the measured 3e-4; a flag wins."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "a.png").write_bytes(b"")
+    lr = lambda **given: starting_config(None, None, {"data": str(photos), **given}).train.lr  # noqa: E731
+    short = FOLDER_DEFAULTS["image"]["lr"]
+    assert lr() == lr(steps=LONG_FROM_STEPS) == lr(steps=UNLIMITED_STEPS, time_budget="20m") == short
+    assert lr(steps=LONG_FROM_STEPS + 1) == lr(steps=UNLIMITED_STEPS, time_budget="1h") == LONG_LR
+    assert lr(steps=UNLIMITED_STEPS, time_budget="1h", lr=3e-4) == 3e-4
 
 
 def test_a_runs_config_json_reproduces_the_run(tmp_path, capsys):

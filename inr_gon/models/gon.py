@@ -113,8 +113,8 @@ class GON(SirenModel):
             fine = box_grid(h // scale, w // scale, scale).to(coords)
             seen = box_downsample(values.reshape(-1, h, w, c), scale).flatten(1, 2)
         if self.laplace:
-            mu, chol, lam = laplace_posterior(self.origin, self.decoder, fine, seen,
-                                              Observation(scale * scale))
+            post = laplace_posterior(self.origin, self.decoder, fine, seen, Observation(scale * scale))
+            mu, chol, lam = (t.detach() for t in post) if self.cfg.net.detach_inner else post
             z = laplace_sample(mu, chol, lam, _normal(*mu.shape, mu, generator))
             return step_outputs(self.decoder(coords, z), values, z, self.cfg,
                                 laplace_kl(mu, chol, lam).mean())
