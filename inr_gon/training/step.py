@@ -67,7 +67,9 @@ class NormClip:
     far above the recent ones becomes, through Adam's normalisation (its second moment still
     small), a move of several lr on every weight at once; a SIREN's hidden weights start at
     about 0.005 (sqrt(6/256)/30), so a few such steps can leave it where the latent step no
-    longer works (docs/quality.md, "A 60-minute run that collapsed"). No host sync."""
+    longer works (docs/quality.md, "A 60-minute run that collapsed"). It does not stop a slow
+    rise that the mean follows (there, the lower lr of long schedules did). No host sync; the
+    mean is not checkpointed, so a resume starts it again."""
 
     def __init__(self, factor: float, decay: float = 0.99) -> None:
         self.factor, self.decay = factor, decay
