@@ -184,16 +184,16 @@ def folder_defaults(values: dict[str, Any]) -> dict[str, Any]:
     model = values.get("model", FIELDS["model"].default)
     if model == "conv":
         return {}
-    if model != "gon":  # lr and grid were measured for the GON's step
+    variational = values.get("variational")
+    # lr and grid were measured for the GON's step; a mesh's variational run (per-shape points,
+    # CG solves: no Laplace form) takes the paper's step
+    if model != "gon" or variational and kind != "image":
         chosen["origin_step"] = "gradient"
         chosen.pop("lr", None)
         if kind == "image":
             chosen.update(COARSE_GRID)
-    elif values.get("variational") and kind == "image":  # the Laplace step (laplace.py)
+    elif variational:  # images: the Laplace step (laplace.py)
         chosen.update(VARIATIONAL_IMAGE)
-    elif values.get("variational"):  # meshes: per-shape points, CG solves: the paper's step
-        chosen["origin_step"] = "gradient"
-        chosen.pop("lr", None)
     if kind == "image" and min(h, w) < 2 * chosen["latent_grid"]:  # the coarser grid measured before
         chosen.update(COARSE_GRID)
     if min(h, w) < 2 * chosen["latent_grid"]:

@@ -98,12 +98,10 @@ class TrainConfig:
     lr: float = knob(1e-4, "Adam learning rate", bounds="(0, 1]")
     lr_min_ratio: float = knob(0.1, "Cosine decay to lr * ratio; 1.0 keeps lr constant",
                                bounds="[0, 1]")
-    warmup_steps: int = knob(0, "Steps of linear lr warm-up before the decay (0 = none)",
-                             bounds="[0, 10**9]")
+    warmup_steps: int = knob(0, "Steps of linear lr warm-up before the decay (0 = none)", bounds="[0, 10**9]")
     grad_clip: float = knob(0.0, "Clip the gradient's norm at this multiple of its running mean "
                             "(0 = off)", bounds="[0, 1e6]")
-    seed: int = knob(0, "Seed of everything random (items, points, split, noise)",
-                     bounds="[0, 2**63)")
+    seed: int = knob(0, "Seed of everything random (items, points, split, noise)", bounds="[0, 2**63)")
     points_per_signal: int = knob(0, "Pixels drawn per image and step (0 = all)",
                                   bounds="[0, 10**9]")
     device: str = knob("auto", "auto | cpu | cuda[:i] | mps", pattern=DEVICE_PATTERN)

@@ -31,12 +31,9 @@ from inr_gon.models.origin import (
     Observation,
     OriginStep,
     gauss_newton_matrix,
-    is_shared,
-    jacobian,
-    residual,
-    shared_jacobian,
+    linearised,
 )
-from inr_gon.models.siren import Siren, full_precision, grid_jacobian_t
+from inr_gon.models.siren import Siren, full_precision
 
 
 class LaplaceStep(OriginStep):
@@ -58,12 +55,7 @@ def laplace_posterior(rule: OriginStep, decoder: Siren, coords: Tensor, values: 
     coords [N, d] shared by the batch; per-signal coords [B, N, d] give L [B, D, D] and
     lambda [B]. values [B, N / box, C]."""
     with full_precision(values):  # the Jacobian, H, its factor and the solves
-        z0 = values.new_zeros(decoder.latent_size)
-        if is_shared(coords, z0):
-            f, weights, v = shared_jacobian(decoder, coords, z0)
-        else:
-            f, weights, v = jacobian(decoder, coords, z0.expand(values.shape[0], -1))
-        grad = grid_jacobian_t(weights, v, residual(f, values, obs))  # [B, D]
+        grad, weights, v = linearised(decoder, coords, values, values.new_zeros(decoder.latent_size), obs)
         hessian = gauss_newton_matrix(weights, v, obs)  # [(B,) D, D]
         lam = rule.damping(hessian.diagonal(dim1=-2, dim2=-1).mean(-1))
         eye = torch.eye(hessian.shape[-1], dtype=hessian.dtype, device=hessian.device)

@@ -2,17 +2,16 @@
 
 A signal x sampled at coordinates c gets the latent z = z0 - P dL/dz0 from z0 = 0, L its inner
 loss under the decoder F and P the step rule's preconditioner (`OriginStep`); training
-back-propagates through the step. The inner loss of a signal is its own sum of squared errors
-over channels, divided by its number of observed points: it never mixes batch-mates, and a
-latent does not change scale with the number of points.
+back-propagates through the step. A signal's inner loss is its sum of squared errors over
+channels per observed point: it never mixes batch-mates, nor scales with the point count.
 
 The parts, each written once:
 - `Observation` A: what was observed of the signal F(c) at the fine points c (the identity, or
   the box average of k consecutive fine points per observed value, issue 13), and its adjoint.
 - `residual`: dL/dF = A^T 2 (A F - x) / M, M observed values per signal.
 - the Jacobian products: `gradient` (J^T of the residual: written-out backward per signal, or
-  with F(c, z0) and J shared by the batch when z0 and c are: paid for once), `jacobian`
-  (J's factors, C backward passes), `gauss_newton_matrix` H = (2/M) (AJ)^T (AJ).
+  paid for once when z0 and c are shared), `jacobian` (J's factors, C backward passes),
+  `linearised` (both, for Gauss-Newton), `gauss_newton_matrix` H = (2/M) (AJ)^T (AJ).
 - `OriginStep`: the rule (gradient: the paper; learned: Meta-SGD step sizes; gauss-newton: the
   damped Gauss-Newton solve; gauss-newton-cg: per-signal solves by CG, `gauss_newton.py`).
 - `inner_steps`: the loop of steps from the origin (GON and its variational form use it).
@@ -38,8 +37,7 @@ from inr_gon.models.siren import Siren, full_precision, grid_gram, grid_jacobian
 
 class Observation:
     """A: each observed value is the mean of `box` consecutive fine points (box 1: the points
-    themselves). `render.box_grid` lays out the k x k sub-pixel centres of each pixel of a small
-    image that way (box = k^2)."""
+    themselves), as `render.box_grid` lays out a pixel's k x k sub-pixel centres (box = k^2)."""
 
     def __init__(self, box: int = 1) -> None:
         if box < 1:
@@ -54,8 +52,7 @@ class Observation:
         return fine if self.box == 1 else fine.unflatten(-2, (-1, self.box)).mean(-2)
 
     def adjoint(self, r: Tensor) -> Tensor:
-        """A^T: each observed value's residual spread over its fine points, [..., M, C] ->
-        [..., M*box, C]."""
+        """A^T: each observed residual spread over its fine points, [..., M, C] -> [..., M*box, C]."""
         return r if self.box == 1 else r.repeat_interleave(self.box, dim=-2) / self.box
 
     def jacobian(self, j: Tensor) -> Tensor:
@@ -76,9 +73,8 @@ def inner_loss(pred: Tensor, target: Tensor) -> Tensor:
 
 
 def residual(pred: Tensor, values: Tensor, obs: Observation = POINTS) -> Tensor:
-    """dL/dF of the inner loss at fine predictions [..., M*box, C]: A^T 2 (A F - x) / M.
-    Dividing by the shape entry keeps M dynamic in an exported graph (2.0 / M would be traced
-    as a constant)."""
+    """dL/dF of the inner loss at fine predictions [..., M*box, C]: A^T 2 (A F - x) / M, M
+    read from the shape so an exported graph keeps it dynamic (2.0 / M would be a constant)."""
     return obs.adjoint(2 * (obs(pred) - values) / values.shape[-2])
 
 
@@ -113,20 +109,28 @@ def shared_jacobian(decoder: Siren, coords: Tensor, z0: Tensor) -> tuple[Tensor,
 
 
 def is_shared(coords: Tensor, z: Tensor) -> bool:
-    """One grid coords [N, d] and one latent z [D] for the whole batch: F(c, z) and J are then
-    signal-independent."""
+    """One grid coords [N, d] and one z [D] for the batch: F(c, z) and J signal-independent."""
     return coords.dim() == 2 and z.dim() == 1
 
 
 def gradient(decoder: Siren, coords: Tensor, values: Tensor, z: Tensor,
              obs: Observation = POINTS) -> Tensor:
-    """dL/dz [B, D] of each signal at z: [D] shared by the batch, or [B, D]. Shared z on one
-    grid: F(c, z) and J paid for once (C backward passes over N points, not B); otherwise the
-    written-out backward pass per signal."""
+    """dL/dz [B, D] of each signal at z [D] (shared) or [B, D]: on one grid with a shared z, J
+    paid for once (C backward passes, not B); otherwise the written-out backward per signal."""
     if is_shared(coords, z):
-        f0, weights, v = shared_jacobian(decoder, coords, z)
-        return grid_jacobian_t(weights, v, residual(f0, values, obs))
+        return linearised(decoder, coords, values, z, obs)[0]
     return latent_grad(decoder, coords, values, z.expand(values.shape[0], -1), obs)
+
+
+def linearised(decoder: Siren, coords: Tensor, values: Tensor, z: Tensor,
+               obs: Observation = POINTS) -> tuple[Tensor, Weights, Tensor]:
+    """(dL/dz [B, D], J's factors) at z: [D] on one grid, shared (v [N, C, D]); otherwise per
+    signal (v [B, N, C, D]), z [D] or [B, D]. What a Gauss-Newton step solves with."""
+    if is_shared(coords, z):
+        f, weights, v = shared_jacobian(decoder, coords, z)
+    else:
+        f, weights, v = jacobian(decoder, coords, z.expand(values.shape[0], -1))
+    return grid_jacobian_t(weights, v, residual(f, values, obs)), weights, v
 
 
 def observed_jacobian(weights: Weights, v: Tensor, obs: Observation = POINTS) -> Tensor:
@@ -201,13 +205,9 @@ class OriginStep(nn.Module):
 
     def gauss_newton(self, decoder: Siren, coords: Tensor, values: Tensor, z: Tensor,
                      obs: Observation) -> Tensor:
+        grad, weights, v = linearised(decoder, coords, values, z, obs)
         if is_shared(coords, z):  # H [D, D] shared by the batch
-            f, weights, v = shared_jacobian(decoder, coords, z)
-            grad = grid_jacobian_t(weights, v, residual(f, values, obs))  # [B, D]
             return z - self.precondition(grad, gauss_newton_matrix(weights, v, obs))
-        z = z.expand(values.shape[0], -1)
-        f, weights, v = jacobian(decoder, coords, z)  # per signal: v [B, N, C, D]
-        grad = grid_jacobian_t(weights, v, residual(f, values, obs))
         if self.kind == "gauss-newton-cg" and obs.box == 1:
             return z - damped_solve(weights, v, grad, values.shape[-2], self.damping)
         return z - self.precondition(grad[:, None], gauss_newton_matrix(weights, v, obs))[:, 0]

@@ -29,6 +29,7 @@ class Stepper:
         self.forward = compiled(module) if cfg.train.compile else module
         self.first = cfg.train.compile  # compiling happens in the first step: it may fail there
         self.clip = NormClip(cfg.train.grad_clip) if cfg.train.grad_clip else None
+        self.params = [p for group in opt.param_groups for p in group["params"]]  # what it clips
 
     def __call__(self, coords: Tensor, values: Tensor, generator: torch.Generator | None,
                  lr: float) -> dict[str, Tensor]:
@@ -53,7 +54,7 @@ class Stepper:
         self.opt.zero_grad(set_to_none=True)
         out["loss"].backward()
         if self.clip is not None:
-            out["grad_norm"] = self.clip([p for g in self.opt.param_groups for p in g["params"]])
+            out["grad_norm"] = self.clip(self.params)
         self.opt.step()
         return {k: v.detach().float() for k, v in out.items() if v.dim() == 0}
 
