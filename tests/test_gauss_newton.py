@@ -86,3 +86,22 @@ def test_cg_step_is_close_to_the_exact_step_with_more_unknowns_than_iterations()
     assert (z_cg - z_dense).norm() < 0.1 * z_dense.norm()
     loss = {k: (net(coords, z) - x).pow(2).mean() for k, z in (("cg", z_cg), ("dense", z_dense))}
     assert loss["cg"] < 1.01 * loss["dense"]
+
+
+def test_batched_dense_step_is_right_with_several_threads():
+    """Per-signal Hessians solved in one batch agree with one solve each, also after
+    torch.set_num_threads (which broke MKL's batched LU solve: pytorch#142815)."""
+    torch.manual_seed(2)
+    rule, before = OriginStep("gauss-newton", 160), torch.get_num_threads()
+    a = torch.randn(3, 400, 160)
+    hessian, grad = a.mT @ a / 400, torch.randn(3, 1, 160)
+    try:
+        torch.set_num_threads(2)
+        with torch.no_grad():
+            batched = rule.precondition(grad, hessian)
+            each = torch.stack([rule.precondition(g, h) for g, h in zip(grad, hessian)])
+    finally:
+        torch.set_num_threads(before)
+    assert torch.allclose(batched, each, rtol=1e-4, atol=1e-5)
+    lam = rule.damping(hessian.diagonal(dim1=1, dim2=2).mean(-1))[:, None, None]
+    assert torch.allclose(batched @ (hessian + lam * torch.eye(160)), grad, atol=1e-4)

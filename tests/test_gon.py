@@ -170,10 +170,11 @@ def test_learned_step_starts_as_the_paper_step():
 def test_step_parameters_get_finite_difference_gradients(kind):
     """d(outer loss)/d(alpha or rho) and d/d(latent map) through the step (the solve included),
     checked by gradcheck (finite differences) in float64. The CG rule's second step (per
-    signal, 18 unknowns) converges within its iterations, so the derivative of the exact solve
-    that it back-propagates is the derivative of its value."""
+    signal, 8 unknowns, fewer than its 16 iterations) converges, so the derivative of the exact
+    solve that it back-propagates is the derivative of its value (with 18 unknowns, as this test
+    once had, it passed by a 1e-4 margin that any rounding change could tip)."""
     torch.manual_seed(3)
-    g, dz, n = 3, 2, 4
+    g, dz, n = 2, 2, 4
     cfg = Config.of(hidden=8, layers=2, latent_dim=dz, latent_grid=g, modulation="all", channels=1,
                     origin_step=kind, inner_steps=2, w0=5.0, w0_hidden=5.0, height=n, width=n)
     model = GON(cfg).double()

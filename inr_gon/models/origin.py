@@ -14,10 +14,9 @@ The parts, each written once:
   `linearised` (both, for Gauss-Newton), `gauss_newton_matrix` H = (2/M) (AJ)^T (AJ).
 - `OriginStep`: the rule (gradient: the paper; learned: Meta-SGD step sizes; gauss-newton: the
   damped Gauss-Newton solve; gauss-newton-cg: per-signal solves by CG, `gauss_newton.py`).
-- `inner_steps`: the loop of steps from the origin (GON and its variational form use it).
-- `variational_step`: the paper's Variational-GON step on the ELBO through linear heads.
-- `origin_affine`: the first step on one grid as an affine map of the observed values (ONNX).
-- `latent_autograd`: the step by autograd.grad, for the convolutional GON (no written backward).
+- `inner_steps`: the loop of steps from the origin; `variational_step`: the paper's Variational-GON
+  step on the ELBO through linear heads; `origin_affine`: the first step on one grid as an affine
+  map of the observed values (ONNX); `latent_autograd`: the step by autograd.grad (convolutional GON).
 """
 
 from __future__ import annotations
@@ -190,8 +189,9 @@ class OriginStep(nn.Module):
             return self.alpha * grad
         lam = self.damping(hessian.diagonal(dim1=-2, dim2=-1).mean(-1))[..., None, None]
         eye = torch.eye(hessian.shape[-1], dtype=hessian.dtype, device=hessian.device)
-        # Rows: X (H + lam I) = g  <=>  X = g (H + lam I)^-1, H + lam I symmetric.
-        return torch.linalg.solve(hessian + lam * eye, grad, left=False)
+        # X (H + lam I) = g by Cholesky (SPD): batched LU on CPU fails after set_num_threads (pytorch#142815)
+        chol = torch.linalg.cholesky(hessian + lam * eye)
+        return torch.cholesky_solve(grad.mT, chol).mT
 
     def forward(self, decoder: Siren, coords: Tensor, values: Tensor, z: Tensor | None = None,
                 obs: Observation = POINTS) -> Tensor:
