@@ -56,10 +56,7 @@ def laplace_posterior(rule: OriginStep, decoder: Siren, coords: Tensor, values: 
     lambda [B]. values [B, N / box, C]."""
     with full_precision(values):  # the Jacobian, H, its factor and the solves
         grad, weights, v = linearised(decoder, coords, values, values.new_zeros(decoder.latent_size), obs)
-        hessian = gauss_newton_matrix(weights, v, obs)  # [(B,) D, D]
-        lam = rule.damping(hessian.diagonal(dim1=-2, dim2=-1).mean(-1))
-        eye = torch.eye(hessian.shape[-1], dtype=hessian.dtype, device=hessian.device)
-        chol = torch.linalg.cholesky(hessian + lam[..., None, None] * eye)
+        chol, lam = rule.factor(gauss_newton_matrix(weights, v, obs))  # [(B,) D, D], [(B,)]
         mu = -torch.cholesky_solve(grad[..., None], chol)[..., 0]
     return mu, chol, lam
 

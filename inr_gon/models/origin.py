@@ -154,14 +154,13 @@ ABS_FLOOR = 1e-6  # lambda where H = 0 (a dead decoder): the step stays finite
 
 
 class OriginStep(nn.Module):
-    """How a latent moves given its inner gradient g [..., D]:
-    gradient: z - g (the paper);  learned: z - alpha * g, alpha [D] trained with the decoder
-    (Meta-SGD, Li et al. 2017; init 1 so the first step is the paper's);  gauss-newton:
-    z - (H + lambda I)^-1 g with H = (2/M) (AJ)^T AJ, lambda = (softplus(rho) + 1e-3)
-    mean(diag H) + 1e-6: relative to H, so it follows the decoder's scale, and never singular;
-    gauss-newton-cg: the same, where each signal has its own J (per-signal coordinates, later
-    steps) solved by a fixed number of CG iterations without forming H (box-averaged
-    observations and a J shared by the batch keep the exact dense solve)."""
+    """How a latent moves given its inner gradient g [..., D]: gradient: z - g (the paper);
+    learned: z - alpha * g, alpha [D] trained with the decoder (Meta-SGD, Li et al. 2017; init 1 so
+    the first step is the paper's); gauss-newton: z - (H + lambda I)^-1 g with H = (2/M) (AJ)^T AJ,
+    lambda = (softplus(rho) + 1e-3) mean(diag H) + 1e-6: relative to H, so it follows the decoder's
+    scale, and never singular; gauss-newton-cg: the same, where each signal has its own J
+    (per-signal coordinates, later steps) solved by a fixed number of CG iterations without forming
+    H (box-averaged observations and a J shared by the batch keep the exact dense solve)."""
 
     def __init__(self, kind: str = "gradient", size: int = 1) -> None:
         super().__init__()
@@ -181,17 +180,20 @@ class OriginStep(nn.Module):
         """lambda [...] of mean(diag H) [...]."""
         return (F.softplus(self.rho) + DAMPING_FLOOR) * scale + ABS_FLOOR
 
+    def factor(self, hessian: Tensor) -> tuple[Tensor, Tensor]:
+        """(L [..., D, D] with L L^T = H + lambda I, lambda [...]). H + lambda I is SPD: Cholesky,
+        not LU, whose batched CPU solve fails after torch.set_num_threads (pytorch#142815)."""
+        lam = self.damping(hessian.diagonal(dim1=-2, dim2=-1).mean(-1))
+        eye = torch.eye(hessian.shape[-1], dtype=hessian.dtype, device=hessian.device)
+        return torch.linalg.cholesky(hessian + lam[..., None, None] * eye), lam
+
     def precondition(self, grad: Tensor, hessian: Tensor | None = None) -> Tensor:
         """P g for rows grad [..., K, D] (hessian [..., D, D] shared by the rows) or [B, D]."""
         if self.kind == "gradient":
             return grad
         if self.kind == "learned":
             return self.alpha * grad
-        lam = self.damping(hessian.diagonal(dim1=-2, dim2=-1).mean(-1))[..., None, None]
-        eye = torch.eye(hessian.shape[-1], dtype=hessian.dtype, device=hessian.device)
-        # X (H + lam I) = g by Cholesky (SPD): batched LU on CPU fails after set_num_threads (pytorch#142815)
-        chol = torch.linalg.cholesky(hessian + lam * eye)
-        return torch.cholesky_solve(grad.mT, chol).mT
+        return torch.cholesky_solve(grad.mT, self.factor(hessian)[0]).mT  # X (H + lambda I) = g
 
     def forward(self, decoder: Siren, coords: Tensor, values: Tensor, z: Tensor | None = None,
                 obs: Observation = POINTS) -> Tensor:
