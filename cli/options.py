@@ -200,6 +200,9 @@ def folder_defaults(values: dict[str, Any]) -> dict[str, Any]:
         chosen.update(latent_grid=0, latent_dim=FIELDS["latent_dim"].default)
     if model != "gon" or values.get("observe_scales", "1") != "1":  # they need whole images
         chosen.pop("points_per_signal", None)
+    grid, step = (values.get(k, chosen.get(k)) for k in ("latent_grid", "origin_step"))
+    if not grid or step != "gauss-newton":  # the grid prior is the Laplace step's, on a grid
+        chosen.pop("prior_length", None)
     return chosen
 
 

@@ -57,6 +57,8 @@ class ModelConfig:
                              "(+8x8) | pyramid | cubic", choices=("quadratic", "wide", "pyramid", "cubic"))
     variational: bool = knob(False, "Variational GON: a prior to sample from")
     kl_weight: float = knob(1e-4, "Weight of the KL term (variational runs)", bounds="[0, 1e3]")
+    prior_length: float = knob(0.0, "Variational, Gauss-Newton, on a latent grid: the prior's "
+                               "correlation length in cells (0: N(0, I), cells apart)", bounds="[0, 64]")
     detach_inner: bool = knob(False, "Ablation: no back-propagation through the gradient step")
     modulation: str = knob("first", "How z enters the SIREN: first (shifts the first sine layer) | "
                            "all (shifts every sine layer, functa)", choices=MODULATIONS)

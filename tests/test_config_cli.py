@@ -61,7 +61,7 @@ def test_old_flat_config_json_loads_and_is_written_flat_again():
            "max_memory": 0, "tensorboard": False, "crops": False,
            "observe_scales": "1", "time_budget": "0", "local_base": "none",
            "local_pixels": False, "local_window": "quadratic", "image_loss": "mse",
-           "warmup_steps": 0, "grad_clip": 0.0}
+           "warmup_steps": 0, "grad_clip": 0.0, "prior_length": 0.0}
     assert cfg.to_dict() == {**OLD_FLAT, **new}
     grouped = {g: {k: v for k, v in OLD_FLAT.items() if k in {f for f in vars(GROUPS[g]())}}
                for g in GROUPS}
@@ -275,6 +275,10 @@ def test_the_kind_defaults_give_way_to_what_the_flags_ask_for(tmp_path):
     vgon = given(variational=True)
     assert (vgon.origin_step, vgon.modulation, vgon.latent_grid) == ("gauss-newton", "all", 8)
     assert vgon.latent_init == VARIATIONAL_IMAGE["latent_init"]  # the SIREN rule's scale
+    assert vgon.prior_length == VARIATIONAL_IMAGE["prior_length"] > 0  # cells alike
+    for flags in ({"latent_grid": 0}, {"origin_step": "gradient"}, {"height": 6, "width": 6}):
+        assert given(variational=True, **flags).prior_length == 0  # no grid, or no Laplace step
+    assert given(variational=True, prior_length=3.0).prior_length == 3.0
     ae = given(model="ae")
     assert ae.origin_step == "gradient" and (ae.latent_grid, ae.latent_dim) == tuple(COARSE_GRID.values())
     conv = given(model="conv")

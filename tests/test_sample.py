@@ -13,6 +13,7 @@ from inr_gon.errors import InputError
 from inr_gon.inference.inputs import training_items
 from inr_gon.inference.latents import load_latents
 from inr_gon.inference.sample import fitted_gaussian, sample_latents, slerp
+from inr_gon.models.laplace import grid_prior
 from inr_gon.run import load_run
 from inr_gon.training.train import train
 
@@ -27,6 +28,8 @@ def runs(tmp_path_factory):
     train(Config.of(**TINY, variational=True, kl_weight=1e-2), root / "vgon", quiet=True)
     train(Config.of(**TINY, variational=True, kl_weight=1e-2, origin_step="gauss-newton"),
           root / "vlaplace", quiet=True)  # the Laplace posterior of the Gauss-Newton step
+    train(Config.of(**TINY, variational=True, kl_weight=1e-2, origin_step="gauss-newton",
+                    modulation="all", latent_grid=2, prior_length=1.0), root / "vfield", quiet=True)
     return root
 
 
@@ -58,6 +61,19 @@ def test_variational_run_samples_from_its_prior(runs, capsys, tmp_path, name):
 def test_model_prior_is_standard_normal(runs):
     _, z = sample_latents(load_run(runs / "vgon"), 4000, "model", seed=1)
     assert abs(float(z.mean())) < 0.05 and abs(float(z.std()) - 1) < 0.05
+
+
+def test_grid_prior_run_draws_from_its_field(runs, capsys, tmp_path):
+    """A run trained with --prior-length samples N(0, P^-1): neighbouring cells alike."""
+    run = load_run(runs / "vfield")
+    root = grid_prior(run.cfg).double()
+    _, z = sample_latents(run, 20_000, "model", seed=1)
+    cov = torch.linalg.inv(root @ root.T)
+    assert torch.allclose(torch.cov(z.double().T), cov, atol=0.05)
+    assert float(cov[0, 4]) > 0.3  # channel 0 of cells 0 and 1
+    code, _, err = run_cli(capsys, "sample", runs / "vfield", "-n", "3", "--out", tmp_path / "s",
+                           "--device", "cpu")
+    assert code == 0, err
 
 
 def test_fitted_prior_matches_the_training_latents(runs):

@@ -6,8 +6,9 @@ import torch
 
 from inr_gon.config import Config
 from inr_gon.errors import InputError
+from inr_gon.models.factory import model_class
 from inr_gon.models.gon import GON
-from inr_gon.models.laplace import laplace_kl, laplace_posterior, laplace_sample
+from inr_gon.models.laplace import grid_prior, laplace_kl, laplace_posterior, laplace_sample, prior_draw
 from inr_gon.models.origin import (
     ABS_FLOOR,
     DAMPING_FLOOR,
@@ -15,10 +16,12 @@ from inr_gon.models.origin import (
     gradient_origin,
     inner_loss,
     kl_normal,
+    origin_affine,
     shared_jacobian,
     variational_step,
 )
 from inr_gon.models.render import grid
+from inr_gon.models.siren import grid_jacobian
 
 
 def vgon(kl_weight=0.5, inner_steps=1, c=3):
@@ -149,3 +152,55 @@ def test_laplace_training_step_and_its_rules():
                           ({"origin_step": "learned"}, "gradient or gauss-newton")]:
         with pytest.raises(InputError, match=words):
             GON.check(Config.of(variational=True, **{"origin_step": "gauss-newton", **fields}))
+
+
+def test_grid_prior_is_a_unit_variance_field_that_correlates_neighbours():
+    """R R^T is the precision of a field over the 4 x 4 cells, each channel its own; its mean
+    prior variance is 1; neighbours correlate more than far cells; length 0 is N(0, I)."""
+    cfg = Config.of(latent_grid=4, latent_dim=2, variational=True, origin_step="gauss-newton",
+                    prior_length=1.5)
+    root = grid_prior(cfg).double()
+    assert root.shape == (32, 32)
+    cov = torch.linalg.inv(root @ root.T)
+    assert abs(float(cov.diagonal().mean()) - 1) < 1e-6
+    assert float(cov[0, 1]) == 0.0  # channels 0 and 1 of cell 0: independent fields
+    corr = cov / cov.diagonal().sqrt()[:, None] / cov.diagonal().sqrt()
+    cell = lambda row, col: 2 * (4 * row + col)  # noqa: E731  cell-major, channel 0
+    assert corr[cell(1, 1), cell(1, 2)] > corr[cell(1, 1), cell(1, 3)] > corr[cell(1, 1), cell(3, 3)] > 0
+    assert torch.allclose(corr[cell(1, 1), cell(1, 2)], corr[cell(1, 1), cell(2, 1)])  # isotropic
+    eps = torch.randn(100_000, 32, dtype=torch.double, generator=torch.Generator().manual_seed(0))
+    z = prior_draw(root, eps)
+    assert torch.allclose(z.T @ z / 100_000, cov, atol=0.03)
+    assert grid_prior(Config.of(**{**cfg.to_dict(), "prior_length": 0.0})) is None
+    assert prior_draw(None, eps) is eps
+
+
+def test_laplace_step_and_kl_under_a_grid_prior():
+    """mu = -(H + lambda P)^-1 g, Sigma = lambda (H + lambda P)^-1, KL to N(0, P^-1) in closed
+    form; the training loss carries it; sampling draws from N(0, P^-1)."""
+    model = laplace_gon(prior_length=1.0)
+    root = model.origin.root.double()
+    p = root @ root.T
+    coords, x = grid(6, 6).double(), torch.rand(4, 36, 3, dtype=torch.double)
+    mu, chol, lam = laplace_posterior(model.origin, model.decoder, coords, x)
+    f, weights, v = shared_jacobian(model.decoder, coords, torch.zeros(12, dtype=torch.double))
+    h = gauss_newton_matrix(weights, v)
+    g = (2 / 36) * torch.einsum("bnc,ncd->bd", f - x, grid_jacobian(weights, v))
+    assert torch.allclose(mu, -torch.linalg.solve(h + lam * p, g.T).T)
+    sigma = lam * torch.linalg.inv(h + lam * p)
+    kl = 0.5 * (torch.einsum("bi,ij,bj->b", mu, p, mu) + (p @ sigma).trace() - 12
+                - torch.logdet(sigma) - torch.logdet(p))
+    assert torch.allclose(laplace_kl(mu, chol, lam, root), kl)
+    at_prior = laplace_kl(torch.zeros(1, 12, dtype=torch.double), torch.linalg.cholesky(p),
+                          torch.tensor(1.0), root)  # q = the prior
+    assert float(at_prior) == pytest.approx(0.0, abs=1e-9)
+    a, b = origin_affine(model.decoder, model.origin, coords)  # the exported encoder's map
+    assert torch.allclose(x.flatten(1) @ a + b, mu) and torch.allclose(model.encode(coords, x), mu)
+    out = model(coords, x, generator=torch.Generator().manual_seed(2))
+    assert torch.allclose(out["loss"], out["rec"] + 0.1 * out["kl"]) and out["kl"] > 0
+    with pytest.raises(InputError, match="latent grid"):
+        GON.check(Config.of(variational=True, origin_step="gauss-newton", prior_length=1.0))
+    with pytest.raises(InputError, match="prior-length"):
+        GON.check(Config.of(variational=True, latent_grid=2, prior_length=1.0))
+    with pytest.raises(InputError, match="model gon"):
+        model_class(Config.of(model="ae", prior_length=1.0))

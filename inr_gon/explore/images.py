@@ -130,7 +130,7 @@ def interpolate(space: Space, a: int, b: int, t: float, size: tuple[int, int]) -
 
 
 def sample(space: Space, seed: int, size: tuple[int, int]) -> np.ndarray:
-    """One draw from a variational run's prior, N(0, I): [H, W, C]."""
+    """One draw from a variational run's prior (N(0, I) or its grid prior): [H, W, C]."""
     if not space.run.cfg.net.variational:
         raise InputError("this run is not variational: its latents have no prior to sample")
     _, z = sample_latents(space.run, 1, "model", seed)

@@ -1,8 +1,8 @@
 """New signals from a run's latent space: prior samples and spherical interpolation.
 
-A variational run was trained with KL to N(0, I), so its prior is the model's. Any run can
-instead draw from a Gaussian (mean and full covariance) fitted to the latents of its training
-items, as the paper's reference notebook does for the plain GON.
+A variational run was trained with KL to N(0, I) (or to a grid prior, --prior-length), so its
+prior is the model's. Any run can instead draw from a Gaussian (mean and full covariance) fitted
+to the latents of its training items, as the paper's reference notebook does for the plain GON.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from inr_gon.errors import InputError
 from inr_gon.inference.inputs import load_inputs, training_items
 from inr_gon.inference.latents import pick_latent
 from inr_gon.io import atomic_write, write_error
+from inr_gon.models.laplace import grid_prior, prior_draw
 
 PRIORS = ("auto", "model", "fitted")
 FIT_ITEMS = 1024  # training items a fitted prior is estimated from
@@ -56,8 +57,8 @@ def sample_latents(run, n: int, prior: str = "auto", seed: int = 0) -> tuple[str
     gen = torch.Generator().manual_seed(seed)
     d = run.cfg.latent_size
     eps = torch.randn(n, d, generator=gen, dtype=torch.float64)
-    if prior == "model":
-        return prior, eps.float()
+    if prior == "model":  # N(0, I), or the grid prior's N(0, P^-1) (--prior-length)
+        return prior, prior_draw(grid_prior(run.cfg), eps).float()
     mean, cov = fitted_gaussian(run)
     # Jitter keeps the Cholesky factor defined when the latents span fewer than D directions.
     jitter = 1e-6 * float(cov.diagonal().mean().clamp_min(1e-12))

@@ -18,6 +18,8 @@ def model_class(cfg: Config) -> type[Model]:
     """The class of the model cfg names, once that model's own rules hold for cfg."""
     if cfg.net.model not in MODELS:
         raise InputError(f"model '{cfg.net.model}' is not available in this version")
+    if cfg.net.prior_length and cfg.net.model != "gon":
+        raise InputError("--prior-length is the variational GON's prior (--model gon)")
     MODELS[cfg.net.model].check(cfg)
     return MODELS[cfg.net.model]
 

@@ -9,7 +9,8 @@ Variational GON. With the gradient step, as the paper's Variational-GON.py: the 
 on the ELBO through linear heads, (mu, logvar) = heads(z0), reparameterised, with the KL in the
 inner loss too (`origin.variational_step`); the resulting latent goes through the heads again
 for the outer ELBO. With the Gauss-Newton step: the Laplace posterior at the step damped by
-the ELBO's own lambda = C x kl_weight (`laplace.py`), covariance lambda (H + lambda I)^-1.
+the ELBO's own lambda = C x kl_weight (`laplace.py`), covariance lambda (H + lambda I)^-1
+(H + lambda P with a grid prior of precision P, --prior-length).
 
 Observed inputs (issue 13): a signal may be observed through the box average A of its fine
 points (`origin.Observation`); the step then fits A F(c_fine, z) to what was observed. With
@@ -26,7 +27,13 @@ from inr_gon.config import Config
 from inr_gon.errors import InputError
 from inr_gon.fields import observe_scales
 from inr_gon.models.base import SirenModel, step_outputs
-from inr_gon.models.laplace import LaplaceStep, laplace_kl, laplace_posterior, laplace_sample
+from inr_gon.models.laplace import (
+    LaplaceStep,
+    grid_prior,
+    laplace_kl,
+    laplace_posterior,
+    laplace_sample,
+)
 from inr_gon.models.origin import (
     POINTS,
     Observation,
@@ -45,6 +52,11 @@ def inner_kl_weight(cfg: Config) -> float:
     return cfg.out_dim * cfg.net.kl_weight
 
 
+def takes_laplace(cfg: Config) -> bool:
+    """The variational Gauss-Newton step (its Laplace posterior) rather than the paper's."""
+    return cfg.net.variational and cfg.net.origin_step == "gauss-newton"
+
+
 class GON(SirenModel):
     """Implicit GON: a SIREN decoder, its gradient-origin encoder (the step rule `origin`, with
     parameters for learned and gauss-newton steps), an optional variational head."""
@@ -52,8 +64,8 @@ class GON(SirenModel):
     def __init__(self, cfg: Config) -> None:
         super().__init__(cfg)
         size = self.decoder.latent_size
-        self.laplace = cfg.net.variational and cfg.net.origin_step == "gauss-newton"
-        self.origin = (LaplaceStep(inner_kl_weight(cfg)) if self.laplace
+        self.laplace = takes_laplace(cfg)
+        self.origin = (LaplaceStep(inner_kl_weight(cfg), grid_prior(cfg)) if self.laplace
                        else OriginStep(cfg.net.origin_step, size))
         if cfg.net.variational and not self.laplace:  # the paper's VGON: z -> (mu, log sigma^2)
             self.to_mu = nn.Linear(size, size)
@@ -67,9 +79,12 @@ class GON(SirenModel):
         if net.variational and net.origin_step not in ("gradient", "gauss-newton"):
             raise InputError(f"--variational takes --origin-step gradient or gauss-newton, not "
                              f"{net.origin_step}")
-        if net.variational and net.origin_step == "gauss-newton" and net.inner_steps != 1:
+        if takes_laplace(cfg) and net.inner_steps != 1:
             raise InputError("--variational with --origin-step gauss-newton takes one inner step "
                              "(the Laplace posterior at the origin's step)")
+        if net.prior_length and not (takes_laplace(cfg) and net.latent_grid):
+            raise InputError("--prior-length is the prior of --variational with --origin-step "
+                             "gauss-newton on a latent grid (--latent-grid G)")
 
     def posterior(self, coords: Tensor, values: Tensor, generator: torch.Generator | None = None,
                   sample: bool = False, obs: Observation = POINTS) -> tuple[Tensor, Tensor | None]:
@@ -117,7 +132,7 @@ class GON(SirenModel):
             mu, chol, lam = (t.detach() for t in post) if self.cfg.net.detach_inner else post
             z = laplace_sample(mu, chol, lam, _normal(*mu.shape, mu, generator))
             return step_outputs(self.decoder(coords, z), values, z, self.cfg,
-                                laplace_kl(mu, chol, lam).mean())
+                                laplace_kl(mu, chol, lam, self.origin.root).mean())
         mu, logvar = self.posterior(fine, seen, generator, sample=True,
                                     obs=Observation(scale * scale))
         z, kl = mu, values.new_zeros(())

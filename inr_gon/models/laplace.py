@@ -17,6 +17,10 @@ H + lambda I = L L^T is factorised once per batch on one grid (J is shared at th
 per signal otherwise, so
     mu = -L^-T L^-1 g,  a sample mu + sqrt(lambda) L^-T eps,  and
     KL(q || N(0, I)) = (|mu|^2 + lambda |L^-1|_F^2 - D - D log lambda + 2 sum log diag L) / 2.
+
+A prior over a latent grid (`--prior-length`) may instead correlate neighbouring cells: N(0, P^-1)
+with P = R R^T (`grid_prior`), so the system is H + lambda P, and the KL has |R^T mu|^2,
+lambda |L^-1 R|_F^2 and - log |P|. N(0, I) draws each cell apart, a patchwork.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from inr_gon.config import Config
 from inr_gon.models.origin import (
     ABS_FLOOR,
     DAMPING_FLOOR,
@@ -40,13 +45,20 @@ class LaplaceStep(OriginStep):
     """The Gauss-Newton rule at the inner ELBO's damping lambda = prior (C x kl_weight) plus
     the rule's floor, relative to mean(diag H) as there: fixed, not learned."""
 
-    def __init__(self, prior: float) -> None:
+    def __init__(self, prior: float, root: Tensor | None = None) -> None:
         super().__init__("gauss-newton")
         del self.rho
         self.prior = prior
+        # R of the prior's precision P = R R^T, and P; None for N(0, I). From the config, not saved
+        self.register_buffer("root", root, persistent=False)
+        self.register_buffer("precision", None if root is None else root @ root.mT, persistent=False)
 
     def damping(self, scale: Tensor) -> Tensor:
         return self.prior + DAMPING_FLOOR * scale + ABS_FLOOR
+
+    def metric(self, like: Tensor) -> Tensor:
+        """The prior's precision P = R R^T [D, D]."""
+        return super().metric(like) if self.precision is None else self.precision.to(like)
 
 
 def laplace_posterior(rule: OriginStep, decoder: Siren, coords: Tensor, values: Tensor,
@@ -67,10 +79,45 @@ def laplace_sample(mu: Tensor, chol: Tensor, lam: Tensor, eps: Tensor) -> Tensor
     return mu + lam[..., None].sqrt() * x
 
 
-def laplace_kl(mu: Tensor, chol: Tensor, lam: Tensor) -> Tensor:
-    """KL(N(mu, Sigma) || N(0, I)) per signal [B]."""
+def laplace_kl(mu: Tensor, chol: Tensor, lam: Tensor, root: Tensor | None = None) -> Tensor:
+    """KL(N(mu, Sigma) || N(0, P^-1)) per signal [B]; P = R R^T, root R [D, D] (None: P = I)."""
     d = mu.shape[-1]
-    eye = torch.eye(d, dtype=chol.dtype, device=chol.device)
-    trace = lam * torch.linalg.solve_triangular(chol, eye, upper=False).pow(2).sum((-2, -1))
+    r = torch.eye(d, dtype=chol.dtype, device=chol.device) if root is None else root.to(chol)
+    trace = lam * torch.linalg.solve_triangular(chol, r, upper=False).pow(2).sum((-2, -1))
     log_det = d * torch.log(lam) - 2 * torch.log(chol.diagonal(dim1=-2, dim2=-1)).sum(-1)
-    return 0.5 * (mu.pow(2).sum(-1) + trace - d - log_det)
+    log_det_p = 0.0 if root is None else 2 * torch.linalg.slogdet(r.detach())[1]
+    return 0.5 * ((mu @ r).pow(2).sum(-1) + trace - d - log_det - log_det_p)
+
+
+def grid_prior(cfg: Config) -> Tensor | None:
+    """R [D, D], R R^T the precision of a Matern field over the latent grid's cells (a GMRF,
+    Lindgren, Rue and Lindstrom 2011: P = c Q^2, Q = I + l^2 Lap, Lap the cells' graph
+    Laplacian, l = --prior-length, smoothness nu = 1 in 2D, correlation about 0.1 at sqrt(8) l
+    cells), each latent channel its own field, c so the mean prior variance is 1; None for
+    N(0, I) (l = 0, or no grid)."""
+    g, length = cfg.net.latent_grid, cfg.net.prior_length
+    if length == 0 or g == 0:
+        return None
+    adj = torch.diag(torch.ones(g - 1, dtype=torch.float64), 1)
+    adj = adj + adj.T  # a row of g cells, neighbours joined
+    path, eye = torch.diag(adj.sum(1)) - adj, torch.eye(g, dtype=torch.float64)
+    lap = sum(_kron_axis(path, eye, k, cfg.coord_dim) for k in range(cfg.coord_dim))
+    q = torch.eye(lap.shape[0], dtype=torch.float64) + length**2 * lap
+    c = torch.linalg.inv(q @ q).diagonal().mean()
+    root = torch.kron(c.sqrt() * q, torch.eye(cfg.net.latent_dim, dtype=torch.float64))
+    return root.float()  # cell-major: index = cell * latent_dim + channel, as the grid lays z out
+
+
+def _kron_axis(m: Tensor, eye: Tensor, axis: int, dims: int) -> Tensor:
+    """m acting on one axis of a dims-axis grid, the identity on the others (row-major)."""
+    out = torch.ones(1, 1, dtype=m.dtype)
+    for k in range(dims):
+        out = torch.kron(out, m if k == axis else eye)
+    return out
+
+
+def prior_draw(root: Tensor | None, eps: Tensor) -> Tensor:
+    """Latents [n, D] from the prior N(0, P^-1) given eps ~ N(0, I): R^-T eps."""
+    if root is None:
+        return eps
+    return torch.linalg.solve(root.mT.to(eps), eps.mT).mT

@@ -180,12 +180,15 @@ class OriginStep(nn.Module):
         """lambda [...] of mean(diag H) [...]."""
         return (F.softplus(self.rho) + DAMPING_FLOOR) * scale + ABS_FLOOR
 
+    def metric(self, like: Tensor) -> Tensor:
+        """M [D, D] of H + lambda M: the identity (the Laplace step's grid prior: its precision)."""
+        return torch.eye(like.shape[-1], dtype=like.dtype, device=like.device)
+
     def factor(self, hessian: Tensor) -> tuple[Tensor, Tensor]:
-        """(L [..., D, D] with L L^T = H + lambda I, lambda [...]). H + lambda I is SPD: Cholesky,
-        not LU, whose batched CPU solve fails after torch.set_num_threads (pytorch#142815)."""
+        """(L [..., D, D] with L L^T = H + lambda M, lambda [...]). It is SPD: Cholesky, not LU,
+        whose batched CPU solve fails after torch.set_num_threads (pytorch#142815)."""
         lam = self.damping(hessian.diagonal(dim1=-2, dim2=-1).mean(-1))
-        eye = torch.eye(hessian.shape[-1], dtype=hessian.dtype, device=hessian.device)
-        return torch.linalg.cholesky(hessian + lam[..., None, None] * eye), lam
+        return torch.linalg.cholesky(hessian + lam[..., None, None] * self.metric(hessian)), lam
 
     def precondition(self, grad: Tensor, hessian: Tensor | None = None) -> Tensor:
         """P g for rows grad [..., K, D] (hessian [..., D, D] shared by the rows) or [B, D]."""
