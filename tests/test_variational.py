@@ -191,6 +191,7 @@ def test_laplace_step_and_kl_under_a_grid_prior():
     kl = 0.5 * (torch.einsum("bi,ij,bj->b", mu, p, mu) + (p @ sigma).trace() - 12
                 - torch.logdet(sigma) - torch.logdet(p))
     assert torch.allclose(laplace_kl(mu, chol, lam, root), kl)
+    assert torch.allclose(model.origin.kl(mu, chol, lam), kl)  # log |P| held by the step
     at_prior = laplace_kl(torch.zeros(1, 12, dtype=torch.double), torch.linalg.cholesky(p),
                           torch.tensor(1.0), root)  # q = the prior
     assert float(at_prior) == pytest.approx(0.0, abs=1e-9)

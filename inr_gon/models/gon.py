@@ -30,7 +30,6 @@ from inr_gon.models.base import SirenModel, step_outputs
 from inr_gon.models.laplace import (
     LaplaceStep,
     grid_prior,
-    laplace_kl,
     laplace_posterior,
     laplace_sample,
 )
@@ -132,7 +131,7 @@ class GON(SirenModel):
             mu, chol, lam = (t.detach() for t in post) if self.cfg.net.detach_inner else post
             z = laplace_sample(mu, chol, lam, _normal(*mu.shape, mu, generator))
             return step_outputs(self.decoder(coords, z), values, z, self.cfg,
-                                laplace_kl(mu, chol, lam, self.origin.root).mean())
+                                self.origin.kl(mu, chol, lam).mean())
         mu, logvar = self.posterior(fine, seen, generator, sample=True,
                                     obs=Observation(scale * scale))
         z, kl = mu, values.new_zeros(())

@@ -52,6 +52,7 @@ class LaplaceStep(OriginStep):
         # R of the prior's precision P = R R^T, and P; None for N(0, I). From the config, not saved
         self.register_buffer("root", root, persistent=False)
         self.register_buffer("precision", None if root is None else root @ root.mT, persistent=False)
+        self.log_det_prior = 0.0 if root is None else prior_log_det(root)  # log |P|, a constant
 
     def damping(self, scale: Tensor) -> Tensor:
         return self.prior + DAMPING_FLOOR * scale + ABS_FLOOR
@@ -59,6 +60,10 @@ class LaplaceStep(OriginStep):
     def metric(self, like: Tensor) -> Tensor:
         """The prior's precision P = R R^T [D, D]."""
         return super().metric(like) if self.precision is None else self.precision.to(like)
+
+    def kl(self, mu: Tensor, chol: Tensor, lam: Tensor) -> Tensor:
+        """KL(q || this step's prior) per signal [B] (`laplace_kl`), log |P| computed once."""
+        return laplace_kl(mu, chol, lam, self.root, self.log_det_prior)
 
 
 def laplace_posterior(rule: OriginStep, decoder: Siren, coords: Tensor, values: Tensor,
@@ -79,14 +84,22 @@ def laplace_sample(mu: Tensor, chol: Tensor, lam: Tensor, eps: Tensor) -> Tensor
     return mu + lam[..., None].sqrt() * x
 
 
-def laplace_kl(mu: Tensor, chol: Tensor, lam: Tensor, root: Tensor | None = None) -> Tensor:
-    """KL(N(mu, Sigma) || N(0, P^-1)) per signal [B]; P = R R^T, root R [D, D] (None: P = I)."""
+def laplace_kl(mu: Tensor, chol: Tensor, lam: Tensor, root: Tensor | None = None,
+               log_det_p: float | None = None) -> Tensor:
+    """KL(N(mu, Sigma) || N(0, P^-1)) per signal [B]; P = R R^T, root R [D, D] (None: P = I),
+    log_det_p = log |P| where the caller holds it (else computed here)."""
     d = mu.shape[-1]
     r = torch.eye(d, dtype=chol.dtype, device=chol.device) if root is None else root.to(chol)
     trace = lam * torch.linalg.solve_triangular(chol, r, upper=False).pow(2).sum((-2, -1))
     log_det = d * torch.log(lam) - 2 * torch.log(chol.diagonal(dim1=-2, dim2=-1)).sum(-1)
-    log_det_p = 0.0 if root is None else 2 * torch.linalg.slogdet(r.detach())[1]
+    if log_det_p is None:
+        log_det_p = 0.0 if root is None else prior_log_det(root)
     return 0.5 * ((mu @ r).pow(2).sum(-1) + trace - d - log_det - log_det_p)
+
+
+def prior_log_det(root: Tensor) -> float:
+    """log |R R^T| of a prior's root R [D, D]."""
+    return 2 * float(torch.linalg.slogdet(root.detach().double())[1])
 
 
 def grid_prior(cfg: Config) -> Tensor | None:

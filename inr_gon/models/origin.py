@@ -196,7 +196,7 @@ class OriginStep(nn.Module):
             return grad
         if self.kind == "learned":
             return self.alpha * grad
-        return torch.cholesky_solve(grad.mT, self.factor(hessian)[0]).mT  # X (H + lambda I) = g
+        return torch.cholesky_solve(grad.mT, self.factor(hessian)[0]).mT  # X (H + lambda M) = g
 
     def forward(self, decoder: Siren, coords: Tensor, values: Tensor, z: Tensor | None = None,
                 obs: Observation = POINTS) -> Tensor:
